@@ -1,0 +1,68 @@
+"""Mailroom's Flask application factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from . import config as config_module
+from .extensions import csrf, db, login_manager, migrate
+from .secretbox import SecretBox, load_keys
+
+__version__ = "0.1.0"
+
+MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then the environment, then ``config`` (tests and tools)."""
+    overrides = dict(config or {})
+    instance = overrides.pop("INSTANCE_PATH", None) or config_module.instance_path()
+    app = Flask(__name__, instance_path=instance, instance_relative_config=True)
+    app.config.from_mapping(config_module.DEFAULTS)
+    app.config.from_mapping(config_module.from_environment(app.instance_path))
+    app.config.from_mapping(overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _session_key(app.instance_path)
+    app.extensions["mailroom.secretbox"] = SecretBox(load_keys(app.config["SECRET_KEYS"], app.instance_path))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from . import auth, models  # noqa: F401  (models registers the tables)
+    from .admin import bp as admin_bp
+    from .api import bp as api_bp
+    from .mailboxes import bp as mailboxes_bp
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(mailboxes_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
+
+    @app.context_processor
+    def inject_version():
+        return {"mailroom_version": __version__}
+
+    return app
+
+
+def _session_key(instance: str) -> str:
+    """A persistent random key for signing sessions, kept in the instance folder."""
+    path = os.path.join(instance, "session.key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass  # made by an earlier start, or by a worker starting at the same moment
+    else:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(os.urandom(32).hex())
+    with open(path) as fh:
+        return fh.read().strip()

@@ -1,0 +1,246 @@
+"""Users' mailboxes: connect, edit, remove, choose the main one.
+
+Rules that both the connect form and ``/api/v1/accounts`` follow: a hidden
+service cannot take a new mailbox; hand-typed servers are refused while the
+administrator forbids them; a password is encrypted before it is stored and
+an empty password on edit keeps the stored one; exactly one mailbox per user
+is the main one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+
+from . import settings_store
+from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
+from .extensions import db
+from .models import Account, AccountState, Notification, Service, User
+from .secretbox import box
+from .service_catalog import PROTOCOLS, get_service, sync_builtin_services
+from .validation import boolean, email, endpoint_from_json, text
+
+CREATE_FIELDS = {"service_id", "manual", "username", "password", "email", "description", "is_main"}
+
+
+def clean_account(user: User, data: Any, existing: Account | None = None) -> dict:
+    """Validate API-shaped input; ``manual`` is ``{"imap": {...}, "smtp": {...}}``."""
+    if not isinstance(data, dict):
+        raise Malformed("Send a JSON object.")
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    for key in set(data) - CREATE_FIELDS - {"id", "state"}:
+        errors[key] = "unknown field"
+    creating = existing is None
+
+    if creating or "service_id" in data or "manual" in data:
+        has_service = data.get("service_id") is not None
+        has_manual = data.get("manual") is not None
+        if has_service and has_manual:
+            errors["service_id"] = "Give either service_id or manual server details, not both."
+        elif not has_service and not has_manual:
+            errors["service_id"] = "Choose a mail service, or enter the server details (manual)."
+        elif has_service:
+            sid = data["service_id"]
+            if isinstance(sid, bool) or not isinstance(sid, int):
+                errors["service_id"] = "must be a service id (a whole number)"
+            else:
+                sync_builtin_services()
+                service = db.session.get(Service, sid)
+                if service is None:
+                    errors["service_id"] = "No such mail service."
+                elif service.hidden and (creating or existing.service_id != service.id):
+                    raise Forbidden(
+                        "This mail service is not offered for new mailboxes.", {"service_id": "hidden service"}
+                    )
+                else:
+                    out["service"] = service
+        else:
+            manual = data["manual"]
+            if not settings_store.get("allow_manual_entry"):
+                raise Forbidden(
+                    "The administrator does not allow entering server details manually.",
+                    {"manual": "manual server details are not allowed"},
+                )
+            if not isinstance(manual, dict):
+                errors["manual"] = 'must be an object {"imap": {...}, "smtp": {...}}'
+            else:
+                for key in set(manual) - set(PROTOCOLS):
+                    errors[f"manual.{key}"] = "unknown field"
+                eps: dict[str, dict | None] = {}
+                for p in PROTOCOLS:
+                    sub: dict[str, str] = {}
+                    eps[p] = endpoint_from_json(p, manual.get(p), sub)
+                    errors.update({f"manual.{k}": v for k, v in sub.items()})
+                if all(eps.values()):
+                    out["manual"] = eps
+
+    if creating or "username" in data:
+        try:
+            out["username"] = text(data.get("username"), max_length=320)
+        except ValueError as exc:
+            errors["username"] = str(exc)
+    if creating or "password" in data:
+        password = data.get("password")
+        if password in (None, "") and not creating:
+            pass  # an empty password on edit keeps the stored one
+        elif not isinstance(password, str) or password == "":
+            errors["password"] = "This field is required."
+        elif len(password) > 1024:
+            errors["password"] = "must be at most 1024 characters"
+        else:
+            out["password"] = password
+    for key, max_length in (("email", 320), ("description", 255)):
+        if key in data:
+            try:
+                out[key] = text(data.get(key), required=False, max_length=max_length)
+                if key == "email" and out[key]:
+                    out[key] = email(out[key])
+            except ValueError as exc:
+                errors[key] = str(exc)
+    if "is_main" in data:
+        try:
+            out["is_main"] = boolean(data["is_main"])
+        except ValueError as exc:
+            errors["is_main"] = str(exc)
+
+    if creating and "username" in out and not out.get("email"):
+        if "@" in (out["username"] or ""):
+            try:
+                out["email"] = email(out["username"])
+            except ValueError:
+                errors["email"] = "The login is not an email address; enter the email address."
+        else:
+            errors["email"] = "The login is not an email address; enter the email address."
+    if errors:
+        raise Invalid(errors)
+    return out
+
+
+def _duplicate(user: User, username: str, service: Service | None, manual: dict | None, exclude: int | None) -> bool:
+    q = Account.query.filter(Account.user_id == user.id, func.lower(Account.username) == username.lower())
+    if exclude is not None:
+        q = q.filter(Account.id != exclude)
+    if service is not None:
+        q = q.filter(Account.service_id == service.id)
+    else:
+        q = q.filter(Account.manual.is_(True), Account.imap_host == manual["imap"]["host"])
+    return db.session.query(q.exists()).scalar()
+
+
+def _apply(account: Account, cleaned: dict) -> None:
+    if "service" in cleaned:
+        service = cleaned["service"]
+        account.service = service
+        account.service_name = service.name
+        account.manual = False
+        for proto in PROTOCOLS:
+            account.set_endpoint(proto, None)
+        if account.state == AccountState.SERVICE_REMOVED.value:
+            account.state = AccountState.NEW.value
+            account.last_error = None
+    elif "manual" in cleaned:
+        account.service = None
+        account.service_name = None
+        account.manual = True
+        for proto in PROTOCOLS:
+            account.set_endpoint(proto, cleaned["manual"][proto])
+        if account.state == AccountState.SERVICE_REMOVED.value:
+            account.state = AccountState.NEW.value
+            account.last_error = None
+    for key in ("username", "email"):
+        if cleaned.get(key):
+            setattr(account, key, cleaned[key])
+    if "description" in cleaned:
+        account.description = cleaned["description"] or account.username
+    if "password" in cleaned:
+        account.password_encrypted = box().encrypt(cleaned["password"])
+
+
+def _set_main(user: User, account: Account) -> None:
+    """Move the main mark to ``account``; the unique index sees one main at every flush."""
+    for other in Account.query.filter(Account.user_id == user.id, Account.is_main.is_(True), Account.id != account.id):
+        other.is_main = False
+    db.session.flush()
+    account.is_main = True
+
+
+def create_account(user: User, cleaned: dict) -> Account:
+    service, manual = cleaned.get("service"), cleaned.get("manual")
+    if _duplicate(user, cleaned["username"], service, manual, None):
+        raise Conflict("This mailbox is connected already.", {"username": "already connected"})
+    account = Account(user_id=user.id, username=cleaned["username"], email=cleaned["email"], is_main=False)
+    account.description = cleaned.get("description") or cleaned["username"]
+    _apply(account, cleaned)
+    db.session.add(account)
+    db.session.flush()
+    first = Account.query.filter_by(user_id=user.id).count() == 1
+    if first or cleaned.get("is_main"):
+        _set_main(user, account)
+    db.session.commit()
+    return account
+
+
+def update_account(account: Account, cleaned: dict) -> Account:
+    user = account.user
+    service = cleaned.get("service", account.service if not cleaned.get("manual") else None)
+    manual = cleaned.get("manual") or ({"imap": account.endpoint("imap")} if account.manual else None)
+    username = cleaned.get("username", account.username)
+    if (service is not None or manual) and _duplicate(user, username, service, manual, account.id):
+        raise Conflict("This mailbox is connected already.", {"username": "already connected"})
+    _apply(account, cleaned)
+    if cleaned.get("is_main"):
+        _set_main(user, account)
+    elif cleaned.get("is_main") is False and account.is_main:
+        raise Invalid({"is_main": "Choose another mailbox as the main one instead; one must stay main."})
+    db.session.commit()
+    return account
+
+
+def delete_account(account: Account) -> None:
+    user, was_main = account.user, account.is_main
+    db.session.delete(account)
+    db.session.flush()
+    if was_main:
+        successor = Account.query.filter_by(user_id=user.id).order_by(Account.id).first()
+        if successor is not None:
+            successor.is_main = True
+    db.session.commit()
+
+
+def get_account(user: User, account_id: int) -> Account:
+    """An account the user may see: their own (an administrator's API may see all)."""
+    account = db.session.get(Account, account_id)
+    if account is None or (account.user_id != user.id and not user.is_admin):
+        raise NotFound("No such mailbox.")
+    return account
+
+
+def password(account: Account) -> str | None:
+    """The decrypted password, for the connectors only; never rendered or logged."""
+    return box().decrypt(account.password_encrypted) if account.password_encrypted else None
+
+
+def unread_notifications(user: User) -> list[Notification]:
+    return Notification.query.filter_by(user_id=user.id, read_at=None).order_by(Notification.created_at).all()
+
+
+def account_as_dict(account: Account) -> dict:
+    return {
+        "id": account.id,
+        "user": account.user.username,
+        "service_id": account.service_id,
+        "service_name": account.service.name if account.service else account.service_name,
+        "manual": account.manual,
+        "imap": account.server("imap"),
+        "smtp": account.server("smtp"),
+        "username": account.username,
+        "email": account.email,
+        "description": account.description,
+        "is_main": account.is_main,
+        "state": account.state,
+        "last_error": account.last_error,
+        "last_error_at": account.last_error_at.isoformat() + "Z" if account.last_error_at else None,
+        "has_password": bool(account.password_encrypted),
+    }

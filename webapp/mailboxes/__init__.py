@@ -1,0 +1,177 @@
+"""A user's mailboxes: the list with state and last error, connect, edit, main mailbox."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from .. import accounts, service_catalog, settings_store
+from ..errors import DomainError, NotFound
+from ..extensions import db
+from ..forms import ActionForm, ConnectForm, apply_errors, endpoints_from_form
+from ..models import Account, Notification, utcnow
+
+bp = Blueprint("mailboxes", __name__, url_prefix="/mailboxes")
+
+OTHER = "other"
+
+
+def _own_account(account_id: int) -> Account:
+    try:
+        account = accounts.get_account(current_user, account_id)
+    except NotFound:
+        abort(404)
+    if account.user_id != current_user.id:
+        abort(404)  # pages show one's own mailboxes only
+    return account
+
+
+def _service_choices(current: Account | None = None) -> list[tuple[str, str]]:
+    services = service_catalog.list_services(include_hidden=False)
+    choices = [(str(s.id), s.name) for s in services]
+    # Editing a mailbox of a service hidden since keeps showing that service.
+    if current is not None and current.service is not None and current.service.hidden:
+        choices.insert(0, (str(current.service.id), current.service.name + " (hidden)"))
+    if settings_store.get("allow_manual_entry") or (current is not None and current.manual):
+        choices.append((OTHER, "Other (enter server details)"))
+    return choices
+
+
+@bp.route("/")
+@login_required
+def index():
+    mine = Account.query.filter_by(user_id=current_user.id).order_by(Account.is_main.desc(), Account.id).all()
+    return render_template(
+        "mailboxes/index.html",
+        accounts=mine,
+        notifications=accounts.unread_notifications(current_user),
+        action_form=ActionForm(),
+    )
+
+
+def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> dict:
+    data: dict = {
+        "username": form.username.data,
+        "email": form.email.data,
+        "description": form.description.data,
+    }
+    if creating or form.password.data:
+        data["password"] = form.password.data
+    if form.is_main.data:
+        data["is_main"] = True
+    if form.service.data == OTHER:
+        data["manual"] = endpoints_from_form(form, errors)
+    elif form.service.data and form.service.data.isdigit():
+        data["service_id"] = int(form.service.data)
+    else:
+        errors["service"] = "Choose a mail service."
+    return data
+
+
+def _presets_for_page() -> dict:
+    """Hints per service id for the connect form (app passwords, ports)."""
+    out = {}
+    for service in service_catalog.list_services(include_hidden=False):
+        preset = service_catalog.preset_for(service)
+        out[str(service.id)] = {
+            "hints": list(preset.hints) if preset else [],
+            "imap": service.endpoint("imap"),
+            "smtp": service.endpoint("smtp"),
+        }
+    return out
+
+
+@bp.route("/connect", methods=["GET", "POST"])
+@login_required
+def connect():
+    form = ConnectForm()
+    form.service.choices = _service_choices()
+    if form.validate_on_submit():
+        account = _save(form, None)
+        if account is not None:
+            flash(f"Mailbox {account.email} connected.", "success")
+            return redirect(url_for("mailboxes.index"))
+    return render_template("mailboxes/connect.html", form=form, account=None, service_info=_presets_for_page())
+
+
+@bp.route("/<int:account_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(account_id: int):
+    account = _own_account(account_id)
+    form = ConnectForm()
+    form.service.choices = _service_choices(account)
+    if not form.is_submitted():
+        from connectors.settings import format_server
+
+        form.service.data = OTHER if account.manual else (str(account.service_id) if account.service_id else "")
+        form.username.data = account.username
+        form.email.data = account.email
+        form.description.data = account.description
+        form.is_main.data = account.is_main
+        if account.manual:
+            form.imap_server.data = format_server(account.imap_host, account.imap_port)
+            form.imap_security.data = account.imap_security
+            form.smtp_server.data = format_server(account.smtp_host, account.smtp_port)
+            form.smtp_use_tls.data = account.smtp_security != "none"
+    if form.validate_on_submit():
+        if _save(form, account) is not None:
+            flash(f"Mailbox {account.email} saved.", "success")
+            return redirect(url_for("mailboxes.index"))
+    return render_template("mailboxes/connect.html", form=form, account=account, service_info=_presets_for_page())
+
+
+def _save(form: ConnectForm, account: Account | None) -> Account | None:
+    errors: dict[str, str] = {}
+    data = _form_payload(form, errors, creating=account is None)
+    if errors:
+        apply_errors(form, errors)
+        return None
+    try:
+        if account is None:
+            return accounts.create_account(current_user, accounts.clean_account(current_user, data))
+        if account.manual and data.get("manual") is not None and data["manual"] == {
+            p: account.endpoint(p) for p in ("imap", "smtp")
+        }:
+            # Unchanged details stay allowed even after the administrator forbids manual entry.
+            data.pop("manual")
+        return accounts.update_account(account, accounts.clean_account(current_user, data, existing=account))
+    except DomainError as exc:
+        db.session.rollback()
+        apply_errors(form, exc.fields, {"service_id": "service", "manual": "service"})
+        if not exc.fields:
+            form.form_errors.append(exc.message)
+        return None
+
+
+@bp.route("/<int:account_id>/main", methods=["POST"])
+@login_required
+def make_main(account_id: int):
+    account = _own_account(account_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    accounts.update_account(account, {"is_main": True})
+    flash(f"{account.email} is now your main mailbox.", "success")
+    return redirect(url_for("mailboxes.index"))
+
+
+@bp.route("/<int:account_id>/delete", methods=["POST"])
+@login_required
+def delete(account_id: int):
+    account = _own_account(account_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    email = account.email
+    accounts.delete_account(account)
+    flash(f"Mailbox {email} removed.", "success")
+    return redirect(url_for("mailboxes.index"))
+
+
+@bp.route("/notifications/<int:note_id>/dismiss", methods=["POST"])
+@login_required
+def dismiss(note_id: int):
+    note = db.session.get(Notification, note_id)
+    if note is None or note.user_id != current_user.id or not ActionForm().validate_on_submit():
+        abort(404)
+    note.read_at = utcnow()
+    db.session.commit()
+    return redirect(request.referrer or url_for("mailboxes.index"))

@@ -1,0 +1,237 @@
+"""The database tables of Mailroom, named after the domain.
+
+A *service* is an entry of the administrator's list (a built-in provider from a
+plugin, or a corporate server); an *account* is one user's mailbox, connected
+through a service or through server details typed by hand.  An account reads
+its service's servers at each connection, so editing a service needs no
+reconnect; deleting one leaves the account, marked as having lost its service.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from connectors.settings import Protocol, Security, ServerSettings
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Role(str, enum.Enum):
+    ADMIN = "admin"
+    USER = "user"
+
+
+class AccountState(str, enum.Enum):
+    NEW = "new"  # never tested
+    CONNECTED = "connected"
+    AUTH_ERROR = "auth_error"
+    CONNECTION_ERROR = "connection_error"
+    SERVICE_REMOVED = "service_removed"
+    DISABLED = "disabled"
+
+    @property
+    def label(self) -> str:
+        return {
+            "new": "Not tested yet",
+            "connected": "Connected",
+            "auth_error": "Authentication error",
+            "connection_error": "Connection error",
+            "service_removed": "Service removed",
+            "disabled": "Disabled",
+        }[self.value]
+
+    @property
+    def is_error(self) -> bool:
+        return self in (AccountState.AUTH_ERROR, AccountState.CONNECTION_ERROR, AccountState.SERVICE_REMOVED)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.USER.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    accounts: Mapped[list[Account]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN.value
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+
+class ApiToken(db.Model):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class ServiceKind(str, enum.Enum):
+    BUILTIN = "builtin"
+    CORPORATE = "corporate"
+
+
+class _ServerColumns:
+    """IMAP, SMTP and (optional) POP3 endpoints, shared by services and hand-entered accounts."""
+
+    imap_host: Mapped[str | None] = mapped_column(String(255))
+    imap_port: Mapped[int | None]
+    imap_security: Mapped[str | None] = mapped_column(String(16))
+    smtp_host: Mapped[str | None] = mapped_column(String(255))
+    smtp_port: Mapped[int | None]
+    smtp_security: Mapped[str | None] = mapped_column(String(16))
+    pop3_host: Mapped[str | None] = mapped_column(String(255))
+    pop3_port: Mapped[int | None]
+    pop3_security: Mapped[str | None] = mapped_column(String(16))
+
+    def endpoint(self, protocol: str) -> dict | None:
+        host = getattr(self, f"{protocol}_host")
+        if not host:
+            return None
+        return {
+            "host": host,
+            "port": getattr(self, f"{protocol}_port"),
+            "security": getattr(self, f"{protocol}_security"),
+        }
+
+    def set_endpoint(self, protocol: str, endpoint: dict | None) -> None:
+        endpoint = endpoint or {}
+        setattr(self, f"{protocol}_host", endpoint.get("host"))
+        setattr(self, f"{protocol}_port", endpoint.get("port"))
+        setattr(self, f"{protocol}_security", endpoint.get("security"))
+
+
+class Service(_ServerColumns, db.Model):
+    """One entry of the list of mail services people may use."""
+
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The plugin preset key for built-in services (``gmail``); None for corporate servers.
+    key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default=ServiceKind.CORPORATE.value)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    hidden: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    accounts: Mapped[list[Account]] = relationship(back_populates="service", passive_deletes=True)
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.kind == ServiceKind.BUILTIN.value
+
+
+class Account(_ServerColumns, db.Model):
+    """A user's mailbox."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        # Exactly one main mailbox per user: the database itself refuses a second one.
+        Index(
+            "uq_accounts_main_per_user",
+            "user_id",
+            unique=True,
+            sqlite_where=db.text("is_main"),
+            postgresql_where=db.text("is_main"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="SET NULL"), index=True)
+    #: The service's name when the account was connected, kept to explain a removed service.
+    service_name: Mapped[str | None] = mapped_column(String(120))
+    #: Server details typed by hand ("Other") instead of a service.
+    manual: Mapped[bool] = mapped_column(default=False)
+    username: Mapped[str] = mapped_column(String(320))
+    password_encrypted: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(String(320))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    is_main: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(32), default=AccountState.NEW.value)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="accounts")
+    service: Mapped[Service | None] = relationship(back_populates="accounts")
+
+    @property
+    def state_enum(self) -> AccountState:
+        return AccountState(self.state)
+
+    @property
+    def service_removed(self) -> bool:
+        return self.state == AccountState.SERVICE_REMOVED.value
+
+    def server(self, protocol: str) -> dict | None:
+        """The endpoint used at the next connection: the service's current one, or the typed one."""
+        if self.manual:
+            return self.endpoint(protocol)
+        if self.service is None:
+            return None
+        return self.service.endpoint(protocol)
+
+    def server_settings(self, protocol: str, timeout: float = 15.0) -> ServerSettings | None:
+        endpoint = self.server(protocol)
+        if endpoint is None:
+            return None
+        return ServerSettings(
+            protocol=Protocol(protocol),
+            host=endpoint["host"],
+            port=endpoint["port"],
+            security=Security(endpoint["security"]),
+            timeout=timeout,
+        )
+
+
+class Setting(db.Model):
+    """Console-wide settings as JSON values; see webapp.settings_store for the known keys."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Notification(db.Model):
+    """Something a user must see the next time they use the console (a removed service, …)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("user_id", "account_id", "kind", name="uq_notifications_user_account_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(16), default="error")
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]

@@ -1,0 +1,186 @@
+"""The administrator's list of mail services: built-in presets and corporate servers.
+
+Built-in services come from the plugins' ``mailroom_service_presets`` hook and
+are mirrored into the ``services`` table (by preset key) so that accounts,
+the hidden flag and the API treat both kinds alike.  Only corporate servers
+can be edited or deleted; any service can be hidden.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from connectors import plugins as plugin_registry
+
+from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
+from .extensions import db
+from .models import Account, AccountState, Notification, Service, ServiceKind, utcnow
+from .validation import boolean, endpoint_from_json, text
+
+PROTOCOLS = ("imap", "smtp")
+
+
+def sync_builtin_services(force: bool = False) -> None:
+    """Mirror the plugins' presets into the services table (once per app unless forced)."""
+    flag = "mailroom.builtin_synced"
+    if current_app.extensions.get(flag) and not force:
+        return
+    presets = plugin_registry.service_presets()
+    existing = {s.key: s for s in Service.query.filter(Service.key.isnot(None))}
+    for preset in presets:
+        service = existing.get(preset.key)
+        if service is None:
+            name = preset.name
+            if _name_taken(name):
+                name = f"{preset.name} (built-in)"
+            service = Service(key=preset.key, kind=ServiceKind.BUILTIN.value, name=name)
+            db.session.add(service)
+        for proto in ("imap", "smtp", "pop3"):
+            ep = getattr(preset, proto, None)
+            service.set_endpoint(
+                proto, {"host": ep.host, "port": ep.port, "security": ep.security.value} if ep else None
+            )
+    db.session.commit()
+    current_app.extensions[flag] = True
+
+
+def preset_for(service: Service | None):
+    if service is None or not service.key:
+        return None
+    return next((p for p in plugin_registry.service_presets() if p.key == service.key), None)
+
+
+def _name_taken(name: str, exclude_id: int | None = None) -> bool:
+    q = select(Service.id).where(func.lower(Service.name) == name.lower())
+    if exclude_id is not None:
+        q = q.where(Service.id != exclude_id)
+    return db.session.execute(q).first() is not None
+
+
+def list_services(include_hidden: bool = True) -> list[Service]:
+    sync_builtin_services()
+    q = Service.query
+    if not include_hidden:
+        q = q.filter(Service.hidden.is_(False))
+    services = q.all()
+    # Built-in providers first, in plugin order, then corporate servers by name.
+    order = {p.key: i for i, p in enumerate(plugin_registry.service_presets())}
+    return sorted(services, key=lambda s: (0, order.get(s.key, 999), "") if s.is_builtin else (1, 0, s.name.lower()))
+
+
+def get_service(service_id: Any) -> Service:
+    sync_builtin_services()
+    service = db.session.get(Service, service_id) if isinstance(service_id, int) else None
+    if service is None:
+        raise NotFound("No such mail service.")
+    return service
+
+
+def clean_service(data: Any, existing: Service | None = None) -> dict:
+    """Validate API input for a corporate server; with ``existing``, fields may be left out."""
+    if not isinstance(data, dict):
+        raise Malformed("Send a JSON object.")
+    sync_builtin_services()  # built-in names must be known before a new name is checked
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    allowed = {"name", "imap", "smtp", "hidden", "id", "kind"}
+    for key in set(data) - allowed:
+        errors[key] = "unknown field"
+    if existing is None or "name" in data:
+        try:
+            out["name"] = text(data.get("name"), max_length=120)
+            if _name_taken(out["name"], existing.id if existing else None):
+                raise Conflict("A service with this name exists already.", {"name": "already in use"})
+        except ValueError as exc:
+            errors["name"] = str(exc)
+    for proto in PROTOCOLS:
+        if existing is None or proto in data:
+            ep = endpoint_from_json(proto, data.get(proto), errors)
+            if ep:
+                out[proto] = ep
+    if "hidden" in data:
+        try:
+            out["hidden"] = boolean(data["hidden"])
+        except ValueError as exc:
+            errors["hidden"] = str(exc)
+    if errors:
+        raise Invalid(errors)
+    return out
+
+
+def create_service(cleaned: dict) -> Service:
+    service = Service(kind=ServiceKind.CORPORATE.value, name=cleaned["name"], hidden=cleaned.get("hidden", False))
+    for proto in PROTOCOLS:
+        service.set_endpoint(proto, cleaned[proto])
+    db.session.add(service)
+    db.session.commit()
+    return service
+
+
+def update_service(service: Service, cleaned: dict) -> Service:
+    """Apply changes; accounts read the service at each connection, so nobody reconnects."""
+    if service.is_builtin and set(cleaned) - {"hidden"}:
+        raise Forbidden(
+            "Built-in services are maintained by their plugin; only hiding them is possible.",
+            {k: "cannot be changed on a built-in service" for k in set(cleaned) - {"hidden"}},
+        )
+    if "name" in cleaned:
+        service.name = cleaned["name"]
+        # Keep the name accounts remember in step, so a later removal names it right.
+        for account in service.accounts:
+            account.service_name = cleaned["name"]
+    for proto in PROTOCOLS:
+        if proto in cleaned:
+            service.set_endpoint(proto, cleaned[proto])
+    if "hidden" in cleaned:
+        service.hidden = cleaned["hidden"]
+    db.session.commit()
+    return service
+
+
+def affected_accounts(service: Service) -> list[Account]:
+    return (
+        Account.query.filter_by(service_id=service.id).order_by(Account.user_id, Account.id).all()
+    )
+
+
+def delete_service(service: Service) -> list[Account]:
+    """Delete a corporate server; its accounts stay, marked as having lost their service."""
+    if service.is_builtin:
+        raise Forbidden("Built-in services cannot be deleted; hide them instead.")
+    accounts = affected_accounts(service)
+    now = utcnow()
+    message = f'The mail service "{service.name}" was removed by an administrator; this mailbox cannot connect any more.'
+    for account in accounts:
+        account.service_name = service.name
+        account.service_id = None
+        account.state = AccountState.SERVICE_REMOVED.value
+        account.last_error = message
+        account.last_error_at = now
+        db.session.add(
+            Notification(user_id=account.user_id, account_id=account.id, kind="service_removed", message=(
+                f'Your mailbox {account.email} stopped working: the mail service "{service.name}" was removed '
+                "by an administrator. Messages synced before stay available; connect the mailbox again through "
+                "another service to resume."
+            ))
+        )
+    db.session.delete(service)
+    db.session.commit()
+    return accounts
+
+
+def service_as_dict(service: Service) -> dict:
+    return {
+        "id": service.id,
+        "name": service.name,
+        "kind": service.kind,
+        "key": service.key,
+        "hidden": service.hidden,
+        "imap": service.endpoint("imap"),
+        "smtp": service.endpoint("smtp"),
+        "pop3": service.endpoint("pop3"),
+        "accounts": len(service.accounts),
+    }

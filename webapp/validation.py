@@ -1,0 +1,117 @@
+"""Field validators shared by forms and the API: each returns a clean value or raises ValueError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from connectors.settings import Protocol, Security, ServerParseError, normalize_host, parse_server
+
+
+def text(value: Any, *, required: bool = True, max_length: int = 255) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValueError("This field is required.")
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
+    if any(ord(c) < 32 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError("must be true or false")
+
+
+def email(value: str) -> str:
+    """A syntactically valid address; internal domains (``corp.local``) are fine, unlike on the Internet."""
+    local, at, domain = value.strip().rpartition("@")
+    if not at or not local:
+        raise ValueError("An email address must have an @-sign, e.g. name@example.com.")
+    try:
+        normalized_local = validate_email(local + "@example.com", check_deliverability=False).local_part
+        domain = normalize_host(domain)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc).replace("example.com", domain)) from None
+    except ServerParseError:
+        raise ValueError(f"The part after the @-sign ({domain}) is not a valid domain name.") from None
+    if ":" in domain:
+        raise ValueError("An IP address is not a valid email domain here.")
+    return f"{normalized_local}@{domain}"
+
+
+def endpoint_from_json(protocol: str, value: Any, errors: dict[str, str]) -> dict | None:
+    """Validate ``{"host","port","security"}`` for the API; errors go in ``errors`` as ``imap.port`` etc."""
+    if not isinstance(value, dict):
+        errors[protocol] = 'must be an object {"host", "port", "security"}'
+        return None
+    out: dict[str, Any] = {}
+    host = value.get("host")
+    try:
+        if not isinstance(host, str) or not host.strip():
+            raise ServerParseError("This field is required.")
+        if ":" in host.strip("[]") and not host.startswith("[") and host.count(":") == 1:
+            raise ServerParseError("Give the port in the port field, not in the host.")
+        out["host"] = normalize_host(host)
+    except ServerParseError as exc:
+        errors[f"{protocol}.host"] = str(exc)
+    port = value.get("port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        errors[f"{protocol}.port"] = "must be a whole number between 1 and 65535"
+    else:
+        out["port"] = port
+    try:
+        out["security"] = Security.parse(value.get("security", "")).value
+    except ValueError as exc:
+        errors[f"{protocol}.security"] = str(exc)
+    unknown = set(value) - {"host", "port", "security"}
+    if unknown:
+        errors[f"{protocol}.{sorted(unknown)[0]}"] = "unknown field"
+    return out if len(out) == 3 else None
+
+
+def endpoint_from_form(
+    protocol: str, server_text: str, security: str | None, field: str, security_field: str, errors: dict[str, str]
+) -> dict | None:
+    """Validate a ``host:port`` text and a security choice from an HTML form.
+
+    A scheme in the text (``ssl://``) must agree with the chosen security when
+    one was chosen; it decides it when none was.  ``security="auto"`` is the
+    SMTP form's "Use TLS" box: TLS on port 465, STARTTLS on 25 and 587.
+    """
+    try:
+        parsed = parse_server(server_text, Protocol(protocol))
+    except ServerParseError as exc:
+        errors[field] = str(exc)
+        return None
+    chosen: Security | None = None
+    if security == "auto":
+        # "Use TLS" ticked: implicit TLS on the SMTPS port (or when the text says so), STARTTLS elsewhere.
+        if parsed.implied_security:
+            chosen = parsed.implied_security
+        else:
+            chosen = Security.TLS if parsed.port in (465, 993, 995) else Security.STARTTLS
+    elif security:
+        try:
+            chosen = Security.parse(security)
+        except ValueError as exc:
+            errors[security_field] = str(exc)
+            return None
+    if parsed.implied_security and chosen and parsed.implied_security != chosen:
+        errors[field] = (
+            f"{server_text.split('://')[0]}:// means {parsed.implied_security.value.upper()}, "
+            f"but {chosen.value.upper()} is selected."
+        )
+        return None
+    final = chosen or parsed.implied_security
+    if final is None:
+        errors[security_field] = "Choose the connection protection."
+        return None
+    return {"host": parsed.host, "port": parsed.port, "security": final.value}
