@@ -62,10 +62,11 @@ def up(host: str, port: int, threads: int):
         env["REDIS_URL"] = start_embedded(app.instance_path)
         app.config["REDIS_URL"] = env["REDIS_URL"]
         click.echo(f"Embedded Redis on {env['REDIS_URL']}")
-    children = {
-        name: subprocess.Popen([sys.executable, "-m", "webapp.cli", name], env=env)
-        for name in ("worker", "cron")
-    }
+    def spawn(name: str) -> subprocess.Popen:
+        # A session of their own: Ctrl-C reaches only this process, which then stops them in order.
+        return subprocess.Popen([sys.executable, "-m", "webapp.cli", name], env=env, start_new_session=True)
+
+    children = {name: spawn(name) for name in ("worker", "cron")}
     stopping = threading.Event()
 
     def watch():
@@ -73,7 +74,7 @@ def up(host: str, port: int, threads: int):
             for name, proc in children.items():
                 if proc.poll() is not None and not stopping.is_set():
                     click.secho(f"The {name} exited ({proc.returncode}); restarting it.", fg="red", err=True)
-                    children[name] = subprocess.Popen([sys.executable, "-m", "webapp.cli", name], env=env)
+                    children[name] = spawn(name)
 
     threading.Thread(target=watch, daemon=True).start()
     def on_sigterm(*_):

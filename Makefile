@@ -1,0 +1,35 @@
+# Mailroom: the two commands of the README, and a few helpers.
+#   make run    set up and start Mailroom on its embedded default (http://127.0.0.1:5000)
+#   make test   set up and run the whole test suite
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test system-deps lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,production]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/mailroom up
+
+system-deps:
+	@scripts/install-system-deps
+
+test: system-deps $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check webapp connectors plugins tests bench
+
+bench: system-deps $(VENV)/.installed
+	$(BIN)/python -m bench.sync
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,122 @@
+"""The ``mailroom`` command: users, tokens, secret rotation, plugins, and ``up`` end to end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from cryptography.fernet import Fernet
+
+from webapp.cli import cli
+from webapp.extensions import db
+from webapp.models import Account, User
+
+
+def test_users_create_reads_the_password_from_stdin(app, runner):
+    result = runner.invoke(cli, ["users", "create", "carol", "--admin"], input="carol-password-1\n")
+    assert result.exit_code == 0, result.output
+    user = User.query.filter_by(username="carol").one()
+    assert user.is_admin and user.check_password("carol-password-1")
+    assert "carol-password-1" not in result.output
+    again = runner.invoke(cli, ["users", "create", "carol"], input="another-password\n")
+    assert again.exit_code != 0 and "exists already" in again.output
+    short = runner.invoke(cli, ["users", "create", "dave"], input="short\n")
+    assert short.exit_code != 0 and "at least 8" in short.output
+
+
+def test_users_token_prints_a_working_api_token(app, runner, users, client):
+    result = runner.invoke(cli, ["users", "token", "alice"])
+    assert result.exit_code == 0
+    token = result.output.strip()
+    response = client.get("/api/v1/accounts", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert runner.invoke(cli, ["users", "token", "nobody"]).exit_code != 0
+
+
+def test_secrets_rotate_reencrypts_with_the_first_key(app, users, api):
+    from webapp.accounts import password
+
+    gmail = next(s["id"] for s in api["admin"].get("/api/v1/services").get_json() if s["key"] == "gmail")
+    acc_id = api["alice"].post(
+        "/api/v1/accounts", json={"service_id": gmail, "username": "alice@gmail.com", "password": "rotate-me"}
+    ).get_json()["id"]
+    from tests.conftest import SECRET_KEY
+
+    new_key = Fernet.generate_key().decode()
+    rotated_app = app_with_keys(f"{new_key},{SECRET_KEY}")
+    with rotated_app.app_context():
+        result = rotated_app.test_cli_runner().invoke(cli, ["secrets", "rotate"])
+        assert result.exit_code == 0 and "1 secret" in result.output
+        token = db.session.get(Account, acc_id).password_encrypted
+        assert Fernet(new_key.encode()).decrypt(token.encode()) == b"rotate-me"
+        assert password(db.session.get(Account, acc_id)) == "rotate-me"
+
+
+def app_with_keys(keys):
+    """An app on the current test database with other secret keys (make_app would empty the tables)."""
+    from flask import current_app
+
+    from webapp import create_app
+
+    config = {k: current_app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "QUEUE_NAME")}
+    return create_app({**config, "INSTANCE_PATH": current_app.instance_path, "SECRET_KEYS": keys, "TESTING": True})
+
+
+def test_plugins_lists_builtins_with_their_hooks(app, runner):
+    result = runner.invoke(cli, ["plugins"])
+    assert result.exit_code == 0
+    assert "plugins.gmail" in result.output and "mailroom_service_presets" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_up_starts_web_worker_and_cron_on_the_embedded_default_and_stops_on_ctrl_c(tmp_path):
+    """The README's run command: SQLite + embedded Redis, web, one worker, cron; SIGINT stops it all."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MAILROOM_SECRET_KEYS")}
+    env.update(MAILROOM_INSTANCE=str(tmp_path / "instance"), MAILROOM_ADMIN_PASSWORD="first-admin-pw")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webapp.cli", "up", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2).read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "mailroom up did not answer within 60 s"
+                time.sleep(0.3)
+        assert "Log in" in body
+        # The cron scheduler enqueues the heartbeat at once and the worker runs it.
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine("sqlite:///" + str(tmp_path / "instance" / "mailroom.sqlite3"))
+        deadline = time.monotonic() + 30
+        beat = None
+        while beat is None and time.monotonic() < deadline:
+            with engine.connect() as conn:
+                beat = conn.execute(text("select value from settings where key='cron_heartbeat'")).scalar()
+            time.sleep(0.3)
+        assert beat, "the cron heartbeat job never ran"
+        assert (tmp_path / "instance" / "redis.sock").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "Mailroom stopped." in out and "Traceback" not in out
+    time.sleep(0.2)
+    assert not (tmp_path / "instance" / "redis.sock").exists(), "the embedded Redis was left running"
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], "processes left behind: " + ", ".join(leftovers)
