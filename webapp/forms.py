@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 
-SECURITY_CHOICES = [("tls", "TLS"), ("starttls", "STARTTLS"), ("none", "No")]
+SECURITY_CHOICES = [SelectChoice("tls", "TLS"), SelectChoice("starttls", "STARTTLS"), SelectChoice("none", "No")]
 
 
 class ServiceForm(FlaskForm):

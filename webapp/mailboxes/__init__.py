@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
 
 from .. import accounts, service_catalog, settings_store
 from ..errors import DomainError, NotFound
@@ -26,14 +27,16 @@ def _own_account(account_id: int) -> Account:
     return account
 
 
-def _service_choices(current: Account | None = None) -> list[tuple[str, str]]:
+def _service_choices(current: Account | None = None) -> list[SelectChoice]:
     services = service_catalog.list_services(include_hidden=False)
-    choices = [(str(s.id), s.name) for s in services]
+    choices = [
+        SelectChoice(str(s.id), s.name, optgroup="Providers" if s.is_builtin else "Company servers") for s in services
+    ]
     # Editing a mailbox of a service hidden since keeps showing that service.
     if current is not None and current.service is not None and current.service.hidden:
-        choices.insert(0, (str(current.service.id), current.service.name + " (hidden)"))
+        choices.insert(0, SelectChoice(str(current.service.id), current.service.name + " (hidden)"))
     if settings_store.get("allow_manual_entry") or (current is not None and current.manual):
-        choices.append((OTHER, "Other (enter server details)"))
+        choices.append(SelectChoice(OTHER, "Other (enter server details)"))
     return choices
 
 

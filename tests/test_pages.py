@@ -1,0 +1,136 @@
+"""The HTML pages through Flask's test client: forms, field errors, roles, notifications."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import login
+from webapp.models import Account, Service
+
+
+def _add_form(**overrides):
+    data = {
+        "name": "ACME mail",
+        "imap_server": "imap.acme.test:993",
+        "imap_security": "tls",
+        "smtp_server": "smtp.acme.test:465",
+        "smtp_use_tls": "y",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_pages_need_a_login_and_admin_pages_need_an_admin(client, users):
+    assert client.get("/mailboxes/").status_code == 302
+    assert "/login" in client.get("/admin/email/services").headers["Location"]
+    login(client, "alice", "alice-console-pw")
+    assert client.get("/mailboxes/").status_code == 200
+    assert client.get("/admin/email/services").status_code == 403
+    assert client.post("/admin/email/services/new", data=_add_form()).status_code == 403
+    assert client.post("/admin/email/settings", data={"allow_manual_entry": ""}).status_code == 403
+
+
+def test_wrong_password_is_refused_at_login(client, users):
+    response = client.post("/login", data={"username": "alice", "password": "nope"})
+    assert response.status_code == 200 and "Wrong username or password." in response.get_data(as_text=True)
+
+
+def test_admin_form_understands_ssl_prefix_and_maps_use_tls_to_the_port(client, users, app):
+    login(client, "admin", "admin-console-pw")
+    response = client.post(
+        "/admin/email/services/new",
+        data=_add_form(smtp_server="ssl://smtps.aruba.it", imap_server="imap.acme.test:143", imap_security="starttls"),
+    )
+    assert response.status_code == 302
+    service = Service.query.filter_by(name="ACME mail").one()
+    assert (service.smtp_host, service.smtp_port, service.smtp_security) == ("smtps.aruba.it", 465, "tls")
+    assert (service.imap_host, service.imap_port, service.imap_security) == ("imap.acme.test", 143, "starttls")
+    client.post("/admin/email/services/new", data=_add_form(name="Submission", smtp_server="smtp.acme.test:587"))
+    assert Service.query.filter_by(name="Submission").one().smtp_security == "starttls"
+    client.post("/admin/email/services/new", data=_add_form(name="Plain", smtp_server="smtp.acme.test:25", smtp_use_tls=""))
+    assert Service.query.filter_by(name="Plain").one().smtp_security == "none"
+
+
+def test_admin_form_errors_are_shown_under_their_field_and_nothing_is_stored(client, users):
+    login(client, "admin", "admin-console-pw")
+    before = Service.query.count()
+    response = client.post(
+        "/admin/email/services/new",
+        data=_add_form(name="", imap_server="imap.acme.test", smtp_server="ssl://smtps.aruba.it", smtp_use_tls=""),
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    errors = dict(re.findall(r'class="error" data-field="(\w+)">([^<]+)<', html))
+    assert set(errors) == {"name", "imap_server", "smtp_server"}
+    assert "Add the port" in errors["imap_server"]
+    assert "means TLS" in errors["smtp_server"]
+    assert Service.query.count() == before
+
+
+def test_delete_confirmation_lists_affected_users_and_they_are_told_at_login(client, users, api, app):
+    sid = api["admin"].post(
+        "/api/v1/services",
+        json={"name": "ACME mail", "imap": {"host": "imap.acme.test", "port": 993, "security": "tls"},
+              "smtp": {"host": "smtp.acme.test", "port": 465, "security": "tls"}},
+    ).get_json()["id"]
+    api["alice"].post("/api/v1/accounts", json={"service_id": sid, "username": "alice@acme.test", "password": "p"})
+    login(client, "admin", "admin-console-pw")
+    page = client.get(f"/admin/email/services/{sid}/delete").get_data(as_text=True)
+    assert "alice" in page and "alice@acme.test" in page and "bob" not in page
+    assert client.post(f"/admin/email/services/{sid}/delete").status_code == 302
+    client.post("/logout")
+    landing = login(client, "alice", "alice-console-pw")
+    mailboxes = client.get(landing.headers["Location"]).get_data(as_text=True)
+    assert "ACME mail" in mailboxes and "was removed by an administrator" in mailboxes
+    assert "Service removed" in mailboxes
+    assert Account.query.one().state == "service_removed"
+
+
+def test_connect_form_offers_visible_services_and_other_only_when_allowed(client, users, api):
+    sid = api["admin"].post(
+        "/api/v1/services",
+        json={"name": "Secret server", "imap": {"host": "imap.acme.test", "port": 993, "security": "tls"},
+              "smtp": {"host": "smtp.acme.test", "port": 465, "security": "tls"}},
+    ).get_json()["id"]
+    login(client, "alice", "alice-console-pw")
+    html = client.get("/mailboxes/connect").get_data(as_text=True)
+    assert "Secret server" in html and 'value="other"' in html
+    api["admin"].patch(f"/api/v1/services/{sid}", json={"hidden": True})
+    api["admin"].patch("/api/v1/settings", json={"allow_manual_entry": False})
+    html = client.get("/mailboxes/connect").get_data(as_text=True)
+    assert "Secret server" not in html and 'value="other"' not in html
+    refused = client.post("/mailboxes/connect", data={
+        "service": "other", "username": "alice@acme.test", "password": "p",
+        "imap_server": "imap.acme.test:993", "imap_security": "tls", "smtp_server": "smtp.acme.test:465", "smtp_use_tls": "y",
+    })
+    assert refused.status_code == 200 and Account.query.count() == 0
+
+
+def test_connecting_with_the_form_makes_the_first_mailbox_main(client, users, api):
+    gmail = next(s["id"] for s in api["alice"].get("/api/v1/services").get_json() if s["key"] == "gmail")
+    login(client, "alice", "alice-console-pw")
+    response = client.post("/mailboxes/connect", data={"service": str(gmail), "username": "alice@gmail.com", "password": "abcd efgh ijkl mnop"})
+    assert response.status_code == 302
+    account = Account.query.one()
+    assert account.is_main and account.email == "alice@gmail.com" and account.description == "alice@gmail.com"
+    html = client.get("/mailboxes/").get_data(as_text=True)
+    assert "abcd efgh" not in html and "Main" in html
+    edit = client.get(f"/mailboxes/{account.id}/edit").get_data(as_text=True)
+    assert "abcd efgh" not in edit  # a password is never rendered back
+    bad = client.post("/mailboxes/connect", data={
+        "service": "other", "username": "alice@acme.test", "password": "p",
+        "imap_server": "imap.acme.test", "imap_security": "tls", "smtp_server": "smtp.acme.test:465", "smtp_use_tls": "y",
+    })
+    assert 'data-field="imap_server"' in bad.get_data(as_text=True)
+
+
+def test_csrf_token_is_required_on_forms(make_app):
+    from webapp.auth import create_user
+
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        create_user("admin", "admin-console-pw", admin=True)
+    client = app.test_client()
+    assert client.post("/login", data={"username": "admin", "password": "admin-console-pw"}).status_code == 400
+    # The API uses bearer tokens and is exempt.
+    assert client.post("/api/v1/tokens", json={"username": "admin", "password": "admin-console-pw"}).status_code == 201
