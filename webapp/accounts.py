@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import func
 
-from . import settings_store
+from . import email_log, settings_store
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
-from .models import Account, AccountState, Notification, Service, User
+from .models import Account, AccountState, LogLevel, LogSource, Notification, Service, User
 from .secretbox import box
 from .service_catalog import PROTOCOLS, get_service, sync_builtin_services
 from .validation import boolean, email, endpoint_from_json, text
@@ -178,6 +178,8 @@ def create_account(user: User, cleaned: dict) -> Account:
     first = Account.query.filter_by(user_id=user.id).count() == 1
     if first or cleaned.get("is_main"):
         _set_main(user, account)
+    via = "server details entered manually" if account.manual else f'the service "{account.service_name}"'
+    email_log.record(LogSource.EMAIL_LOGGER, LogLevel.INFO, f"Mailbox {account.email} connected through {via}.", account=account)
     db.session.commit()
     return account
 
@@ -200,6 +202,15 @@ def update_account(account: Account, cleaned: dict) -> Account:
 
 def delete_account(account: Account) -> None:
     user, was_main = account.user, account.is_main
+    for key, role in (("default_incoming_account_id", "incoming"), ("default_outgoing_account_id", "outgoing")):
+        if settings_store.get(key) == account.id:
+            settings_store.put(key, None)
+            email_log.record(
+                LogSource.ADMIN, LogLevel.WARNING,
+                f"The default {role} mailbox {account.email} was removed; there is no default {role} mailbox now.",
+                user=user,
+            )
+    email_log.record(LogSource.EMAIL_LOGGER, LogLevel.INFO, f"Mailbox {account.email} removed.", user=user)
     db.session.delete(account)
     db.session.flush()
     if was_main:

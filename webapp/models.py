@@ -174,9 +174,26 @@ class Account(_ServerColumns, db.Model):
     email: Mapped[str] = mapped_column(String(320))
     description: Mapped[str] = mapped_column(String(255), default="")
     is_main: Mapped[bool] = mapped_column(default=False)
+    #: Off: no connection, no sync, no sending; the data stays.
+    active: Mapped[bool] = mapped_column(default=True, server_default="1")
+    #: Record the protocol conversation (secrets masked) in the email log.
+    debug: Mapped[bool] = mapped_column(default=False, server_default="0")
+    #: Off only for servers with internal certificates; the pages then show a standing warning.
+    verify_certificate: Mapped[bool] = mapped_column(default=True, server_default="1")
+    #: "imap" or "pop3": how incoming mail is read.
+    incoming_protocol: Mapped[str] = mapped_column(String(8), default="imap", server_default="imap")
+    smtp_requires_auth: Mapped[bool] = mapped_column(default=True, server_default="1")
+    #: A separate SMTP login when it differs from the incoming one.
+    smtp_username: Mapped[str | None] = mapped_column(String(320))
+    smtp_password_encrypted: Mapped[str | None] = mapped_column(Text)
+    #: The From address for SMTP when it differs from ``email``.
+    smtp_from: Mapped[str | None] = mapped_column(String(320))
     state: Mapped[str] = mapped_column(String(32), default=AccountState.NEW.value)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
+    last_checked_at: Mapped[datetime | None]
+    #: The last connection test's report as JSON (steps, durations, classified error).
+    last_check: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -235,3 +252,45 @@ class Notification(db.Model):
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
+
+
+class LogSource(str, enum.Enum):
+    IMAP_AUTH = "IMAP Auth"
+    SMTP_AUTH = "SMTP Auth"
+    POP3_AUTH = "POP3 Auth"
+    INCOMING = "Incoming mail"
+    SYNC = "Sync"
+    EMAIL_LOGGER = "Email Logger"
+    ADMIN = "Admin"
+
+
+class LogLevel(str, enum.Enum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogEntry(db.Model):
+    """The email log: what connection tests, syncs, sends and administrators did.
+
+    Rows keep the mailbox and user ids (nullable, so the log outlives them) and
+    their names as text, so an entry still reads right after a deletion.
+    """
+
+    __tablename__ = "email_log"
+    __table_args__ = (Index("ix_email_log_created_at_id", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(32), index=True)
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    account_label: Mapped[str | None] = mapped_column(String(320))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    user_label: Mapped[str | None] = mapped_column(String(150))
+    #: Who did it: a console user name, or "system" for jobs.
+    created_by: Mapped[str] = mapped_column(String(150), default="system")
+    #: Structured extras as JSON: a check report, a protocol transcript with secrets masked.
+    details: Mapped[str | None] = mapped_column(Text)

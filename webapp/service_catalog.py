@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 
 from connectors import plugins as plugin_registry
 
+from . import email_log
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
-from .models import Account, AccountState, Notification, Service, ServiceKind, utcnow
+from .models import Account, AccountState, LogLevel, LogSource, Notification, Service, ServiceKind, utcnow
 from .validation import boolean, endpoint_from_json, text
 
 PROTOCOLS = ("imap", "smtp")
@@ -116,8 +117,15 @@ def create_service(cleaned: dict) -> Service:
     for proto in PROTOCOLS:
         service.set_endpoint(proto, cleaned[proto])
     db.session.add(service)
+    email_log.record(LogSource.ADMIN, LogLevel.INFO, f'Added the corporate server "{service.name}" ({_describe(service)}).')
     db.session.commit()
     return service
+
+
+def _describe(service: Service) -> str:
+    return "; ".join(
+        f"{p.upper()} {ep['host']}:{ep['port']} {ep['security']}" for p in PROTOCOLS if (ep := service.endpoint(p))
+    )
 
 
 def update_service(service: Service, cleaned: dict) -> Service:
@@ -135,8 +143,20 @@ def update_service(service: Service, cleaned: dict) -> Service:
     for proto in PROTOCOLS:
         if proto in cleaned:
             service.set_endpoint(proto, cleaned[proto])
-    if "hidden" in cleaned:
+    changed = [key for key in ("name", *PROTOCOLS) if key in cleaned]
+    if changed:
+        email_log.record(
+            LogSource.ADMIN, LogLevel.INFO,
+            f'Changed the mail service "{service.name}": {_describe(service)}; '
+            f"{len(service.accounts)} connected mailbox(es) use it from their next connection.",
+        )
+    if "hidden" in cleaned and cleaned["hidden"] != service.hidden:
         service.hidden = cleaned["hidden"]
+        email_log.record(
+            LogSource.ADMIN, LogLevel.INFO,
+            f'{"Hid" if service.hidden else "Unhid"} the mail service "{service.name}" '
+            f'{"from" if service.hidden else "in"} the connect form.',
+        )
     db.session.commit()
     return service
 
@@ -167,6 +187,11 @@ def delete_service(service: Service) -> list[Account]:
                 "another service to resume."
             ))
         )
+        email_log.record(LogSource.ADMIN, LogLevel.WARNING, message, account=account)
+    email_log.record(
+        LogSource.ADMIN, LogLevel.WARNING,
+        f'Deleted the corporate server "{service.name}"; {len(accounts)} mailbox(es) lost their service.',
+    )
     db.session.delete(service)
     db.session.commit()
     return accounts

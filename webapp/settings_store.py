@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import Invalid, Malformed
 from .extensions import db
-from .models import Setting
+from .models import Account, Setting
 
 
 def _bool(value: Any) -> bool:
@@ -22,9 +22,56 @@ def _bool(value: Any) -> bool:
     raise ValueError("must be true or false")
 
 
+def _account_id(value: Any) -> int | None:
+    """A mailbox id (or null to clear), checked to exist."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a mailbox id or null")
+    if db.session.get(Account, value) is None:
+        raise ValueError("no such mailbox")
+    return value
+
+
+def _internal_hosts(value: Any) -> list[str]:
+    """Hosts and networks that manual server details may reach although they are internal."""
+    import ipaddress
+
+    from connectors.settings import ServerParseError, normalize_host
+
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError('must be a list of host names or networks, e.g. ["127.0.0.1", "10.1.0.0/16"]')
+    out = []
+    for item in value:
+        item = item.strip()
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+            continue
+        except ValueError:
+            pass
+        try:
+            out.append(normalize_host(item))
+        except ServerParseError:
+            raise ValueError(f"{item!r} is neither a host name nor a network") from None
+    return out
+
+
+def _timeout(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 120:
+        raise ValueError("must be a whole number of seconds from 1 to 120")
+    return value
+
+
 SCHEMA: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # When False, "Other" is not offered and server details typed by hand are refused.
     "allow_manual_entry": (True, _bool),
+    # The mailboxes the business system reads from and sends through by default.
+    "default_incoming_account_id": (None, _account_id),
+    "default_outgoing_account_id": (None, _account_id),
+    # Internal hosts or networks that hand-typed server details may nevertheless reach.
+    "allowed_internal_hosts": ([], _internal_hosts),
+    # Seconds a connection test or sync waits for a server.
+    "connection_timeout": (15, _timeout),
 }
 
 
@@ -55,11 +102,22 @@ def update(changes: Any) -> dict[str, Any]:
             errors[key] = str(exc)
     if errors:
         raise Invalid(errors)
+    from . import email_log
+    from .models import LogLevel, LogSource
+
+    before = all_settings()
     for key, value in cleaned.items():
-        row = db.session.get(Setting, key)
-        if row is None:
-            db.session.add(Setting(key=key, value=json.dumps(value)))
-        else:
-            row.value = json.dumps(value)
+        put(key, value)
+        if before.get(key) != value:
+            email_log.record(LogSource.ADMIN, LogLevel.INFO, f"Setting {key} changed from {before.get(key)!r} to {value!r}.")
     db.session.commit()
     return all_settings()
+
+
+def put(key: str, value: Any) -> None:
+    """Store one already-validated value (no commit)."""
+    row = db.session.get(Setting, key)
+    if row is None:
+        db.session.add(Setting(key=key, value=json.dumps(value)))
+    else:
+        row.value = json.dumps(value)

@@ -139,3 +139,13 @@ def save_settings():
     settings_store.update({"allow_manual_entry": bool(form.allow_manual_entry.data)})
     flash("Settings saved.", "success")
     return redirect(url_for("admin.services"))
+
+
+@bp.route("/log")
+@admin_required
+def log():
+    from flask_login import current_user
+
+    from ..log_view import render_log
+
+    return render_log(current_user)

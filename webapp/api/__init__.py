@@ -11,7 +11,7 @@ from functools import wraps
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import accounts, service_catalog, settings_store
+from .. import accounts, email_log, service_catalog, settings_store
 from ..auth import issue_token, user_for_token
 from ..errors import DomainError, Forbidden, Invalid, Malformed, NotFound
 from ..extensions import db
@@ -190,3 +190,14 @@ def patch_account(account_id: int):
 def delete_account(account_id: int):
     accounts.delete_account(accounts.get_account(g.api_user, account_id))
     return "", 204
+
+
+# Email log -----------------------------------------------------------------------------------
+
+
+@bp.get("/logs")
+@token_required
+def logs():
+    """Administrators filter the whole log; users see the entries of their own mailboxes."""
+    rows, next_cursor = email_log.search(g.api_user, request.args.to_dict())
+    return jsonify({"entries": [email_log.entry_as_dict(e) for e in rows], "next_cursor": next_cursor})

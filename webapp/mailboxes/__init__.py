@@ -178,3 +178,11 @@ def dismiss(note_id: int):
     note.read_at = utcnow()
     db.session.commit()
     return redirect(request.referrer or url_for("mailboxes.index"))
+
+
+@bp.route("/log")
+@login_required
+def log():
+    from ..log_view import render_log
+
+    return render_log(current_user)
