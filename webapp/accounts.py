@@ -9,6 +9,7 @@ is the main one.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import func
@@ -21,7 +22,12 @@ from .secretbox import box
 from .service_catalog import PROTOCOLS, get_service, sync_builtin_services
 from .validation import boolean, email, endpoint_from_json, text
 
-CREATE_FIELDS = {"service_id", "manual", "username", "password", "email", "description", "is_main"}
+CREATE_FIELDS = {
+    "service_id", "manual", "username", "password", "email", "description", "is_main",
+    "active", "debug", "verify_certificate", "incoming_protocol",
+    "smtp_requires_auth", "smtp_username", "smtp_password", "smtp_from",
+}
+FLAGS = ("active", "debug", "verify_certificate", "smtp_requires_auth")
 
 
 def clean_account(user: User, data: Any, existing: Account | None = None) -> dict:
@@ -66,10 +72,12 @@ def clean_account(user: User, data: Any, existing: Account | None = None) -> dic
             if not isinstance(manual, dict):
                 errors["manual"] = 'must be an object {"imap": {...}, "smtp": {...}}'
             else:
-                for key in set(manual) - set(PROTOCOLS):
+                for key in set(manual) - {*PROTOCOLS, "pop3"}:
                     errors[f"manual.{key}"] = "unknown field"
                 eps: dict[str, dict | None] = {}
-                for p in PROTOCOLS:
+                for p in (*PROTOCOLS, "pop3"):
+                    if p == "pop3" and manual.get(p) is None:
+                        continue  # POP3 is optional
                     sub: dict[str, str] = {}
                     eps[p] = endpoint_from_json(p, manual.get(p), sub)
                     errors.update({f"manual.{k}": v for k, v in sub.items()})
@@ -99,11 +107,34 @@ def clean_account(user: User, data: Any, existing: Account | None = None) -> dic
                     out[key] = email(out[key])
             except ValueError as exc:
                 errors[key] = str(exc)
-    if "is_main" in data:
+    for key in ("is_main", *FLAGS):
+        if key in data:
+            try:
+                out[key] = boolean(data[key])
+            except ValueError as exc:
+                errors[key] = str(exc)
+    if "incoming_protocol" in data:
+        if data["incoming_protocol"] not in ("imap", "pop3"):
+            errors["incoming_protocol"] = "must be imap or pop3"
+        else:
+            out["incoming_protocol"] = data["incoming_protocol"]
+    if "smtp_username" in data:
         try:
-            out["is_main"] = boolean(data["is_main"])
+            out["smtp_username"] = text(data["smtp_username"], required=False, max_length=320)
         except ValueError as exc:
-            errors["is_main"] = str(exc)
+            errors["smtp_username"] = str(exc)
+    if "smtp_password" in data:
+        value = data["smtp_password"]
+        if value is not None and not isinstance(value, str):
+            errors["smtp_password"] = "must be a string"
+        elif value:
+            out["smtp_password"] = value
+    if "smtp_from" in data:
+        try:
+            value = text(data["smtp_from"], required=False, max_length=320)
+            out["smtp_from"] = email(value) if value else None
+        except ValueError as exc:
+            errors["smtp_from"] = str(exc)
 
     if creating and "username" in out and not out.get("email"):
         if "@" in (out["username"] or ""):
@@ -135,7 +166,7 @@ def _apply(account: Account, cleaned: dict) -> None:
         account.service = service
         account.service_name = service.name
         account.manual = False
-        for proto in PROTOCOLS:
+        for proto in (*PROTOCOLS, "pop3"):
             account.set_endpoint(proto, None)
         if account.state == AccountState.SERVICE_REMOVED.value:
             account.state = AccountState.NEW.value
@@ -144,8 +175,8 @@ def _apply(account: Account, cleaned: dict) -> None:
         account.service = None
         account.service_name = None
         account.manual = True
-        for proto in PROTOCOLS:
-            account.set_endpoint(proto, cleaned["manual"][proto])
+        for proto in (*PROTOCOLS, "pop3"):
+            account.set_endpoint(proto, cleaned["manual"].get(proto))
         if account.state == AccountState.SERVICE_REMOVED.value:
             account.state = AccountState.NEW.value
             account.last_error = None
@@ -156,6 +187,21 @@ def _apply(account: Account, cleaned: dict) -> None:
         account.description = cleaned["description"] or account.username
     if "password" in cleaned:
         account.password_encrypted = box().encrypt(cleaned["password"])
+    if "smtp_password" in cleaned:
+        account.smtp_password_encrypted = box().encrypt(cleaned["smtp_password"])
+    for key in (*FLAGS, "incoming_protocol", "smtp_username", "smtp_from"):
+        if key in cleaned:
+            setattr(account, key, cleaned[key])
+    if "active" in cleaned:
+        if not cleaned["active"]:
+            account.state = AccountState.DISABLED.value
+        elif account.state == AccountState.DISABLED.value:
+            account.state = AccountState.NEW.value
+
+
+def _check_incoming(account: Account) -> None:
+    if account.incoming_protocol == "pop3" and account.server("pop3") is None and not account.service_removed:
+        raise Invalid({"incoming_protocol": "No POP3 server is known for this mailbox; add one or use IMAP."})
 
 
 def _set_main(user: User, account: Account) -> None:
@@ -173,6 +219,7 @@ def create_account(user: User, cleaned: dict) -> Account:
     account = Account(user_id=user.id, username=cleaned["username"], email=cleaned["email"], is_main=False)
     account.description = cleaned.get("description") or cleaned["username"]
     _apply(account, cleaned)
+    _check_incoming(account)
     db.session.add(account)
     db.session.flush()
     first = Account.query.filter_by(user_id=user.id).count() == 1
@@ -192,6 +239,7 @@ def update_account(account: Account, cleaned: dict) -> Account:
     if (service is not None or manual) and _duplicate(user, username, service, manual, account.id):
         raise Conflict("This mailbox is connected already.", {"username": "already connected"})
     _apply(account, cleaned)
+    _check_incoming(account)
     if cleaned.get("is_main"):
         _set_main(user, account)
     elif cleaned.get("is_main") is False and account.is_main:
@@ -254,4 +302,15 @@ def account_as_dict(account: Account) -> dict:
         "last_error": account.last_error,
         "last_error_at": account.last_error_at.isoformat() + "Z" if account.last_error_at else None,
         "has_password": bool(account.password_encrypted),
+        "pop3": account.server("pop3"),
+        "incoming_protocol": account.incoming_protocol,
+        "active": account.active,
+        "debug": account.debug,
+        "verify_certificate": account.verify_certificate,
+        "smtp_requires_auth": account.smtp_requires_auth,
+        "smtp_username": account.smtp_username,
+        "has_smtp_password": bool(account.smtp_password_encrypted),
+        "smtp_from": account.smtp_from,
+        "last_checked_at": account.last_checked_at.isoformat() + "Z" if account.last_checked_at else None,
+        "last_check": json.loads(account.last_check) if account.last_check else None,
     }

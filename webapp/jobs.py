@@ -20,3 +20,17 @@ def heartbeat() -> str:
         row.value = json.dumps(stamp)
     db.session.commit()
     return stamp
+
+
+def test_account_connection(account_id: int) -> dict:
+    """Connection test of a mailbox (incoming and outgoing); see webapp.connection_tests."""
+    from .connection_tests import test_account
+
+    return test_account(account_id)
+
+
+def test_service_connection(service_id: int, credentials_key: str, requested_by: int | None = None) -> dict:
+    """Connection test of a corporate server with credentials waiting in Redis, not in the arguments."""
+    from .connection_tests import test_service
+
+    return test_service(service_id, credentials_key, requested_by)

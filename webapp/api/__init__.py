@@ -11,7 +11,7 @@ from functools import wraps
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import accounts, email_log, service_catalog, settings_store
+from .. import accounts, email_log, job_status, service_catalog, settings_store
 from ..auth import issue_token, user_for_token
 from ..errors import DomainError, Forbidden, Invalid, Malformed, NotFound
 from ..extensions import db
@@ -201,3 +201,53 @@ def logs():
     """Administrators filter the whole log; users see the entries of their own mailboxes."""
     rows, next_cursor = email_log.search(g.api_user, request.args.to_dict())
     return jsonify({"entries": [email_log.entry_as_dict(e) for e in rows], "next_cursor": next_cursor})
+
+
+# Jobs ----------------------------------------------------------------------------------------
+
+
+@bp.post("/accounts/<int:account_id>/test")
+@token_required
+def test_account(account_id: int):
+    from ..connection_tests import job_timeout
+    from ..jobs import test_account_connection
+
+    account = accounts.get_account(g.api_user, account_id)
+    body = job_status.enqueue(
+        test_account_connection, account.id, owner=g.api_user, kind="connection_test", account_id=account.id,
+        timeout=job_timeout(),
+    )
+    return jsonify(body), 202, {"Location": body["status_url"]}
+
+
+@bp.post("/services/<int:service_id>/test")
+@admin_only
+def test_service(service_id: int):
+    """Test a corporate server with credentials that are used once and never stored."""
+    service = service_catalog.get_service(service_id)
+    data = _json()
+    fields = {}
+    for key in ("username", "password"):
+        if not isinstance(data.get(key), str) or not data.get(key):
+            fields[key] = "This field is required."
+    for key in ("smtp_username", "smtp_password"):
+        if data.get(key) is not None and not isinstance(data.get(key), str):
+            fields[key] = "must be a string"
+    if fields:
+        raise Invalid(fields)
+    from ..connection_tests import job_timeout, stash_credentials
+    from ..jobs import test_service_connection
+    from ..queue import get_redis
+
+    key = stash_credentials(get_redis(), data["username"], data["password"], data.get("smtp_username"), data.get("smtp_password"))
+    body = job_status.enqueue(
+        test_service_connection, service.id, key, g.api_user.id, owner=g.api_user, kind="service_test",
+        timeout=job_timeout(),
+    )
+    return jsonify(body), 202, {"Location": body["status_url"]}
+
+
+@bp.get("/jobs/<job_id>", endpoint="job_status")
+@token_required
+def job_status_view(job_id: str):
+    return jsonify(job_status.status(job_id, g.api_user))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
@@ -186,3 +186,30 @@ def log():
     from ..log_view import render_log
 
     return render_log(current_user)
+
+
+@bp.route("/<int:account_id>/test", methods=["POST"])
+@login_required
+def test(account_id: int):
+    """Start a connection test (CSRF token in the X-CSRFToken header); the page then polls the job."""
+    from .. import job_status
+    from ..connection_tests import job_timeout
+    from ..jobs import test_account_connection
+
+    account = _own_account(account_id)
+    body = job_status.enqueue(
+        test_account_connection, account.id, owner=current_user, kind="connection_test", account_id=account.id,
+        timeout=job_timeout(), api=False,
+    )
+    return jsonify(body), 202
+
+
+@bp.route("/jobs/<job_id>")
+@login_required
+def job_status(job_id: str):
+    from .. import job_status as jobs
+
+    try:
+        return jsonify(jobs.status(job_id, current_user))
+    except NotFound as exc:
+        return jsonify(exc.as_dict()), 404
