@@ -51,6 +51,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def inject_version():
         return {"mailroom_version": __version__}
 
+    import json
+
+    app.jinja_env.filters["fromjson"] = json.loads
+
     return app
 
 

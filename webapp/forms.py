@@ -33,6 +33,21 @@ class ConnectForm(FlaskForm):
     imap_security = SelectField("Connection protection", choices=SECURITY_CHOICES, default="tls")
     smtp_server = StringField("SMTP server", description="host:port, e.g. smtp.myserver.com:465")
     smtp_use_tls = BooleanField("Use TLS", default=True)
+    pop3_server = StringField("POP3 server (optional)", description="host:port, e.g. pop.myserver.com:995")
+    pop3_security = SelectField("POP3 connection protection", choices=SECURITY_CHOICES, default="tls")
+    # Options people know from the products Mailroom replaces.
+    incoming_protocol = SelectField(
+        "Read incoming mail with", choices=[SelectChoice("imap", "IMAP"), SelectChoice("pop3", "POP3")], default="imap"
+    )
+    active = BooleanField("Active", default=True)
+    debug = BooleanField("Enable debug", description="Record the protocol conversation in the email log (passwords masked).")
+    disable_certificate_validation = BooleanField(
+        "Disable certificate validation", description="Only for servers with an internal certificate: anyone on the network path could read the mail."
+    )
+    smtp_requires_auth = BooleanField("SMTP requires authentication", default=True)
+    smtp_username = StringField("SMTP login", description="Only when it differs from the login above")
+    smtp_password = PasswordField("SMTP password", description="Only when it differs from the password above")
+    smtp_from = StringField("From address for SMTP", description="Only when it differs from the email address")
 
 
 class SettingsForm(FlaskForm):
@@ -70,13 +85,16 @@ def endpoints_from_form(form, errors: dict[str, str]) -> dict:
     return out
 
 
-ENDPOINT_FIELDS = {"imap": "imap_server", "smtp": "smtp_server", "manual.imap": "imap_server", "manual.smtp": "smtp_server"}
+ENDPOINT_FIELDS = {
+    "imap": "imap_server", "smtp": "smtp_server", "pop3": "pop3_server",
+    "manual.imap": "imap_server", "manual.smtp": "smtp_server", "manual.pop3": "pop3_server",
+}
 
 
 def endpoint_field(key: str) -> str | None:
     """``imap.port`` → ``imap_server``; ``manual.smtp.host`` → ``smtp_server``."""
     if key.endswith(".security"):
-        return "imap_security" if "imap" in key else "smtp_use_tls"
+        return {"imap": "imap_security", "pop3": "pop3_security"}.get(key.split(".")[-2], "smtp_use_tls")
     for prefix, field in ENDPOINT_FIELDS.items():
         if key == prefix or key.startswith(prefix + "."):
             return field

@@ -141,6 +141,31 @@ def save_settings():
     return redirect(url_for("admin.services"))
 
 
+@bp.route("/services/<int:service_id>/test", methods=["POST"])
+@admin_required
+def test_service(service_id: int):
+    """Test a server with credentials typed for this test only (never stored); JSON for the page script."""
+    from flask import jsonify, request
+    from flask_login import current_user
+
+    from .. import job_status
+    from ..connection_tests import job_timeout, stash_credentials
+    from ..jobs import test_service_connection
+    from ..queue import get_redis
+
+    service = _service_or_404(service_id)
+    data = request.get_json(silent=True) or {}
+    fields = {k: "This field is required." for k in ("username", "password") if not isinstance(data.get(k), str) or not data[k]}
+    if fields:
+        return jsonify({"error": "Enter a login and password to test with.", "fields": fields}), 422
+    key = stash_credentials(get_redis(), data["username"], data["password"])
+    body = job_status.enqueue(
+        test_service_connection, service.id, key, current_user.id, owner=current_user, kind="service_test",
+        timeout=job_timeout(), api=False,
+    )
+    return jsonify(body), 202
+
+
 @bp.route("/log")
 @admin_required
 def log():

@@ -62,8 +62,25 @@ def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> 
         data["password"] = form.password.data
     if form.is_main.data:
         data["is_main"] = True
+    data.update(
+        active=bool(form.active.data),
+        debug=bool(form.debug.data),
+        verify_certificate=not form.disable_certificate_validation.data,
+        incoming_protocol=form.incoming_protocol.data,
+        smtp_requires_auth=bool(form.smtp_requires_auth.data),
+        smtp_username=form.smtp_username.data or None,
+        smtp_from=form.smtp_from.data or None,
+    )
+    if form.smtp_password.data:
+        data["smtp_password"] = form.smtp_password.data
     if form.service.data == OTHER:
         data["manual"] = endpoints_from_form(form, errors)
+        if form.pop3_server.data and form.pop3_server.data.strip():
+            from ..validation import endpoint_from_form
+
+            pop3 = endpoint_from_form("pop3", form.pop3_server.data, form.pop3_security.data, "pop3_server", "pop3_security", errors)
+            if pop3:
+                data["manual"]["pop3"] = pop3
     elif form.service.data and form.service.data.isdigit():
         data["service_id"] = int(form.service.data)
     else:
@@ -111,6 +128,16 @@ def edit(account_id: int):
         form.email.data = account.email
         form.description.data = account.description
         form.is_main.data = account.is_main
+        form.active.data = account.active
+        form.debug.data = account.debug
+        form.disable_certificate_validation.data = not account.verify_certificate
+        form.incoming_protocol.data = account.incoming_protocol
+        form.smtp_requires_auth.data = account.smtp_requires_auth
+        form.smtp_username.data = account.smtp_username
+        form.smtp_from.data = account.smtp_from
+        if account.manual and account.pop3_host:
+            form.pop3_server.data = format_server(account.pop3_host, account.pop3_port)
+            form.pop3_security.data = account.pop3_security
         if account.manual:
             form.imap_server.data = format_server(account.imap_host, account.imap_port)
             form.imap_security.data = account.imap_security
@@ -133,14 +160,17 @@ def _save(form: ConnectForm, account: Account | None) -> Account | None:
         if account is None:
             return accounts.create_account(current_user, accounts.clean_account(current_user, data))
         if account.manual and data.get("manual") is not None and data["manual"] == {
-            p: account.endpoint(p) for p in ("imap", "smtp")
+            p: account.endpoint(p) for p in ("imap", "smtp", "pop3") if p in data["manual"] or p != "pop3"
         }:
             # Unchanged details stay allowed even after the administrator forbids manual entry.
             data.pop("manual")
         return accounts.update_account(account, accounts.clean_account(current_user, data, existing=account))
     except DomainError as exc:
         db.session.rollback()
-        apply_errors(form, exc.fields, {"service_id": "service", "manual": "service"})
+        apply_errors(
+            form, exc.fields,
+            {"service_id": "service", "manual": "service", "verify_certificate": "disable_certificate_validation"},
+        )
         if not exc.fields:
             form.form_errors.append(exc.message)
         return None
@@ -213,3 +243,25 @@ def job_status(job_id: str):
         return jsonify(jobs.status(job_id, current_user))
     except NotFound as exc:
         return jsonify(exc.as_dict()), 404
+
+
+@bp.route("/<int:account_id>/row")
+@login_required
+def row(account_id: int):
+    """The mailbox's rows of the list, for the page to refresh after a connection test."""
+    return render_template("mailboxes/_row.html", a=_own_account(account_id), action_form=ActionForm())
+
+
+@bp.route("/jobs/<job_id>/report")
+@login_required
+def job_report(job_id: str):
+    """A finished connection test rendered as HTML, for pages that show it without reloading."""
+    from .. import job_status as jobs
+
+    try:
+        body = jobs.status(job_id, current_user)
+    except NotFound:
+        abort(404)
+    if body["status"] != "finished" or not isinstance(body.get("result"), dict):
+        abort(409)
+    return render_template("mailboxes/_check.html", summary=body["result"])
