@@ -134,3 +134,27 @@ def test_csrf_token_is_required_on_forms(make_app):
     assert client.post("/login", data={"username": "admin", "password": "admin-console-pw"}).status_code == 400
     # The API uses bearer tokens and is exempt.
     assert client.post("/api/v1/tokens", json={"username": "admin", "password": "admin-console-pw"}).status_code == 201
+
+
+def test_admin_settings_form_saves_defaults_and_reports_field_errors(client, users, api):
+    gmail = next(s["id"] for s in api["alice"].get("/api/v1/services").get_json() if s["key"] == "gmail")
+    acc = api["alice"].post("/api/v1/accounts", json={"service_id": gmail, "username": "alice@gmail.com", "password": "p"}).get_json()
+    login(client, "admin", "admin-console-pw")
+    page = client.get("/admin/email/services").get_data(as_text=True)
+    assert "alice@gmail.com (alice)" in page
+    ok = client.post("/admin/email/settings", data={
+        "allow_manual_entry": "y", "default_incoming_account_id": str(acc["id"]), "default_outgoing_account_id": "",
+        "allowed_internal_hosts": "127.0.0.1\n10.0.0.0/8", "connection_timeout": "20",
+    })
+    assert ok.status_code == 302
+    settings = api["admin"].get("/api/v1/settings").get_json()
+    assert settings["default_incoming_account_id"] == acc["id"] and settings["default_outgoing_account_id"] is None
+    assert settings["allowed_internal_hosts"] == ["127.0.0.1/32", "10.0.0.0/8"] and settings["connection_timeout"] == 20
+    bad = client.post("/admin/email/settings", data={
+        "allow_manual_entry": "y", "default_incoming_account_id": "", "default_outgoing_account_id": "",
+        "allowed_internal_hosts": "not a host!", "connection_timeout": "500",
+    })
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert 'data-field="allowed_internal_hosts"' in html and 'data-field="connection_timeout"' in html
+    assert api["admin"].get("/api/v1/settings").get_json()["connection_timeout"] == 20

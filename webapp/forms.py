@@ -8,7 +8,7 @@ are put back under the matching form field by :func:`apply_errors`.
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 SECURITY_CHOICES = [SelectChoice("tls", "TLS"), SelectChoice("starttls", "STARTTLS"), SelectChoice("none", "No")]
@@ -52,6 +52,14 @@ class ConnectForm(FlaskForm):
 
 class SettingsForm(FlaskForm):
     allow_manual_entry = BooleanField("Allow entering details of the mailing server manually")
+    default_incoming_account_id = SelectField("Default incoming mailbox", choices=[])
+    default_outgoing_account_id = SelectField("Default outgoing mailbox", choices=[])
+    allowed_internal_hosts = TextAreaField(
+        "Internal servers that manual details may reach",
+        description="One host name or network per line (e.g. mail.corp.local, 10.1.0.0/16). "
+        "Other internal, loopback and private addresses are refused for hand-typed servers.",
+    )
+    connection_timeout = IntegerField("Connection timeout (seconds)", default=15)
 
 
 class ActionForm(FlaskForm):

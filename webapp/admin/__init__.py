@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from wtforms.fields.choices import SelectChoice
 
 from .. import service_catalog, settings_store
 from ..auth import admin_required
 from ..errors import DomainError
 from ..extensions import db
 from ..forms import ActionForm, ServiceForm, SettingsForm, apply_errors, endpoints_from_form
-from ..models import Service, Setting
+from ..models import Account, Service, Setting
 from ..validation import text
 
 bp = Blueprint("admin", __name__, url_prefix="/admin/email")
@@ -24,15 +25,30 @@ def _service_or_404(service_id: int) -> Service:
     return service
 
 
+def _settings_form(formdata=None) -> SettingsForm:
+    settings = settings_store.all_settings()
+    data = dict(settings)
+    data["allowed_internal_hosts"] = "\n".join(settings["allowed_internal_hosts"])
+    for key in ("default_incoming_account_id", "default_outgoing_account_id"):
+        data[key] = str(settings[key]) if settings[key] else ""
+    form = SettingsForm(data=data) if formdata is None else SettingsForm()
+    mailboxes = Account.query.order_by(Account.email).all()
+    choices = [SelectChoice("", "— none —")] + [
+        SelectChoice(str(a.id), f"{a.email} ({a.user.username})") for a in mailboxes
+    ]
+    form.default_incoming_account_id.choices = choices
+    form.default_outgoing_account_id.choices = list(choices)
+    return form
+
+
 @bp.route("/services")
 @admin_required
-def services():
-    settings = settings_store.all_settings()
+def services(settings_form: SettingsForm | None = None):
     heartbeat = db.session.get(Setting, "cron_heartbeat")
     return render_template(
         "admin/services.html",
         services=service_catalog.list_services(),
-        settings_form=SettingsForm(data=settings),
+        settings_form=settings_form or _settings_form(),
         action_form=ActionForm(),
         cron_heartbeat=json.loads(heartbeat.value) if heartbeat else None,
     )
@@ -133,10 +149,25 @@ def toggle_hidden(service_id: int):
 @bp.route("/settings", methods=["POST"])
 @admin_required
 def save_settings():
-    form = SettingsForm()
-    if not form.validate_on_submit():
-        abort(400)
-    settings_store.update({"allow_manual_entry": bool(form.allow_manual_entry.data)})
+    form = _settings_form(formdata=True)  # CSRFProtect has checked the token before this view runs
+    if not form.validate():
+        flash("Settings not saved: see the errors below.", "error")
+        return services(settings_form=form), 422
+    changes = {
+        "allow_manual_entry": bool(form.allow_manual_entry.data),
+        "allowed_internal_hosts": [line.strip() for line in (form.allowed_internal_hosts.data or "").splitlines() if line.strip()],
+        "connection_timeout": form.connection_timeout.data,
+    }
+    for key in ("default_incoming_account_id", "default_outgoing_account_id"):
+        value = getattr(form, key).data
+        changes[key] = int(value) if value and value.isdigit() else None
+    try:
+        settings_store.update(changes)
+    except DomainError as exc:
+        db.session.rollback()
+        apply_errors(form, exc.fields)
+        flash("Settings not saved: see the errors below.", "error")
+        return services(settings_form=form), 422
     flash("Settings saved.", "success")
     return redirect(url_for("admin.services"))
 
