@@ -22,7 +22,7 @@ class Security(str, enum.Enum):
     TLS = "tls"
 
     @classmethod
-    def parse(cls, value: str | "Security") -> "Security":
+    def parse(cls, value: str | Security) -> Security:
         try:
             return cls(value.value if isinstance(value, Security) else str(value).strip().lower())
         except ValueError:
@@ -117,7 +117,7 @@ def parse_server(text: str, protocol: Protocol | str) -> ParsedServer:
     protocol = Protocol(protocol)
     raw = (text or "").strip()
     if not raw:
-        raise ServerParseError("Enter the server as host:port, e.g. %s." % example(protocol))
+        raise ServerParseError(f"Enter the server as host:port, e.g. {example(protocol)}.")
     implied: Security | None = None
     m = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$", raw)
     if m:
@@ -126,7 +126,9 @@ def parse_server(text: str, protocol: Protocol | str) -> ParsedServer:
             raise ServerParseError(f"Unknown prefix {scheme}://; use host:port, e.g. {example(protocol)}.")
         implied, scheme_protocol = _SCHEMES[scheme]
         if scheme_protocol is not None and scheme_protocol != protocol:
-            raise ServerParseError(f"{scheme}:// is a {scheme_protocol.value.upper()} address, not {protocol.value.upper()}.")
+            raise ServerParseError(
+                f"{scheme}:// is a {scheme_protocol.value.upper()} address, not {protocol.value.upper()}."
+            )
         raw = raw.rstrip("/")
     if "/" in raw or " " in raw or "@" in raw:
         raise ServerParseError(f"{text.strip()!r} is not host:port, e.g. {example(protocol)}.")

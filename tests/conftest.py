@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from webapp import create_app
 from webapp.extensions import db
 
-#PLUGINS#pytest_plugins = ["tests.servers.fixtures"]
+# PLUGINS#pytest_plugins = ["tests.servers.fixtures"]
 
 SECRET_KEY = Fernet.generate_key().decode()
 
@@ -122,7 +122,12 @@ def users(app):
     out = {}
     for name, admin in (("admin", True), ("alice", False), ("bob", False)):
         user = create_user(name, f"{name}-console-pw", admin=admin)
-        out[name] = {"user": user, "id": user.id, "password": f"{name}-console-pw", "token": issue_token(user)}
+        out[name] = {
+            "user": user,
+            "id": user.id,
+            "password": f"{name}-console-pw",
+            "token": issue_token(user),
+        }
     return out
 
 

@@ -21,11 +21,17 @@ def _connect(api, user, **body):
 
 
 def test_connecting_through_a_service_fills_email_and_description_from_the_login(api, gmail_id):
-    response = _connect(api, "alice", service_id=gmail_id, username="alice@gmail.com", password="app password 1")
+    response = _connect(
+        api, "alice", service_id=gmail_id, username="alice@gmail.com", password="app password 1"
+    )
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert body["email"] == "alice@gmail.com" and body["description"] == "alice@gmail.com"
-    assert body["is_main"] is True and body["state"] == "new" and body["service_name"] == "Gmail / Google Workspace"
+    assert (
+        body["is_main"] is True
+        and body["state"] == "new"
+        and body["service_name"] == "Gmail / Google Workspace"
+    )
     assert body["imap"] == {"host": "imap.gmail.com", "port": 993, "security": "tls"}
     assert "password" not in body and body["has_password"] is True
 
@@ -44,10 +50,19 @@ def test_invalid_account_fields_are_named(api, gmail_id):
         ({"service_id": 424242, "username": "a@b.test", "password": "x"}, {"service_id"}),
         ({"service_id": "1", "username": "a@b.test", "password": "x"}, {"service_id"}),
         ({"service_id": gmail_id, "username": "", "password": ""}, {"username", "password"}),
-        ({"service_id": gmail_id, "username": "a@b.test", "password": "x", "email": "not-an-address"}, {"email"}),
+        (
+            {"service_id": gmail_id, "username": "a@b.test", "password": "x", "email": "not-an-address"},
+            {"email"},
+        ),
         ({"service_id": gmail_id, "username": "a@b.test", "password": "x", "is_main": "yes"}, {"is_main"}),
-        ({"manual": {"imap": {"host": "h.test", "port": 0, "security": "tls"}}, "username": "a@b.test", "password": "x"},
-         {"manual.imap.port", "manual.smtp"}),
+        (
+            {
+                "manual": {"imap": {"host": "h.test", "port": 0, "security": "tls"}},
+                "username": "a@b.test",
+                "password": "x",
+            },
+            {"manual.imap.port", "manual.smtp"},
+        ),
         ({"service_id": gmail_id, "username": "a@b.test", "password": "x", "token": "t"}, {"token"}),
     ]
     for body, fields in cases:
@@ -58,18 +73,25 @@ def test_invalid_account_fields_are_named(api, gmail_id):
 
 
 def test_the_same_mailbox_cannot_be_connected_twice(api, gmail_id):
-    assert _connect(api, "alice", service_id=gmail_id, username="alice@gmail.com", password="p").status_code == 201
+    assert (
+        _connect(api, "alice", service_id=gmail_id, username="alice@gmail.com", password="p").status_code
+        == 201
+    )
     again = _connect(api, "alice", service_id=gmail_id, username="ALICE@gmail.com", password="p")
     assert again.status_code == 409 and again.get_json()["fields"] == {"username": "already connected"}
     # Another user may connect the same address (a shared mailbox).
-    assert _connect(api, "bob", service_id=gmail_id, username="alice@gmail.com", password="p").status_code == 201
+    assert (
+        _connect(api, "bob", service_id=gmail_id, username="alice@gmail.com", password="p").status_code == 201
+    )
 
 
 def test_exactly_one_mailbox_is_main_and_the_mark_moves(api, gmail_id):
     first = _connect(api, "alice", service_id=gmail_id, username="a1@gmail.com", password="p").get_json()
     second = _connect(api, "alice", service_id=gmail_id, username="a2@gmail.com", password="p").get_json()
     assert first["is_main"] and not second["is_main"]
-    third = _connect(api, "alice", manual=MANUAL, username="a3@example.test", password="p", is_main=True).get_json()
+    third = _connect(
+        api, "alice", manual=MANUAL, username="a3@example.test", password="p", is_main=True
+    ).get_json()
     mains = [a["id"] for a in api["alice"].get("/api/v1/accounts").get_json() if a["is_main"]]
     assert mains == [third["id"]]
     assert api["alice"].patch(f"/api/v1/accounts/{second['id']}", json={"is_main": True}).status_code == 200

@@ -39,7 +39,11 @@ def test_builtin_providers_are_listed_with_their_real_servers(api):
         assert services[key]["kind"] == "builtin"
     assert services["gmail"]["imap"] == {"host": "imap.gmail.com", "port": 993, "security": "tls"}
     assert services["aruba_pec"]["imap"]["host"] == "imaps.pec.aruba.it"
-    assert services["legalmail"]["smtp"] == {"host": "sendm.cert.legalmail.it", "port": 465, "security": "tls"}
+    assert services["legalmail"]["smtp"] == {
+        "host": "sendm.cert.legalmail.it",
+        "port": 465,
+        "security": "tls",
+    }
     assert services["office365"]["imap"] == {"host": "outlook.office365.com", "port": 993, "security": "tls"}
 
 
@@ -67,7 +71,10 @@ def test_service_names_are_unique_whatever_the_case(api):
     again = api["admin"].post("/api/v1/services", json=dict(CORP, name="acme MAIL"))
     assert again.status_code == 409
     assert again.get_json()["fields"] == {"name": "already in use"}
-    assert api["admin"].post("/api/v1/services", json=dict(CORP, name="gmail / google WORKSPACE")).status_code == 409
+    assert (
+        api["admin"].post("/api/v1/services", json=dict(CORP, name="gmail / google WORKSPACE")).status_code
+        == 409
+    )
 
 
 def test_invalid_service_fields_are_named(api):
@@ -80,7 +87,15 @@ def test_invalid_service_fields_are_named(api):
     response = api["admin"].post("/api/v1/services", json=bad)
     assert response.status_code == 422
     fields = response.get_json()["fields"]
-    assert set(fields) == {"name", "imap.host", "imap.port", "imap.security", "smtp.host", "smtp.port", "colour"}
+    assert set(fields) == {
+        "name",
+        "imap.host",
+        "imap.port",
+        "imap.security",
+        "smtp.host",
+        "smtp.port",
+        "colour",
+    }
     assert "port" in fields["imap.host"]
     missing = api["admin"].post("/api/v1/services", json={"name": "X"})
     assert set(missing.get_json()["fields"]) == {"imap", "smtp"}
@@ -89,11 +104,14 @@ def test_invalid_service_fields_are_named(api):
 
 def test_editing_a_server_moves_connected_mailboxes_without_reconnecting(api, app):
     sid = api["admin"].post("/api/v1/services", json=CORP).get_json()["id"]
-    acc = api["alice"].post(
-        "/api/v1/accounts", json={"service_id": sid, "username": "alice@acme.test", "password": "pw-1"}
-    ).get_json()
+    acc = (
+        api["alice"]
+        .post("/api/v1/accounts", json={"service_id": sid, "username": "alice@acme.test", "password": "pw-1"})
+        .get_json()
+    )
     patched = api["admin"].patch(
-        f"/api/v1/services/{sid}", json={"imap": {"host": "mail2.acme.test", "port": 143, "security": "starttls"}}
+        f"/api/v1/services/{sid}",
+        json={"imap": {"host": "mail2.acme.test", "port": 143, "security": "starttls"}},
     )
     assert patched.status_code == 200
     again = api["alice"].get(f"/api/v1/accounts/{acc['id']}").get_json()
@@ -106,7 +124,9 @@ def test_editing_a_server_moves_connected_mailboxes_without_reconnecting(api, ap
 
 def test_builtin_services_can_be_hidden_but_not_edited_or_deleted(api):
     gmail = _service(api["admin"], "gmail")
-    edit = api["admin"].patch(f"/api/v1/services/{gmail['id']}", json={"imap": {"host": "x.test", "port": 1, "security": "tls"}})
+    edit = api["admin"].patch(
+        f"/api/v1/services/{gmail['id']}", json={"imap": {"host": "x.test", "port": 1, "security": "tls"}}
+    )
     assert edit.status_code == 403
     assert api["admin"].delete(f"/api/v1/services/{gmail['id']}").status_code == 403
     hide = api["admin"].patch(f"/api/v1/services/{gmail['id']}", json={"hidden": True})
@@ -117,31 +137,54 @@ def test_builtin_services_can_be_hidden_but_not_edited_or_deleted(api):
 
 def test_hidden_service_refuses_new_mailboxes_but_keeps_existing_ones(api):
     sid = api["admin"].post("/api/v1/services", json=CORP).get_json()["id"]
-    acc = api["alice"].post(
-        "/api/v1/accounts", json={"service_id": sid, "username": "alice@acme.test", "password": "pw-1"}
-    ).get_json()
+    acc = (
+        api["alice"]
+        .post("/api/v1/accounts", json={"service_id": sid, "username": "alice@acme.test", "password": "pw-1"})
+        .get_json()
+    )
     assert api["admin"].patch(f"/api/v1/services/{sid}", json={"hidden": True}).status_code == 200
-    refused = api["bob"].post("/api/v1/accounts", json={"service_id": sid, "username": "bob@acme.test", "password": "p"})
+    refused = api["bob"].post(
+        "/api/v1/accounts", json={"service_id": sid, "username": "bob@acme.test", "password": "p"}
+    )
     assert refused.status_code == 403
     assert refused.get_json()["fields"] == {"service_id": "hidden service"}
     kept = api["alice"].get(f"/api/v1/accounts/{acc['id']}").get_json()
     assert kept["service_id"] == sid and kept["state"] != "service_removed"
-    assert api["alice"].patch(f"/api/v1/accounts/{acc['id']}", json={"description": "still here"}).status_code == 200
+    assert (
+        api["alice"].patch(f"/api/v1/accounts/{acc['id']}", json={"description": "still here"}).status_code
+        == 200
+    )
     assert api["alice"].get(f"/api/v1/services/{sid}").status_code == 404
     api["admin"].patch(f"/api/v1/services/{sid}", json={"hidden": False})
-    assert api["bob"].post(
-        "/api/v1/accounts", json={"service_id": sid, "username": "bob@acme.test", "password": "p"}
-    ).status_code == 201
+    assert (
+        api["bob"]
+        .post("/api/v1/accounts", json={"service_id": sid, "username": "bob@acme.test", "password": "p"})
+        .status_code
+        == 201
+    )
 
 
 def test_deleting_a_server_lists_and_marks_the_affected_mailboxes(api, users):
     sid = api["admin"].post("/api/v1/services", json=CORP).get_json()["id"]
-    a = api["alice"].post("/api/v1/accounts", json={"service_id": sid, "username": "alice@acme.test", "password": "p"}).get_json()
-    b = api["bob"].post("/api/v1/accounts", json={"service_id": sid, "username": "bob@acme.test", "password": "p"}).get_json()
+    a = (
+        api["alice"]
+        .post("/api/v1/accounts", json={"service_id": sid, "username": "alice@acme.test", "password": "p"})
+        .get_json()
+    )
+    b = (
+        api["bob"]
+        .post("/api/v1/accounts", json={"service_id": sid, "username": "bob@acme.test", "password": "p"})
+        .get_json()
+    )
     affected = api["admin"].get(f"/api/v1/services/{sid}/affected-accounts").get_json()
-    assert {(x["user"], x["email"]) for x in affected} == {("alice", "alice@acme.test"), ("bob", "bob@acme.test")}
+    assert {(x["user"], x["email"]) for x in affected} == {
+        ("alice", "alice@acme.test"),
+        ("bob", "bob@acme.test"),
+    }
     deleted = api["admin"].delete(f"/api/v1/services/{sid}")
-    assert deleted.status_code == 200 and sorted(deleted.get_json()["affected_accounts"]) == sorted([a["id"], b["id"]])
+    assert deleted.status_code == 200 and sorted(deleted.get_json()["affected_accounts"]) == sorted(
+        [a["id"], b["id"]]
+    )
     assert api["admin"].get(f"/api/v1/services/{sid}").status_code == 404
     lost = api["alice"].get(f"/api/v1/accounts/{a['id']}").get_json()
     assert lost["state"] == "service_removed" and lost["service_id"] is None

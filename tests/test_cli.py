@@ -42,9 +42,14 @@ def test_secrets_rotate_reencrypts_with_the_first_key(app, users, api):
     from webapp.accounts import password
 
     gmail = next(s["id"] for s in api["admin"].get("/api/v1/services").get_json() if s["key"] == "gmail")
-    acc_id = api["alice"].post(
-        "/api/v1/accounts", json={"service_id": gmail, "username": "alice@gmail.com", "password": "rotate-me"}
-    ).get_json()["id"]
+    acc_id = (
+        api["alice"]
+        .post(
+            "/api/v1/accounts",
+            json={"service_id": gmail, "username": "alice@gmail.com", "password": "rotate-me"},
+        )
+        .get_json()["id"]
+    )
     from tests.conftest import SECRET_KEY
 
     new_key = Fernet.generate_key().decode()
@@ -64,7 +69,9 @@ def app_with_keys(keys):
     from webapp import create_app
 
     config = {k: current_app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "QUEUE_NAME")}
-    return create_app({**config, "INSTANCE_PATH": current_app.instance_path, "SECRET_KEYS": keys, "TESTING": True})
+    return create_app(
+        {**config, "INSTANCE_PATH": current_app.instance_path, "SECRET_KEYS": keys, "TESTING": True}
+    )
 
 
 def test_plugins_lists_builtins_with_their_hooks(app, runner):
@@ -82,11 +89,16 @@ def _free_port() -> int:
 def test_up_starts_web_worker_and_cron_on_the_embedded_default_and_stops_on_ctrl_c(tmp_path):
     """The README's run command: SQLite + embedded Redis, web, one worker, cron; SIGINT stops it all."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MAILROOM_SECRET_KEYS")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MAILROOM_SECRET_KEYS")
+    }
     env.update(MAILROOM_INSTANCE=str(tmp_path / "instance"), MAILROOM_ADMIN_PASSWORD="first-admin-pw")
     proc = subprocess.Popen(
         [sys.executable, "-m", "webapp.cli", "up", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60

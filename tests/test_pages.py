@@ -39,15 +39,26 @@ def test_admin_form_understands_ssl_prefix_and_maps_use_tls_to_the_port(client, 
     login(client, "admin", "admin-console-pw")
     response = client.post(
         "/admin/email/services/new",
-        data=_add_form(smtp_server="ssl://smtps.aruba.it", imap_server="imap.acme.test:143", imap_security="starttls"),
+        data=_add_form(
+            smtp_server="ssl://smtps.aruba.it", imap_server="imap.acme.test:143", imap_security="starttls"
+        ),
     )
     assert response.status_code == 302
     service = Service.query.filter_by(name="ACME mail").one()
     assert (service.smtp_host, service.smtp_port, service.smtp_security) == ("smtps.aruba.it", 465, "tls")
-    assert (service.imap_host, service.imap_port, service.imap_security) == ("imap.acme.test", 143, "starttls")
-    client.post("/admin/email/services/new", data=_add_form(name="Submission", smtp_server="smtp.acme.test:587"))
+    assert (service.imap_host, service.imap_port, service.imap_security) == (
+        "imap.acme.test",
+        143,
+        "starttls",
+    )
+    client.post(
+        "/admin/email/services/new", data=_add_form(name="Submission", smtp_server="smtp.acme.test:587")
+    )
     assert Service.query.filter_by(name="Submission").one().smtp_security == "starttls"
-    client.post("/admin/email/services/new", data=_add_form(name="Plain", smtp_server="smtp.acme.test:25", smtp_use_tls=""))
+    client.post(
+        "/admin/email/services/new",
+        data=_add_form(name="Plain", smtp_server="smtp.acme.test:25", smtp_use_tls=""),
+    )
     assert Service.query.filter_by(name="Plain").one().smtp_security == "none"
 
 
@@ -56,7 +67,9 @@ def test_admin_form_errors_are_shown_under_their_field_and_nothing_is_stored(cli
     before = Service.query.count()
     response = client.post(
         "/admin/email/services/new",
-        data=_add_form(name="", imap_server="imap.acme.test", smtp_server="ssl://smtps.aruba.it", smtp_use_tls=""),
+        data=_add_form(
+            name="", imap_server="imap.acme.test", smtp_server="ssl://smtps.aruba.it", smtp_use_tls=""
+        ),
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -68,12 +81,21 @@ def test_admin_form_errors_are_shown_under_their_field_and_nothing_is_stored(cli
 
 
 def test_delete_confirmation_lists_affected_users_and_they_are_told_at_login(client, users, api, app):
-    sid = api["admin"].post(
-        "/api/v1/services",
-        json={"name": "ACME mail", "imap": {"host": "imap.acme.test", "port": 993, "security": "tls"},
-              "smtp": {"host": "smtp.acme.test", "port": 465, "security": "tls"}},
-    ).get_json()["id"]
-    api["alice"].post("/api/v1/accounts", json={"service_id": sid, "username": "alice@acme.test", "password": "p"})
+    sid = (
+        api["admin"]
+        .post(
+            "/api/v1/services",
+            json={
+                "name": "ACME mail",
+                "imap": {"host": "imap.acme.test", "port": 993, "security": "tls"},
+                "smtp": {"host": "smtp.acme.test", "port": 465, "security": "tls"},
+            },
+        )
+        .get_json()["id"]
+    )
+    api["alice"].post(
+        "/api/v1/accounts", json={"service_id": sid, "username": "alice@acme.test", "password": "p"}
+    )
     login(client, "admin", "admin-console-pw")
     page = client.get(f"/admin/email/services/{sid}/delete").get_data(as_text=True)
     assert "alice" in page and "alice@acme.test" in page and "bob" not in page
@@ -87,11 +109,18 @@ def test_delete_confirmation_lists_affected_users_and_they_are_told_at_login(cli
 
 
 def test_connect_form_offers_visible_services_and_other_only_when_allowed(client, users, api):
-    sid = api["admin"].post(
-        "/api/v1/services",
-        json={"name": "Secret server", "imap": {"host": "imap.acme.test", "port": 993, "security": "tls"},
-              "smtp": {"host": "smtp.acme.test", "port": 465, "security": "tls"}},
-    ).get_json()["id"]
+    sid = (
+        api["admin"]
+        .post(
+            "/api/v1/services",
+            json={
+                "name": "Secret server",
+                "imap": {"host": "imap.acme.test", "port": 993, "security": "tls"},
+                "smtp": {"host": "smtp.acme.test", "port": 465, "security": "tls"},
+            },
+        )
+        .get_json()["id"]
+    )
     login(client, "alice", "alice-console-pw")
     html = client.get("/mailboxes/connect").get_data(as_text=True)
     assert "Secret server" in html and 'value="other"' in html
@@ -99,17 +128,28 @@ def test_connect_form_offers_visible_services_and_other_only_when_allowed(client
     api["admin"].patch("/api/v1/settings", json={"allow_manual_entry": False})
     html = client.get("/mailboxes/connect").get_data(as_text=True)
     assert "Secret server" not in html and 'value="other"' not in html
-    refused = client.post("/mailboxes/connect", data={
-        "service": "other", "username": "alice@acme.test", "password": "p",
-        "imap_server": "imap.acme.test:993", "imap_security": "tls", "smtp_server": "smtp.acme.test:465", "smtp_use_tls": "y",
-    })
+    refused = client.post(
+        "/mailboxes/connect",
+        data={
+            "service": "other",
+            "username": "alice@acme.test",
+            "password": "p",
+            "imap_server": "imap.acme.test:993",
+            "imap_security": "tls",
+            "smtp_server": "smtp.acme.test:465",
+            "smtp_use_tls": "y",
+        },
+    )
     assert refused.status_code == 200 and Account.query.count() == 0
 
 
 def test_connecting_with_the_form_makes_the_first_mailbox_main(client, users, api):
     gmail = next(s["id"] for s in api["alice"].get("/api/v1/services").get_json() if s["key"] == "gmail")
     login(client, "alice", "alice-console-pw")
-    response = client.post("/mailboxes/connect", data={"service": str(gmail), "username": "alice@gmail.com", "password": "abcd efgh ijkl mnop"})
+    response = client.post(
+        "/mailboxes/connect",
+        data={"service": str(gmail), "username": "alice@gmail.com", "password": "abcd efgh ijkl mnop"},
+    )
     assert response.status_code == 302
     account = Account.query.one()
     assert account.is_main and account.email == "alice@gmail.com" and account.description == "alice@gmail.com"
@@ -117,10 +157,18 @@ def test_connecting_with_the_form_makes_the_first_mailbox_main(client, users, ap
     assert "abcd efgh" not in html and "Main" in html
     edit = client.get(f"/mailboxes/{account.id}/edit").get_data(as_text=True)
     assert "abcd efgh" not in edit  # a password is never rendered back
-    bad = client.post("/mailboxes/connect", data={
-        "service": "other", "username": "alice@acme.test", "password": "p",
-        "imap_server": "imap.acme.test", "imap_security": "tls", "smtp_server": "smtp.acme.test:465", "smtp_use_tls": "y",
-    })
+    bad = client.post(
+        "/mailboxes/connect",
+        data={
+            "service": "other",
+            "username": "alice@acme.test",
+            "password": "p",
+            "imap_server": "imap.acme.test",
+            "imap_security": "tls",
+            "smtp_server": "smtp.acme.test:465",
+            "smtp_use_tls": "y",
+        },
+    )
     assert 'data-field="imap_server"' in bad.get_data(as_text=True)
 
 
@@ -131,29 +179,56 @@ def test_csrf_token_is_required_on_forms(make_app):
     with app.app_context():
         create_user("admin", "admin-console-pw", admin=True)
     client = app.test_client()
-    assert client.post("/login", data={"username": "admin", "password": "admin-console-pw"}).status_code == 400
+    assert (
+        client.post("/login", data={"username": "admin", "password": "admin-console-pw"}).status_code == 400
+    )
     # The API uses bearer tokens and is exempt.
-    assert client.post("/api/v1/tokens", json={"username": "admin", "password": "admin-console-pw"}).status_code == 201
+    assert (
+        client.post("/api/v1/tokens", json={"username": "admin", "password": "admin-console-pw"}).status_code
+        == 201
+    )
 
 
 def test_admin_settings_form_saves_defaults_and_reports_field_errors(client, users, api):
     gmail = next(s["id"] for s in api["alice"].get("/api/v1/services").get_json() if s["key"] == "gmail")
-    acc = api["alice"].post("/api/v1/accounts", json={"service_id": gmail, "username": "alice@gmail.com", "password": "p"}).get_json()
+    acc = (
+        api["alice"]
+        .post("/api/v1/accounts", json={"service_id": gmail, "username": "alice@gmail.com", "password": "p"})
+        .get_json()
+    )
     login(client, "admin", "admin-console-pw")
     page = client.get("/admin/email/services").get_data(as_text=True)
     assert "alice@gmail.com (alice)" in page
-    ok = client.post("/admin/email/settings", data={
-        "allow_manual_entry": "y", "default_incoming_account_id": str(acc["id"]), "default_outgoing_account_id": "",
-        "allowed_internal_hosts": "127.0.0.1\n10.0.0.0/8", "connection_timeout": "20",
-    })
+    ok = client.post(
+        "/admin/email/settings",
+        data={
+            "allow_manual_entry": "y",
+            "default_incoming_account_id": str(acc["id"]),
+            "default_outgoing_account_id": "",
+            "allowed_internal_hosts": "127.0.0.1\n10.0.0.0/8",
+            "connection_timeout": "20",
+        },
+    )
     assert ok.status_code == 302
     settings = api["admin"].get("/api/v1/settings").get_json()
-    assert settings["default_incoming_account_id"] == acc["id"] and settings["default_outgoing_account_id"] is None
-    assert settings["allowed_internal_hosts"] == ["127.0.0.1/32", "10.0.0.0/8"] and settings["connection_timeout"] == 20
-    bad = client.post("/admin/email/settings", data={
-        "allow_manual_entry": "y", "default_incoming_account_id": "", "default_outgoing_account_id": "",
-        "allowed_internal_hosts": "not a host!", "connection_timeout": "500",
-    })
+    assert (
+        settings["default_incoming_account_id"] == acc["id"]
+        and settings["default_outgoing_account_id"] is None
+    )
+    assert (
+        settings["allowed_internal_hosts"] == ["127.0.0.1/32", "10.0.0.0/8"]
+        and settings["connection_timeout"] == 20
+    )
+    bad = client.post(
+        "/admin/email/settings",
+        data={
+            "allow_manual_entry": "y",
+            "default_incoming_account_id": "",
+            "default_outgoing_account_id": "",
+            "allowed_internal_hosts": "not a host!",
+            "connection_timeout": "500",
+        },
+    )
     html = bad.get_data(as_text=True)
     assert bad.status_code == 422
     assert 'data-field="allowed_internal_hosts"' in html and 'data-field="connection_timeout"' in html

@@ -19,13 +19,25 @@ from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
 from .models import Account, AccountState, LogLevel, LogSource, Notification, Service, User
 from .secretbox import box
-from .service_catalog import PROTOCOLS, get_service, sync_builtin_services
+from .service_catalog import PROTOCOLS, sync_builtin_services
 from .validation import boolean, email, endpoint_from_json, text
 
 CREATE_FIELDS = {
-    "service_id", "manual", "username", "password", "email", "description", "is_main",
-    "active", "debug", "verify_certificate", "incoming_protocol",
-    "smtp_requires_auth", "smtp_username", "smtp_password", "smtp_from",
+    "service_id",
+    "manual",
+    "username",
+    "password",
+    "email",
+    "description",
+    "is_main",
+    "active",
+    "debug",
+    "verify_certificate",
+    "incoming_protocol",
+    "smtp_requires_auth",
+    "smtp_username",
+    "smtp_password",
+    "smtp_from",
 }
 FLAGS = ("active", "debug", "verify_certificate", "smtp_requires_auth")
 
@@ -58,7 +70,8 @@ def clean_account(user: User, data: Any, existing: Account | None = None) -> dic
                     errors["service_id"] = "No such mail service."
                 elif service.hidden and (creating or existing.service_id != service.id):
                     raise Forbidden(
-                        "This mail service is not offered for new mailboxes.", {"service_id": "hidden service"}
+                        "This mail service is not offered for new mailboxes.",
+                        {"service_id": "hidden service"},
                     )
                 else:
                     out["service"] = service
@@ -149,7 +162,9 @@ def clean_account(user: User, data: Any, existing: Account | None = None) -> dic
     return out
 
 
-def _duplicate(user: User, username: str, service: Service | None, manual: dict | None, exclude: int | None) -> bool:
+def _duplicate(
+    user: User, username: str, service: Service | None, manual: dict | None, exclude: int | None
+) -> bool:
     q = Account.query.filter(Account.user_id == user.id, func.lower(Account.username) == username.lower())
     if exclude is not None:
         q = q.filter(Account.id != exclude)
@@ -206,7 +221,9 @@ def _check_incoming(account: Account) -> None:
 
 def _set_main(user: User, account: Account) -> None:
     """Move the main mark to ``account``; the unique index sees one main at every flush."""
-    for other in Account.query.filter(Account.user_id == user.id, Account.is_main.is_(True), Account.id != account.id):
+    for other in Account.query.filter(
+        Account.user_id == user.id, Account.is_main.is_(True), Account.id != account.id
+    ):
         other.is_main = False
     db.session.flush()
     account.is_main = True
@@ -226,7 +243,12 @@ def create_account(user: User, cleaned: dict) -> Account:
     if first or cleaned.get("is_main"):
         _set_main(user, account)
     via = "server details entered manually" if account.manual else f'the service "{account.service_name}"'
-    email_log.record(LogSource.EMAIL_LOGGER, LogLevel.INFO, f"Mailbox {account.email} connected through {via}.", account=account)
+    email_log.record(
+        LogSource.EMAIL_LOGGER,
+        LogLevel.INFO,
+        f"Mailbox {account.email} connected through {via}.",
+        account=account,
+    )
     db.session.commit()
     return account
 
@@ -250,11 +272,15 @@ def update_account(account: Account, cleaned: dict) -> Account:
 
 def delete_account(account: Account) -> None:
     user, was_main = account.user, account.is_main
-    for key, role in (("default_incoming_account_id", "incoming"), ("default_outgoing_account_id", "outgoing")):
+    for key, role in (
+        ("default_incoming_account_id", "incoming"),
+        ("default_outgoing_account_id", "outgoing"),
+    ):
         if settings_store.get(key) == account.id:
             settings_store.put(key, None)
             email_log.record(
-                LogSource.ADMIN, LogLevel.WARNING,
+                LogSource.ADMIN,
+                LogLevel.WARNING,
                 f"The default {role} mailbox {account.email} was removed; there is no default {role} mailbox now.",
                 user=user,
             )

@@ -54,14 +54,19 @@ def up(host: str, port: int, threads: int):
     app = current_app._get_current_object()
     generated = prepare_database()
     if generated:
-        click.secho(f"Created the administrator 'admin' with the password: {generated}", fg="yellow", bold=True)
-        click.echo("It is shown only this once; change it or set MAILROOM_ADMIN_PASSWORD before the first start.")
+        click.secho(
+            f"Created the administrator 'admin' with the password: {generated}", fg="yellow", bold=True
+        )
+        click.echo(
+            "It is shown only this once; change it or set MAILROOM_ADMIN_PASSWORD before the first start."
+        )
     env = dict(os.environ, MAILROOM_INSTANCE=app.instance_path)
     embedded = not app.config.get("REDIS_URL")
     if embedded:
         env["REDIS_URL"] = start_embedded(app.instance_path)
         app.config["REDIS_URL"] = env["REDIS_URL"]
         click.echo(f"Embedded Redis on {env['REDIS_URL']}")
+
     def spawn(name: str) -> subprocess.Popen:
         # A session of their own: Ctrl-C reaches only this process, which then stops them in order.
         return subprocess.Popen([sys.executable, "-m", "webapp.cli", name], env=env, start_new_session=True)
@@ -77,6 +82,7 @@ def up(host: str, port: int, threads: int):
                     children[name] = spawn(name)
 
     threading.Thread(target=watch, daemon=True).start()
+
     def on_sigterm(*_):
         raise KeyboardInterrupt
 

@@ -30,6 +30,8 @@ CREDENTIAL_TTL = 300
 def job_timeout() -> int:
     """Incoming and outgoing, each connect + TLS + login bounded by the connection timeout, plus slack."""
     return 4 * settings_store.get("connection_timeout") + 30
+
+
 _AUTH_SOURCES = {"imap": LogSource.IMAP_AUTH, "pop3": LogSource.POP3_AUTH, "smtp": LogSource.SMTP_AUTH}
 _AUTH_CLASSES = {ErrorClass.AUTH.value, ErrorClass.AUTH_METHOD.value}
 
@@ -63,8 +65,18 @@ def _settings(endpoint: dict, protocol: str, *, verify: bool = True, policy=None
     )
 
 
-def _run_checks(incoming: tuple[str, dict] | None, smtp: dict | None, creds_in, creds_out, *, verify, policy,
-                service_key, requires_auth, debug) -> dict:
+def _run_checks(
+    incoming: tuple[str, dict] | None,
+    smtp: dict | None,
+    creds_in,
+    creds_out,
+    *,
+    verify,
+    policy,
+    service_key,
+    requires_auth,
+    debug,
+) -> dict:
     from connectors.check import check_incoming, check_outgoing
     from connectors.transcript import Transcript
 
@@ -73,15 +85,20 @@ def _run_checks(incoming: tuple[str, dict] | None, smtp: dict | None, creds_in, 
         protocol, endpoint = incoming
         transcript = Transcript() if debug else None
         report = check_incoming(
-            _settings(endpoint, protocol, verify=verify, policy=policy), creds_in,
-            service_key=service_key, transcript=transcript,
+            _settings(endpoint, protocol, verify=verify, policy=policy),
+            creds_in,
+            service_key=service_key,
+            transcript=transcript,
         )
         reports[protocol] = (report, transcript)
     if smtp is not None:
         transcript = Transcript() if debug else None
         report = check_outgoing(
-            _settings(smtp, "smtp", verify=verify, policy=policy), creds_out,
-            requires_auth=requires_auth, service_key=service_key, transcript=transcript,
+            _settings(smtp, "smtp", verify=verify, policy=policy),
+            creds_out,
+            requires_auth=requires_auth,
+            service_key=service_key,
+            transcript=transcript,
         )
         reports["smtp"] = (report, transcript)
     return reports
@@ -110,7 +127,9 @@ def test_account(account_id: int) -> dict:
         box().decrypt(account.smtp_password_encrypted) if account.smtp_password_encrypted else password
     )
     reports = _run_checks(
-        (account.incoming_protocol, account.server(account.incoming_protocol)) if account.server(account.incoming_protocol) else None,
+        (account.incoming_protocol, account.server(account.incoming_protocol))
+        if account.server(account.incoming_protocol)
+        else None,
         account.server("smtp"),
         Credentials(username=account.username, password=password),
         Credentials(username=account.smtp_username or account.username, password=smtp_password),
@@ -138,7 +157,9 @@ def _apply_outcome(account: Account, reports: dict, summary: dict) -> None:
         error = report.error
         auth = error is not None and error.error_class.value in _AUTH_CLASSES
         account.state = (AccountState.AUTH_ERROR if auth else AccountState.CONNECTION_ERROR).value
-        account.last_error = f"{protocol.upper()}: {error.message}" if error else f"{protocol.upper()} check failed."
+        account.last_error = (
+            f"{protocol.upper()}: {error.message}" if error else f"{protocol.upper()} check failed."
+        )
         account.last_error_at = now
     for protocol, (report, transcript) in reports.items():
         steps = ", ".join(f"{s.name} {s.duration_ms:.0f} ms" for s in report.steps)
@@ -146,20 +167,33 @@ def _apply_outcome(account: Account, reports: dict, summary: dict) -> None:
             level, message = LogLevel.INFO, f"{protocol.upper()} connection test passed ({steps})."
         else:
             level = LogLevel.ERROR
-            message = f"{protocol.upper()} connection test failed: {report.error.message}" if report.error else "failed"
+            message = (
+                f"{protocol.upper()} connection test failed: {report.error.message}"
+                if report.error
+                else "failed"
+            )
         details = {"check": report.as_dict()}
         if transcript is not None:
             details["transcript"] = transcript.as_list()
-        email_log.record(_AUTH_SOURCES[protocol], level, message, account=account, details=details, created_by="system")
+        email_log.record(
+            _AUTH_SOURCES[protocol], level, message, account=account, details=details, created_by="system"
+        )
     db.session.commit()
 
 
-def stash_credentials(redis, username: str, password: str, smtp_username: str | None = None,
-                      smtp_password: str | None = None) -> str:
+def stash_credentials(
+    redis, username: str, password: str, smtp_username: str | None = None, smtp_password: str | None = None
+) -> str:
     """Keep test credentials encrypted in Redis for a few minutes; return the key for the job."""
     key = "mailroom:test-credentials:" + pysecrets.token_urlsafe(16)
-    blob = json.dumps({"username": username, "password": password,
-                       "smtp_username": smtp_username, "smtp_password": smtp_password})
+    blob = json.dumps(
+        {
+            "username": username,
+            "password": password,
+            "smtp_username": smtp_username,
+            "smtp_password": smtp_password,
+        }
+    )
     redis.set(key, box().encrypt(blob), ex=CREDENTIAL_TTL)
     return key
 
@@ -182,17 +216,26 @@ def test_service(service_id: int, credentials_key: str, requested_by: int | None
         ("imap", service.endpoint("imap")),
         service.endpoint("smtp"),
         Credentials(username=creds["username"], password=creds["password"]),
-        Credentials(username=creds.get("smtp_username") or creds["username"],
-                    password=creds.get("smtp_password") or creds["password"]),
-        verify=True, policy=None, service_key=service.key, requires_auth=True, debug=False,
+        Credentials(
+            username=creds.get("smtp_username") or creds["username"],
+            password=creds.get("smtp_password") or creds["password"],
+        ),
+        verify=True,
+        policy=None,
+        service_key=service.key,
+        requires_auth=True,
+        debug=False,
     )
     summary = _summary(reports)
     level = LogLevel.INFO if summary["ok"] else LogLevel.WARNING
     requester = db.session.get(User, requested_by) if requested_by else None
     email_log.record(
-        LogSource.ADMIN, level,
+        LogSource.ADMIN,
+        level,
         f'Connection test of "{service.name}" {"passed" if summary["ok"] else "failed"}.',
-        user=requester, details=summary, created_by="system",
+        user=requester,
+        details=summary,
+        created_by="system",
     )
     db.session.commit()
     return summary

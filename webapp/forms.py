@@ -11,7 +11,11 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
-SECURITY_CHOICES = [SelectChoice("tls", "TLS"), SelectChoice("starttls", "STARTTLS"), SelectChoice("none", "No")]
+SECURITY_CHOICES = [
+    SelectChoice("tls", "TLS"),
+    SelectChoice("starttls", "STARTTLS"),
+    SelectChoice("none", "No"),
+]
 
 
 class ServiceForm(FlaskForm):
@@ -37,17 +41,24 @@ class ConnectForm(FlaskForm):
     pop3_security = SelectField("POP3 connection protection", choices=SECURITY_CHOICES, default="tls")
     # Options people know from the products Mailroom replaces.
     incoming_protocol = SelectField(
-        "Read incoming mail with", choices=[SelectChoice("imap", "IMAP"), SelectChoice("pop3", "POP3")], default="imap"
+        "Read incoming mail with",
+        choices=[SelectChoice("imap", "IMAP"), SelectChoice("pop3", "POP3")],
+        default="imap",
     )
     active = BooleanField("Active", default=True)
-    debug = BooleanField("Enable debug", description="Record the protocol conversation in the email log (passwords masked).")
+    debug = BooleanField(
+        "Enable debug", description="Record the protocol conversation in the email log (passwords masked)."
+    )
     disable_certificate_validation = BooleanField(
-        "Disable certificate validation", description="Only for servers with an internal certificate: anyone on the network path could read the mail."
+        "Disable certificate validation",
+        description="Only for servers with an internal certificate: anyone on the network path could read the mail.",
     )
     smtp_requires_auth = BooleanField("SMTP requires authentication", default=True)
     smtp_username = StringField("SMTP login", description="Only when it differs from the login above")
     smtp_password = PasswordField("SMTP password", description="Only when it differs from the password above")
-    smtp_from = StringField("From address for SMTP", description="Only when it differs from the email address")
+    smtp_from = StringField(
+        "From address for SMTP", description="Only when it differs from the email address"
+    )
 
 
 class SettingsForm(FlaskForm):
@@ -82,9 +93,16 @@ def endpoints_from_form(form, errors: dict[str, str]) -> dict:
     from .validation import endpoint_from_form
 
     out = {}
-    imap = endpoint_from_form("imap", form.imap_server.data, form.imap_security.data, "imap_server", "imap_security", errors)
+    imap = endpoint_from_form(
+        "imap", form.imap_server.data, form.imap_security.data, "imap_server", "imap_security", errors
+    )
     smtp = endpoint_from_form(
-        "smtp", form.smtp_server.data, "auto" if form.smtp_use_tls.data else "none", "smtp_server", "smtp_use_tls", errors
+        "smtp",
+        form.smtp_server.data,
+        "auto" if form.smtp_use_tls.data else "none",
+        "smtp_server",
+        "smtp_use_tls",
+        errors,
     )
     if imap:
         out["imap"] = imap
@@ -94,8 +112,12 @@ def endpoints_from_form(form, errors: dict[str, str]) -> dict:
 
 
 ENDPOINT_FIELDS = {
-    "imap": "imap_server", "smtp": "smtp_server", "pop3": "pop3_server",
-    "manual.imap": "imap_server", "manual.smtp": "smtp_server", "manual.pop3": "pop3_server",
+    "imap": "imap_server",
+    "smtp": "smtp_server",
+    "pop3": "pop3_server",
+    "manual.imap": "imap_server",
+    "manual.smtp": "smtp_server",
+    "manual.pop3": "pop3_server",
 }
 
 

@@ -11,8 +11,15 @@ from .models import User
 from .queue import get_queue, get_redis
 
 
-def enqueue(func, *args, owner: User, kind: str, account_id: int | None = None, timeout: int | None = None,
-            api: bool = True) -> dict:
+def enqueue(
+    func,
+    *args,
+    owner: User,
+    kind: str,
+    account_id: int | None = None,
+    timeout: int | None = None,
+    api: bool = True,
+) -> dict:
     """Enqueue ``func(*args)`` (ids only) on behalf of ``owner``; answer the job id and status URL."""
     job = get_queue().enqueue(
         func,
@@ -39,7 +46,9 @@ def status(job_id: str, viewer: User) -> dict:
     if state == "finished":
         body["result"] = job.return_value()
     elif state == "failed":
-        body["error"] = "The job failed unexpectedly; the administrators can see the details in the worker log."
+        body["error"] = (
+            "The job failed unexpectedly; the administrators can see the details in the worker log."
+        )
     if job.meta.get("progress"):
         body["progress"] = job.meta["progress"]
     return body
@@ -47,5 +56,10 @@ def status(job_id: str, viewer: User) -> dict:
 
 def _public_status(state: str) -> str:
     """RQ knows more states (deferred, scheduled, stopped, canceled); the API answers four."""
-    return {"queued": "queued", "deferred": "queued", "scheduled": "queued", "started": "started",
-            "finished": "finished"}.get(state, "failed")
+    return {
+        "queued": "queued",
+        "deferred": "queued",
+        "scheduled": "queued",
+        "started": "started",
+        "finished": "finished",
+    }.get(state, "failed")

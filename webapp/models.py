@@ -242,7 +242,9 @@ class Notification(db.Model):
     """Something a user must see the next time they use the console (a removed service, …)."""
 
     __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("user_id", "account_id", "kind", name="uq_notifications_user_account_kind"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "account_id", "kind", name="uq_notifications_user_account_kind"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

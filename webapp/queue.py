@@ -91,4 +91,8 @@ def get_redis() -> redis.Redis:
 
 
 def get_queue() -> Queue:
-    return Queue(current_app.config["QUEUE_NAME"], connection=get_redis(), default_timeout=current_app.config["JOB_TIMEOUT"])
+    return Queue(
+        current_app.config["QUEUE_NAME"],
+        connection=get_redis(),
+        default_timeout=current_app.config["JOB_TIMEOUT"],
+    )

@@ -69,7 +69,9 @@ def list_services(include_hidden: bool = True) -> list[Service]:
     services = q.all()
     # Built-in providers first, in plugin order, then corporate servers by name.
     order = {p.key: i for i, p in enumerate(plugin_registry.service_presets())}
-    return sorted(services, key=lambda s: (0, order.get(s.key, 999), "") if s.is_builtin else (1, 0, s.name.lower()))
+    return sorted(
+        services, key=lambda s: (0, order.get(s.key, 999), "") if s.is_builtin else (1, 0, s.name.lower())
+    )
 
 
 def get_service(service_id: Any) -> Service:
@@ -113,18 +115,24 @@ def clean_service(data: Any, existing: Service | None = None) -> dict:
 
 
 def create_service(cleaned: dict) -> Service:
-    service = Service(kind=ServiceKind.CORPORATE.value, name=cleaned["name"], hidden=cleaned.get("hidden", False))
+    service = Service(
+        kind=ServiceKind.CORPORATE.value, name=cleaned["name"], hidden=cleaned.get("hidden", False)
+    )
     for proto in PROTOCOLS:
         service.set_endpoint(proto, cleaned[proto])
     db.session.add(service)
-    email_log.record(LogSource.ADMIN, LogLevel.INFO, f'Added the corporate server "{service.name}" ({_describe(service)}).')
+    email_log.record(
+        LogSource.ADMIN, LogLevel.INFO, f'Added the corporate server "{service.name}" ({_describe(service)}).'
+    )
     db.session.commit()
     return service
 
 
 def _describe(service: Service) -> str:
     return "; ".join(
-        f"{p.upper()} {ep['host']}:{ep['port']} {ep['security']}" for p in PROTOCOLS if (ep := service.endpoint(p))
+        f"{p.upper()} {ep['host']}:{ep['port']} {ep['security']}"
+        for p in PROTOCOLS
+        if (ep := service.endpoint(p))
     )
 
 
@@ -146,25 +154,25 @@ def update_service(service: Service, cleaned: dict) -> Service:
     changed = [key for key in ("name", *PROTOCOLS) if key in cleaned]
     if changed:
         email_log.record(
-            LogSource.ADMIN, LogLevel.INFO,
+            LogSource.ADMIN,
+            LogLevel.INFO,
             f'Changed the mail service "{service.name}": {_describe(service)}; '
             f"{len(service.accounts)} connected mailbox(es) use it from their next connection.",
         )
     if "hidden" in cleaned and cleaned["hidden"] != service.hidden:
         service.hidden = cleaned["hidden"]
         email_log.record(
-            LogSource.ADMIN, LogLevel.INFO,
+            LogSource.ADMIN,
+            LogLevel.INFO,
             f'{"Hid" if service.hidden else "Unhid"} the mail service "{service.name}" '
-            f'{"from" if service.hidden else "in"} the connect form.',
+            f"{'from' if service.hidden else 'in'} the connect form.",
         )
     db.session.commit()
     return service
 
 
 def affected_accounts(service: Service) -> list[Account]:
-    return (
-        Account.query.filter_by(service_id=service.id).order_by(Account.user_id, Account.id).all()
-    )
+    return Account.query.filter_by(service_id=service.id).order_by(Account.user_id, Account.id).all()
 
 
 def delete_service(service: Service) -> list[Account]:
@@ -181,15 +189,21 @@ def delete_service(service: Service) -> list[Account]:
         account.last_error = message
         account.last_error_at = now
         db.session.add(
-            Notification(user_id=account.user_id, account_id=account.id, kind="service_removed", message=(
-                f'Your mailbox {account.email} stopped working: the mail service "{service.name}" was removed '
-                "by an administrator. Messages synced before stay available; connect the mailbox again through "
-                "another service to resume."
-            ))
+            Notification(
+                user_id=account.user_id,
+                account_id=account.id,
+                kind="service_removed",
+                message=(
+                    f'Your mailbox {account.email} stopped working: the mail service "{service.name}" was removed '
+                    "by an administrator. Messages synced before stay available; connect the mailbox again through "
+                    "another service to resume."
+                ),
+            )
         )
         email_log.record(LogSource.ADMIN, LogLevel.WARNING, message, account=account)
     email_log.record(
-        LogSource.ADMIN, LogLevel.WARNING,
+        LogSource.ADMIN,
+        LogLevel.WARNING,
         f'Deleted the corporate server "{service.name}"; {len(accounts)} mailbox(es) lost their service.',
     )
     db.session.delete(service)

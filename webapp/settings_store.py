@@ -109,7 +109,11 @@ def update(changes: Any) -> dict[str, Any]:
     for key, value in cleaned.items():
         put(key, value)
         if before.get(key) != value:
-            email_log.record(LogSource.ADMIN, LogLevel.INFO, f"Setting {key} changed from {before.get(key)!r} to {value!r}.")
+            email_log.record(
+                LogSource.ADMIN,
+                LogLevel.INFO,
+                f"Setting {key} changed from {before.get(key)!r} to {value!r}.",
+            )
     db.session.commit()
     return all_settings()
 

@@ -78,7 +78,12 @@ def endpoint_from_json(protocol: str, value: Any, errors: dict[str, str]) -> dic
 
 
 def endpoint_from_form(
-    protocol: str, server_text: str, security: str | None, field: str, security_field: str, errors: dict[str, str]
+    protocol: str,
+    server_text: str,
+    security: str | None,
+    field: str,
+    security_field: str,
+    errors: dict[str, str],
 ) -> dict | None:
     """Validate a ``host:port`` text and a security choice from an HTML form.
 

@@ -127,10 +127,16 @@ def delete_service(service_id: int):
     if form.validate_on_submit():
         name = service.name
         accounts = service_catalog.delete_service(service)
-        flash(f'"{name}" deleted; {len(accounts)} mailbox(es) lost their service and their owners were notified.', "success")
+        flash(
+            f'"{name}" deleted; {len(accounts)} mailbox(es) lost their service and their owners were notified.',
+            "success",
+        )
         return redirect(url_for("admin.services"))
     return render_template(
-        "admin/service_delete.html", service=service, accounts=service_catalog.affected_accounts(service), form=form
+        "admin/service_delete.html",
+        service=service,
+        accounts=service_catalog.affected_accounts(service),
+        form=form,
     )
 
 
@@ -140,7 +146,10 @@ def toggle_hidden(service_id: int):
     service = _service_or_404(service_id)
     if ActionForm().validate_on_submit():
         service_catalog.update_service(service, {"hidden": not service.hidden})
-        flash(f'"{service.name}" is now {"hidden from" if service.hidden else "shown in"} the connect form.', "success")
+        flash(
+            f'"{service.name}" is now {"hidden from" if service.hidden else "shown in"} the connect form.',
+            "success",
+        )
     else:
         abort(400)
     return redirect(url_for("admin.services"))
@@ -155,7 +164,9 @@ def save_settings():
         return services(settings_form=form), 422
     changes = {
         "allow_manual_entry": bool(form.allow_manual_entry.data),
-        "allowed_internal_hosts": [line.strip() for line in (form.allowed_internal_hosts.data or "").splitlines() if line.strip()],
+        "allowed_internal_hosts": [
+            line.strip() for line in (form.allowed_internal_hosts.data or "").splitlines() if line.strip()
+        ],
         "connection_timeout": form.connection_timeout.data,
     }
     for key in ("default_incoming_account_id", "default_outgoing_account_id"):
@@ -186,13 +197,23 @@ def test_service(service_id: int):
 
     service = _service_or_404(service_id)
     data = request.get_json(silent=True) or {}
-    fields = {k: "This field is required." for k in ("username", "password") if not isinstance(data.get(k), str) or not data[k]}
+    fields = {
+        k: "This field is required."
+        for k in ("username", "password")
+        if not isinstance(data.get(k), str) or not data[k]
+    }
     if fields:
         return jsonify({"error": "Enter a login and password to test with.", "fields": fields}), 422
     key = stash_credentials(get_redis(), data["username"], data["password"])
     body = job_status.enqueue(
-        test_service_connection, service.id, key, current_user.id, owner=current_user, kind="service_test",
-        timeout=job_timeout(), api=False,
+        test_service_connection,
+        service.id,
+        key,
+        current_user.id,
+        owner=current_user,
+        kind="service_test",
+        timeout=job_timeout(),
+        api=False,
     )
     return jsonify(body), 202
 

@@ -71,7 +71,11 @@ def admin_only(view):
 def create_token():
     body = _json()
     username, password = body.get("username"), body.get("password")
-    fields = {k: "This field is required." for k in ("username", "password") if not isinstance(body.get(k), str) or not body.get(k)}
+    fields = {
+        k: "This field is required."
+        for k in ("username", "password")
+        if not isinstance(body.get(k), str) or not body.get(k)
+    }
     if fields:
         raise Invalid(fields)
     user = User.query.filter_by(username=username).first()
@@ -214,7 +218,11 @@ def test_account(account_id: int):
 
     account = accounts.get_account(g.api_user, account_id)
     body = job_status.enqueue(
-        test_account_connection, account.id, owner=g.api_user, kind="connection_test", account_id=account.id,
+        test_account_connection,
+        account.id,
+        owner=g.api_user,
+        kind="connection_test",
+        account_id=account.id,
         timeout=job_timeout(),
     )
     return jsonify(body), 202, {"Location": body["status_url"]}
@@ -239,9 +247,16 @@ def test_service(service_id: int):
     from ..jobs import test_service_connection
     from ..queue import get_redis
 
-    key = stash_credentials(get_redis(), data["username"], data["password"], data.get("smtp_username"), data.get("smtp_password"))
+    key = stash_credentials(
+        get_redis(), data["username"], data["password"], data.get("smtp_username"), data.get("smtp_password")
+    )
     body = job_status.enqueue(
-        test_service_connection, service.id, key, g.api_user.id, owner=g.api_user, kind="service_test",
+        test_service_connection,
+        service.id,
+        key,
+        g.api_user.id,
+        owner=g.api_user,
+        kind="service_test",
         timeout=job_timeout(),
     )
     return jsonify(body), 202, {"Location": body["status_url"]}

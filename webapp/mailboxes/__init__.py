@@ -30,7 +30,8 @@ def _own_account(account_id: int) -> Account:
 def _service_choices(current: Account | None = None) -> list[SelectChoice]:
     services = service_catalog.list_services(include_hidden=False)
     choices = [
-        SelectChoice(str(s.id), s.name, optgroup="Providers" if s.is_builtin else "Company servers") for s in services
+        SelectChoice(str(s.id), s.name, optgroup="Providers" if s.is_builtin else "Company servers")
+        for s in services
     ]
     # Editing a mailbox of a service hidden since keeps showing that service.
     if current is not None and current.service is not None and current.service.hidden:
@@ -78,7 +79,9 @@ def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> 
         if form.pop3_server.data and form.pop3_server.data.strip():
             from ..validation import endpoint_from_form
 
-            pop3 = endpoint_from_form("pop3", form.pop3_server.data, form.pop3_security.data, "pop3_server", "pop3_security", errors)
+            pop3 = endpoint_from_form(
+                "pop3", form.pop3_server.data, form.pop3_security.data, "pop3_server", "pop3_security", errors
+            )
             if pop3:
                 data["manual"]["pop3"] = pop3
     elif form.service.data and form.service.data.isdigit():
@@ -111,7 +114,9 @@ def connect():
         if account is not None:
             flash(f"Mailbox {account.email} connected.", "success")
             return redirect(url_for("mailboxes.index"))
-    return render_template("mailboxes/connect.html", form=form, account=None, service_info=_presets_for_page())
+    return render_template(
+        "mailboxes/connect.html", form=form, account=None, service_info=_presets_for_page()
+    )
 
 
 @bp.route("/<int:account_id>/edit", methods=["GET", "POST"])
@@ -123,7 +128,9 @@ def edit(account_id: int):
     if not form.is_submitted():
         from connectors.settings import format_server
 
-        form.service.data = OTHER if account.manual else (str(account.service_id) if account.service_id else "")
+        form.service.data = (
+            OTHER if account.manual else (str(account.service_id) if account.service_id else "")
+        )
         form.username.data = account.username
         form.email.data = account.email
         form.description.data = account.description
@@ -147,7 +154,9 @@ def edit(account_id: int):
         if _save(form, account) is not None:
             flash(f"Mailbox {account.email} saved.", "success")
             return redirect(url_for("mailboxes.index"))
-    return render_template("mailboxes/connect.html", form=form, account=account, service_info=_presets_for_page())
+    return render_template(
+        "mailboxes/connect.html", form=form, account=account, service_info=_presets_for_page()
+    )
 
 
 def _save(form: ConnectForm, account: Account | None) -> Account | None:
@@ -159,17 +168,27 @@ def _save(form: ConnectForm, account: Account | None) -> Account | None:
     try:
         if account is None:
             return accounts.create_account(current_user, accounts.clean_account(current_user, data))
-        if account.manual and data.get("manual") is not None and data["manual"] == {
-            p: account.endpoint(p) for p in ("imap", "smtp", "pop3") if p in data["manual"] or p != "pop3"
-        }:
+        if (
+            account.manual
+            and data.get("manual") is not None
+            and data["manual"]
+            == {
+                p: account.endpoint(p) for p in ("imap", "smtp", "pop3") if p in data["manual"] or p != "pop3"
+            }
+        ):
             # Unchanged details stay allowed even after the administrator forbids manual entry.
             data.pop("manual")
         return accounts.update_account(account, accounts.clean_account(current_user, data, existing=account))
     except DomainError as exc:
         db.session.rollback()
         apply_errors(
-            form, exc.fields,
-            {"service_id": "service", "manual": "service", "verify_certificate": "disable_certificate_validation"},
+            form,
+            exc.fields,
+            {
+                "service_id": "service",
+                "manual": "service",
+                "verify_certificate": "disable_certificate_validation",
+            },
         )
         if not exc.fields:
             form.form_errors.append(exc.message)
@@ -228,8 +247,13 @@ def test(account_id: int):
 
     account = _own_account(account_id)
     body = job_status.enqueue(
-        test_account_connection, account.id, owner=current_user, kind="connection_test", account_id=account.id,
-        timeout=job_timeout(), api=False,
+        test_account_connection,
+        account.id,
+        owner=current_user,
+        kind="connection_test",
+        account_id=account.id,
+        timeout=job_timeout(),
+        api=False,
     )
     return jsonify(body), 202
 
