@@ -9,6 +9,8 @@ The raw server text is kept too, with secrets already removed.
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -99,6 +101,100 @@ DESCRIPTIONS: dict[ErrorClass, tuple[str, str, str]] = {
 }
 
 
+class Detail:
+    """Precise sentences for the variants of a class (``MailError.detail``).
+
+    The class sentence stays general ("The server's certificate is not
+    trusted."); these say which of the known situations it is, because the fix
+    differs: an expired certificate is the server's problem, a self-signed one
+    may need the company CA, a hostname mismatch usually means a typo.
+    """
+
+    DNS_MISSING = "The host name {host} could not be found."
+    DNS_SLOW = "The name server did not answer for {host} within {timeout:g} s."
+    DNS_TEMPORARY = "The name server could not answer for {host} right now (temporary failure)."
+    FORBIDDEN = (
+        "{host} resolves to {address}, a {reason} address, which manually entered servers may not use."
+    )
+    FORBIDDEN_LITERAL = "{address} is a {reason} address, which manually entered servers may not use."
+    CONNECT_TIMEOUT = "The connection to {address} port {port} was not accepted within {timeout:g} s."
+    GREETING_TIMEOUT = "The server accepted the connection but sent no greeting within {timeout:g} s."
+    READ_TIMEOUT = "The server did not answer within {timeout:g} s ({step})."
+    BUDGET = "The whole test took longer than {budget:g} s and was stopped."
+    CLOSED = (
+        "The server has closed the connection unexpectedly. Check configuration served on this port number."
+    )
+    IMPLICIT_TLS_EXPECTED = (
+        "This port expects TLS from the first byte (implicit TLS); choose TLS instead of {security}."
+    )
+    PLAINTEXT_PORT = (
+        "The server answered in plain text: this port does not use TLS from the first byte. "
+        "Choose STARTTLS (or None) for port {port}, or use the TLS port{tls_port}."
+    )
+    TLS_CLOSED = "The server closed the connection during the TLS handshake."
+    TLS_OLD = "The server offers only an outdated TLS version or cipher, which Mailroom refuses."
+    TLS_FAILED = "The TLS handshake failed ({reason})."
+    STARTTLS_FAILED = "The server offered STARTTLS but the TLS handshake after it failed ({reason})."
+    STARTTLS_REFUSED = "The server refused the STARTTLS command."
+    CERT_EXPIRED = "The server's certificate has expired."
+    CERT_NOT_YET_VALID = "The server's certificate is not valid yet (check this machine's clock too)."
+    CERT_SELF_SIGNED = "The server's certificate is self-signed: no trusted authority vouches for it."
+    CERT_UNTRUSTED = "The server's certificate was issued by an authority that is not trusted here."
+    CERT_HOSTNAME = "The server's certificate is not valid for the name {host} (hostname mismatch)."
+    CERT_REVOKED = "The server's certificate has been revoked."
+    CERT_OTHER = "The server's certificate could not be verified ({reason})."
+    LOGINDISABLED = "The server does not allow password sign-in on an unprotected connection (LOGINDISABLED)."
+    PLAINTEXT_DISALLOWED = "The server does not allow password sign-in on an unprotected connection."
+    NO_USER_COMMAND = "The server does not offer USER/PASS sign-in on this connection."
+    NO_SMTP_AUTH = "The server offers no SMTP AUTH on this connection."
+    NO_SMTP_AUTH_PLAIN = (
+        "The server offers SMTP AUTH only with methods Mailroom does not use here ({methods})."
+    )
+    NO_OAUTH2 = "The server does not offer OAuth2 sign-in (XOAUTH2 or OAUTHBEARER)."
+    NO_SECRET = "No password or token is stored for this login."
+    NOT_PROTOCOL = "The server on this port does not speak {protocol}: check the port number."
+
+
+#: Variant hints, added before the class hint.
+VARIANT_HINTS: dict[str, str] = {
+    "self_signed": "If the server uses a certificate from an internal authority, an administrator can "
+    "add that authority's certificate; or disable certificate validation for this mailbox (not recommended).",
+    "untrusted": "If the server uses a certificate from an internal authority, an administrator can "
+    "add that authority's certificate.",
+    "hostname": "Use the host name the certificate is issued for (often the provider's name, not your "
+    "own domain).",
+    "expired": "The server's administrator must renew the certificate.",
+    "plaintext_auth": "Choose STARTTLS or TLS for this server.",
+}
+
+#: Words servers use when they are limiting a client rather than rejecting it.
+THROTTLE_WORDS = re.compile(
+    r"\[(LIMIT|UNAVAILABLE|IN-USE|SYS/TEMP|LOGIN-DELAY)\]|too many|rate.?limit|try again later|"
+    r"throttl|slow down|exceeded|temporarily (blocked|locked|unavailable)",
+    re.IGNORECASE,
+)
+
+#: Longest raw server text kept on an error.
+RAW_LIMIT = 500
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every secret form replaced by ``***`` (longest forms first)."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Server text made fit for ``MailError.raw``: scrubbed, trimmed, cut to RAW_LIMIT characters.
+
+    A server that echoes the command it rejected must not put the password on
+    the page, in the log or in a job result.
+    """
+    text = scrub(text, secrets).strip()
+    return text if len(text) <= RAW_LIMIT else text[: RAW_LIMIT - 1] + "…"
+
+
 @dataclass
 class MailError(Exception):
     """A classified failure of one protocol step."""
@@ -112,7 +208,17 @@ class MailError(Exception):
     hints: list[str] = field(default_factory=list)
 
     def __post_init__(self):
+        self.error_class = ErrorClass(self.error_class)
+        self.protocol = str(getattr(self.protocol, "value", self.protocol))
         super().__init__(self.message)
+
+    def __reduce__(self):
+        # Exception pickling would rebuild from args (the message) only; RQ and
+        # multiprocessing need the fields back.
+        return (
+            self.__class__,
+            (self.error_class, self.protocol, self.step, self.raw, self.detail, list(self.hints)),
+        )
 
     @property
     def message(self) -> str:
@@ -133,6 +239,8 @@ class MailError(Exception):
             "protocol": self.protocol,
             "step": self.step,
             "message": self.message,
+            "sentence": DESCRIPTIONS[self.error_class][0],
+            "detail": self.detail,
             "hints": [*self.hints, self.hint],
             "field": self.field,
             "raw": self.raw,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from connectors.discovery import DiscoveryContext
     from connectors.presets import DiscoveredSettings, ServicePreset
     from connectors.settings import ServerSettings
 
@@ -38,13 +39,23 @@ def mailroom_protocol_clients() -> dict[str, type]:
 
 
 @hookspec(firstresult=True)
-def mailroom_discover_settings(email: str, domain: str, timeout: float) -> DiscoveredSettings | None:
+def mailroom_discover_settings(
+    email: str, domain: str, timeout: float, context: DiscoveryContext
+) -> DiscoveredSettings | None:
     """Find the servers for ``email`` (``domain`` is its lower-case, IDNA domain).
 
     Return a ``DiscoveredSettings`` or None to let the next plugin try; the
-    first answer wins, because discovery is an ordered search (known presets,
-    then DNS, then autoconfig) and later steps are slower.  Network work must
-    finish within ``timeout`` seconds.
+    first answer wins, because discovery is an ordered search (presets by
+    domain and by MX host, then autoconfig XML, SRV records, probing) and
+    later steps are slower.  Network work must finish within ``timeout``
+    seconds, this source's own timeout.
+
+    ``context`` is a :class:`connectors.discovery.DiscoveryContext`: the DNS
+    resolver to use, HTTPS settings, the address policy every fetch and
+    connection must pass (``connectors.discovery.connect_checked`` and
+    ``fetch_https`` apply it), and ``context.note(text)`` to say why nothing
+    was found.  ``connectors.discovery.run_discovery`` calls each
+    implementation on its own, in hook order, bounded by its timeout.
     """
 
 

@@ -20,20 +20,24 @@ names like ``plugins.yahoo`` or entry-point names) from loading at all.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import importlib
 import importlib.metadata
 import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 import plugins as builtin_plugins
 from connectors import hookspecs
-from connectors.presets import FOLDER_ROLES, DiscoveredSettings, ServicePreset, email_domain
+from connectors.presets import FOLDER_ROLES, DiscoveredSettings, ServicePreset
 from connectors.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from connectors.discovery import DiscoveryContext
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +186,27 @@ def protocol_clients() -> dict[str, type]:
     return merged
 
 
-def discover_settings(email: str, timeout: float = 10.0) -> DiscoveredSettings | None:
-    """Ask the discovery plugins, in rank order, for the servers of ``email``."""
-    domain = email_domain(email)
-    if not domain:
+def discover_settings(
+    email: str, timeout: float | None = None, context: DiscoveryContext | None = None
+) -> DiscoveredSettings | None:
+    """Ask the discovery plugins, in rank order, for the servers of ``email``; None for a non-address.
+
+    A thin wrapper over :func:`connectors.discovery.discover` (which raises
+    ``ValueError`` for a bad address instead).  ``timeout``, when given,
+    caps every source's timeout.
+    """
+    from connectors.discovery import DiscoveryContext, discover
+
+    context = context or DiscoveryContext()
+    if timeout is not None:
+        capped = {name: min(seconds, timeout) for name, seconds in context.timeouts.items()}
+        context = dataclasses.replace(
+            context, timeouts=capped, default_timeout=min(context.default_timeout, timeout)
+        )
+    try:
+        return discover(email, context)
+    except ValueError:
         return None
-    return get_plugin_manager().hook.mailroom_discover_settings(
-        email=email.strip(), domain=domain, timeout=timeout
-    )
 
 
 def diagnosis_hints(

@@ -9,9 +9,14 @@ ever stored.
 
 from __future__ import annotations
 
+import base64
 import enum
 import re
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connectors.net import AddressPolicy
 
 
 class Security(str, enum.Enum):
@@ -191,14 +196,64 @@ class ServerSettings:
     host: str
     port: int
     security: Security = Security.TLS
+    #: On by default; turning it off is shown as a standing warning by the web app.
     verify_certificate: bool = True
+    #: Seconds for the connection and for every single read; also bounds DNS.
     timeout: float = 15.0
-    #: Extra names or CA file for certificate checks, e.g. an internal CA.
+    #: Extra CA file for certificate checks, e.g. an internal CA (added to the system CAs).
     ca_file: str | None = None
     extra: dict = field(default_factory=dict)
+    #: Set for servers typed by a person: internal addresses are refused unless allowed.
+    #: None for servers an administrator defined.
+    address_policy: AddressPolicy | None = None
+    #: The name Mailroom gives in SMTP EHLO; None means this machine's host name.
+    helo_name: str | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["protocol"] = self.protocol.value
-        d["security"] = self.security.value
+        d["protocol"] = Protocol(self.protocol).value
+        d["security"] = Security.parse(self.security).value
+        d["address_policy"] = self.address_policy.as_dict() if self.address_policy is not None else None
         return d
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A login for one server: a password or an OAuth2 access token (or neither, for SMTP without AUTH).
+
+    The secrets are left out of ``repr`` so that a logged object never shows them.
+    """
+
+    username: str
+    password: str | None = field(default=None, repr=False)
+    oauth2_token: str | None = field(default=None, repr=False)
+
+    def secret_forms(self) -> list[str]:
+        """Every form the secrets take on the wire, longest first, for scrubbing text.
+
+        Structural masking of a transcript (``PASS ***``) is the first line of
+        defence; this list is the second, for servers that echo what they got
+        and for AUTH payloads (base64 of ``\\0user\\0password``, XOAUTH2 blobs).
+        """
+        forms: set[str] = set()
+        user = self.username or ""
+        for secret in (self.password, self.oauth2_token):
+            if not secret:
+                continue
+            forms.add(secret)
+            forms.add(secret.replace("\\", "\\\\").replace('"', '\\"'))  # IMAP quoted string
+            forms.add(_b64(secret))
+        if self.password:
+            for blob in (f"\0{user}\0{self.password}", f"{user}\0{user}\0{self.password}"):
+                forms.add(_b64(blob))
+        if self.oauth2_token:
+            forms.add(_b64(f"user={user}\1auth=Bearer {self.oauth2_token}\1\1"))
+            forms.add(_b64(f"n,a={user},\1auth=Bearer {self.oauth2_token}\1\1"))
+            forms.add(_b64("n,,\1auth=Bearer " + self.oauth2_token + "\1\1"))
+        forms.update({f.rstrip("=") for f in list(forms) if f.endswith("=")})
+        # Very short values would blank out ordinary words; structural masking covers them.
+        return sorted((f for f in forms if len(f) >= 3), key=len, reverse=True)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")

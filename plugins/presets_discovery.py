@@ -1,13 +1,16 @@
 """Discovery without the network: an address on a preset's domain gets that preset's servers.
 
-Ranked first (``tryfirst``) because it is instant and exact; the DNS,
-autoconfig and SRV plugins run only for domains no preset claims.
+Ranked first (``tryfirst``, and registered after ``plugins.discovery_mx``) because
+it is instant and exact; the MX, autoconfig, SRV and probing plugins run only
+for domains no preset claims.
 """
 
 from __future__ import annotations
 
 from connectors.plugins import hookimpl, service_presets
 from connectors.presets import DiscoveredSettings, find_by_domain
+
+DISCOVERY_SOURCE = "preset"
 
 
 @hookimpl(tryfirst=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from connectors import plugins
+from connectors.discovery import DiscoveryContext
 from connectors.plugins import hookimpl
 from connectors.presets import DiscoveredSettings, Endpoint, ServicePreset, find_by_mx
 from connectors.settings import Protocol, Security, ServerSettings
@@ -183,8 +184,11 @@ def test_discovery_prefills_the_address_as_user_name_except_for_legalmail_user_i
 
 
 def test_discovery_of_an_unknown_domain_finds_nothing_without_network():
-    assert plugins.discover_settings("someone@unknown-domain.example") is None
-    assert plugins.discover_settings("not an address") is None
+    # Only the presets by domain: the MX, autoconfig, SRV and probing sources are
+    # tested against local servers in tests/test_discovery.py.
+    offline = DiscoveryContext.offline()
+    assert plugins.discover_settings("someone@unknown-domain.example", context=offline) is None
+    assert plugins.discover_settings("not an address", context=offline) is None
 
 
 def test_registered_discovery_plugin_answers_for_domains_no_preset_claims():
@@ -287,7 +291,10 @@ def test_protocol_clients_from_a_later_plugin_replace_earlier_ones():
     pm = plugins.get_plugin_manager()
     pm.register(First())
     pm.register(Second())
-    assert plugins.protocol_clients() == {"imap": str, "pop3": float}
+    from connectors.smtp import SmtpClient
+
+    # The built-in SMTP client stays: only the protocols the plugins name are replaced.
+    assert plugins.protocol_clients() == {"imap": str, "pop3": float, "smtp": SmtpClient}
 
 
 def test_messages_synced_reaches_listeners_and_a_failing_one_does_not_raise():

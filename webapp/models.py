@@ -13,7 +13,7 @@ import enum
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -194,11 +194,19 @@ class Account(_ServerColumns, db.Model):
     last_checked_at: Mapped[datetime | None]
     #: The last connection test's report as JSON (steps, durations, classified error).
     last_check: Mapped[str | None] = mapped_column(Text)
+    #: POP3: keep downloaded messages on the server (the safe default of the products this replaces).
+    pop3_leave_on_server: Mapped[bool] = mapped_column(default=True, server_default="1")
+    #: The last sync run: when it ended, and its error (None when it went well).
+    last_synced_at: Mapped[datetime | None]
+    last_sync_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     user: Mapped[User] = relationship(back_populates="accounts")
     service: Mapped[Service | None] = relationship(back_populates="accounts")
+    folders: Mapped[list[Folder]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @property
     def state_enum(self) -> AccountState:
@@ -296,3 +304,119 @@ class LogEntry(db.Model):
     created_by: Mapped[str] = mapped_column(String(150), default="system")
     #: Structured extras as JSON: a check report, a protocol transcript with secrets masked.
     details: Mapped[str | None] = mapped_column(Text)
+
+
+class FolderRole(str, enum.Enum):
+    """The folders the console needs to know by role (RFC 6154 special-use, or the user's choice)."""
+
+    INBOX = "inbox"
+    DRAFTS = "drafts"
+    SENT = "sent"
+    SPAM = "spam"
+    TRASH = "trash"
+
+
+class Folder(db.Model):
+    """An IMAP folder of a mailbox (or the single POP3 inbox), with its sync state.
+
+    ``name`` is kept exactly as the server sent it (modified UTF-7), because
+    that is what commands must carry; ``display_name`` is its decoded form.
+    The sync state (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, count) lets the next
+    run choose the cheapest correct path.
+    """
+
+    __tablename__ = "folders"
+    __table_args__ = (
+        UniqueConstraint("account_id", "name", name="uq_folders_account_name"),
+        # At most one folder per role in a mailbox: the database refuses a second Sent.
+        Index(
+            "uq_folders_account_role",
+            "account_id",
+            "role",
+            unique=True,
+            sqlite_where=db.text("role IS NOT NULL"),
+            postgresql_where=db.text("role IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(1024))
+    display_name: Mapped[str] = mapped_column(String(1024))
+    delimiter: Mapped[str | None] = mapped_column(String(4))
+    #: LIST attributes as the server sent them, space-separated (``\HasNoChildren \Sent``).
+    attributes: Mapped[str] = mapped_column(Text, default="")
+    #: The RFC 6154 special-use attribute the server gave, if any (``\Sent``).
+    special_use: Mapped[str | None] = mapped_column(String(32))
+    role: Mapped[str | None] = mapped_column(String(16))
+    sync: Mapped[bool] = mapped_column(default=False)
+    #: False when the last LIST no longer showed it; its messages stay until it is removed.
+    exists_on_server: Mapped[bool] = mapped_column(default=True, server_default="1")
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uidnext: Mapped[int | None] = mapped_column(BigInteger)
+    highestmodseq: Mapped[int | None] = mapped_column(BigInteger)
+    message_count: Mapped[int | None]
+    #: Highest UID stored by the current (possibly interrupted) full pass; resumes from here.
+    seeded_uid: Mapped[int | None] = mapped_column(BigInteger)
+    last_full_sync_at: Mapped[datetime | None]
+    last_synced_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="folders")
+
+
+class Message(db.Model):
+    """One message of a synced folder: the envelope and a preview, not the body.
+
+    Unique per (folder, uid); identity across folders and mailboxes is the
+    Message-ID header (``message_id``), which the history view uses to show a
+    message synced through two mailboxes once.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("folder_id", "uid", name="uq_messages_folder_uid"),
+        Index("ix_messages_folder_date", "folder_id", "date"),
+        Index("ix_messages_account_date", "account_id", "date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"))
+    uid: Mapped[int] = mapped_column(BigInteger)
+    #: POP3 only: the server's UIDL of the message (``uid`` is then a local counter).
+    pop3_uidl: Mapped[str | None] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    #: The References header: Message-IDs, space-separated.
+    references_header: Mapped[str | None] = mapped_column(Text)
+    #: The Message-ID of the thread's first message as far as References tell: the thread view groups by it.
+    thread_key: Mapped[str | None] = mapped_column(String(998), index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_name: Mapped[str] = mapped_column(String(320), default="")
+    from_addr: Mapped[str] = mapped_column(String(320), default="", index=True)
+    #: Decoded ``Name <addr>`` lists, comma-separated, for display.
+    to_addrs: Mapped[str] = mapped_column(Text, default="")
+    cc_addrs: Mapped[str] = mapped_column(Text, default="")
+    #: Every address of From/To/Cc, lower-case, space-separated with spaces at both ends (`` a@x b@y ``).
+    participants: Mapped[str] = mapped_column(Text, default="")
+    date: Mapped[datetime | None]
+    size: Mapped[int | None]
+    #: IMAP flags, space-separated (``\Seen \Flagged``).
+    flags: Mapped[str] = mapped_column(Text, default="")
+    seen: Mapped[bool] = mapped_column(default=False)
+    flagged: Mapped[bool] = mapped_column(default=False, index=True)
+    modseq: Mapped[int | None] = mapped_column(BigInteger)
+    preview: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageBody(db.Model):
+    """The raw RFC 5322 bytes of a message: POP3 downloads, and IMAP bodies fetched on demand."""
+
+    __tablename__ = "message_bodies"
+
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)

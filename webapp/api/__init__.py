@@ -266,3 +266,7 @@ def test_service(service_id: int):
 @token_required
 def job_status_view(job_id: str):
     return jsonify(job_status.status(job_id, g.api_user))
+
+
+# Route modules of later areas register on the same blueprint.
+from . import folders, messages, sync  # noqa: E402,F401

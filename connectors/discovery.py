@@ -1,0 +1,845 @@
+"""Server-settings discovery: from an email address to suggested IMAP/POP3/SMTP servers.
+
+Discovery is an ordered search over the ``mailroom_discover_settings`` plugins
+(see ``docs/discovery.md``): the presets by domain, the presets by MX host, the
+domain's autoconfig XML, its RFC 6186/8314 SRV records and, last, probing
+common host names and ports.  The first source that answers wins.
+
+This module holds what the sources share:
+
+* :class:`DiscoveryContext`: the resolver, HTTPS settings, address policy and
+  per-source timeouts, so tests (and closed networks) can point DNS and HTTPS
+  at their own servers;
+* guarded networking: every HTTP fetch and every probe connection resolves the
+  name with the context's resolver, checks *every* address with the
+  :class:`connectors.net.AddressPolicy` and connects to the checked address
+  itself (TLS still uses the name for SNI and the certificate).  A typed
+  address must not become a way into the internal network;
+* the autoconfig XML parser (:func:`parse_autoconfig`);
+* the runner (:func:`run_discovery`, :func:`discover`): calls the plugins one
+  at a time in hook order, each in a worker thread bounded by its own timeout,
+  so a stuck or broken plugin costs its timeout and never the whole search.
+
+Nothing here imports Flask; discovery runs in an RQ worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import ipaddress
+import logging
+import re
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.resolver
+
+from connectors.net import AddressPolicy
+from connectors.presets import DiscoveredSettings, Endpoint
+from connectors.settings import Security, ServerParseError, normalize_host
+
+log = logging.getLogger(__name__)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: The built-in sources, in the order they are asked.
+BUILTIN_SOURCES: tuple[str, ...] = ("preset", "mx", "autoconfig", "srv", "probe")
+
+#: Seconds each source may take.  A plugin not named here gets ``default_timeout``.
+DEFAULT_TIMEOUTS: Mapping[str, float] = {
+    "preset": 2.0,
+    "mx": 4.0,
+    "autoconfig": 8.0,
+    "srv": 4.0,
+    "probe": 10.0,
+}
+
+#: Largest autoconfig document read; anything longer is refused unread.
+MAX_RESPONSE_BYTES = 256 * 1024
+
+#: The runner waits this much longer than a plugin's timeout before giving up on it.
+GRACE = 1.0
+
+_LOCAL_PART_BAD = re.compile(r"[\s\x00-\x1f\x7f<>()\[\]\\,;:\"]")
+
+
+class DiscoveryError(Exception):
+    """One step of a source found nothing usable; the message says why (for the trace)."""
+
+
+class AddressRefused(DiscoveryError):
+    """A name resolved to an internal address that the address policy does not allow."""
+
+
+class AutoconfigError(DiscoveryError):
+    """An autoconfig document that is not well-formed, too large or has no usable server."""
+
+
+# --- the address -----------------------------------------------------------------------
+
+
+def validate_email(email: str) -> tuple[str, str, str]:
+    """``(email, local part, domain)`` with the domain lower-case and IDNA-encoded.
+
+    Raises ``ValueError`` with a sentence a person can act on.
+    """
+    text = (email or "").strip()
+    if not text:
+        raise ValueError("Enter an email address, e.g. someone@example.com.")
+    if "@" not in text:
+        raise ValueError(f"{text!r} is not an email address: it has no @.")
+    local, _, domain = text.rpartition("@")
+    if not local:
+        raise ValueError(f"{text!r} is not an email address: nothing comes before the @.")
+    if not domain:
+        raise ValueError(f"{text!r} is not an email address: the domain after the @ is missing.")
+    if len(local) > 64:
+        raise ValueError("The part before the @ is longer than 64 characters.")
+    if _LOCAL_PART_BAD.search(local) or "@" in local:
+        raise ValueError(
+            f"{text!r} is not an email address: the part before the @ has characters not allowed there."
+        )
+    if domain.startswith("["):
+        raise ValueError(
+            "Settings can only be discovered for a domain name, not for an address like [192.0.2.1]."
+        )
+    try:
+        ascii_domain = normalize_host(domain)
+    except ServerParseError:
+        raise ValueError(f"{domain!r} is not a valid domain name.") from None
+    if ":" in ascii_domain or _is_ip(ascii_domain):
+        raise ValueError("Settings can only be discovered for a domain name, not for an IP address.")
+    if "." not in ascii_domain:
+        raise ValueError(f"{domain!r} is not a full domain name (like example.com).")
+    if len(local) + 1 + len(ascii_domain) > 254:
+        raise ValueError("The email address is longer than 254 characters.")
+    return f"{local}@{domain.strip().rstrip('.').lower()}", local, ascii_domain
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --- the context -----------------------------------------------------------------------
+
+
+def system_resolver() -> dns.resolver.Resolver | None:
+    """dnspython's resolver from ``/etc/resolv.conf``, or None when there is no configuration."""
+    try:
+        return dns.resolver.Resolver()
+    except dns.exception.DNSException as exc:  # NoResolverConfiguration and friends
+        log.warning("No DNS resolver configuration for discovery: %s", exc)
+        return None
+
+
+@dataclass(frozen=True)
+class DiscoveryContext:
+    """Everything the discovery sources need besides the address.
+
+    Build one per deployment (from the admin settings) and pass it to
+    :func:`discover`; the defaults are right for the public Internet.
+
+    * ``resolver``: the dnspython resolver for MX, SRV, A and AAAA lookups
+      (None: the system's, from ``/etc/resolv.conf``).  Tests pass
+      ``Resolver(configure=False)`` with ``nameservers=["127.0.0.1"]`` and a ``port``.
+    * ``address_policy``: which internal addresses fetches and probes may
+      reach; public addresses are always allowed.  The default refuses every
+      loopback, private, link-local or reserved address.
+    * ``timeouts``: seconds per source name, merged over ``DEFAULT_TIMEOUTS``,
+      and ``default_timeout`` for sources not named there (third-party plugins).
+    * ``https_port``: the port autoconfig URLs without an explicit port are
+      fetched from (443; tests use their server's port).  ``ca_file``: extra CA
+      certificates trusted for HTTPS and probes, on top of the system ones.
+    * ``max_response_bytes``, ``max_redirects``: limits for autoconfig fetches.
+    * ``probe_imap_hosts``/``probe_smtp_hosts`` (``{domain}`` is replaced) and
+      ``probe_imap_ports``/``probe_smtp_ports`` (``(port, security)`` pairs, in
+      order of preference); ``connect_timeout`` bounds each probe connection;
+      ``helo_name`` is the name sent in EHLO.
+    * ``disabled_sources``: source or plugin names not to ask (``"probe"``).
+    """
+
+    resolver: dns.resolver.Resolver | None = None
+    address_policy: AddressPolicy = field(default_factory=AddressPolicy)
+    timeouts: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
+    default_timeout: float = 5.0
+    https_port: int = 443
+    ca_file: str | None = None
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    max_redirects: int = 3
+    connect_timeout: float = 4.0
+    probe_imap_hosts: tuple[str, ...] = ("imap.{domain}", "mail.{domain}", "{domain}")
+    probe_smtp_hosts: tuple[str, ...] = ("smtp.{domain}", "mail.{domain}")
+    probe_imap_ports: tuple[tuple[int, Security], ...] = ((993, Security.TLS), (143, Security.STARTTLS))
+    probe_smtp_ports: tuple[tuple[int, Security], ...] = ((465, Security.TLS), (587, Security.STARTTLS))
+    helo_name: str = "localhost"
+    user_agent: str = "Mailroom-discovery/1"
+    disabled_sources: frozenset[str] = frozenset()
+    #: Why a source found nothing: filled by the source during one attempt (see :meth:`note`).
+    notes: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Timeouts given for some sources keep the defaults for the others.
+        object.__setattr__(self, "timeouts", {**DEFAULT_TIMEOUTS, **dict(self.timeouts)})
+        object.__setattr__(self, "disabled_sources", frozenset(self.disabled_sources))
+        object.__setattr__(
+            self, "probe_imap_ports", tuple((int(p), Security.parse(s)) for p, s in self.probe_imap_ports)
+        )
+        object.__setattr__(
+            self, "probe_smtp_ports", tuple((int(p), Security.parse(s)) for p, s in self.probe_smtp_ports)
+        )
+
+    @classmethod
+    def offline(cls, **kwargs: Any) -> DiscoveryContext:
+        """A context that asks only sources needing no network (the presets by domain)."""
+        kwargs.setdefault("disabled_sources", frozenset(BUILTIN_SOURCES) - {"preset"})
+        return cls(**kwargs)
+
+    def timeout_for(self, source: str) -> float:
+        return float(self.timeouts.get(source, self.default_timeout))
+
+    def note(self, message: str) -> None:
+        """Record why this attempt found nothing; shown in the discovery report."""
+        self.notes.append(message)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Verifying client context: system CAs plus ``ca_file``, host names checked."""
+        ctx = ssl.create_default_context()
+        if self.ca_file:
+            ctx.load_verify_locations(cafile=self.ca_file)
+        return ctx
+
+    def get_resolver(self) -> dns.resolver.Resolver:
+        resolver = self.resolver or system_resolver()
+        if resolver is None:
+            raise DiscoveryError("no DNS resolver is configured on this machine")
+        return resolver
+
+
+# --- DNS -------------------------------------------------------------------------------
+
+
+def remaining(deadline: float) -> float:
+    return deadline - time.monotonic()
+
+
+def dns_query(context: DiscoveryContext, name: str, rdtype: str, deadline: float) -> list:
+    """The records of ``rdtype`` at ``name``; ``[]`` when the name or the type does not exist.
+
+    Timeouts and server failures raise :class:`DiscoveryError`.
+    """
+    left = remaining(deadline)
+    if left <= 0:
+        raise DiscoveryError(f"no time left to look up {rdtype} {name}")
+    try:
+        answer = context.get_resolver().resolve(
+            dns.name.from_text(name), rdtype, lifetime=left, raise_on_no_answer=False, search=False
+        )
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except dns.resolver.LifetimeTimeout:
+        raise DiscoveryError(f"the DNS lookup of {rdtype} {name} timed out") from None
+    except dns.resolver.NoNameservers as exc:
+        raise DiscoveryError(f"the DNS lookup of {rdtype} {name} failed: {exc}") from None
+    except dns.exception.DNSException as exc:
+        raise DiscoveryError(f"the DNS lookup of {rdtype} {name} failed: {exc}") from None
+    return list(answer.rrset) if answer.rrset is not None else []
+
+
+def resolve_addresses(context: DiscoveryContext, host: str, deadline: float) -> list[IPAddress]:
+    """The IPv4 then IPv6 addresses of ``host`` (an IP literal stands for itself)."""
+    host = host.strip("[]")
+    if _is_ip(host):
+        return [ipaddress.ip_address(host)]
+    found: list[IPAddress] = []
+    errors: list[str] = []
+    for rdtype in ("A", "AAAA"):
+        try:
+            found += [ipaddress.ip_address(r.address) for r in dns_query(context, host, rdtype, deadline)]
+        except DiscoveryError as exc:
+            errors.append(str(exc))
+            if found:  # an AAAA timeout after a good A answer: use what we have
+                break
+    if not found:
+        raise DiscoveryError(errors[0] if errors else f"{host} has no address in DNS")
+    return list(dict.fromkeys(found))
+
+
+def check_addresses(context: DiscoveryContext, host: str, addresses: Sequence[IPAddress]) -> None:
+    """Refuse ``host`` as a whole when any of its addresses is internal and not allowed."""
+    for ip in addresses:
+        reason = context.address_policy.refusal(host, ip)
+        if reason:
+            raise AddressRefused(
+                f"{host} resolves to {ip}, a {reason} address, which discovery may not reach "
+                "(an administrator can allow it in the settings)"
+            )
+
+
+def connect_checked(context: DiscoveryContext, host: str, port: int, deadline: float) -> socket.socket:
+    """A TCP connection to a checked address of ``host``, with the remaining time as its timeout."""
+    addresses = resolve_addresses(context, host, deadline)
+    check_addresses(context, host, addresses)
+    failures = []
+    for i, ip in enumerate(addresses):
+        left = remaining(deadline)
+        if left <= 0:
+            break
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        sock = None
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.settimeout(left / (len(addresses) - i))
+            sock.connect((str(ip), port))  # the checked address, never the name
+        except OSError as exc:
+            if sock is not None:
+                sock.close()
+            failures.append(f"{ip} port {port}: {exc or type(exc).__name__}")
+            continue
+        sock.settimeout(max(remaining(deadline), 0.01))
+        return sock
+    raise DiscoveryError(f"could not connect to {host}: " + ("; ".join(failures) or "no time left"))
+
+
+def wrap_tls(context: DiscoveryContext, sock: socket.socket, host: str, deadline: float) -> ssl.SSLSocket:
+    """TLS on ``sock`` for ``host`` with a verified certificate, or :class:`DiscoveryError`."""
+    sock.settimeout(max(remaining(deadline), 0.01))
+    try:
+        return context.ssl_context().wrap_socket(sock, server_hostname=host)
+    except ssl.SSLCertVerificationError as exc:
+        sock.close()
+        raise DiscoveryError(f"the certificate of {host} is not valid: {exc.verify_message}") from None
+    except (OSError, ssl.SSLError) as exc:
+        sock.close()
+        raise DiscoveryError(f"no TLS handshake with {host}: {exc or type(exc).__name__}") from None
+
+
+# --- HTTPS -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    body: bytes
+
+
+class _CheckedHTTPSConnection(http.client.HTTPConnection):
+    """HTTPS with ``http.client`` over a socket from :func:`connect_checked` (the address guard)."""
+
+    default_port = 443  # so that the Host header carries no port for https://host/
+
+    def __init__(self, context: DiscoveryContext, host: str, url_port: int | None, deadline: float) -> None:
+        # The port given to http.client only shapes the Host header.
+        super().__init__(host, url_port or 443, timeout=max(remaining(deadline), 0.01))
+        self._discovery = context
+        self._connect_port = url_port or context.https_port
+        self._deadline = deadline
+
+    def connect(self) -> None:
+        sock = connect_checked(self._discovery, self.host, self._connect_port, self._deadline)
+        self.sock = wrap_tls(self._discovery, sock, self.host, self._deadline)
+
+
+def fetch_https(context: DiscoveryContext, url: str, deadline: float) -> Fetched:
+    """GET ``url`` (HTTPS only) and return its body, within ``deadline`` and the size limit.
+
+    Redirects are followed up to ``context.max_redirects`` times, only to
+    other ``https://`` URLs, each through the address guard again.
+    """
+    for _hop in range(context.max_redirects + 1):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise DiscoveryError(f"refused to fetch {url}: only https:// URLs are fetched")
+        try:
+            host = normalize_host(parts.hostname)
+            url_port = parts.port
+        except (ServerParseError, ValueError):
+            raise DiscoveryError(f"refused to fetch {url}: not a valid host or port") from None
+        path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        conn = _CheckedHTTPSConnection(context, host, url_port, deadline)
+        try:
+            try:
+                conn.request(
+                    "GET",
+                    path,
+                    headers={
+                        "User-Agent": context.user_agent,
+                        "Accept": "application/xml, text/xml;q=0.9, */*;q=0.1",
+                        "Connection": "close",
+                    },
+                )
+                if conn.sock is not None:
+                    conn.sock.settimeout(max(remaining(deadline), 0.01))
+                response = conn.getresponse()
+            except DiscoveryError:
+                raise
+            except (OSError, http.client.HTTPException) as exc:
+                raise DiscoveryError(f"{url}: {_describe_io_error(exc)}") from None
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.getheader("Location")
+                if not location:
+                    raise DiscoveryError(f"{url}: redirect without a Location")
+                target = urllib.parse.urljoin(url, location)
+                if urllib.parse.urlsplit(target).scheme != "https":
+                    raise DiscoveryError(f"{url}: refused the redirect to {target} (not https://)")
+                url = target
+                continue
+            if response.status != 200:
+                raise DiscoveryError(f"{url}: HTTP {response.status} {response.reason}".rstrip())
+            body = _read_capped(conn, response, context.max_response_bytes, deadline, url)
+            return Fetched(url=url, body=body)
+        finally:
+            conn.close()
+    raise DiscoveryError(f"{url}: more than {context.max_redirects} redirects")
+
+
+def _describe_io_error(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+def _read_capped(
+    conn: http.client.HTTPConnection,
+    response: http.client.HTTPResponse,
+    limit: int,
+    deadline: float,
+    url: str,
+) -> bytes:
+    length = response.getheader("Content-Length")
+    if length and length.strip().isdigit() and int(length) > limit:
+        raise AutoconfigError(f"{url}: the response is {int(length)} bytes, more than the {limit} allowed")
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        left = remaining(deadline)
+        if left <= 0:
+            raise DiscoveryError(f"{url}: timed out while reading the response")
+        if conn.sock is not None:
+            conn.sock.settimeout(left)
+        try:
+            chunk = response.read1(65536)
+        except (OSError, http.client.HTTPException) as exc:
+            raise DiscoveryError(f"{url}: {_describe_io_error(exc)}") from None
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > limit:
+            raise AutoconfigError(f"{url}: the response is larger than the {limit} bytes allowed")
+        chunks.append(chunk)
+
+
+# --- the autoconfig XML ----------------------------------------------------------------
+
+#: Thunderbird's socketType values and what Mailroom calls them.
+SOCKET_TYPES: Mapping[str, Security] = {
+    "ssl": Security.TLS,
+    "starttls": Security.STARTTLS,
+    "plain": Security.NONE,
+}
+
+
+@dataclass(frozen=True)
+class AutoconfigServer:
+    """One ``incomingServer``/``outgoingServer`` entry of an autoconfig document."""
+
+    protocol: str  # imap, pop3, smtp
+    endpoint: Endpoint
+    username: str | None
+    authentication: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AutoconfigDocument:
+    """The usable servers of a ``clientConfig`` document, best first per protocol."""
+
+    servers: Mapping[str, tuple[AutoconfigServer, ...]]
+    display_name: str | None = None
+
+    def best(self, protocol: str) -> AutoconfigServer | None:
+        entries = self.servers.get(protocol) or ()
+        return entries[0] if entries else None
+
+    def to_settings(self, *, source: str = "autoconfig", extra: Mapping | None = None) -> DiscoveredSettings:
+        imap, pop3, smtp = self.best("imap"), self.best("pop3"), self.best("smtp")
+        incoming = imap or pop3
+        username = incoming.username if incoming else None
+        if username is None and smtp is not None:
+            username = smtp.username
+        info: dict[str, Any] = dict(extra or {})
+        if self.display_name:
+            info["display_name"] = self.display_name
+        info["authentication"] = {s.protocol: list(s.authentication) for s in (imap, pop3, smtp) if s}
+        return DiscoveredSettings(
+            imap=imap.endpoint if imap else None,
+            smtp=smtp.endpoint if smtp else None,
+            pop3=pop3.endpoint if pop3 else None,
+            source=source,
+            username_hint=username,
+            extra=info,
+        )
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _child_text(element: ET.Element, name: str) -> str | None:
+    for child in element:
+        if _local(child.tag) == name:
+            return (child.text or "").strip()
+    return None
+
+
+def _substitute(template: str, email: str) -> str:
+    local, _, domain = email.rpartition("@")
+    return (
+        template.replace("%EMAILADDRESS%", email)
+        .replace("%EMAILLOCALPART%", local)
+        .replace("%EMAILDOMAIN%", domain)
+    )
+
+
+def parse_autoconfig(data: bytes, email: str, *, limit: int = MAX_RESPONSE_BYTES) -> AutoconfigDocument:
+    """Parse a Thunderbird ``config-v1.1.xml`` document for ``email``.
+
+    Keeps ``incomingServer`` entries of type imap/pop3 and ``outgoingServer``
+    entries of type smtp whose host, port and socketType are usable; within a
+    protocol, encrypted entries come before plain ones, otherwise in the
+    document's order (the provider's preference).  ``%EMAILADDRESS%``,
+    ``%EMAILLOCALPART%`` and ``%EMAILDOMAIN%`` are filled in.
+
+    Documents with a DOCTYPE are refused outright: autoconfig needs none, and
+    without one no entity can be declared, so there is nothing to expand or
+    to fetch.  Raises :class:`AutoconfigError`.
+    """
+    if len(data) > limit:
+        raise AutoconfigError(f"the document is larger than the {limit} bytes allowed")
+    if re.search(rb"<!\s*(DOCTYPE|ENTITY)", data, re.IGNORECASE):
+        raise AutoconfigError("the document declares a DOCTYPE or entities, which autoconfig never needs")
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise AutoconfigError(f"not well-formed XML: {exc}") from None
+    if _local(root.tag) != "clientConfig":
+        raise AutoconfigError(f"the root element is <{_local(root.tag)}>, not <clientConfig>")
+    provider = next((c for c in root if _local(c.tag) == "emailProvider"), None)
+    if provider is None:
+        raise AutoconfigError("no <emailProvider> in the document")
+    found: dict[str, list[AutoconfigServer]] = {"imap": [], "pop3": [], "smtp": []}
+    for element in provider:
+        kind = _local(element.tag)
+        wanted = {"incomingServer": ("imap", "pop3"), "outgoingServer": ("smtp",)}.get(kind)
+        protocol = (element.get("type") or "").strip().lower()
+        if not wanted or protocol not in wanted:
+            continue
+        server = _server_entry(element, protocol, email)
+        if server is not None:
+            found[protocol].append(server)
+    ordered = {
+        p: tuple(sorted(entries, key=lambda s: s.endpoint.security is Security.NONE))
+        for p, entries in found.items()
+        if entries
+    }
+    if "imap" not in ordered and "pop3" not in ordered:
+        raise AutoconfigError("the document has no usable IMAP or POP3 server")
+    display = _child_text(provider, "displayName") or None
+    return AutoconfigDocument(servers=ordered, display_name=display)
+
+
+def _server_entry(element: ET.Element, protocol: str, email: str) -> AutoconfigServer | None:
+    host_text = _child_text(element, "hostname")
+    port_text = _child_text(element, "port")
+    socket_type = (_child_text(element, "socketType") or "").lower()
+    if not host_text or not port_text or socket_type not in SOCKET_TYPES:
+        return None
+    try:
+        host = normalize_host(_substitute(host_text, email))
+        endpoint = Endpoint(host, int(port_text), SOCKET_TYPES[socket_type])
+    except ValueError:  # ServerParseError too
+        return None
+    username_text = _child_text(element, "username")
+    username = _substitute(username_text, email) if username_text else None
+    if username is not None and (not username or "%" in username):
+        username = None  # an unknown placeholder (%REALNAME%...) cannot be filled in
+    authentication = tuple(
+        (c.text or "").strip()
+        for c in element
+        if _local(c.tag) == "authentication" and (c.text or "").strip()
+    )
+    return AutoconfigServer(protocol, endpoint, username, authentication)
+
+
+def autoconfig_urls(email: str, domain: str) -> list[str]:
+    """The two autoconfig URLs, in Thunderbird's order: the ISP's host, then the domain's well-known path."""
+    address = urllib.parse.quote(email, safe="")
+    return [
+        f"https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={address}",
+        f"https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml",
+    ]
+
+
+# --- running work in parallel, keeping an order ----------------------------------------
+
+
+class _Task:
+    def __init__(self, fn: Callable[[], Any], name: str) -> None:
+        self.fn = fn
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.value = self.fn()
+        except BaseException as exc:  # handed to the waiting thread
+            self.error = exc
+
+    @property
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+
+def start_tasks(calls: Sequence[Callable[[], Any]], name: str = "mailroom-discovery") -> list[_Task]:
+    tasks = [_Task(fn, f"{name}-{i}") for i, fn in enumerate(calls)]
+    for task in tasks:
+        task.thread.start()
+    return tasks
+
+
+def first_in_order(
+    calls: Sequence[Callable[[], Any]],
+    deadline: float,
+    on_error: Callable[[BaseException], None] | None = None,
+) -> Any:
+    """Run ``calls`` in parallel; return the first non-None result *in list order*.
+
+    A call ranked higher is waited for (until ``deadline``) before a lower
+    one's answer is taken, so the order expresses preference, not speed.
+    Errors are passed to ``on_error`` and count as no answer.
+    """
+    tasks = start_tasks(calls)
+    for task in tasks:
+        task.thread.join(max(remaining(deadline), 0))
+        if not task.done:
+            continue
+        if task.error is not None:
+            if on_error:
+                on_error(task.error)
+            continue
+        if task.value is not None:
+            return task.value
+    return None
+
+
+def run_all(calls: Sequence[Callable[[], Any]], deadline: float) -> list[_Task]:
+    """Run ``calls`` in parallel and wait (until ``deadline``) for all of them."""
+    tasks = start_tasks(calls)
+    for task in tasks:
+        task.thread.join(max(remaining(deadline), 0))
+    return tasks
+
+
+# --- the runner ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """One discovery plugin, as the runner asks it."""
+
+    name: str  # "preset", "mx", ... or the plugin's name
+    plugin: str
+    impl: Any = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one source did: ``answer``, ``nothing``, ``error``, ``timeout`` or ``skipped``."""
+
+    source: str
+    plugin: str
+    outcome: str
+    seconds: float
+    detail: str | None = None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class DiscoveryReport:
+    """The answer (or None) and what every source asked did, in order."""
+
+    email: str
+    domain: str
+    result: DiscoveredSettings | None
+    attempts: tuple[Attempt, ...]
+    #: Every answer, in order, when run with ``stop_at_first=False``.
+    answers: tuple[DiscoveredSettings, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        return round(sum(a.seconds for a in self.attempts), 3)
+
+    def as_dict(self) -> dict:
+        """JSON-able: what a discovery job returns."""
+        return {
+            "email": self.email,
+            "domain": self.domain,
+            "result": self.result.as_dict() if self.result else None,
+            "description": describe(self.result) if self.result else None,
+            "attempts": [a.as_dict() for a in self.attempts],
+            "seconds": self.seconds,
+        }
+
+
+def discovery_sources(pm: Any = None) -> list[Source]:
+    """The ``mailroom_discover_settings`` implementations in the order they are asked.
+
+    That is pluggy's call order: ``tryfirst`` first, then the most recently
+    registered first, ``trylast`` last.  Hook wrappers are not sources and are
+    not applied (each implementation is called on its own, with its own timeout).
+    """
+    if pm is None:
+        from connectors.plugins import get_plugin_manager
+
+        pm = get_plugin_manager()
+    impls = [
+        impl
+        for impl in reversed(pm.hook.mailroom_discover_settings.get_hookimpls())
+        if not (impl.hookwrapper or impl.wrapper)
+    ]
+    return [
+        Source(
+            name=str(getattr(impl.plugin, "DISCOVERY_SOURCE", None) or impl.plugin_name),
+            plugin=impl.plugin_name,
+            impl=impl,
+        )
+        for impl in impls
+    ]
+
+
+def run_discovery(
+    email: str, context: DiscoveryContext | None = None, *, stop_at_first: bool = True, pm: Any = None
+) -> DiscoveryReport:
+    """Ask the discovery sources in order; stop at the first answer unless ``stop_at_first`` is False.
+
+    Each source runs in a worker thread bounded by its own timeout (plus
+    :data:`GRACE`); one that overruns is abandoned and counted as
+    ``timeout``, one that raises is logged and counted as ``error``.  An
+    answer naming no server at all counts as ``nothing``.  Raises
+    ``ValueError`` for an address that is not one.
+    """
+    email, _local_part, domain = validate_email(email)
+    context = context or DiscoveryContext()
+    if context.resolver is None and not _all_network_disabled(context):
+        context = dataclasses.replace(context, resolver=system_resolver())
+    attempts: list[Attempt] = []
+    answers: list[DiscoveredSettings] = []
+    for source in discovery_sources(pm):
+        if source.name in context.disabled_sources or source.plugin in context.disabled_sources:
+            attempts.append(Attempt(source.name, source.plugin, "skipped", 0.0, "disabled"))
+            continue
+        attempt, answer = _ask(source, email, domain, context)
+        attempts.append(attempt)
+        if answer is not None:
+            answers.append(answer)
+            if stop_at_first:
+                break
+    return DiscoveryReport(
+        email=email,
+        domain=domain,
+        result=answers[0] if answers else None,
+        attempts=tuple(attempts),
+        answers=tuple(answers),
+    )
+
+
+def _all_network_disabled(context: DiscoveryContext) -> bool:
+    return set(BUILTIN_SOURCES) - {"preset"} <= set(context.disabled_sources)
+
+
+def _ask(
+    source: Source, email: str, domain: str, context: DiscoveryContext
+) -> tuple[Attempt, DiscoveredSettings | None]:
+    timeout = context.timeout_for(source.name)
+    own = dataclasses.replace(context, notes=[])
+    kwargs = {"email": email, "domain": domain, "timeout": timeout, "context": own}
+    args = [kwargs[name] for name in source.impl.argnames]
+    started = time.monotonic()
+    task = _Task(lambda: source.impl.function(*args), f"mailroom-discovery-{source.name}")
+    task.thread.start()
+    task.thread.join(timeout + max(GRACE, timeout * 0.25))
+    seconds = round(time.monotonic() - started, 3)
+    notes = "; ".join(own.notes) or None
+
+    def attempt(outcome: str, detail: str | None = notes) -> Attempt:
+        return Attempt(source.name, source.plugin, outcome, seconds, detail)
+
+    if not task.done:
+        log.warning("Discovery source %s did not finish within %.1f s for %s", source.name, timeout, domain)
+        return attempt("timeout", f"no answer within {timeout:g} s" + (f" ({notes})" if notes else "")), None
+    if task.error is not None:
+        log.error("Discovery source %s failed for %s", source.name, domain, exc_info=task.error)
+        return attempt("error", f"{type(task.error).__name__}: {task.error}"), None
+    value = task.value
+    if value is None:
+        return attempt("nothing"), None
+    if not isinstance(value, DiscoveredSettings):
+        log.warning("Ignoring %r from discovery source %s: not a DiscoveredSettings", value, source.name)
+        return attempt("error", f"returned {type(value).__name__}, not DiscoveredSettings"), None
+    if value.imap is None and value.pop3 is None and value.smtp is None:
+        return attempt("nothing", notes or "an answer without any server"), None
+    return attempt("answer", describe(value)), value
+
+
+def discover(email: str, context: DiscoveryContext | None = None) -> DiscoveredSettings | None:
+    """The suggested servers for ``email``, or None when no source knows them.
+
+    Raises ``ValueError`` with a plain sentence when ``email`` is not an
+    address.  ``context`` defaults to the public Internet with the default
+    timeouts and an address policy refusing every internal address.
+    """
+    return run_discovery(email, context).result
+
+
+def describe(settings: DiscoveredSettings) -> str:
+    """One sentence saying where a suggestion came from, for the form."""
+    extra = settings.extra or {}
+    if settings.source == "preset":
+        return f"Known provider: {_preset_name(settings.service_key)}."
+    if settings.source == "mx":
+        return f"The domain's mail is handled by {extra.get('mx', 'a known provider')} ({_preset_name(settings.service_key)})."
+    if settings.source == "autoconfig":
+        return f"From the domain's autoconfig file at {extra.get('url', 'its autoconfig URL')}."
+    if settings.source == "srv":
+        names = ", ".join(r.split()[0] for r in (extra.get("records") or {}).values())
+        return (
+            f"From the domain's DNS SRV records ({names})." if names else "From the domain's DNS SRV records."
+        )
+    if settings.source == "probe":
+        found = [e for e in (settings.imap, settings.smtp) if e]
+        where = " and ".join(f"{e.host}:{e.port}" for e in found)
+        return f"Guessed by connecting to {where}; check the suggestion before saving."
+    return f"Suggested by the discovery plugin {settings.source!r}."
+
+
+def _preset_name(key: str | None) -> str:
+    from connectors.plugins import service_preset
+
+    preset = service_preset(key)
+    return preset.name if preset else (key or "a known provider")

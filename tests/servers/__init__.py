@@ -1,0 +1,1 @@
+"""Real test servers (Dovecot, aiosmtpd) and the certificates they use."""
