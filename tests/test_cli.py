@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 
+import pytest
 from cryptography.fernet import Fernet
 
 from webapp.cli import cli
@@ -125,7 +126,15 @@ def test_up_starts_web_worker_and_cron_on_the_embedded_default_and_stops_on_ctrl
         assert (tmp_path / "instance" / "redis.sock").exists()
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Where it hangs: `mailroom up` dumps every thread's stack on SIGUSR1.
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            proc.kill()
+            out, _ = proc.communicate()
+            pytest.fail("mailroom up did not stop within 30 s of Ctrl-C:\n" + out[-6000:])
     assert proc.returncode == 0, out
     assert "Mailroom stopped." in out and "Traceback" not in out
     time.sleep(0.2)

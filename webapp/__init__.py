@@ -49,13 +49,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.context_processor
     def inject_version():
-        return {"mailroom_version": __version__}
+        return {"mailroom_version": __version__, "unread_notifications": _unread_notifications}
 
     import json
 
     app.jinja_env.filters["fromjson"] = json.loads
 
     return app
+
+
+def _unread_notifications() -> list:
+    """The signed-in user's unread notifications, for base.html (empty when signed out)."""
+    from flask_login import current_user
+
+    from .accounts import unread_notifications
+
+    if not current_user.is_authenticated:
+        return []
+    return unread_notifications(current_user)
 
 
 def _session_key(instance: str) -> str:

@@ -6,14 +6,14 @@ import hashlib
 import secrets
 from functools import wraps
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from .extensions import db, login_manager
-from .models import ApiToken, Notification, Role, User, utcnow
+from .models import ApiToken, Role, User, utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -98,10 +98,8 @@ def login():
         if user is None or not user.check_password(form.password.data):
             form.password.errors.append("Wrong username or password.")
         else:
+            # Unread notifications (a removed service, …) are shown by base.html on every page.
             login_user(user)
-            # Show what went wrong while the user was away (a removed service, …) right at log-in.
-            for note in Notification.query.filter_by(user_id=user.id, read_at=None).order_by(Notification.id):
-                flash(note.message, note.level)
             next_url = request.args.get("next", "")
             if not next_url.startswith("/") or next_url.startswith("//"):
                 next_url = url_for("mailboxes.index")

@@ -47,10 +47,14 @@ def prepare_database() -> str | None:
 @with_appcontext
 def up(host: str, port: int, threads: int):
     """Run Mailroom on one machine: web server, one worker and the cron scheduler."""
+    import faulthandler
+
     from waitress import serve
 
     from .queue import start_embedded, stop_embedded
 
+    # `kill -USR1 <pid>` prints every thread's stack: how to see where a stuck start or stop hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     app = current_app._get_current_object()
     generated = prepare_database()
     if generated:
@@ -94,6 +98,7 @@ def up(host: str, port: int, threads: int):
         pass
     finally:
         stopping.set()
+        click.echo("Stopping the worker and the cron scheduler…")
         for proc in children.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

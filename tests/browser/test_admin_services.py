@@ -169,11 +169,6 @@ def test_deleting_a_server_lists_affected_users_and_tells_them_at_login(live_ser
     expect(alice.locator("[data-state]")).to_have_text("Service removed")  # the mailbox keeps saying so
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: auth.login flashes every unread notification and mailboxes/index.html renders "
-    "the same unread notifications, so the message shows twice; drop this marker once fixed",
-)
 def test_a_removed_service_is_announced_once_at_login(live_server, page):
     from webapp import service_catalog
     from webapp.extensions import db

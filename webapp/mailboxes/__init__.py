@@ -48,7 +48,6 @@ def index():
     return render_template(
         "mailboxes/index.html",
         accounts=mine,
-        notifications=accounts.unread_notifications(current_user),
         action_form=ActionForm(),
     )
 
