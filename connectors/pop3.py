@@ -20,6 +20,13 @@ from connectors.transcript import Transcript
 _PLAINTEXT_WORDS = re.compile(
     r"plaintext authentication disallowed|\[PRIVACYREQUIRED\]|not allowed.*(secure|tls)", re.I
 )
+#: The longest line a downloaded message may have (poplib's own limit, 2048 bytes, refuses real mail).
+MAX_MESSAGE_LINE = 16 * 1024 * 1024
+#: Said when a server cannot give stable message ids: downloading would risk duplicates.
+NO_UIDL = (
+    "The POP3 server does not support UIDL (unique message ids), so Mailroom cannot tell which "
+    "messages it has already downloaded; use IMAP for this mailbox."
+)
 
 
 class _POP3(poplib.POP3):
@@ -44,6 +51,27 @@ class _POP3(poplib.POP3):
         if self._transcript is not None:
             self._transcript.received(line)
         return line, octets
+
+    def read_message(self) -> bytes:
+        """The body of a multi-line answer exactly as sent, dot-unstuffed, line ends kept.
+
+        poplib's own reader drops line ends and refuses lines over 2048 bytes; a
+        downloaded message must come back byte for byte. Not fed to the transcript:
+        message text does not belong in the email log.
+        """
+        out = []
+        readline = self.file.readline
+        while True:
+            line = readline(MAX_MESSAGE_LINE + 1)
+            if not line:
+                raise poplib.error_proto("-ERR EOF")
+            if len(line) > MAX_MESSAGE_LINE:
+                raise poplib.error_proto("message line too long")
+            if line[:1] == b".":
+                if line in (b".\r\n", b".\n"):
+                    return b"".join(out)
+                line = line[1:]
+            out.append(line)
 
 
 class Pop3Client(ProtocolClient):
@@ -134,6 +162,68 @@ class Pop3Client(ProtocolClient):
             st.detail = f"{count} messages, {size} octets"
             self.info["messages"] = count
             return count, size
+
+    # -- download (UIDL, RETR, TOP, DELE) --------------------------------------------------
+
+    def uidl(self) -> list[tuple[int, str]]:
+        """UIDL: ``[(message number, unique id), ...]``; a server without UIDL fails with a clear error."""
+        with self.step("uidl") as st:
+            if self.capa is not None and "UIDL" not in self.capa:
+                raise self.fail(
+                    ErrorClass.PROTOCOL, "uidl", raw="CAPA " + " ".join(sorted(self.capa)), detail=NO_UIDL
+                )
+            try:
+                _, lines, _ = self.pop.uidl()
+            except poplib.error_proto as exc:
+                text = str(exc.args[0] if exc.args else "")
+                if "-ERR" in text and "EOF" not in text:
+                    raise self.fail(ErrorClass.PROTOCOL, "uidl", raw=exc.args[0], detail=NO_UIDL) from None
+                raise
+            out = []
+            for line in lines:
+                number, _, uid = line.decode("ascii", "replace").strip().partition(" ")
+                out.append((int(number), uid.strip()))
+            st.detail = f"{len(out)} messages"
+            return out
+
+    def retr(self, number: int) -> bytes:
+        """RETR: the whole message ``number`` as the server stores it."""
+        with self.step("retr") as st:
+            self.pop._putcmd(f"RETR {int(number)}")
+            self.pop._getresp()
+            raw = self.pop.read_message()
+            st.detail = f"message {number}, {len(raw)} octets"
+            if self.transcript is not None:
+                self.transcript.note(f"({len(raw)} octets of message text not recorded)")
+            return raw
+
+    def top(self, number: int, lines: int = 0) -> bytes:
+        """TOP: the header of message ``number`` and its first ``lines`` body lines."""
+        with self.step("top") as st:
+            self.pop._putcmd(f"TOP {int(number)} {int(lines)}")
+            self.pop._getresp()
+            raw = self.pop.read_message()
+            st.detail = f"message {number}, {len(raw)} octets"
+            return raw
+
+    def dele(self, number: int) -> None:
+        """DELE: mark message ``number`` deleted; the server removes it only at a clean QUIT."""
+        with self.step("dele") as st:
+            self.pop.dele(int(number))
+            st.detail = f"message {number}"
+
+    def quit(self) -> None:
+        """QUIT now (the server applies DELE marks); failures are classified, unlike ``close()``'s."""
+        with self.step("quit"):
+            pop, self.pop = self.pop, None
+            try:
+                pop.quit()
+            finally:
+                try:
+                    pop.close()
+                except Exception:
+                    pass
+        self._close_sockets()
 
     def close(self) -> None:
         pop, self.pop = self.pop, None

@@ -34,12 +34,13 @@ CREATE_FIELDS = {
     "debug",
     "verify_certificate",
     "incoming_protocol",
+    "pop3_leave_on_server",
     "smtp_requires_auth",
     "smtp_username",
     "smtp_password",
     "smtp_from",
 }
-FLAGS = ("active", "debug", "verify_certificate", "smtp_requires_auth")
+FLAGS = ("active", "debug", "verify_certificate", "smtp_requires_auth", "pop3_leave_on_server")
 
 
 def clean_account(user: User, data: Any, existing: Account | None = None) -> dict:
@@ -330,6 +331,7 @@ def account_as_dict(account: Account) -> dict:
         "has_password": bool(account.password_encrypted),
         "pop3": account.server("pop3"),
         "incoming_protocol": account.incoming_protocol,
+        "pop3_leave_on_server": account.pop3_leave_on_server,
         "active": account.active,
         "debug": account.debug,
         "verify_certificate": account.verify_certificate,

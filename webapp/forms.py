@@ -45,6 +45,11 @@ class ConnectForm(FlaskForm):
         choices=[SelectChoice("imap", "IMAP"), SelectChoice("pop3", "POP3")],
         default="imap",
     )
+    pop3_leave_on_server = BooleanField(
+        "Leave messages on the server",
+        default=True,
+        description="POP3: keep downloaded messages on the server; off deletes them after they are stored.",
+    )
     active = BooleanField("Active", default=True)
     debug = BooleanField(
         "Enable debug", description="Record the protocol conversation in the email log (passwords masked)."

@@ -67,6 +67,7 @@ def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> 
         debug=bool(form.debug.data),
         verify_certificate=not form.disable_certificate_validation.data,
         incoming_protocol=form.incoming_protocol.data,
+        pop3_leave_on_server=bool(form.pop3_leave_on_server.data),
         smtp_requires_auth=bool(form.smtp_requires_auth.data),
         smtp_username=form.smtp_username.data or None,
         smtp_from=form.smtp_from.data or None,
@@ -138,6 +139,7 @@ def edit(account_id: int):
         form.debug.data = account.debug
         form.disable_certificate_validation.data = not account.verify_certificate
         form.incoming_protocol.data = account.incoming_protocol
+        form.pop3_leave_on_server.data = account.pop3_leave_on_server
         form.smtp_requires_auth.data = account.smtp_requires_auth
         form.smtp_username.data = account.smtp_username
         form.smtp_from.data = account.smtp_from

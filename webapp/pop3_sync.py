@@ -1,0 +1,222 @@
+"""POP3 mailboxes: download each message once into the console's store.
+
+POP3 has no folders, flags or stable message numbers; the only identity a
+message has is its UIDL.  So a download run is: UIDL, RETR every message
+whose UIDL is not stored yet, store it whole (``MessageBody``) with its
+envelope (``Message``) in the mailbox's "INBOX" folder, and commit in small
+batches, so a run stopped at any point (connection cut, worker killed) is
+finished by the next one without duplicates.  ``Message.uid`` is a local
+counter (POP3 message numbers change between sessions).
+
+With "leave messages on the server" off (``Account.pop3_leave_on_server``),
+DELE is sent only for messages already committed here; the server applies it
+at a clean QUIT, so a cut connection deletes nothing.  A message deleted on
+the server stays in the console: this is a download, not a mirror.  A server
+without UIDL is refused (classified ``protocol`` error) rather than risking
+duplicates.
+
+The IMAP sync job calls :func:`download` for mailboxes whose
+``incoming_protocol`` is ``"pop3"``.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable
+
+from sqlalchemy import func
+
+from connectors.envelope import parse_envelope
+from connectors.errors import MailError
+
+from . import email_log
+from .extensions import db
+from .mail_session import MailboxUnavailable, open_client
+from .models import Account, Folder, FolderRole, LogLevel, LogSource, Message, MessageBody, utcnow
+
+#: Commit after this many messages or this many bytes, whichever comes first.
+BATCH_MESSAGES = 25
+BATCH_BYTES = 8 * 1024 * 1024
+
+#: ``progress(done, total)``: messages stored so far in this run, of the new messages found.
+Progress = Callable[[int, int], None]
+
+
+def inbox_folder(account: Account) -> Folder:
+    """The mailbox's "INBOX" folder (role inbox, synced), created on first use."""
+    folder = Folder.query.filter_by(account_id=account.id, name="INBOX").one_or_none()
+    if folder is None:
+        has_inbox_role = (
+            Folder.query.filter_by(account_id=account.id, role=FolderRole.INBOX.value).first() is not None
+        )
+        folder = Folder(
+            account_id=account.id,
+            name="INBOX",
+            display_name="Inbox",
+            delimiter=None,
+            attributes="",
+            role=None if has_inbox_role else FolderRole.INBOX.value,
+            sync=True,
+        )
+        db.session.add(folder)
+        db.session.commit()
+    return folder
+
+
+def split_message(raw: bytes) -> tuple[bytes, bytes]:
+    """(header block, body) of raw RFC 5322 bytes; a message without a blank line is all header."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        at = raw.find(sep)
+        if at >= 0:
+            return raw[: at + len(sep)], raw[at + len(sep) :]
+    return raw, b""
+
+
+def preview_source(raw: bytes, body: bytes) -> str | bytes:
+    """The text a preview is made from: the decoded first text part (we have the whole message)."""
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        part = msg.get_body(preferencelist=("plain", "html"))
+        if part is not None:
+            return part.get_content()[:4000]
+    except Exception:  # a broken MIME structure must not stop the download
+        pass
+    return body[:4000]
+
+
+def message_row(folder: Folder, uid: int, uidl: str, raw: bytes) -> Message:
+    """A Message row (envelope, preview, size) for a downloaded message."""
+    header, body = split_message(raw)
+    fields = parse_envelope(header, preview_source(raw, body))
+    return Message(
+        account_id=folder.account_id,
+        folder_id=folder.id,
+        uid=uid,
+        pop3_uidl=uidl[:255],
+        size=len(raw),
+        flags="",
+        seen=False,
+        flagged=False,
+        **fields,
+    )
+
+
+def download(account: Account, progress: Progress | None = None) -> dict:
+    """Download the POP3 mailbox's new messages; return counts.
+
+    Returns ``{"protocol": "pop3", "on_server", "new", "downloaded", "deleted", "stored"}``.
+    Raises :class:`connectors.errors.MailError` (classified) or
+    :class:`webapp.mail_session.MailboxUnavailable` after logging them; what
+    was committed before a failure stays, and the next run continues from it.
+    """
+    from connectors.transcript import Transcript
+
+    transcript = Transcript() if account.debug else None
+    counts = {"protocol": "pop3", "on_server": 0, "new": 0, "downloaded": 0, "deleted": 0, "stored": 0}
+    try:
+        folder = inbox_folder(account)
+        _run(account, folder, transcript, progress, counts)
+    except Exception as exc:
+        db.session.rollback()
+        _log_failure(account, exc, counts, transcript)
+        raise
+    level = LogLevel.INFO
+    message = (
+        f"POP3: downloaded {counts['downloaded']} new message{'s' * (counts['downloaded'] != 1)} "
+        f"({counts['on_server']} on the server"
+        + (f", {counts['deleted']} deleted from the server" if not account.pop3_leave_on_server else "")
+        + ")."
+    )
+    details: dict = {"counts": counts}
+    if transcript is not None:
+        details["transcript"] = transcript.as_list()
+    email_log.record(
+        LogSource.INCOMING, level, message, account=account, details=details, created_by="system"
+    )
+    db.session.commit()
+    return counts
+
+
+def _run(account: Account, folder: Folder, transcript, progress: Progress | None, counts: dict) -> None:
+    """The download itself; ``counts`` is updated as it goes, so a failure can report how far it got."""
+    known = {
+        uidl
+        for (uidl,) in db.session.query(Message.pop3_uidl).filter(
+            Message.folder_id == folder.id, Message.pop3_uidl.isnot(None)
+        )
+    }
+    top_uid = db.session.query(func.max(Message.uid)).filter(Message.folder_id == folder.id).scalar()
+    next_uid = max(top_uid or 0, (folder.uidnext or 1) - 1) + 1
+    leave = account.pop3_leave_on_server
+    marked = 0
+    with open_client(account, "pop3", transcript) as client:
+        listing = client.uidl()
+        counts["on_server"] = len(listing)
+        new = []
+        for number, uidl in listing:
+            if uidl in known:
+                if not leave:
+                    client.dele(number)  # stored by an earlier run: safe to remove now
+                    marked += 1
+            else:
+                new.append((number, uidl))
+                known.add(uidl)  # a server repeating a UIDL still gives one row
+        counts["new"] = total = len(new)
+        if progress is not None:
+            progress(0, total)
+        pending: list[int] = []  # message numbers stored but not yet committed
+        pending_bytes = 0
+        for i, (number, uidl) in enumerate(new):
+            raw = client.retr(number)
+            row = message_row(folder, next_uid, uidl, raw)
+            db.session.add(row)
+            db.session.flush()
+            db.session.add(MessageBody(message_pk=row.id, raw=raw))
+            next_uid += 1
+            pending.append(number)
+            pending_bytes += len(raw)
+            last = i == total - 1
+            if last or len(pending) >= BATCH_MESSAGES or pending_bytes >= BATCH_BYTES:
+                folder.uidnext = next_uid
+                db.session.commit()
+                counts["downloaded"] += len(pending)
+                if not leave:
+                    for stored in pending:  # only now that they are committed here
+                        client.dele(stored)
+                    marked += len(pending)
+                pending, pending_bytes = [], 0
+                if progress is not None:
+                    progress(counts["downloaded"], total)
+        client.quit()  # a clean QUIT is what makes the server apply the DELE marks
+    counts["deleted"] = marked
+    folder.message_count = db.session.query(func.count(Message.id)).filter_by(folder_id=folder.id).scalar()
+    folder.last_synced_at = folder.last_full_sync_at = utcnow()
+    folder.last_error = None
+    db.session.commit()
+    counts["stored"] = folder.message_count
+
+
+def _log_failure(account: Account, exc: BaseException, counts: dict, transcript) -> None:
+    if isinstance(exc, MailError):
+        message = f"POP3 download failed: {exc.message}"
+        details: dict = {"error": exc.as_dict()}
+    elif isinstance(exc, MailboxUnavailable):
+        message = f"POP3 download not run: {exc}"
+        details = {}
+    else:
+        message = f"POP3 download failed: {type(exc).__name__}: {exc}"
+        details = {}
+    details["counts"] = counts
+    if transcript is not None:
+        details["transcript"] = transcript.as_list()
+    try:
+        folder = Folder.query.filter_by(account_id=account.id, name="INBOX").one_or_none()
+        if folder is not None:
+            folder.last_error = message
+        email_log.record(
+            LogSource.INCOMING, LogLevel.ERROR, message, account=account, details=details, created_by="system"
+        )
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
