@@ -1,5 +1,105 @@
-"""API routes for messages (registered on the /api/v1 blueprint)."""
+"""API routes for browsing synced messages (registered on the /api/v1 blueprint).
+
+Lists answer ``{"messages"|"threads"|"history": [...], "next_cursor"}``; a
+message with its body answers 200 when the body is cached, else 202 with the
+fetch job (``{"job_id", "status_url", "message", "body": null}``); ask again
+when the job has finished.  Another user's message, folder or thread is a 404.
+"""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from flask import g, jsonify, request
+
+from .. import message_bodies as bodies
+from .. import message_queries as mq
+from ..errors import Invalid, NotFound
+from . import bp, token_required
+
+
+def _page_args() -> tuple[int, str | None, str]:
+    limit = mq.parse_limit(request.args.get("limit"))
+    cursor = request.args.get("cursor") or None
+    q = mq.clean_query(request.args.get("q"))
+    return limit, cursor, q
+
+
+@bp.get("/accounts/<int:account_id>/messages")
+@token_required
+def account_messages(account_id: int):
+    """One folder of a mailbox (``folder`` required), newest first; administrators may read any mailbox."""
+    account = mq.account_scope(g.api_user, account_id)
+    limit, cursor, q = _page_args()
+    if not request.args.get("folder"):
+        raise Invalid({"folder": "This field is required: the id of one of the mailbox's folders."})
+    folder = mq.get_folder([account.id], request.args.get("folder"))
+    page = mq.paginate(mq.folder_query(folder, q), limit, cursor)
+    return jsonify({"messages": mq.messages_as_dicts(page.items), "next_cursor": page.next_cursor})
+
+
+@bp.get("/accounts/<int:account_id>/messages/<int:message_id>")
+@token_required
+def account_message(account_id: int, message_id: int):
+    account = mq.account_scope(g.api_user, account_id)
+    return _message_response(mq.get_message(g.api_user, message_id, account=account))
+
+
+@bp.get("/messages")
+@token_required
+def unified_messages():
+    """A unified view of one's own mailboxes: ``role`` = inbox|drafts|sent|spam|trash|flagged."""
+    view = mq.clean_view(request.args.get("role", "inbox"))
+    limit, cursor, q = _page_args()
+    page = mq.paginate(mq.view_query(g.api_user, view, q), limit, cursor)
+    return jsonify({"messages": mq.messages_as_dicts(page.items), "next_cursor": page.next_cursor})
+
+
+@bp.get("/messages/<int:message_id>")
+@token_required
+def get_message(message_id: int):
+    return _message_response(mq.get_message(g.api_user, message_id))
+
+
+def _message_response(message):
+    if bodies.is_gone(message):
+        raise NotFound(bodies.GONE_TEXT)
+    body = mq.message_as_dict(message)
+    raw = bodies.cached_raw(message)
+    if raw is not None:
+        body["body"] = bodies.body_as_dict(raw)
+        return jsonify(body)
+    job = bodies.request_body(message, g.api_user)
+    body["body"] = None
+    body.update(job)
+    return jsonify(body), 202, {"Location": job["status_url"]}
+
+
+@bp.get("/threads")
+@token_required
+def list_threads():
+    view = mq.clean_view(request.args.get("role", "inbox"))
+    limit, cursor, q = _page_args()
+    page = mq.threads(g.api_user, view, q, limit, cursor)
+    return jsonify({"threads": [mq.thread_as_dict(t) for t in page.items], "next_cursor": page.next_cursor})
+
+
+@bp.get("/threads/<path:thread_key>")
+@token_required
+def get_thread(thread_key: str):
+    messages = mq.thread_messages(g.api_user, thread_key)
+    return jsonify({"thread_key": thread_key, "messages": mq.messages_as_dicts(messages)})
+
+
+@bp.get("/history")
+@token_required
+def correspondent_history():
+    """Every message exchanged with ``address``, one entry per Message-ID with its ``copies``."""
+    address = mq.clean_address(request.args.get("address"))
+    limit = mq.parse_limit(request.args.get("limit"))
+    page = mq.history(g.api_user, address, limit, request.args.get("cursor") or None)
+    return jsonify(
+        {
+            "address": address,
+            "history": [mq.history_entry_as_dict(e) for e in page.items],
+            "next_cursor": page.next_cursor,
+        }
+    )
