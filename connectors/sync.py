@@ -1,0 +1,492 @@
+"""The IMAP sync engine: bring a store's copy of some folders in line with the server, cheaply.
+
+Entry point (stable; ``bench/sync.py`` and ``webapp/sync_jobs.py`` call it)::
+
+    from connectors.sync import SyncOptions, sync_folders
+    stats = sync_folders(imap, store, [(folder_id, "INBOX")], options=SyncOptions(), progress=None,
+                         account_id=None)
+    stats.commands["FETCH"]          # IMAP commands sent, by kind: FETCH, STATUS, SELECT, SEARCH, ENABLE
+    stats.inserted, stats.updated, stats.deleted, stats.folders  # per-folder FolderResult list
+
+``imap`` is a logged-in ``imapclient.IMAPClient`` (``ImapClient.imap`` in Mailroom); ``store``
+is anything implementing :class:`SyncStore` (``webapp.sync_store.SqlSyncStore`` in Mailroom);
+folder ids are the store's own keys and names are sent to the server exactly as given
+(modified UTF-7, as LIST returned them).
+
+Per folder the engine keeps UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, the message count and
+``seeded_uid`` (the highest UID covered by a pass that has not finished yet), and picks the
+cheapest correct path on each run:
+
+* unchanged: one STATUS, nothing else (with CONDSTORE; without it flags can change unseen, so
+  a FLAGS scan follows);
+* flags changed / messages expunged: ``UID FETCH 1:max (FLAGS) (CHANGEDSINCE m VANISHED)`` with
+  QRESYNC, ``CHANGEDSINCE`` plus a ``UID SEARCH`` difference when only CONDSTORE is offered (and
+  only when the counts disagree), a FLAGS scan of UID ranges on servers with neither;
+* new messages: ``UID FETCH a:b`` over explicit UID ranges from the highest stored UID up to
+  UIDNEXT-1 (never a list of UIDs: servers refuse long ones);
+* UIDVALIDITY changed: the folder's rows are deleted and it is fetched again.
+
+Every batch is written and committed together with ``seeded_uid``, so a run stopped anywhere
+(dropped connection, killed worker) is finished by the next run, and the stored set of
+(folder, UID, flags) then equals the server's.  State (UIDNEXT, count, HIGHESTMODSEQ) is only
+advanced when a folder's run completes; HIGHESTMODSEQ is the baseline for the next
+``CHANGEDSINCE``, so it is recorded *before* a first pass starts fetching.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from imapclient.response_parser import parse_fetch_response, parse_response
+
+from connectors.envelope import HEADER_FIELDS, parse_envelope
+
+#: Bytes of message text fetched for the preview.
+PREVIEW_BYTES = 512
+
+#: Flags that describe the session, not the message; never stored.
+_SESSION_FLAGS = {b"\\Recent"}
+
+
+@dataclass
+class FolderState:
+    """What the store remembers of a folder between runs."""
+
+    uidvalidity: int | None = None
+    uidnext: int | None = None
+    highestmodseq: int | None = None
+    message_count: int | None = None
+    #: Not None while a pass is unfinished: the highest UID it has covered so far.
+    seeded_uid: int | None = None
+    last_full_sync_at: datetime | None = None
+    last_synced_at: datetime | None = None
+
+
+class SyncStore(Protocol):
+    """Where the engine reads and writes; one implementation per database layer.
+
+    Rows given to :meth:`insert_messages` are dicts of ``webapp.models.Message`` columns without
+    ``account_id``/``folder_id``, which the store adds.  Nothing is durable before :meth:`commit`.
+    """
+
+    def load_state(self, folder_id: int) -> FolderState: ...
+
+    def save_state(self, folder_id: int, state: FolderState) -> None: ...
+
+    def stored_count_and_max_uid(self, folder_id: int) -> tuple[int, int]: ...
+
+    def known_uids(self, folder_id: int) -> set[int]: ...
+
+    def known_flags(self, folder_id: int) -> dict[int, str]: ...
+
+    def insert_messages(self, folder_id: int, rows: list[dict]) -> None: ...
+
+    def update_flags(self, folder_id: int, changes: list[tuple[int, str, int | None]]) -> None: ...
+
+    def delete_uids(self, folder_id: int, uids: Iterable[int]) -> None: ...
+
+    def clear_folder(self, folder_id: int) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+@dataclass
+class SyncOptions:
+    """Knobs of a run.  ``use_condstore``/``use_qresync`` False make the engine act as if the
+    server lacked them (tests cover every path against one Dovecot; a buggy server can be handled)."""
+
+    use_condstore: bool = True
+    use_qresync: bool = True
+    #: UIDs per FETCH range (the range widens on its own when UIDs are sparse).
+    batch_size: int = 1000
+    #: UIDs per range of a FLAGS-only scan.
+    flags_batch_size: int = 5000
+    preview_bytes: int = PREVIEW_BYTES
+
+
+@dataclass
+class FolderResult:
+    folder_id: int
+    name: str
+    #: "unchanged", "incremental", "first", "resumed" or "reseeded"; "error" when it failed.
+    path: str = ""
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    total: int = 0
+    error: str | None = None
+
+
+@dataclass
+class SyncStats:
+    commands: Counter = field(default_factory=Counter)
+    folders: list[FolderResult] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def inserted(self) -> int:
+        return sum(f.inserted for f in self.folders)
+
+    @property
+    def updated(self) -> int:
+        return sum(f.updated for f in self.folders)
+
+    @property
+    def deleted(self) -> int:
+        return sum(f.deleted for f in self.folders)
+
+    @property
+    def errors(self) -> list[FolderResult]:
+        return [f for f in self.folders if f.error]
+
+    def as_dict(self) -> dict:
+        return {
+            "commands": dict(self.commands),
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "elapsed_ms": round(self.elapsed * 1000, 1),
+            "folders": [vars(f).copy() for f in self.folders],
+        }
+
+
+#: ``progress(folder_number, folder_count, folder_name, done, total)``; folder_number from 1.
+ProgressCallback = Callable[[int, int, str, int, int], None]
+
+
+class FolderGone(Exception):
+    """The server said NO to STATUS/SELECT of the folder (deleted or renamed elsewhere)."""
+
+
+def sync_folders(
+    imap: Any,
+    store: SyncStore,
+    folders: Sequence[tuple[int, str]],
+    *,
+    options: SyncOptions | None = None,
+    progress: ProgressCallback | None = None,
+    account_id: int | None = None,
+) -> SyncStats:
+    """Sync ``folders`` (``(store folder id, server name)`` pairs); see the module docstring.
+
+    A folder the server refuses is reported in its FolderResult and the others still sync;
+    connection failures propagate (the caller classifies them) after the work so far is committed.
+    """
+    engine = _Engine(imap, store, options or SyncOptions(), progress, account_id)
+    start = time.perf_counter()
+    saved_encode = getattr(imap, "folder_encode", None)
+    imap.folder_encode = False  # names are already modified UTF-7, as the server sent them
+    try:
+        for number, (folder_id, name) in enumerate(folders, 1):
+            result = FolderResult(folder_id, name)
+            engine.stats.folders.append(result)
+            try:
+                engine.sync_folder(result, number, len(folders))
+            except FolderGone as exc:
+                result.path, result.error = "error", str(exc)
+    finally:
+        if saved_encode is not None:
+            imap.folder_encode = saved_encode
+        engine.stats.elapsed = time.perf_counter() - start
+    return engine.stats
+
+
+def uid_set(text: bytes | str) -> list[int]:
+    """``1:3,7`` → ``[1, 2, 3, 7]`` (a sequence-set as sent by VANISHED)."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii")
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if ":" in part:
+            lo, hi = sorted(int(x) for x in part.split(":"))
+            out.extend(range(lo, hi + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def flags_text(flags: Iterable[bytes]) -> str:
+    """The stored form of IMAP flags: sorted, space-separated, without ``\\Recent``."""
+    return " ".join(sorted(f.decode("utf-8", "replace") for f in flags if f not in _SESSION_FLAGS))
+
+
+def _utc(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+class _Engine:
+    def __init__(self, imap, store: SyncStore, options: SyncOptions, progress, account_id) -> None:
+        self.imap = imap
+        self.raw = imap._imap  # imaplib underneath: explicit UID ranges, untagged VANISHED
+        self.store = store
+        self.options = options
+        self.progress = progress
+        self.account_id = account_id
+        self.stats = SyncStats()
+        caps = {c.upper() if isinstance(c, bytes) else c.upper().encode() for c in imap.capabilities()}
+        self.condstore = options.use_condstore and (b"CONDSTORE" in caps or b"QRESYNC" in caps)
+        self.qresync = self.condstore and options.use_qresync and b"QRESYNC" in caps
+        self._enabled = False
+
+    # -- commands -------------------------------------------------------------------------
+
+    def _status(self, name: str) -> dict[bytes, int]:
+        what = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"] + (["HIGHESTMODSEQ"] if self.condstore else [])
+        self.stats.commands["STATUS"] += 1
+        try:
+            data = self.imap._command_and_check(
+                "status", self.imap._normalise_folder(name), f"({' '.join(what)})"
+            )
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:
+            raise FolderGone(_server_words(exc)) from None
+        items = parse_response(data)[-1]
+        return {items[i].upper(): int(items[i + 1]) for i in range(0, len(items) - 1, 2)}
+
+    def _enable(self) -> None:
+        if self._enabled or not self.condstore:
+            return
+        self._enabled = True
+        self.stats.commands["ENABLE"] += 1
+        self.imap.enable("QRESYNC" if self.qresync else "CONDSTORE")
+
+    def _select(self, name: str) -> dict[bytes, Any]:
+        self._enable()
+        self.stats.commands["SELECT"] += 1
+        try:
+            return self.imap.select_folder(name, readonly=True)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:
+            raise FolderGone(_server_words(exc)) from None
+
+    def _uid_fetch(self, uids: str, items: str, modifiers: str | None = None) -> tuple[dict, list[int]]:
+        """``UID FETCH uids items [modifiers]``: the parsed FETCH responses and any VANISHED UIDs."""
+        raw = self.raw
+        raw.untagged_responses.pop("FETCH", None)
+        raw.untagged_responses.pop("VANISHED", None)
+        args = ["FETCH", uids, items] + ([modifiers] if modifiers else [])
+        self.stats.commands["FETCH"] += 1
+        tag = raw._command("UID", *args)
+        typ, data = raw._command_complete("FETCH", tag)
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"UID FETCH failed: {data!r}")
+        _, data = raw._untagged_response(typ, data, "FETCH")
+        vanished = []
+        for line in raw.untagged_responses.pop("VANISHED", []) or []:
+            if isinstance(line, bytes):
+                vanished.extend(uid_set(line.replace(b"(EARLIER)", b"").strip()))
+        if data == [None]:
+            return {}, vanished
+        return parse_fetch_response(data, False, True), vanished
+
+    def _search_uids(self, lo: int, hi: int) -> set[int]:
+        self.stats.commands["SEARCH"] += 1
+        return set(self.imap.search(["UID", f"{lo}:{hi}"]))
+
+    # -- one folder -----------------------------------------------------------------------
+
+    def sync_folder(self, result: FolderResult, number: int, count: int) -> None:
+        store, fid, name = self.store, result.folder_id, result.name
+        state = store.load_state(fid)
+        status = self._status(name)
+        complete = state.uidvalidity is not None and state.seeded_uid is None
+        same = (
+            complete
+            and status.get(b"UIDVALIDITY") == state.uidvalidity
+            and status.get(b"UIDNEXT") == state.uidnext
+            and status.get(b"MESSAGES") == state.message_count
+        )
+        if same and self.condstore and status.get(b"HIGHESTMODSEQ") == state.highestmodseq:
+            result.path, result.total = "unchanged", state.message_count or 0
+            self._report(number, count, name, result.total, result.total)
+            return
+
+        selected = self._select(name)
+        uidvalidity = int(selected.get(b"UIDVALIDITY", 0))
+        uidnext = int(selected.get(b"UIDNEXT", 0)) or None
+        exists = int(selected.get(b"EXISTS", 0))
+        modseq = int(selected[b"HIGHESTMODSEQ"]) if self.condstore and b"HIGHESTMODSEQ" in selected else None
+        result.total = exists
+
+        if state.uidvalidity is not None and state.uidvalidity != uidvalidity:
+            store.clear_folder(fid)
+            state = FolderState()
+            result.path = "reseeded"
+        stored, max_uid = store.stored_count_and_max_uid(fid)
+        if state.uidvalidity is None:
+            # A first pass: remember where CHANGEDSINCE must start before anything is fetched.
+            state = FolderState(uidvalidity=uidvalidity, highestmodseq=modseq, seeded_uid=0)
+            store.save_state(fid, state)
+            store.commit()
+            result.path = result.path or "first"
+        elif state.seeded_uid is not None:
+            result.path = "resumed"
+        else:
+            result.path = "incremental"
+        if uidnext is None:  # a server without UIDNEXT: find the top ourselves
+            uidnext = (max(self._search_uids(1, 2**32 - 1) or {0}) + 1) if exists else 1
+
+        # 1. What changed among the stored messages: flags and expunges.
+        baseline = state.highestmodseq
+        if max_uid and self.condstore and baseline is not None:
+            if modseq is None or modseq != baseline:
+                result.updated, result.deleted = self._changed_since(fid, max_uid, baseline)
+        elif max_uid:
+            result.updated, result.deleted = self._flag_scan(fid, max_uid)
+        stored -= result.deleted
+
+        # 2. New messages, in UID ranges, a commit per batch.
+        start = max(max_uid, state.seeded_uid or 0) + 1
+        self._report(number, count, name, stored, exists)
+        if start < uidnext:
+            state.seeded_uid = start - 1
+            result.inserted = self._fetch_new(
+                fid, name, state, start, uidnext - 1, stored, exists, number, count
+            )
+        stored += result.inserted
+
+        # 3. Expunges a CONDSTORE-only server did not announce: compare counts, then SEARCH.
+        if max_uid and self.condstore and not self.qresync and stored != exists:
+            present = self._search_uids(1, max_uid)
+            gone = self.store.known_uids(fid) - present
+            gone = {uid for uid in gone if uid <= max_uid}
+            if gone:
+                store.delete_uids(fid, gone)
+                result.deleted += len(gone)
+                stored -= len(gone)
+
+        now = datetime.now(UTC).replace(tzinfo=None)
+        if state.seeded_uid is not None and result.path in ("first", "reseeded", "resumed"):
+            state.last_full_sync_at = now
+        state.uidvalidity, state.uidnext, state.message_count = uidvalidity, uidnext, exists
+        state.highestmodseq = modseq
+        state.seeded_uid = None
+        state.last_synced_at = now
+        store.save_state(fid, state)
+        store.commit()
+        self._report(number, count, name, stored, exists)
+
+    def _changed_since(self, fid: int, max_uid: int, baseline: int) -> tuple[int, int]:
+        modifiers = f"(CHANGEDSINCE {baseline}{' VANISHED' if self.qresync else ''})"
+        fetched, vanished = self._uid_fetch(f"1:{max_uid}", "(UID FLAGS)", modifiers)
+        changes = [
+            (uid, flags_text(item.get(b"FLAGS", ())), _modseq(item))
+            for uid, item in fetched.items()
+            if uid <= max_uid
+        ]
+        if changes:
+            self.store.update_flags(fid, changes)
+        gone = [uid for uid in vanished if uid <= max_uid]
+        if gone:
+            self.store.delete_uids(fid, gone)
+        self.store.commit()
+        # VANISHED may name UIDs never stored; count only what the store had.
+        return len(changes), len(set(gone))
+
+    def _flag_scan(self, fid: int, max_uid: int) -> tuple[int, int]:
+        """Servers without CONDSTORE: read every stored message's flags; absent UIDs were expunged."""
+        known = self.store.known_flags(fid)
+        changes: list[tuple[int, str, int | None]] = []
+        seen: set[int] = set()
+        step = self.options.flags_batch_size
+        for lo in range(1, max_uid + 1, step):
+            hi = min(lo + step - 1, max_uid)
+            fetched, _ = self._uid_fetch(f"{lo}:{hi}", "(UID FLAGS)")
+            for uid, item in fetched.items():
+                if uid in known:
+                    seen.add(uid)
+                    flags = flags_text(item.get(b"FLAGS", ()))
+                    if flags != known[uid]:
+                        changes.append((uid, flags, None))
+        gone = set(known) - seen
+        if changes:
+            self.store.update_flags(fid, changes)
+        if gone:
+            self.store.delete_uids(fid, gone)
+        self.store.commit()
+        return len(changes), len(gone)
+
+    def _fetch_new(self, fid, name, state, lo, top, stored, exists, number, count) -> int:
+        header_item = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]"
+        items = (
+            f"(UID FLAGS RFC822.SIZE INTERNALDATE{' MODSEQ' if self.condstore else ''} {header_item} "
+            f"BODY.PEEK[TEXT]<0.{self.options.preview_bytes}>)"
+        )
+        width = self.options.batch_size
+        inserted = 0
+        header_key = text_key = None
+        while lo <= top:
+            hi = min(lo + width - 1, top)
+            fetched, _ = self._uid_fetch(f"{lo}:{hi}", items)
+            rows = []
+            uids = []
+            for uid in sorted(fetched):
+                item = fetched[uid]
+                if uid < lo or uid > hi:
+                    continue  # an unsolicited FETCH (flag change of another message)
+                if header_key is None or header_key not in item:
+                    header_key = next((k for k in item if k.startswith(b"BODY[HEADER")), None)
+                    text_key = next((k for k in item if k.startswith(b"BODY[TEXT]")), None)
+                row = parse_envelope(item.get(header_key), item.get(text_key))
+                flags = item.get(b"FLAGS", ())
+                row["uid"] = uid
+                row["flags"] = flags_text(flags)
+                row["seen"] = b"\\Seen" in flags
+                row["flagged"] = b"\\Flagged" in flags
+                row["size"] = item.get(b"RFC822.SIZE")
+                row["modseq"] = _modseq(item)
+                if row["date"] is None:
+                    row["date"] = _utc(item.get(b"INTERNALDATE"))
+                rows.append(row)
+                uids.append(uid)
+            if rows:
+                self.store.insert_messages(fid, rows)
+            state.seeded_uid = hi
+            self.store.save_state(fid, state)
+            self.store.commit()
+            inserted += len(rows)
+            if uids and self.account_id is not None:
+                from connectors import plugins
+
+                plugins.messages_synced(self.account_id, name, uids)
+            self._report(number, count, name, stored + inserted, exists)
+            # Sparse UIDs (many expunged): widen the range so a batch still carries about batch_size.
+            if len(rows) < width // 4:
+                width = min(width * 4, 1 << 20)
+            elif width > self.options.batch_size and len(rows) > self.options.batch_size:
+                width = max(self.options.batch_size, width // 2)
+            lo = hi + 1
+        return inserted
+
+    def _report(self, number: int, count: int, name: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(number, count, name, done, total)
+
+
+def _modseq(item: dict) -> int | None:
+    value = item.get(b"MODSEQ")
+    if isinstance(value, tuple) and value:
+        return int(value[0])
+    return int(value) if isinstance(value, int) else None
+
+
+def _server_words(exc: BaseException) -> str:
+    text = str(exc)
+    if text.startswith("b'") or text.startswith('b"'):
+        text = text[2:-1]
+    return text
