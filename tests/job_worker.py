@@ -1,0 +1,112 @@
+"""Run Mailroom's RQ jobs in tests the way production runs them.
+
+``run_burst(app)`` runs a real ``rq.Worker`` on the app's queue in burst mode in
+this process (it forks a work horse per job, like ``mailroom worker``).
+``WorkerProcess`` runs the ``mailroom worker`` command itself in a child
+process, built from the same configuration as the test app, so its log output
+can be captured (the no-secret proof) or so it can serve a live server
+(browser tests) until stopped.
+
+Run as ``python -m tests.job_worker CONFIG.json [--burst]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+_FORK_HOOKED: set[int] = set()
+
+
+def run_burst(app: Flask) -> None:
+    """Work the queue until it is empty, in the app context, with a forking RQ worker."""
+    from rq import Worker
+
+    from webapp.extensions import db
+    from webapp.queue import get_queue, get_redis
+
+    with app.app_context():
+        engine = db.engine
+        if id(engine) not in _FORK_HOOKED:
+            # As ``mailroom worker`` does: the forked horse must not reuse the parent's connections.
+            os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+            _FORK_HOOKED.add(id(engine))
+        db.session.remove()  # no open transaction may block the horse's writes (SQLite)
+        Worker([get_queue()], connection=get_redis()).work(burst=True)
+        db.session.remove()
+
+
+def _jsonable_config(app: Flask) -> dict:
+    keep = {}
+    for key, value in app.config.items():
+        try:
+            json.dumps(value)
+        except TypeError:
+            continue
+        keep[key] = value
+    keep["INSTANCE_PATH"] = app.instance_path
+    return keep
+
+
+class WorkerProcess:
+    """``mailroom worker`` in a child process with the test app's configuration; output to a file."""
+
+    def __init__(self, app: Flask, tmp_path: Path, *, burst: bool = True) -> None:
+        self.config_path = tmp_path / "worker-config.json"
+        self.config_path.write_text(json.dumps(_jsonable_config(app)))
+        self.log_path = tmp_path / "worker.log"
+        self.burst = burst
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> WorkerProcess:
+        args = [sys.executable, "-m", "tests.job_worker", str(self.config_path)]
+        if self.burst:
+            args.append("--burst")
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        return self
+
+    def wait(self, timeout: float = 120) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def run(self, timeout: float = 120) -> str:
+        """Start a burst worker, wait for it to empty the queue and return everything it printed."""
+        self.start()
+        code = self.wait(timeout)
+        assert code == 0, self.output()
+        return self.output()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # a warm shutdown, as RQ expects
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def main(argv: list[str]) -> None:
+    from webapp import create_app
+    from webapp.cli import cli
+
+    config = json.loads(Path(argv[0]).read_text())
+    app = create_app(config)
+    with app.app_context():
+        cli.main(["worker", *argv[1:]], prog_name="mailroom")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
