@@ -205,7 +205,7 @@ def parse(raw: bytes) -> dict:
                 {"filename": filename or "", "content_type": part.get_content_type(), "size": len(payload)}
             )
     return {
-        "text": text or "",
+        "text": (text or "").replace("\r\n", "\n"),
         "html": sanitize_html(html_source) if html_source is not None else None,
         "attachments": attachments,
     }
