@@ -28,7 +28,7 @@ def make_account(user_id: int, email: str, *, port: int = 993, security: str = "
         manual=True,
         username=login,
         email=email,
-        description=email,
+        description=extra.pop("description", email),
         password_encrypted=box().encrypt(extra.pop("password", f"secret-{login}-pw")),
         imap_host="127.0.0.1",
         imap_port=port,

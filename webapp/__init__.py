@@ -40,10 +40,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .mailboxes import bp as mailboxes_bp
+    from .messages import bp as messages_bp
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(mailboxes_bp)
+    app.register_blueprint(messages_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
 

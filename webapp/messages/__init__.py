@@ -1,0 +1,152 @@
+"""The messages pages: unified role views, Flagged, one folder, threads, search, a message, history.
+
+Everything shown is the person's own mailboxes (administrators included; their
+wider door is the API's ``accounts/<id>`` endpoints).  Opening a message whose
+body is not cached enqueues the fetch job and the page polls it, because the
+web never talks to a mail server (see webapp.message_bodies).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from .. import message_bodies as bodies
+from .. import message_queries as mq
+from ..errors import Invalid, NotFound
+
+bp = Blueprint("messages", __name__, url_prefix="/messages")
+
+ROLE_LABELS = {
+    "inbox": "Inbox",
+    "sent": "Sent",
+    "drafts": "Drafts",
+    "spam": "Spam",
+    "trash": "Trash",
+    "flagged": "Flagged",
+}
+#: The order of the unified views in the left column.
+NAV_ORDER = ("inbox", "sent", "drafts", "spam", "trash", "flagged")
+
+
+def _layout(**extra) -> dict:
+    return {"sidebar": mq.sidebar(current_user), "role_labels": ROLE_LABELS, "nav_order": NAV_ORDER, **extra}
+
+
+@bp.route("/")
+@login_required
+def index():
+    """A unified view (``role``, default inbox) or one folder (``folder``), as messages or threads."""
+    args = request.args
+    folder = None
+    view = "inbox"
+    error = None
+    page = mq.Page()
+    threads_mode = args.get("view") == "threads"
+    q = ""
+    try:
+        q = mq.clean_query(args.get("q"))
+        limit = mq.parse_limit(args.get("limit"))
+        if args.get("folder"):
+            try:
+                folder = mq.get_folder(mq.own_account_ids(current_user), args.get("folder"))
+            except NotFound:
+                abort(404)
+            threads_mode = False
+            page = mq.paginate(mq.folder_query(folder, q), limit, args.get("cursor"), args.get("after"))
+        else:
+            view = mq.clean_view(args.get("role", "inbox"))
+            if threads_mode:
+                page = mq.threads(current_user, view, q, limit, args.get("cursor"))
+            else:
+                page = mq.paginate(
+                    mq.view_query(current_user, view, q), limit, args.get("cursor"), args.get("after")
+                )
+    except Invalid as exc:
+        error = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+    title = (
+        f"{folder.display_name} · {folder.account.email}"
+        if folder is not None
+        else ROLE_LABELS.get(view, view)
+    )
+    here = {"folder": folder.id} if folder is not None else {"role": view}
+    if threads_mode:
+        here["view"] = "threads"
+    if q:
+        here["q"] = q
+    return render_template(
+        "messages/index.html",
+        **_layout(
+            title=title,
+            folder=folder,
+            view=view,
+            q=q,
+            page=page,
+            threads_mode=threads_mode,
+            error=error,
+            older_url=url_for("messages.index", cursor=page.next_cursor, **here)
+            if page.next_cursor
+            else None,
+            newer_url=url_for("messages.index", after=page.prev_cursor, **here)
+            if page.prev_cursor and not threads_mode
+            else None,
+            first_url=url_for("messages.index", **here)
+            if (args.get("cursor") or args.get("after")) and (threads_mode or not page.prev_cursor)
+            else None,
+            clear_url=url_for("messages.index", **{k: v for k, v in here.items() if k != "q"}),
+            messages_url=url_for("messages.index", **{k: v for k, v in here.items() if k != "view"}),
+            threads_url=url_for("messages.index", **{**here, "view": "threads"}),
+        ),
+    ), (422 if error else 200)
+
+
+@bp.route("/<int:message_id>")
+@login_required
+def show(message_id: int):
+    """A message with its body; a body not fetched yet is fetched by a job the page waits for."""
+    try:
+        message = mq.get_message(current_user, message_id)
+    except NotFound:
+        abort(404)
+    info = mq.message_as_dict(message)
+    if bodies.is_gone(message):
+        return render_template("messages/message.html", **_layout(m=message, info=info, gone=True)), 404
+    raw = bodies.cached_raw(message)
+    if raw is None:
+        job = bodies.request_body(message, current_user, api=False)
+        return render_template("messages/message.html", **_layout(m=message, info=info, job=job))
+    return render_template(
+        "messages/message.html",
+        **_layout(m=message, info=info, body=bodies.parse(raw), headers=bodies.headers(raw)),
+    )
+
+
+@bp.route("/thread")
+@login_required
+def thread():
+    key = request.args.get("key", "")
+    try:
+        messages = mq.thread_messages(current_user, key)
+    except NotFound:
+        abort(404)
+    return render_template("messages/thread.html", **_layout(messages=messages, thread_key=key))
+
+
+@bp.route("/history")
+@login_required
+def history():
+    """Every message exchanged with an address, each Message-ID once with the mailboxes it came through."""
+    error, page, address = None, mq.Page(), request.args.get("address", "")
+    try:
+        address = mq.clean_address(address)
+        page = mq.history(
+            current_user, address, mq.parse_limit(request.args.get("limit")), request.args.get("cursor")
+        )
+    except Invalid as exc:
+        error = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+    older_url = (
+        url_for("messages.history", address=address, cursor=page.next_cursor) if page.next_cursor else None
+    )
+    return render_template(
+        "messages/history.html", **_layout(address=address, page=page, error=error, older_url=older_url)
+    ), (422 if error else 200)
