@@ -1,6 +1,7 @@
 # Mailroom: the two commands of the README, and a few helpers.
 #   make run    set up and start Mailroom on its embedded default (http://127.0.0.1:5000)
 #   make test   set up and run the whole test suite
+#   make bench  the sync benchmark (BENCH_ARGS="--messages 100000 --repeat 3" for more)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -29,7 +30,8 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check webapp connectors plugins tests bench
 
 bench: system-deps $(VENV)/.installed
-	$(BIN)/python -m bench.sync
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.sync $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

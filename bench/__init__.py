@@ -1,0 +1,1 @@
+"""Benchmarks that print ratios against targets; ``python -m bench.sync`` (``make bench``)."""
