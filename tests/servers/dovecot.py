@@ -76,6 +76,8 @@ class Dovecot:
         plaintext_auth: bool = True,
         host: str | None = None,
         start_timeout: float = 10.0,
+        separator: str = "/",
+        special_use: dict[str, str] | None = None,
     ) -> None:
         if ssl and cert is None:
             raise ValueError("a (cert, key) pair is needed unless ssl=False")
@@ -88,6 +90,12 @@ class Dovecot:
         self.plaintext_auth = plaintext_auth
         self.host = host or ("127.0.0.1" if plaintext_auth else "127.0.0.2")
         self.start_timeout = start_timeout
+        if separator not in ("/", "."):
+            raise ValueError("separator must be '/' or '.'")
+        #: The namespace's hierarchy separator as IMAP clients see it.
+        self.separator = separator
+        #: Folders created for every user with their RFC 6154 attribute (default: SPECIAL_USE).
+        self.special_use = dict(SPECIAL_USE if special_use is None else special_use)
         self.root: Path | None = None
         self.imap_port = self.imaps_port = self.pop3_port = self.pop3s_port = None
         self._proc: subprocess.Popen | None = None
@@ -205,8 +213,8 @@ class Dovecot:
         )
         users_file.chmod(0o644)
         mailboxes = "".join(
-            f"  mailbox {name} {{\n    special_use = {flag}\n    auto = subscribe\n  }}\n"
-            for name, flag in SPECIAL_USE.items()
+            f'  mailbox "{name}" {{\n    special_use = {flag}\n    auto = subscribe\n  }}\n'
+            for name, flag in self.special_use.items()
         )
         tls = (
             f"ssl = yes\nssl_cert = <{self.cert[0]}\nssl_key = <{self.cert[1]}\n"
@@ -240,7 +248,7 @@ userdb {{
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
+  separator = {self.separator}
 {mailboxes}}}
 # No anvil penalty socket: failed logins in one test must not slow down the next ones.
 service anvil {{
@@ -263,14 +271,29 @@ service pop3-login {{
         return self.root / "home" / user
 
     def folder_path(self, user: str, folder: str = "INBOX") -> Path:
-        """The Maildir++ directory of ``folder``: ``/``-separated, UTF-8 on disk, listescape ``\\NN`` escapes."""
+        """The Maildir++ directory of ``folder`` (hierarchy by ``separator``), UTF-8, listescape ``\\NN``."""
         base = self.home(user) / "Maildir"
         if folder.upper() == "INBOX":
             return base
-        escaped = folder.replace("\\", "\\5c").replace(".", "\\2e")
+        parts = []
+        for part in folder.split(self.separator):
+            part = part.replace("\\", "\\5c").replace(".", "\\2e").replace("/", "\\2f")
+            parts.append(part)
+        escaped = ".".join(parts)
         if escaped.startswith("~"):
             escaped = "\\7e" + escaped[1:]
-        return base / ("." + escaped.replace("/", "."))
+        return base / ("." + escaped)
+
+    def create_folder(self, user: str, folder: str, subscribe: bool = True) -> None:
+        """Create ``folder`` (a UTF-8 name, hierarchy by ``separator``) the way a mail client would."""
+        self.doveadm("mailbox", "create", "-u", user, *(["-s"] if subscribe else []), folder)
+
+    def delete_folder(self, user: str, folder: str) -> None:
+        """Delete ``folder`` and its messages, as another client would (``doveadm mailbox delete``)."""
+        self.doveadm("mailbox", "delete", "-u", user, folder)
+
+    def rename_folder(self, user: str, old: str, new: str) -> None:
+        self.doveadm("mailbox", "rename", "-u", user, old, new)
 
     def maildir(self, user: str, folder: str = "INBOX") -> mailbox.Maildir:
         """The folder as a ``mailbox.Maildir`` (created if missing); use ``add_message`` to write."""

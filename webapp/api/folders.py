@@ -1,5 +1,53 @@
-"""API routes for folders (registered on the /api/v1 blueprint)."""
+"""API routes for folders (registered on the /api/v1 blueprint).
+
+The mailbox's owner (or an administrator) lists the folders, chooses which to
+sync and which folder has each role, and asks for a fresh LIST from the server
+(a job: the web never talks to a mail server).
+"""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from flask import g, jsonify
+
+from .. import accounts, folders, job_status
+from ..errors import NotFound
+from ..extensions import db
+from ..models import Folder
+from . import _json, bp, token_required
+
+
+def _folder(account_id: int, folder_id: int) -> Folder:
+    account = accounts.get_account(g.api_user, account_id)
+    folder = db.session.get(Folder, folder_id)
+    if folder is None or folder.account_id != account.id:
+        raise NotFound("No such folder in this mailbox.")
+    return folder
+
+
+@bp.get("/accounts/<int:account_id>/folders")
+@token_required
+def list_folders(account_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    return jsonify([folders.folder_as_dict(f) for f in folders.ordered(account)])
+
+
+@bp.patch("/accounts/<int:account_id>/folders/<int:folder_id>")
+@token_required
+def patch_folder(account_id: int, folder_id: int):
+    folder = _folder(account_id, folder_id)
+    changes = folders.clean_changes(folder, _json())
+    return jsonify(folders.folder_as_dict(folders.apply_changes(folder, changes)))
+
+
+@bp.post("/accounts/<int:account_id>/folders/refresh")
+@token_required
+def refresh_folders(account_id: int):
+    from ..folder_jobs import job_timeout
+    from ..folder_jobs import list_folders as job
+
+    account = accounts.get_account(g.api_user, account_id)
+    folders.check_listable(account)
+    body = job_status.enqueue(
+        job, account.id, owner=g.api_user, kind="list_folders", account_id=account.id, timeout=job_timeout()
+    )
+    return jsonify(body), 202, {"Location": body["status_url"]}

@@ -1,0 +1,133 @@
+"""The mailbox's folder page: which folders to sync, which folder has each role, refresh from the server.
+
+Registered on the ``mailboxes`` blueprint.  The form posts every choice at
+once (a "sync" checkbox per folder, one select per role) and the rules of
+webapp.folders apply, as for the API.  "Refresh folder list" enqueues the
+listing job; the page polls it and then swaps in the re-rendered form.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from .. import folders as folder_rules
+from .. import job_status
+from ..errors import DomainError
+from ..extensions import db
+from ..forms import ActionForm
+from ..models import Account, Folder
+from . import _own_account, bp
+
+
+def _context(account: Account, errors: dict[str, str] | None = None, chosen: dict | None = None) -> dict:
+    rows = folder_rules.ordered(account)
+    current = {row.role: row.id for row in rows if row.role}
+    return {
+        "account": account,
+        "folders": rows,
+        "form": ActionForm(),
+        "errors": errors or {},
+        "roles": [(role, folder_rules.ROLE_LABELS[role]) for role in folder_rules.ROLES],
+        "chosen_roles": chosen if chosen is not None else current,
+        "selectable": folder_rules.selectable,
+        "depth": folder_rules.depth,
+        "leaf_name": folder_rules.leaf_name,
+    }
+
+
+@bp.route("/<int:account_id>/folders", methods=["GET", "POST"])
+@login_required
+def folders(account_id: int):
+    account = _own_account(account_id)
+    if request.method == "POST":
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        errors, chosen = _save(account)
+        if not errors:
+            flash("Folder settings saved.", "success")
+            return redirect(url_for("mailboxes.folders", account_id=account.id))
+        return render_template("mailboxes/folders.html", **_context(account, errors, chosen)), 422
+    return render_template("mailboxes/folders.html", **_context(account))
+
+
+def _save(account: Account) -> tuple[dict[str, str], dict]:
+    """Validate and apply the posted form; answers (field errors, the role choices as posted)."""
+    rows = {row.id: row for row in Folder.query.filter_by(account_id=account.id)}
+    errors: dict[str, str] = {}
+    wanted_sync: set[int] = set()
+    for value in request.form.getlist("sync"):
+        row = rows.get(int(value)) if value.isdigit() else None
+        if row is None:
+            errors["sync"] = "Unknown folder."
+        elif not folder_rules.selectable(row) or not row.exists_on_server:
+            errors["sync"] = f'"{row.display_name}" cannot be synced: it cannot be opened on the server.'
+        else:
+            wanted_sync.add(row.id)
+    roles: dict[str, Folder | None] = {}
+    chosen: dict[str, int] = {}
+    used: dict[int, str] = {}
+    for role in folder_rules.ROLES:
+        field = f"role_{role}"
+        value = request.form.get(field, "")
+        if value == "":
+            roles[role] = None
+            continue
+        row = rows.get(int(value)) if value.isdigit() else None
+        if row is None:
+            errors[field] = "Unknown folder."
+            continue
+        chosen[role] = row.id
+        if not folder_rules.selectable(row) or not row.exists_on_server:
+            errors[field] = f'"{row.display_name}" cannot be opened on the server, so it cannot hold a role.'
+        elif row.id in used:
+            errors[field] = (
+                f'"{row.display_name}" is already the {folder_rules.ROLE_LABELS[used[row.id]]} folder.'
+            )
+        else:
+            used[row.id] = role
+            roles[role] = row
+    if errors:
+        return errors, chosen
+    try:
+        for row in rows.values():
+            # Folders that cannot be synced show a disabled box, which browsers do not post: leave them be.
+            if folder_rules.selectable(row) and row.exists_on_server:
+                row.sync = row.id in wanted_sync
+        folder_rules.set_roles(account, roles)
+        db.session.commit()
+    except DomainError as exc:  # pragma: no cover - the checks above cover the rules
+        db.session.rollback()
+        return exc.fields or {"form": exc.message}, chosen
+    return {}, chosen
+
+
+@bp.route("/<int:account_id>/folders/form")
+@login_required
+def folders_form(account_id: int):
+    """The form's inside, re-rendered for the page after a refresh job finished."""
+    return render_template("mailboxes/_folders_form.html", **_context(_own_account(account_id)))
+
+
+@bp.route("/<int:account_id>/folders/refresh", methods=["POST"])
+@login_required
+def refresh_folders(account_id: int):
+    """Enqueue the folder listing (CSRF token in the X-CSRFToken header); the page polls the job."""
+    from ..folder_jobs import job_timeout
+    from ..folder_jobs import list_folders as job
+
+    account = _own_account(account_id)
+    try:
+        folder_rules.check_listable(account)
+    except DomainError as exc:
+        return jsonify(exc.as_dict()), exc.status
+    body = job_status.enqueue(
+        job,
+        account.id,
+        owner=current_user,
+        kind="list_folders",
+        account_id=account.id,
+        timeout=job_timeout(),
+        api=False,
+    )
+    return jsonify(body), 202
