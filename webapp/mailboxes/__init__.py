@@ -290,3 +290,7 @@ def job_report(job_id: str):
     if body["status"] != "finished" or not isinstance(body.get("result"), dict):
         abort(409)
     return render_template("mailboxes/_check.html", summary=body["result"])
+
+
+# Page modules of later areas register on the same blueprint.
+from . import folder_views  # noqa: E402,F401
