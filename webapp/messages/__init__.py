@@ -14,6 +14,8 @@ from flask_login import current_user, login_required
 from .. import message_bodies as bodies
 from .. import message_queries as mq
 from ..errors import Invalid, NotFound
+from ..extensions import db
+from ..models import Account
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
 
@@ -109,6 +111,8 @@ def show(message_id: int):
     except NotFound:
         abort(404)
     info = mq.message_as_dict(message)
+    account = db.session.get(Account, message.account_id)
+    info["mailbox"] = account.description or account.email
     if bodies.is_gone(message):
         return render_template("messages/message.html", **_layout(m=message, info=info, gone=True)), 404
     raw = bodies.cached_raw(message)

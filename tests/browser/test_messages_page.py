@@ -1,0 +1,136 @@
+"""Browsing synced mail in Chromium: unified inbox, search, a body fetched from Dovecot, sender history."""
+
+from __future__ import annotations
+
+import email.message
+from datetime import datetime, timedelta
+
+from imapclient import IMAPClient
+from rq import SimpleWorker
+
+from tests.browser.conftest import login, shot
+from tests.message_factory import make_account, make_folder, make_message
+from webapp.extensions import db
+from webapp.queue import get_queue, get_redis
+
+T0 = datetime(2026, 3, 1, 12, 0)
+
+
+def _on_dovecot(dovecot) -> tuple[int, int]:
+    msg = email.message.EmailMessage()
+    msg["From"] = "Carol Jones <carol@example.com>"
+    msg["To"] = "alice@example.com"
+    msg["Subject"] = "Quarterly invoice"
+    msg["Message-ID"] = "<invoice@example.com>"
+    msg.set_content("Dear Alice,\nthe invoice for Q1 is attached.\n")
+    msg.add_attachment(b"%PDF-1.4 test", maintype="application", subtype="pdf", filename="invoice-q1.pdf")
+    dovecot.add_message("alice", msg)
+    with IMAPClient("127.0.0.1", port=dovecot.imap_port, ssl=False) as imap:
+        imap.login("alice", dovecot.users["alice"])
+        info = imap.select_folder("INBOX", readonly=True)
+        return int(info[b"UIDVALIDITY"]), imap.search("ALL")[0]
+
+
+def _seed(live, dovecot) -> dict:
+    uidvalidity, uid = _on_dovecot(dovecot)
+    with live.app.app_context():
+        alice = live.users["alice"]["id"]
+        work = make_account(
+            alice, "alice@example.com", port=dovecot.imap_port, security="none", username="alice",
+            password=dovecot.users["alice"], description="Work",
+        )  # fmt: skip
+        home = make_account(alice, "alice@home.example", description="Home")
+        w_in, h_in = make_folder(work, uidvalidity=uidvalidity), make_folder(home)
+        invoice = make_message(
+            w_in, uid=uid, subject="Quarterly invoice", from_name="Carol Jones", from_addr="carol@example.com",
+            to=("alice@example.com",), message_id="<invoice@example.com>", date=T0, preview="Dear Alice,",
+        )  # fmt: skip
+        # The same message reached the home mailbox too: the history shows it once.
+        make_message(
+            h_in, subject="Quarterly invoice", from_name="Carol Jones", from_addr="carol@example.com",
+            to=("alice@example.com",), message_id="<invoice@example.com>", date=T0,
+        )  # fmt: skip
+        make_message(
+            h_in, subject="Lunch on Friday?", from_addr="dave@example.com", date=T0 + timedelta(hours=2)
+        )
+        make_message(w_in, subject="Re: Lunch", from_addr="carol@example.com", date=T0 - timedelta(days=2),
+                     message_id="<lunch2@x>")  # fmt: skip
+        bob = make_folder(make_account(live.users["bob"]["id"], "bob@example.com"))
+        make_message(bob, subject="Bob's secret", from_addr="carol@example.com", date=T0 + timedelta(days=1))
+        ids = {"invoice": invoice.id}
+        db.session.remove()
+    return ids
+
+
+def _run_worker(live) -> None:
+    with live.app.app_context():
+        SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
+        db.session.remove()
+
+
+def test_user_browses_searches_opens_a_message_and_the_senders_history(live_server, page, clean_dovecot):
+    ids = _seed(live_server, clean_dovecot)
+    login(page, live_server, "alice")
+    page.click("#nav-messages")
+    page.wait_for_selector("#messages")
+    rows = page.locator("#messages tr.message .subject a.open")
+    # Unified inbox: both mailboxes, newest first, nobody else's mail.
+    assert rows.all_inner_texts() == [
+        "Lunch on Friday?",
+        "Quarterly invoice",
+        "Quarterly invoice",
+        "Re: Lunch",
+    ]
+    assert page.locator("#mail-nav").get_by_text("Work").count() == 1
+    assert "Bob's secret" not in page.content()
+    shot(page, "messages-unified-inbox")
+
+    page.fill("#q", "INVOICE")
+    page.press("#q", "Enter")
+    page.wait_for_url(lambda url: "q=INVOICE" in url)
+    assert rows.all_inner_texts() == ["Quarterly invoice", "Quarterly invoice"]
+
+    page.click(f"#messages tr[data-id='{ids['invoice']}'] a.open")
+    page.wait_for_selector("#body-pending")
+    assert "Fetching the message" in page.inner_text("#body-pending")
+    _run_worker(live_server)  # the job fetches the body from Dovecot; the page notices and shows it
+    page.wait_for_selector("#body")
+    assert "the invoice for Q1 is attached." in page.inner_text("#body")
+    assert "invoice-q1.pdf" in page.inner_text("#attachments")
+    shot(page, "messages-message")
+
+    page.click("#message a.sender")
+    page.wait_for_selector("#history")
+    entries = page.locator("#history tbody tr")
+    assert entries.count() == 2  # the invoice once, though it came through two mailboxes; and the lunch reply
+    first = entries.nth(0).inner_text()
+    assert "Quarterly invoice" in first and "alice@example.com › INBOX" in first
+    assert "alice@home.example › INBOX" in first
+    assert "Re: Lunch" in entries.nth(1).inner_text()
+    assert "Bob's secret" not in page.content()
+    shot(page, "messages-history")
+
+
+def test_threads_toggle_and_flagged(live_server, page):
+    with live_server.app.app_context():
+        inbox = make_folder(make_account(live_server.users["alice"]["id"], "alice@example.com"))
+        make_message(inbox, subject="Plan", message_id="<p@x>", date=T0, from_name="Carol")
+        make_message(inbox, subject="Re: Plan", message_id="<p2@x>", references="<p@x>", date=T0 + timedelta(hours=1),
+                     from_name="Dan", flagged=True)  # fmt: skip
+        make_message(inbox, subject="Other", message_id="<o@x>", date=T0 - timedelta(hours=1))
+        db.session.remove()
+    login(page, live_server, "alice")
+    page.goto(live_server.url + "/messages/")
+    page.click("#view-threads")
+    page.wait_for_selector("#threads")
+    threads = page.locator("#threads tr.thread")
+    assert threads.count() == 2
+    assert (
+        "Plan" in threads.nth(0).inner_text() and "2" in threads.nth(0).locator(".thread-count").inner_text()
+    )
+    threads.nth(0).locator(".subject a").click()
+    page.wait_for_selector("#thread")
+    assert page.locator("#thread tr.message").count() == 2
+    page.click("#mail-nav a[data-role='flagged']")
+    page.wait_for_selector("#messages")
+    assert page.locator("#messages .subject a.open").all_inner_texts() == ["Re: Plan"]
