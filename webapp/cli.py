@@ -143,6 +143,9 @@ def cron():
     scheduler = CronScheduler(connection=get_redis())
     queue = current_app.config["QUEUE_NAME"]
     scheduler.register(jobs.heartbeat, queue_name=queue, interval=60, job_timeout=30)
+    from .sync_jobs import sync_due_accounts
+
+    scheduler.register(sync_due_accounts, queue_name=queue, interval=60, job_timeout=120)
     scheduler.start()
 
 

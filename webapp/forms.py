@@ -76,6 +76,7 @@ class SettingsForm(FlaskForm):
         "Other internal, loopback and private addresses are refused for hand-typed servers.",
     )
     connection_timeout = IntegerField("Connection timeout (seconds)", default=15)
+    sync_interval_minutes = IntegerField("Sync every (minutes)", default=5)
 
 
 class ActionForm(FlaskForm):

@@ -62,6 +62,12 @@ def _timeout(value: Any) -> int:
     return value
 
 
+def _sync_interval(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1440:
+        raise ValueError("must be a whole number of minutes from 1 to 1440")
+    return value
+
+
 SCHEMA: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # When False, "Other" is not offered and server details typed by hand are refused.
     "allow_manual_entry": (True, _bool),
@@ -72,6 +78,8 @@ SCHEMA: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "allowed_internal_hosts": ([], _internal_hosts),
     # Seconds a connection test or sync waits for a server.
     "connection_timeout": (15, _timeout),
+    # Minutes between periodic syncs of a mailbox (the cron job enqueues those due).
+    "sync_interval_minutes": (5, _sync_interval),
 }
 
 

@@ -168,6 +168,7 @@ def save_settings():
             line.strip() for line in (form.allowed_internal_hosts.data or "").splitlines() if line.strip()
         ],
         "connection_timeout": form.connection_timeout.data,
+        "sync_interval_minutes": form.sync_interval_minutes.data,
     }
     for key in ("default_incoming_account_id", "default_outgoing_account_id"):
         value = getattr(form, key).data

@@ -1,0 +1,393 @@
+"""The sync job of a mailbox, its lock, its enqueueing (web, API, cron) and its outcome.
+
+``sync_account(account_id)`` runs in an RQ worker: it takes a Redis lock per mailbox (a second
+run of the same mailbox answers "already running" instead of syncing alongside), opens the
+mailbox's IMAP connection, runs :func:`connectors.sync.sync_folders` on the folders marked for
+sync (listing them first if the mailbox has none yet), reports progress in ``job.meta`` and
+records the outcome on the mailbox, its folders and the email log (source "Sync").  POP3
+mailboxes are handed to :func:`webapp.pop3_sync.download`.
+
+Failures: transient ones (timeout, refused, unreachable, throttled, a connection lost mid-sync)
+are re-raised so RQ's ``Retry`` (set at enqueue) tries again with backoff; an authentication
+failure is not retried: the mailbox is marked ``auth_error`` and periodic syncs skip it until
+its owner fixes the password or presses "Sync now".  The lock expires on its own (it is
+extended while the job runs), so a worker killed with SIGKILL does not block the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from rq import Retry, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from connectors.errors import ErrorClass, MailError
+
+from . import email_log, settings_store
+from .errors import Conflict, Invalid
+from .extensions import db
+from .models import Account, AccountState, Folder, LogLevel, LogSource, utcnow
+from .queue import get_queue, get_redis
+
+LOCK_KEY = "mailroom:sync:lock:{}"
+JOB_KEY = "mailroom:sync:job:{}"
+#: Seconds the per-mailbox lock lives without being extended (config ``SYNC_LOCK_TTL``).
+LOCK_TTL = 60
+#: Seconds between retries of a transient failure (config ``SYNC_RETRY_INTERVALS``).
+RETRY_INTERVALS = (30, 120, 600)
+#: Seconds a just-started job may run before taking its lock (it takes it at once; this is slack).
+START_GRACE = 10
+TRANSIENT = {ErrorClass.TIMEOUT, ErrorClass.REFUSED, ErrorClass.UNREACHABLE, ErrorClass.THROTTLED}
+_ACTIVE = {"queued", "started", "deferred", "scheduled"}
+
+
+class SyncRunning(Conflict):
+    """409: a sync of the mailbox is queued or running; the body names that job."""
+
+    def __init__(self, job_id: str, status_url: str | None) -> None:
+        super().__init__("A sync of this mailbox is already queued or running.")
+        self.job_id, self.status_url = job_id, status_url
+
+    def as_dict(self) -> dict:
+        return {"error": self.message, "job_id": self.job_id, "status_url": self.status_url}
+
+
+class Transient(Exception):
+    """Raised to RQ so the job is retried; the message is already classified and logged."""
+
+
+def job_timeout() -> int:
+    """A large first sync may take many minutes; a stuck read is bounded by the connection timeout."""
+    return int(current_app.config.get("SYNC_JOB_TIMEOUT", 3600))
+
+
+# -- enqueueing --------------------------------------------------------------------------------
+
+
+def active_job(account_id: int) -> Job | None:
+    """The mailbox's sync job that is queued or running, if any."""
+    job_id = get_redis().get(JOB_KEY.format(account_id))
+    if not job_id:
+        return None
+    try:
+        job = Job.fetch(job_id.decode(), connection=get_redis())
+    except NoSuchJobError:
+        return None
+    status = job.get_status(refresh=True)
+    status = getattr(status, "value", status)
+    if status == "started" and not _alive(job, account_id):
+        return None  # its worker died (killed, machine lost): the lock it held has expired
+    if status in _ACTIVE:
+        return job
+    if status == "failed" and job.retries_left:
+        return job  # waiting for its retry
+    return None
+
+
+def lock_ttl() -> int:
+    """Seconds the per-mailbox lock outlives a killed worker (``MAILROOM_SYNC_LOCK_TTL`` or config)."""
+    return int(os.environ.get("MAILROOM_SYNC_LOCK_TTL") or current_app.config.get("SYNC_LOCK_TTL", LOCK_TTL))
+
+
+def _alive(job: Job, account_id: int) -> bool:
+    """A started sync holds the mailbox lock, extended while it runs; no lock after a grace period = dead."""
+    if get_redis().exists(LOCK_KEY.format(account_id)):
+        return True
+    started = job.started_at
+    if started is None:
+        return True
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - started).total_seconds() < START_GRACE
+
+
+def check_syncable(account: Account) -> None:
+    """Refuse clearly (422 naming ``active``/``service_id``) when the mailbox cannot be synced."""
+    if not account.active:
+        raise Invalid({"active": "The mailbox is disabled; enable it to sync."}, "The mailbox is disabled.")
+    if account.service_removed:
+        raise Invalid(
+            {"service_id": "The mailbox's mail service was removed; choose another one."},
+            "The mailbox's mail service was removed.",
+        )
+
+
+def enqueue_sync(account: Account, owner_id: int | None = None, api: bool = True) -> dict:
+    """Enqueue a sync of ``account`` unless one is queued or running (then :class:`Conflict`).
+
+    Returns ``{"job_id", "status_url"}``; the job's meta carries owner, kind and mailbox so the
+    job status endpoints show it to its owner (or an administrator) only.
+    """
+    redis = get_redis()
+    endpoint = "api.job_status" if api else "mailboxes.job_status"
+    with redis.lock(f"mailroom:sync:enqueue:{account.id}", timeout=10, blocking_timeout=10):
+        running = active_job(account.id)
+        if running is not None:
+            raise SyncRunning(running.id, _status_url(endpoint, running.id))
+        intervals = list(current_app.config.get("SYNC_RETRY_INTERVALS", RETRY_INTERVALS))
+        job = get_queue().enqueue(
+            "webapp.sync_jobs.sync_account",
+            account.id,
+            job_timeout=job_timeout(),
+            result_ttl=3600,
+            failure_ttl=24 * 3600,
+            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+            meta={"owner_id": owner_id or account.user_id, "kind": "sync", "account_id": account.id},
+        )
+        redis.set(JOB_KEY.format(account.id), job.id, ex=job_timeout() * (len(intervals) + 2) + 3600)
+    return {"job_id": job.id, "status_url": _status_url(endpoint, job.id)}
+
+
+def _status_url(endpoint: str, job_id: str) -> str | None:
+    from flask import url_for
+
+    try:
+        return url_for(endpoint, job_id=job_id)
+    except RuntimeError:  # outside a request (cron)
+        return None
+
+
+def sync_due_accounts() -> dict:
+    """Cron: enqueue a sync of every active mailbox whose last sync is older than the interval.
+
+    Skipped: disabled mailboxes, removed services, authentication errors (retrying a wrong
+    password every few minutes could get the account locked by the provider) and mailboxes
+    whose sync is already queued or running.
+    """
+    interval = timedelta(minutes=int(settings_store.get("sync_interval_minutes")))
+    due_before = utcnow() - interval
+    accounts = (
+        Account.query.filter(
+            Account.active.is_(True),
+            Account.state.notin_([AccountState.SERVICE_REMOVED.value, AccountState.AUTH_ERROR.value]),
+            db.or_(Account.last_synced_at.is_(None), Account.last_synced_at < due_before),
+        )
+        .order_by(Account.last_synced_at.is_not(None), Account.last_synced_at, Account.id)
+        .all()
+    )
+    enqueued, busy = [], []
+    for account in accounts:
+        try:
+            enqueue_sync(account)
+            enqueued.append(account.id)
+        except SyncRunning:
+            busy.append(account.id)
+    return {"enqueued": enqueued, "already_running": busy}
+
+
+# -- the job -----------------------------------------------------------------------------------
+
+
+class _Lock:
+    """The mailbox's lock, extended by a thread while the job runs."""
+
+    def __init__(self, account_id: int) -> None:
+        self.ttl = lock_ttl()
+        self.lock = get_redis().lock(LOCK_KEY.format(account_id), timeout=self.ttl, blocking=False)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        if not self.lock.acquire(blocking=False):
+            return False
+        self._thread = threading.Thread(target=self._keep, daemon=True)
+        self._thread.start()
+        return True
+
+    def _keep(self) -> None:
+        while not self._stop.wait(max(1.0, self.ttl / 3)):
+            try:
+                self.lock.reacquire()
+            except Exception:
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.lock.release()
+        except Exception:
+            pass  # expired meanwhile
+
+
+class _Progress:
+    """Writes ``{"folder", "folders", "folder_name", "done", "total"}`` to the job's meta, at most ~4×/s."""
+
+    def __init__(self) -> None:
+        self.job = get_current_job()
+        self._last = 0.0
+
+    def __call__(self, folder: int, folders: int, name: str, done: int, total: int) -> None:
+        if self.job is None:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.25 and done < total:
+            return
+        self._last = now
+        self.job.meta["progress"] = {
+            "folder": folder,
+            "folders": folders,
+            "folder_name": name,
+            "done": done,
+            "total": total,
+        }
+        self.job.save_meta()
+
+
+def sync_account(account_id: int) -> dict:
+    """RQ job: sync one mailbox (ids only).  See the module docstring."""
+    account = db.session.get(Account, account_id)
+    if account is None:
+        return {"ok": False, "error": "The mailbox no longer exists."}
+    if not account.active:
+        return {"ok": False, "skipped": True, "error": "The mailbox is disabled."}
+    if account.service_removed:
+        return {"ok": False, "skipped": True, "error": account.last_error or "The mail service was removed."}
+    lock = _Lock(account_id)
+    if not lock.acquire():
+        return {
+            "ok": False,
+            "status": "already running",
+            "error": "A sync of this mailbox is already running.",
+        }
+    try:
+        if account.incoming_protocol == "pop3":
+            return _pop3(account)
+        return _imap(account)
+    finally:
+        lock.release()
+
+
+def _imap(account: Account) -> dict:
+    from connectors.sync import sync_folders
+
+    from .mail_session import MailboxUnavailable, open_client
+    from .sync_store import SqlSyncStore
+
+    started = time.monotonic()
+    progress = _Progress()
+    client = None
+    try:
+        with open_client(account, "imap") as client:
+            folders = _folders_to_sync(account, client)
+            pairs = [(f.id, f.name) for f in folders]
+            try:
+                stats = sync_folders(
+                    client.imap, SqlSyncStore(account.id), pairs, progress=progress, account_id=account.id
+                )
+            except MailError:
+                raise
+            except Exception as exc:  # the connection broke mid-sync: classify it like any other failure
+                raise client.classify(exc, "sync") from exc
+    except MailboxUnavailable as exc:
+        db.session.rollback()
+        return _failed(account, str(exc), None, retry=False)
+    except MailError as exc:
+        db.session.rollback()
+        transient = exc.error_class in TRANSIENT or (
+            exc.step == "sync" and exc.error_class is ErrorClass.PROTOCOL
+        )
+        return _failed(account, f"IMAP: {exc.message}", exc, retry=transient)
+    return _succeeded(account, stats, time.monotonic() - started)
+
+
+def _folders_to_sync(account: Account, client) -> list[Folder]:
+    if not Folder.query.filter_by(account_id=account.id).count():
+        try:
+            from .folders import refresh_folders
+        except ImportError:  # folder listing not installed: sync INBOX
+            db.session.add(Folder(account_id=account.id, name="INBOX", display_name="Inbox", sync=True))
+            db.session.commit()
+        else:
+            refresh_folders(account, client)
+    return (
+        Folder.query.filter_by(account_id=account.id, sync=True)
+        .filter(Folder.exists_on_server.is_(True))
+        .order_by(Folder.id)
+        .all()
+    )
+
+
+def _succeeded(account: Account, stats, seconds: float) -> dict:
+    by_id = {f.id: f for f in Folder.query.filter_by(account_id=account.id)}
+    for result in stats.folders:
+        folder = by_id.get(result.folder_id)
+        if folder is not None:
+            folder.last_error = result.error
+    errors = stats.errors
+    account.last_synced_at = utcnow()
+    account.last_sync_error = "; ".join(f"{e.name}: {e.error}" for e in errors)[:2000] if errors else None
+    if account.state in (
+        AccountState.AUTH_ERROR.value,
+        AccountState.CONNECTION_ERROR.value,
+        AccountState.NEW.value,
+    ):
+        account.state = AccountState.CONNECTED.value
+    summary = stats.as_dict()
+    changed = stats.inserted or stats.updated or stats.deleted
+    message = (
+        f"Synced {len(stats.folders)} folder{'s' * (len(stats.folders) != 1)}: {stats.inserted} new, "
+        f"{stats.updated} flag changes, {stats.deleted} removed ({stats.commands.get('FETCH', 0)} FETCH, "
+        f"{seconds:.1f} s)."
+    )
+    if errors:
+        message += " Failed: " + ", ".join(e.name for e in errors) + "."
+    level = LogLevel.WARNING if errors else (LogLevel.INFO if changed else LogLevel.DEBUG)
+    email_log.record(LogSource.SYNC, level, message, account=account, details=summary, created_by="system")
+    db.session.commit()
+    return {"ok": not errors, "protocol": "imap", "message": message, **summary}
+
+
+def _failed(account: Account, message: str, error: MailError | None, *, retry: bool) -> dict:
+    auth = error is not None and error.error_class in (ErrorClass.AUTH, ErrorClass.AUTH_METHOD)
+    now = utcnow()
+    account.last_synced_at = now
+    account.last_sync_error = message
+    if auth:
+        account.state = AccountState.AUTH_ERROR.value
+        account.last_error, account.last_error_at = message, now
+    job = get_current_job()
+    will_retry = retry and job is not None and bool(job.retries_left)
+    text = f"Sync failed: {message}" + (" It will be retried." if will_retry else "")
+    details = {"error": error.as_dict()} if error is not None else None
+    email_log.record(
+        LogSource.SYNC, LogLevel.ERROR, text, account=account, details=details, created_by="system"
+    )
+    db.session.commit()
+    if retry:
+        raise Transient(message)
+    return {"ok": False, "error": message, "class": error.error_class.value if error else None}
+
+
+def _pop3(account: Account) -> dict:
+    try:
+        from .pop3_sync import download
+    except ImportError:
+        return {"ok": False, "skipped": True, "error": "POP3 download is not installed."}
+    from .mail_session import MailboxUnavailable
+
+    progress = _Progress()
+    try:
+        counts = download(account, progress=lambda done, total: progress(1, 1, "INBOX", done, total))
+    except MailboxUnavailable as exc:
+        return {"ok": False, "error": str(exc)}
+    except MailError as exc:  # already in the email log (source "Incoming mail")
+        account.last_synced_at = utcnow()
+        account.last_sync_error = f"POP3: {exc.message}"
+        if exc.error_class in (ErrorClass.AUTH, ErrorClass.AUTH_METHOD):
+            account.state = AccountState.AUTH_ERROR.value
+            account.last_error, account.last_error_at = account.last_sync_error, utcnow()
+        db.session.commit()
+        if exc.error_class in TRANSIENT or exc.error_class is ErrorClass.PROTOCOL:
+            raise Transient(account.last_sync_error) from None
+        return {"ok": False, "error": account.last_sync_error, "class": exc.error_class.value}
+    account.last_synced_at = utcnow()
+    account.last_sync_error = None
+    db.session.commit()
+    return {"ok": True, **counts}
