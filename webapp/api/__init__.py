@@ -269,4 +269,4 @@ def job_status_view(job_id: str):
 
 
 # Route modules of later areas register on the same blueprint.
-from . import folders, messages, sync  # noqa: E402,F401
+from . import discovery, folders, messages, sync  # noqa: E402,F401

@@ -293,5 +293,6 @@ def job_report(job_id: str):
 
 
 # Page modules of later areas register on the same blueprint.
+from . import discovery_views  # noqa: E402,F401
 from . import folder_views  # noqa: E402,F401
 from . import sync_views  # noqa: E402,F401
