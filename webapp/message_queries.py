@@ -199,6 +199,14 @@ def view_query(user: User, view: str, q: str = ""):
     return query
 
 
+def account_query(account: Account, q: str = ""):
+    """Every stored message of one mailbox (the caller has checked who may read it)."""
+    query = Message.query.filter(Message.account_id == account.id)
+    if q:
+        query = query.filter(search_filter(q))
+    return query
+
+
 def folder_query(folder: Folder, q: str = ""):
     query = Message.query.filter(Message.folder_id == folder.id)
     if q:

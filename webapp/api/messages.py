@@ -12,7 +12,7 @@ from flask import g, jsonify, request
 
 from .. import message_bodies as bodies
 from .. import message_queries as mq
-from ..errors import Invalid, NotFound
+from ..errors import NotFound
 from . import bp, token_required
 
 
@@ -26,13 +26,17 @@ def _page_args() -> tuple[int, str | None, str]:
 @bp.get("/accounts/<int:account_id>/messages")
 @token_required
 def account_messages(account_id: int):
-    """One folder of a mailbox (``folder`` required), newest first; administrators may read any mailbox."""
+    """One folder of a mailbox (or, without ``folder``, all of it), newest first.
+
+    Administrators may read any mailbox here.
+    """
     account = mq.account_scope(g.api_user, account_id)
     limit, cursor, q = _page_args()
-    if not request.args.get("folder"):
-        raise Invalid({"folder": "This field is required: the id of one of the mailbox's folders."})
-    folder = mq.get_folder([account.id], request.args.get("folder"))
-    page = mq.paginate(mq.folder_query(folder, q), limit, cursor)
+    if request.args.get("folder"):
+        query = mq.folder_query(mq.get_folder([account.id], request.args.get("folder")), q)
+    else:
+        query = mq.account_query(account, q)
+    page = mq.paginate(query, limit, cursor)
     return jsonify({"messages": mq.messages_as_dicts(page.items), "next_cursor": page.next_cursor})
 
 
