@@ -241,3 +241,38 @@ def test_plugins_hear_about_new_messages(clean_dovecot, mailbox):
 def test_uid_set_parsing():
     assert uid_set(b"1:3,7,10:9") == [1, 2, 3, 7, 9, 10]
     assert uid_set("") == []
+
+
+def test_fast_fetch_reader_agrees_with_imapclient_parser(clean_dovecot, app):
+    """The engine's FETCH reader gives what imapclient's general parser gives, on Dovecot's real answer."""
+    from imapclient.response_parser import parse_fetch_response
+
+    from connectors.envelope import HEADER_FIELDS
+    from connectors.sync import _Unparsed, parse_fetch_fast
+
+    dovecot = clean_dovecot
+    dovecot.add_messages("alice", 5)
+    dovecot.add_message("alice", b"Subject: no body\r\n\r\n", flags="S")
+    dovecot.add_message("alice", b"X-Only: other header\r\n\r\nbody text\r\n", flags="F")
+    with imap_login(dovecot) as imap:
+        imap.enable("CONDSTORE")
+        imap.select_folder("INBOX", readonly=True)
+        raw = imap._imap
+        items = (
+            f"(UID FLAGS RFC822.SIZE INTERNALDATE MODSEQ BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})] "
+            "BODY.PEEK[TEXT]<0.512>)"
+        )
+        tag = raw._command("UID", "FETCH", "1:7", items)
+        typ, data = raw._command_complete("FETCH", tag)
+        _, data = raw._untagged_response(typ, data, "FETCH")
+    fast = parse_fetch_fast(data)
+    slow = parse_fetch_response(data, False, True)
+    assert sorted(fast) == sorted(slow) == list(range(1, 8))
+    for uid, item in slow.items():
+        header = next(v for k, v in item.items() if k.startswith(b"BODY[HEADER"))
+        text = next(v for k, v in item.items() if k.startswith(b"BODY[TEXT]"))
+        assert fast[uid][b"HEADER"] == header and fast[uid].get(b"TEXT", b"") == (text or b"")
+        assert fast[uid][b"FLAGS"] == item[b"FLAGS"] and fast[uid][b"MODSEQ"] == item[b"MODSEQ"]
+        assert fast[uid][b"RFC822.SIZE"] == item[b"RFC822.SIZE"]
+    with pytest.raises(_Unparsed):
+        parse_fetch_fast([b"1 (FLAGS ())"])  # no UID: the general parser must take over
