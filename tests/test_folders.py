@@ -189,6 +189,14 @@ def test_user_role_choices_survive_refresh(alice_box, clean_dovecot, api):
     assert rows["Nuova"].role is None and not rows["Nuova"].sync
     assert Folder.query.filter_by(account_id=alice_box.id, role="sent").count() == 1
 
+    # And back: between the two moves one goes to a lower id (updated first within a flush), so the
+    # old holder must be cleared in an earlier flush or the partial unique index refuses the change.
+    assert rows["Sent"].id != rows["Posta inviata"].id
+    r = api["alice"].patch(url + str(rows["Sent"].id), json={"role": "sent"})
+    assert r.status_code == 200, r.get_json()
+    db.session.expire_all()
+    assert [f.display_name for f in Folder.query.filter_by(account_id=alice_box.id, role="sent")] == ["Sent"]
+
 
 def test_vanished_folder_keeps_its_messages_and_comes_back(alice_box, clean_dovecot, api):
     clean_dovecot.create_folder("alice", "Old & Gone")

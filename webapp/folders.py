@@ -230,11 +230,15 @@ def clean_changes(folder: Folder, data: Any) -> dict[str, Any]:
 
 def apply_changes(folder: Folder, changes: dict[str, Any]) -> Folder:
     """Apply cleaned changes; giving a role takes it from the folder that had it. Commits."""
-    if "sync" in changes:
-        folder.sync = changes["sync"]
-    if "role" in changes:
-        set_roles(folder.account, {changes["role"]: folder} if changes["role"] else {}, clear=folder)
-    db.session.commit()
+    try:
+        if "sync" in changes:
+            folder.sync = changes["sync"]
+        if "role" in changes:
+            set_roles(folder.account, {changes["role"]: folder} if changes["role"] else {}, clear=folder)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("Another change gave this role to a folder at the same time; try again.") from None
     return folder
 
 

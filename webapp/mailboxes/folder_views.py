@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
 
 from .. import folders as folder_rules
 from .. import job_status
@@ -57,7 +58,7 @@ def _save(account: Account) -> tuple[dict[str, str], dict]:
     errors: dict[str, str] = {}
     wanted_sync: set[int] = set()
     for value in request.form.getlist("sync"):
-        row = rows.get(int(value)) if value.isdigit() else None
+        row = rows.get(int(value)) if value.isascii() and value.isdigit() else None
         if row is None:
             errors["sync"] = "Unknown folder."
         elif not folder_rules.selectable(row) or not row.exists_on_server:
@@ -73,7 +74,7 @@ def _save(account: Account) -> tuple[dict[str, str], dict]:
         if value == "":
             roles[role] = None
             continue
-        row = rows.get(int(value)) if value.isdigit() else None
+        row = rows.get(int(value)) if value.isascii() and value.isdigit() else None
         if row is None:
             errors[field] = "Unknown folder."
             continue
@@ -96,9 +97,10 @@ def _save(account: Account) -> tuple[dict[str, str], dict]:
                 row.sync = row.id in wanted_sync
         folder_rules.set_roles(account, roles)
         db.session.commit()
-    except DomainError as exc:  # pragma: no cover - the checks above cover the rules
+    except IntegrityError:
+        # Another change gave a role to a different folder at the same instant.
         db.session.rollback()
-        return exc.fields or {"form": exc.message}, chosen
+        return {"form": "The folders were changed at the same time elsewhere; check and save again."}, chosen
     return {}, chosen
 
 
