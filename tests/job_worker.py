@@ -74,6 +74,17 @@ class WorkerProcess:
         log.close()
         return self
 
+    def wait_ready(self, timeout: float = 30) -> WorkerProcess:
+        """Wait until the worker listens on its queue (it prints "Listening on")."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while "Listening on" not in self.output():
+            assert self.proc is not None and self.proc.poll() is None, self.output()
+            assert time.monotonic() < deadline, f"the worker did not start:\n{self.output()}"
+            time.sleep(0.05)
+        return self
+
     def wait(self, timeout: float = 120) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout=timeout)

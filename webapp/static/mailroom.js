@@ -101,3 +101,153 @@
     }
   });
 })();
+
+/* Connect form, "Other": look up the server settings for the typed address (a discovery job) and fill
+   the server fields; what the person typed is only replaced when they ask. */
+(function () {
+  "use strict";
+  const box = document.getElementById("discovery");
+  if (!box) return;
+  const status = document.getElementById("discovery-status");
+  const select = document.getElementById("service");
+  const email = document.getElementById("email");
+  const username = document.getElementById("username");
+  const groups = {
+    imap: { server: "imap_server", security: "imap_security" },
+    smtp: { server: "smtp_server", security: "smtp_use_tls" },
+    pop3: { server: "pop3_server", security: "pop3_security" },
+  };
+  const filled = {}; // field id -> the value this script put there
+  let lastAddress = null;
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function address() {
+    const typed = (email && email.value.trim()) || "";
+    if (typed) return typed;
+    const login = (username && username.value.trim()) || "";
+    return login.includes("@") ? login : "";
+  }
+
+  function typedByPerson(id) {
+    const field = document.getElementById(id);
+    return field && field.value.trim() !== "" && field.value !== filled[id];
+  }
+
+  function proposal(result) {
+    const out = {};
+    for (const [protocol, ids] of Object.entries(groups)) {
+      const ep = result[protocol];
+      if (!ep || !document.getElementById(ids.server)) continue;
+      out[protocol] = { server: ep.host + ":" + ep.port, security: ep.security };
+    }
+    return out;
+  }
+
+  function apply(values, force) {
+    const skipped = [];
+    for (const [protocol, value] of Object.entries(values)) {
+      const ids = groups[protocol];
+      const server = document.getElementById(ids.server);
+      if (!force && typedByPerson(ids.server) && server.value.trim() !== value.server) {
+        skipped.push(protocol);
+        continue;
+      }
+      server.value = value.server;
+      filled[ids.server] = value.server;
+      const security = document.getElementById(ids.security);
+      if (security && security.type === "checkbox") security.checked = value.security !== "none";
+      else if (security) security.value = value.security;
+    }
+    return skipped;
+  }
+
+  function show(result) {
+    status.replaceChildren();
+    if (result.error) {
+      status.appendChild(el("p", "error", result.error));
+      return;
+    }
+    const source = el("p", "discovery-source", result.description);
+    source.dataset.source = result.source || "none";
+    status.appendChild(source);
+    if (!result.source) {
+      const list = el("ul", "help discovery-notes");
+      for (const note of result.notes || []) list.appendChild(el("li", null, note));
+      status.appendChild(list);
+      return;
+    }
+    if (result.service) {
+      const choose = el("button", "link", "Choose " + result.service.name);
+      choose.type = "button";
+      choose.dataset.action = "choose-service";
+      choose.addEventListener("click", () => {
+        select.value = String(result.service.id);
+        select.dispatchEvent(new Event("change"));
+      });
+      status.appendChild(choose);
+      return;
+    }
+    const values = proposal(result);
+    const skipped = apply(values, false);
+    if (username && !username.value.trim() && result.username) username.value = result.username;
+    if (skipped.length) {
+      const names = skipped.map((p) => p.toUpperCase()).join(" and ");
+      const ask = el("p", "hint discovery-conflict",
+        "You already typed the " + names + " server; the suggestion differs: " +
+        skipped.map((p) => values[p].server + " (" + values[p].security.toUpperCase() + ")").join(", ") + ".");
+      const replace = el("button", "link", "Use the suggestion");
+      replace.type = "button";
+      replace.dataset.action = "use-suggestion";
+      replace.addEventListener("click", () => {
+        apply(values, true);
+        ask.remove();
+      });
+      ask.appendChild(document.createTextNode(" "));
+      ask.appendChild(replace);
+      status.appendChild(ask);
+    }
+  }
+
+  async function start(typed) {
+    const csrf = document.querySelector('meta[name="csrf-token"]');
+    const response = await fetch(box.dataset.url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf ? csrf.content : "" },
+      body: JSON.stringify({ email: typed }),
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error((body.fields && body.fields.email) || body.error || response.statusText);
+    return body;
+  }
+
+  async function lookUp(force) {
+    if (select.value !== "other") return;
+    const typed = address();
+    if (!typed || (!force && typed === lastAddress)) return;
+    lastAddress = typed;
+    status.replaceChildren(el("p", "running", "Looking up settings…"));
+    try {
+      const job = await start(typed);
+      const final = await window.Mailroom.pollJob(job.status_url, () => {});
+      if (typed !== lastAddress) return; // another address was typed meanwhile
+      if (final.status !== "finished") {
+        status.replaceChildren(el("p", "error", final.error || "The lookup could not run."));
+        return;
+      }
+      show(final.result);
+    } catch (err) {
+      lastAddress = null;
+      status.replaceChildren(el("p", "error", String(err.message || err)));
+    }
+  }
+
+  document.getElementById("discover-button").addEventListener("click", () => lookUp(true));
+  if (email) email.addEventListener("change", () => lookUp(false));
+  if (username) username.addEventListener("change", () => lookUp(false));
+})();

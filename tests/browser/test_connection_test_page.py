@@ -1,0 +1,278 @@
+"""In Chromium: "Test connection" shows the job running, then the diagnosis, without reloading; the
+connect form's "Other" section fills in the server settings found for the typed address.
+
+A real ``mailroom worker`` (child process, same configuration) runs the jobs; the
+mail servers are the real Dovecot and aiosmtpd fixtures, discovery asks a local
+DNS server and a local HTTPS server.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from playwright.sync_api import expect
+from werkzeug.serving import make_server
+
+from tests.discovery_servers import DNSServer, HTTPSServer, Route, make_pki
+from tests.job_worker import WorkerProcess
+from tests.servers.net import free_ports
+from tests.test_discovery import ISP_PATH, config_xml
+
+from .conftest import USERS, LiveServer, login, shot
+
+pytestmark = pytest.mark.browser
+
+GOOD = "secret-alice-pw"
+GMAIL = "Gmail / Google Workspace"
+JOB_MS = 20_000  # a job's result: worker pick-up plus connection attempts with a 5 s timeout
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("browser-discovery-pki"), ["example.test", "*.example.test"])
+
+
+@pytest.fixture(scope="module")
+def dns_server():
+    server = DNSServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def https_server(pki):
+    server = HTTPSServer(pki.pair).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live(make_app, certs, pki, dns_server, https_server, tmp_path):
+    """The app (CSRF on) on a free port, plus ``mailroom worker`` running its jobs until the test ends."""
+    from webapp import settings_store
+    from webapp.auth import create_user
+    from webapp.extensions import db
+
+    dns_server.reset()
+    https_server.reset()
+    (closed,) = free_ports(1)
+    app = make_app(
+        WTF_CSRF_ENABLED=True,
+        MAIL_CA_FILE=str(certs.ca_cert),
+        DISCOVERY_NAMESERVERS=["127.0.0.1"],
+        DISCOVERY_DNS_PORT=dns_server.port,
+        DISCOVERY_CA_FILE=str(pki.ca_file),
+        DISCOVERY_HTTPS_PORT=https_server.port,
+        DISCOVERY_TIMEOUTS={"preset": 2.0, "mx": 1.0, "autoconfig": 1.5, "srv": 1.0, "probe": 1.0},
+        DISCOVERY_CONNECT_TIMEOUT=0.5,
+        DISCOVERY_PROBE_IMAP_PORTS=[[closed, "tls"]],
+        DISCOVERY_PROBE_SMTP_PORTS=[[closed, "tls"]],
+    )
+    users = {}
+    with app.app_context():
+        settings_store.update({"allowed_internal_hosts": ["127.0.0.1"], "connection_timeout": 5})
+        for name, admin in USERS:
+            users[name] = {"id": create_user(name, f"{name}-console-pw", admin=admin).id}
+        db.session.commit()
+        db.session.remove()
+    worker = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, users=users)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        worker.stop()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def add_manual_mailbox(live, imap, smtp, password) -> int:
+    from webapp import accounts
+    from webapp.extensions import db
+    from webapp.models import User
+
+    with live.app.app_context():
+        user = db.session.get(User, live.users["alice"]["id"])
+        data = {
+            "manual": {
+                "imap": dict(zip(("host", "port", "security"), imap, strict=True)),
+                "smtp": dict(zip(("host", "port", "security"), smtp, strict=True)),
+            },
+            "username": "alice",
+            "password": password,
+            "email": "alice@example.com",
+        }
+        account_id = accounts.create_account(user, accounts.clean_account(user, data)).id
+        db.session.remove()
+        return account_id
+
+
+def watch(page, selector: str) -> None:
+    """Record every text ``selector`` shows (window.__seen) and mark the page, to prove no reload."""
+    page.evaluate(
+        """(selector) => {
+            window.__noReload = true;
+            window.__seen = [];
+            const target = document.querySelector(selector);
+            new MutationObserver(() => {
+                const now = document.querySelector(selector);
+                window.__seen.push(now ? now.textContent : "");
+            }).observe(target.closest("table") || document.body,
+                       { childList: true, subtree: true, characterData: true });
+        }""",
+        selector,
+    )
+
+
+def seen(page) -> str:
+    return "\n".join(page.evaluate("window.__seen"))
+
+
+def test_wrong_password_then_fixed_shows_diagnosis_then_connected(live, page, dovecot, smtp_server):
+    # SMTP with STARTTLS: the edit form's "Use TLS" box keeps it through the save below.
+    account_id = add_manual_mailbox(
+        live,
+        ("127.0.0.1", dovecot.imaps_port, "tls"),
+        ("127.0.0.1", smtp_server.starttls_port, "starttls"),
+        "not-the-right-one",
+    )
+    login(page, live, "alice")
+    row = page.locator(f"tbody[data-account-id='{account_id}']")
+    expect(row.locator("[data-state]")).to_have_text("Not tested yet")
+    watch(page, f"tbody[data-account-id='{account_id}'] .check-result")
+
+    row.locator("[data-action=test]").click()
+
+    row = page.locator(f"tbody[data-account-id='{account_id}']")
+    imap = row.locator(".check-protocol[data-protocol=imap]")
+    expect(imap.locator(".diagnosis")).to_have_attribute("data-error-class", "auth", timeout=JOB_MS)
+    expect(imap.locator(".sentence")).to_have_text("Authentication failed due to incorrect credentials.")
+    expect(imap.locator(".hint").first).to_contain_text("Check the login and password.")
+    expect(imap.locator(".field-name")).to_have_text("password")
+    expect(row.locator("[data-state]")).to_have_text("Authentication error")
+    expect(row.locator(".check-protocol[data-protocol=smtp] .sentence")).to_contain_text(
+        "incorrect credentials"
+    )
+    assert page.evaluate("window.__noReload") is True
+    assert "Testing…" in seen(page)  # the running state was shown before the result
+    shot(page, "connection-test-auth")
+
+    page.click(f"tbody[data-account-id='{account_id}'] a:has-text('Edit')")
+    page.fill("#password", GOOD)
+    page.click("button[type=submit]:has-text('Save')")
+    expect(page).to_have_url(re.compile(r"/mailboxes/$"))
+    row = page.locator(f"tbody[data-account-id='{account_id}']")
+    watch(page, f"tbody[data-account-id='{account_id}'] .check-result")
+    row.locator("[data-action=test]").click()
+    row = page.locator(f"tbody[data-account-id='{account_id}']")
+    expect(row.locator("[data-state]")).to_have_text("Connected", timeout=JOB_MS)
+    expect(row.locator(".check-protocol[data-protocol=imap]")).to_have_attribute("data-ok", "true")
+    expect(row.locator(".check-protocol[data-protocol=smtp]")).to_have_attribute("data-ok", "true")
+    expect(row.locator(".step.ok").first).to_contain_text(" ms")
+    expect(row.locator(".diagnosis")).to_have_count(0)
+    assert page.evaluate("window.__noReload") is True
+    shot(page, "connection-test-connected")
+
+
+def test_tls_on_the_plain_port_is_explained(live, page, dovecot, smtp_server):
+    account_id = add_manual_mailbox(
+        live,
+        ("127.0.0.1", dovecot.imap_port, "tls"),
+        ("127.0.0.1", smtp_server.smtps_port, "tls"),
+        GOOD,
+    )
+    login(page, live, "alice")
+    watch(page, f"tbody[data-account-id='{account_id}'] .check-result")
+    page.locator(f"tbody[data-account-id='{account_id}'] [data-action=test]").click()
+    row = page.locator(f"tbody[data-account-id='{account_id}']")
+    imap = row.locator(".check-protocol[data-protocol=imap]")
+    expect(imap.locator(".diagnosis")).to_have_attribute("data-error-class", "tls", timeout=JOB_MS)
+    expect(imap.locator(".sentence")).to_contain_text("this port does not use TLS from the first byte")
+    expect(imap.locator(".hint").first).to_contain_text("Use TLS on ports 993, 995 and 465")
+    expect(imap.locator(".field-name")).to_have_text("imap.security")
+    expect(row.locator("[data-state]")).to_have_text("Connection error")
+    assert "Testing…" in seen(page) and page.evaluate("window.__noReload") is True
+
+
+def test_other_form_fills_in_the_settings_found(live, page, dns_server, https_server):
+    dns_server.records["example.test"] = {"A": ["127.0.0.1"]}
+    dns_server.records["autoconfig.example.test"] = {"A": ["127.0.0.1"]}
+    https_server.routes[("autoconfig.example.test", ISP_PATH)] = Route(
+        config_xml(imap=("imap.example.test", 993, "SSL"), smtp=("smtp.example.test", 587, "STARTTLS"))
+    )
+    login(page, live, "alice")
+    page.goto(live.url + "/mailboxes/connect")
+    page.select_option("#service", "other")
+    page.evaluate(
+        "window.__seen = []; new MutationObserver(() => window.__seen.push("
+        "document.getElementById('discovery-status').textContent)).observe("
+        "document.getElementById('discovery-status'), {childList: true, subtree: true})"
+    )
+
+    page.fill("#email", "ann@example.test")
+    page.locator("#email").blur()
+
+    status = page.locator("#discovery-status")
+    expect(status.locator(".discovery-source")).to_have_attribute("data-source", "autoconfig", timeout=JOB_MS)
+    expect(status).to_contain_text(
+        "Found in the provider's autoconfig file at https://autoconfig.example.test/mail/config-v1.1.xml"
+    )
+    assert "Looking up settings…" in "\n".join(page.evaluate("window.__seen"))
+    expect(page.locator("#imap_server")).to_have_value("imap.example.test:993")
+    expect(page.locator("#imap_security")).to_have_value("tls")
+    expect(page.locator("#smtp_server")).to_have_value("smtp.example.test:587")
+    expect(page.locator("#smtp_use_tls")).to_be_checked()
+    expect(page.locator("#username")).to_have_value("ann@example.test")
+    shot(page, "discovery-autoconfig")
+
+    # What the person typed is not replaced without asking.
+    https_server.routes[("autoconfig.example.test", ISP_PATH)] = Route(
+        config_xml(imap=("mail.example.test", 143, "STARTTLS"))
+    )
+    page.fill("#imap_server", "mine.example.test:993")
+    page.click("#discover-button")
+    conflict = status.locator(".discovery-conflict")
+    expect(conflict).to_contain_text("You already typed the IMAP server", timeout=JOB_MS)
+    expect(conflict).to_contain_text("mail.example.test:143 (STARTTLS)")
+    expect(page.locator("#imap_server")).to_have_value("mine.example.test:993")
+    conflict.locator("[data-action=use-suggestion]").click()
+    expect(page.locator("#imap_server")).to_have_value("mail.example.test:143")
+    expect(page.locator("#imap_security")).to_have_value("starttls")
+
+
+def test_other_form_suggests_the_known_service(live, page):
+    login(page, live, "alice")
+    page.goto(live.url + "/mailboxes/connect")
+    page.select_option("#service", "other")
+    page.fill("#email", "mario@gmail.com")
+    page.locator("#email").blur()
+    status = page.locator("#discovery-status")
+    expect(status).to_contain_text(f"gmail.com is served by {GMAIL}: choose {GMAIL} above.", timeout=JOB_MS)
+    expect(page.locator("#imap_server")).to_have_value("")
+    status.locator("[data-action=choose-service]").click()
+    expect(page.locator("#service option:checked")).to_have_text(GMAIL)
+    expect(page.locator("#manual-fields")).to_be_hidden()
+    expect(page.locator("#service-hints")).to_contain_text("imap.gmail.com:993")
+
+
+def test_other_form_says_when_nothing_is_found_and_refuses_a_bad_address(live, page):
+    login(page, live, "alice")
+    page.goto(live.url + "/mailboxes/connect")
+    page.select_option("#service", "other")
+    page.fill("#email", "ann@nowhere.test")
+    page.click("#discover-button")
+    status = page.locator("#discovery-status")
+    expect(status.locator(".discovery-source")).to_have_text(
+        "No settings found for nowhere.test: enter the server details by hand.", timeout=JOB_MS
+    )
+    expect(status.locator(".discovery-notes li").first).to_be_visible()
+    page.fill("#email", "ann@localhost")
+    page.click("#discover-button")
+    expect(status.locator(".error")).to_contain_text("not a full domain name")
