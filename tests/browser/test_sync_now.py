@@ -1,0 +1,73 @@
+"""In Chromium: "Sync now" shows the sync's progress live, then its result and the last sync time,
+without reloading; a real ``mailroom worker`` runs the job against the real Dovecot."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from playwright.sync_api import expect
+from werkzeug.serving import make_server
+
+from tests.job_worker import WorkerProcess
+from tests.sync_support import folder_id, make_mailbox, server_flags, stored_flags
+
+from .conftest import USERS, LiveServer, login
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live(make_app, clean_dovecot, tmp_path):
+    from webapp import settings_store
+    from webapp.auth import create_user
+    from webapp.extensions import db
+
+    app = make_app(WTF_CSRF_ENABLED=True)
+    users = {}
+    with app.app_context():
+        settings_store.update({"allowed_internal_hosts": ["127.0.0.1"]})
+        for name, admin in USERS:
+            users[name] = {"id": create_user(name, f"{name}-console-pw", admin=admin).id}
+        db.session.commit()
+        db.session.remove()
+    worker = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, users=users)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        worker.stop()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_sync_now_shows_progress_then_result(live, page, clean_dovecot):
+    from webapp.extensions import db
+    from webapp.models import User
+
+    clean_dovecot.add_messages("alice", 3000)
+    with live.app.app_context():
+        account_id = make_mailbox(clean_dovecot, owner=db.session.get(User, live.users["alice"]["id"])).id
+        db.session.remove()
+    login(page, live, "alice")
+    row = page.locator(f'tbody[data-account-id="{account_id}"]')
+    row.get_by_role("button", name="Sync now").click()
+    expect(row.locator(".sync-progress")).to_have_text(
+        re.compile(r"Folder 1 of 1 · [\d,]+ of 3,000"), timeout=60_000
+    )
+    expect(row.locator(".sync-result")).to_contain_text("3000 new", timeout=120_000)
+    expect(row.locator(".last-sync")).to_contain_text("synced")
+    assert "/mailboxes" in page.url  # no navigation happened
+    with live.app.app_context():
+        from webapp.models import Account
+
+        account = db.session.get(Account, account_id)
+        assert stored_flags(folder_id(account)) == server_flags(clean_dovecot)
+        db.session.remove()
