@@ -273,3 +273,34 @@ def test_a_mailbox_whose_service_was_removed_keeps_its_messages(alice):
     assert ids(mq.paginate(mq.view_query(alice, "inbox"), 50).items) == [kept.id]
     side = mq.sidebar(alice)
     assert side[0]["account"].service_removed and side[0]["folders"][0]["count"] == 1
+
+
+def test_thread_pages_across_many_chunks_match_a_plain_grouping(alice):
+    inbox = make_folder(make_account(alice.id, "a@example.com"))
+    made = []
+    for i in range(450):
+        thread = i % 150 if i % 7 else i % 11  # uneven threads, spread far apart in time
+        made.append(
+            make_message(
+                inbox,
+                message_id=f"<m{i}@x>",
+                references=f"<t{thread}@x>",
+                date=T0 + timedelta(minutes=(i * 37) % 500),
+                commit=False,
+            )  # fmt: skip
+        )
+    db.session.commit()
+    newest: dict[str, tuple] = {}
+    for m in made:
+        newest[m.thread_key] = max(newest.get(m.thread_key, (m.date, m.id)), (m.date, m.id))
+    expected = [k for k, _ in sorted(newest.items(), key=lambda kv: kv[1], reverse=True)]
+    got, cursor = [], None
+    while True:
+        page = mq.threads(alice, "inbox", limit=7, cursor=cursor)
+        got += [t["thread_key"] for t in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert got == expected
+    counts = {t["thread_key"]: t["count"] for t in mq.threads(alice, "inbox", limit=200).items}
+    assert sum(counts.values()) == 450

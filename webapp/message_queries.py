@@ -10,8 +10,8 @@ Lists are newest first (date, then id, both descending; a message without a
 date sorts after all dated ones) with keyset pagination: the cursor is an
 opaque string encoding the last row's (date, id), so a page never repeats or
 skips rows while new mail arrives, and it costs the same on page 1 and 1000.
-Threads and the correspondent history are grouped lists, paginated the same
-way on (newest date of the group, group key).
+Threads and the correspondent history are grouped lists: each group is
+represented by its newest message, so they page the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, literal, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .errors import Invalid, NotFound
@@ -35,8 +35,6 @@ FLAGGED = "flagged"
 #: The unified views, in the order the pages show them.
 ROLES = tuple(r.value for r in FolderRole)
 VIEWS = (*ROLES, FLAGGED)
-#: The oldest possible date, standing in for "no date" where groups are compared.
-_NO_DATE = datetime(1, 1, 1)
 
 
 # -- parameters ---------------------------------------------------------------------------
@@ -170,7 +168,7 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_filter(q: str) -> ColumnElement:
+def search_filter(q: str, entity=Message) -> ColumnElement:
     """Sender (name or address) or subject contains every word of ``q``, ignoring case."""
     conditions = []
     for word in q.lower().split():
@@ -179,24 +177,28 @@ def search_filter(q: str) -> ColumnElement:
             or_(
                 *(
                     _lower(col).like(pattern, escape="\\")
-                    for col in (Message.from_name, Message.from_addr, Message.subject)
+                    for col in (entity.from_name, entity.from_addr, entity.subject)
                 )
             )
         )
     return and_(*conditions)
 
 
-def view_query(user: User, view: str, q: str = ""):
-    """The user's messages of a unified view: a role merged over every mailbox, or all flagged ones."""
-    query = visible_messages(user)
+def _view_conditions(user: User, view: str, q: str = "", entity=Message) -> list[ColumnElement]:
+    conditions = [entity.account_id.in_(own_account_ids(user))]
     if view == FLAGGED:
-        query = query.filter(Message.flagged.is_(True))
+        conditions.append(entity.flagged.is_(True))
     else:
         roles = select(Folder.id).where(Folder.role == view, Folder.account_id.in_(own_account_ids(user)))
-        query = query.filter(Message.folder_id.in_(roles.scalar_subquery()))
+        conditions.append(entity.folder_id.in_(roles.scalar_subquery()))
     if q:
-        query = query.filter(search_filter(q))
-    return query
+        conditions.append(search_filter(q, entity))
+    return conditions
+
+
+def view_query(user: User, view: str, q: str = ""):
+    """The user's messages of a unified view: a role merged over every mailbox, or all flagged ones."""
+    return Message.query.filter(*_view_conditions(user, view, q))
 
 
 def account_query(account: Account, q: str = ""):
@@ -271,66 +273,94 @@ def paginate(query, limit: int, cursor: str | None = None, after: str | None = N
 # -- grouped pages: threads and the correspondent history ---------------------------------
 
 
-def _grouped(query, key: ColumnElement, limit: int, cursor: str | None, cursor_name: str = "cursor"):
-    """Groups of ``query``'s rows by ``key``, newest group first: [(key, newest date, count)], next."""
-    base = query.with_entities(
-        key.label("k"),
-        func.max(func.coalesce(Message.date, _NO_DATE)).label("newest"),
-        func.count(Message.id).label("n"),
-    ).group_by(key)
-    sub = base.subquery()
-    stmt = select(sub.c.k, sub.c.newest, sub.c.n)
-    if cursor:
-        date, last_key = decode_cursor(cursor, kind="s", name=cursor_name)
-        date = date or _NO_DATE
-        stmt = stmt.where(or_(sub.c.newest < date, and_(sub.c.newest == date, sub.c.k < last_key)))
-    rows = db.session.execute(stmt.order_by(sub.c.newest.desc(), sub.c.k.desc()).limit(limit + 1)).all()
-    next_cursor = None
-    if len(rows) > limit:
-        k, newest, _ = rows[limit - 1]
-        next_cursor = encode_cursor(newest, str(k))
-    return [(r.k, None if r.newest == _NO_DATE else r.newest, r.n) for r in rows[:limit]], next_cursor
+def _newest_of_each(query, conditions, key: str, limit: int, cursor: str | None) -> Page:
+    """A page of the rows of ``query`` that are the newest of their ``key`` group.
+
+    A group is represented by its newest row, so groups page like rows: newest
+    group first, the same keyset cursor.  The rows are walked newest first in
+    chunks (each an index-ordered keyset page) and a row is kept when its group
+    was not met before, on this page or, asked once per chunk, before the
+    cursor; so the first page costs a few chunks, not a pass over the whole
+    view.  A row whose ``key`` is NULL is a group of its own.
+    """
+    column = getattr(Message, key)
+    chunk_size = max(4 * limit, 200)
+    start = decode_cursor(cursor) if cursor else None
+    seen: set[str] = set()
+    kept: list[Message] = []
+    chunk_cursor = cursor
+    while len(kept) <= limit:
+        chunk = paginate(query, chunk_size, chunk_cursor)
+        fresh = {getattr(m, key) for m in chunk.items if getattr(m, key)} - seen
+        if start is not None and fresh:
+            at_or_before = or_(_newer(*start), Message.id == start[1])  # the cursor's own row was shown
+            before = Message.query.filter(*conditions(Message), column.in_(fresh), at_or_before)
+            seen |= {value for (value,) in before.with_entities(column).distinct()}
+        for m in chunk.items:
+            value = getattr(m, key)
+            if value is None or value not in seen:
+                if value is not None:
+                    seen.add(value)
+                kept.append(m)
+                if len(kept) > limit:
+                    break
+        if chunk.next_cursor is None:
+            break
+        chunk_cursor = chunk.next_cursor
+    page = Page(kept[:limit])
+    if len(kept) > limit:
+        last = kept[limit - 1]
+        page.next_cursor = encode_cursor(last.date, last.id)
+    return page
 
 
-def _thread_key_expr() -> ColumnElement:
-    # A message without any Message-ID is a thread of its own.
-    return func.coalesce(Message.thread_key, literal("#") + cast(Message.id, String))
+def _members(conditions, key: str, values: list[str]) -> dict[str, list[Message]]:
+    """Every matching row of the groups ``values``, newest first."""
+    out: dict[str, list[Message]] = {v: [] for v in values}
+    if values:
+        rows = (
+            Message.query.filter(*conditions(Message), getattr(Message, key).in_(values))
+            .order_by(Message.date.desc().nulls_last(), Message.id.desc())
+            .all()
+        )
+        for m in rows:
+            out[getattr(m, key)].append(m)
+    return out
 
 
 def threads(
     user: User, view: str, q: str = "", limit: int = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page:
-    """Threads of a unified view, newest first: {thread_key, count, newest, subject, senders, latest}."""
-    query = view_query(user, view, q)
-    groups, next_cursor = _grouped(query, _thread_key_expr(), limit, cursor)
-    keys = [k for k, _, _ in groups]
-    members: dict[str, list[Message]] = {k: [] for k in keys}
-    if keys:
-        for m in query.filter(_thread_key_expr().in_(keys)).order_by(
-            Message.date.desc().nulls_last(), Message.id.desc()
-        ):
-            members[m.thread_key or f"#{m.id}"].append(m)
+    """Threads of a unified view, newest first: {thread_key, count, newest, subject, senders, latest}.
+
+    A message without any Message-ID is a thread of its own, keyed ``#<id>``.
+    """
+
+    def conditions(entity):
+        return _view_conditions(user, view, q, entity)
+
+    page = _newest_of_each(view_query(user, view, q), conditions, "thread_key", limit, cursor)
+    members = _members(conditions, "thread_key", [m.thread_key for m in page.items if m.thread_key])
     items = []
-    for key, newest, count in groups:
-        msgs = members[key]
+    for latest in page.items:
+        msgs = members[latest.thread_key] if latest.thread_key else [latest]
         senders: list[str] = []
         for m in msgs:
             name = m.from_name or m.from_addr
             if name and name not in senders:
                 senders.append(name)
-        oldest = msgs[-1] if msgs else None
         items.append(
             {
-                "thread_key": key,
-                "count": count,
-                "newest": newest,
-                "subject": oldest.subject if oldest else "",
+                "thread_key": latest.thread_key or f"#{latest.id}",
+                "count": len(msgs),
+                "newest": latest.date,
+                "subject": msgs[-1].subject,
                 "senders": senders,
-                "latest": msgs[0] if msgs else None,
+                "latest": latest,
                 "unread": sum(1 for m in msgs if not m.seen),
             }
         )
-    return Page(items, next_cursor)
+    return Page(items, page.next_cursor)
 
 
 def thread_messages(user: User, thread_key: str) -> list[Message]:
@@ -362,20 +392,22 @@ def history(user: User, address: str, limit: int = DEFAULT_LIMIT, cursor: str | 
     a Message-ID is its own entry.
     """
     address = clean_address(address)
-    query = visible_messages(user).filter(
-        Message.participants.like(f"% {_like_escape(address)} %", escape="\\")
+    pattern = f"% {_like_escape(address)} %"
+
+    def conditions(entity):
+        return [entity.account_id.in_(own_account_ids(user)), entity.participants.like(pattern, escape="\\")]
+
+    page = _newest_of_each(
+        Message.query.filter(*conditions(Message)), conditions, "message_id", limit, cursor
     )
-    key = func.coalesce(Message.message_id, literal("#") + cast(Message.id, String))
-    groups, next_cursor = _grouped(query, key, limit, cursor)
-    keys = [k for k, _, _ in groups]
-    copies: dict[str, list[Message]] = {k: [] for k in keys}
-    if keys:
-        for m in query.filter(key.in_(keys)).order_by(Message.id):
-            copies[m.message_id or f"#{m.id}"].append(m)
+    same = _members(conditions, "message_id", [m.message_id for m in page.items if m.message_id])
+    copies = {
+        m.id: sorted(same[m.message_id], key=lambda c: c.id) if m.message_id else [m] for m in page.items
+    }
     folders = _folders_of([m.folder_id for ms in copies.values() for m in ms])
     items = []
-    for k, _, _ in groups:
-        ms = copies[k]
+    for newest in page.items:
+        ms = copies[newest.id]
         places = []
         for m in ms:
             folder = folders.get(m.folder_id)
@@ -389,8 +421,8 @@ def history(user: User, address: str, limit: int = DEFAULT_LIMIT, cursor: str | 
                     "folder": folder.display_name if folder else None,
                 }
             )
-        items.append(HistoryEntry(ms[0], ms, places))
-    return Page(items, next_cursor)
+        items.append(HistoryEntry(newest, ms, places))
+    return Page(items, page.next_cursor)
 
 
 def _folders_of(ids: list[int]) -> dict[int, Folder]:
