@@ -90,17 +90,17 @@ def raw_fetch(server) -> dict:
     """imapclient ``UID FETCH`` of the engine's items in batches of RAW_BATCH UIDs; nothing is parsed further."""
     client = imap_connect(server)
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         client.select_folder("INBOX", readonly=True)
         uids = client.search(["ALL"])
         items = fetch_items()
         count = 0
         for i in range(0, len(uids), RAW_BATCH):
             count += len(client.fetch(uids[i : i + RAW_BATCH], items))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         client.logout()
-    return {"seconds": elapsed, "messages": count}
+    return {"seconds": elapsed, "cpu": cpu, "messages": count}
 
 
 # -- 3. imap-tools -----------------------------------------------------------------------------------
@@ -111,14 +111,14 @@ def imap_tools_fetch(server) -> dict:
     from imap_tools import MailBoxUnencrypted
 
     with MailBoxUnencrypted(server.host, port=server.imap_port).login(USER, PASSWORD, "INBOX") as box:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         count = 0
         for msg in box.fetch(headers_only=True, mark_seen=False):
             _ = (msg.uid, msg.flags, msg.size_rfc822, msg.subject, msg.from_, msg.to, msg.cc, msg.date)
             _ = msg.headers.get("message-id")
             count += 1
-        elapsed = time.perf_counter() - start
-    return {"seconds": elapsed, "messages": count}
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"seconds": elapsed, "cpu": cpu, "messages": count}
 
 
 # -- 1. and 4. Mailroom ----------------------------------------------------------------------------------
@@ -189,15 +189,15 @@ def mailroom_sync(app, server, account_id: int, folder_id: int, profile: cProfil
             store = SqlSyncStore(account_id)
             if profile is not None:
                 profile.enable()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             stats = sync_folders(client, store, [(folder_id, "INBOX")], account_id=None)
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
             if profile is not None:
                 profile.disable()
             db.session.remove()
     finally:
         client.logout()
-    return elapsed, stats
+    return elapsed, cpu, stats
 
 
 def stored_count(app, folder_id: int) -> int:
@@ -219,10 +219,12 @@ def mailroom_runs(server, database_url: str | None, repeat: int, profile: bool) 
         try:
             app = fresh_app(database_url, workdir)
             account_id, folder_id = _seed(app)
-            seconds, stats = mailroom_sync(app, server, account_id, folder_id, prof if run == 0 else None)
+            seconds, cpu, stats = mailroom_sync(
+                app, server, account_id, folder_id, prof if run == 0 else None
+            )
             stored = stored_count(app, folder_id)
-            first.append({"seconds": seconds, "messages": stored, "stats": stats.as_dict()})
-            again_s, again = mailroom_sync(app, server, account_id, folder_id)
+            first.append({"seconds": seconds, "cpu": cpu, "messages": stored, "stats": stats.as_dict()})
+            again_s, _, again = mailroom_sync(app, server, account_id, folder_id)
             resync.append(
                 {
                     "ms": again_s * 1000,
@@ -256,6 +258,10 @@ def rate(run: dict) -> float:
     return run["messages"] / run["seconds"] if run["seconds"] else 0.0
 
 
+def _cpu(run: dict) -> str:
+    return f"{run['cpu']:.2f} s" if "cpu" in run else ""
+
+
 def _ok(flag: bool) -> str:
     return "OK" if flag else "BELOW TARGET"
 
@@ -267,7 +273,7 @@ def report(n: int, size: int, results: dict) -> tuple[str, dict]:
         f"Sync benchmark: {n:,} messages ({size / 1e6:.1f} MB) in INBOX, Dovecot on loopback, "
         f"best of {results['repeat']} run(s)",
         "",
-        f"{'':4}{'measurement':52}{'time':>12}{'messages/s':>14}",
+        f"{'':4}{'measurement':52}{'time':>12}{'messages/s':>14}{'client CPU':>12}",
     ]
     summary: dict = {"messages": n, "bytes": size}
     rows = []
@@ -275,11 +281,30 @@ def report(n: int, size: int, results: dict) -> tuple[str, dict]:
         mr = results["mailroom"][label]
         first = best(mr["first"])
         summary[f"first_sync_{label}_per_s"] = round(rate(first))
-        rows.append((f"Mailroom first sync ({db_name})", f"{first['seconds']:.2f} s", f"{rate(first):,.0f}"))
+        rows.append(
+            (
+                f"Mailroom first sync ({db_name})",
+                f"{first['seconds']:.2f} s",
+                f"{rate(first):,.0f}",
+                _cpu(first),
+            )
+        )
     rows.append(
-        ("Raw limit: imapclient UID FETCH, no database", f"{raw['seconds']:.2f} s", f"{rate(raw):,.0f}")
+        (
+            "Raw limit: imapclient UID FETCH, no database",
+            f"{raw['seconds']:.2f} s",
+            f"{rate(raw):,.0f}",
+            _cpu(raw),
+        )
     )
-    rows.append(("imap-tools fetch(headers_only=True)", f"{tools['seconds']:.2f} s", f"{rate(tools):,.0f}"))
+    rows.append(
+        (
+            "imap-tools fetch(headers_only=True)",
+            f"{tools['seconds']:.2f} s",
+            f"{rate(tools):,.0f}",
+            _cpu(tools),
+        )
+    )
     for label, db_name in results["databases"]:
         again = best(results["mailroom"][label]["resync"], "ms")
         summary[f"resync_{label}_ms"] = round(again["ms"], 2)
@@ -289,10 +314,11 @@ def report(n: int, size: int, results: dict) -> tuple[str, dict]:
                 f"Mailroom re-sync, nothing changed ({db_name})",
                 f"{again['ms']:.1f} ms",
                 f"FETCH: {again['fetch_commands']}",
+                "",
             )
         )
-    for i, (label, t, r) in enumerate(rows, 1):
-        lines.append(f"{i:<4}{label:52}{t:>12}{r:>14}")
+    for i, (label, t, r, c) in enumerate(rows, 1):
+        lines.append(f"{i:<4}{label:52}{t:>12}{r:>14}{c:>12}")
     lines.append("")
     summary["raw_per_s"], summary["imap_tools_per_s"] = round(rate(raw)), round(rate(tools))
     for label, db_name in results["databases"]:
