@@ -201,6 +201,52 @@ def test_tls_on_the_plain_port_is_explained(live, page, dovecot, smtp_server):
     assert "Testing…" in seen(page) and page.evaluate("window.__noReload") is True
 
 
+@pytest.mark.parametrize(
+    ("case", "error_class", "sentence", "hint", "field"),
+    [
+        ("closed_port", "refused", "refused", "check the port number", "imap.port"),
+        ("self_signed", "certificate", "self-signed", "valid certificate", "imap.host"),
+        ("expired", "certificate", "expired", "valid certificate", "imap.host"),
+        (
+            "starttls_missing",
+            "starttls_missing",
+            "does not offer STARTTLS",
+            "Mailroom never falls back",
+            "imap.security",
+        ),
+        ("logindisabled", "auth_method", "LOGINDISABLED", "only over TLS", "imap.security"),
+    ],
+)
+def test_each_failure_class_shows_its_sentence_and_hint(
+    live, page, certs, dovecot_factory, smtp_server, case, error_class, sentence, hint, field
+):
+    if case == "closed_port":
+        imap = ("127.0.0.1", free_ports(1)[0], "tls")
+    elif case in ("self_signed", "expired"):
+        imap = ("127.0.0.1", dovecot_factory(cert=getattr(certs, case)).imaps_port, "tls")
+    elif case == "starttls_missing":
+        imap = ("127.0.0.1", dovecot_factory(ssl=False).imap_port, "starttls")
+    else:
+        server = dovecot_factory(plaintext_auth=False)  # LOGINDISABLED on its plain port, on 127.0.0.2
+        imap = (server.host, server.imap_port, "none")
+        with live.app.app_context():
+            from webapp import settings_store
+            from webapp.extensions import db
+
+            settings_store.update({"allowed_internal_hosts": ["127.0.0.1", "127.0.0.2"]})
+            db.session.remove()
+    account_id = add_manual_mailbox(live, imap, ("127.0.0.1", smtp_server.smtps_port, "tls"), GOOD)
+    login(page, live, "alice")
+    page.locator(f"tbody[data-account-id='{account_id}'] [data-action=test]").click()
+    row = page.locator(f"tbody[data-account-id='{account_id}']")
+    diagnosis = row.locator(".check-protocol[data-protocol=imap] .diagnosis")
+    expect(diagnosis).to_have_attribute("data-error-class", error_class, timeout=JOB_MS)
+    expect(diagnosis.locator(".sentence")).to_contain_text(sentence)
+    expect(diagnosis).to_contain_text(hint)
+    expect(diagnosis.locator(".field-name")).to_have_text(field)
+    shot(page, f"connection-test-{case}")
+
+
 def test_other_form_fills_in_the_settings_found(live, page, dns_server, https_server):
     dns_server.records["example.test"] = {"A": ["127.0.0.1"]}
     dns_server.records["autoconfig.example.test"] = {"A": ["127.0.0.1"]}
