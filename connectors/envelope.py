@@ -22,6 +22,7 @@ import email.header
 import email.parser
 import email.policy
 import email.utils
+import functools
 import html
 import quopri
 import re
@@ -60,8 +61,16 @@ def decode_words(value: str | None) -> str:
     """An RFC 2047 header value as text (``=?utf-8?q?Caf=C3=A9?=`` → ``Café``)."""
     if not value:
         return ""
-    if isinstance(value, str) and "=?" not in value:
-        return _SPACES.sub(" ", value).strip()  # what decode_header gives for a value without encoded words
+    if isinstance(value, str):
+        if "=?" not in value:
+            return _SPACES.sub(" ", value).strip()  # what decode_header gives without encoded words
+        return _decode_encoded(value)
+    return _decode_encoded.__wrapped__(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _decode_encoded(value) -> str:
+    """decode_words for values with encoded words; cached, because names and subjects repeat a lot."""
     try:
         parts = email.header.decode_header(value)
     except Exception:
@@ -86,9 +95,19 @@ def addresses(value: str | None) -> list[tuple[str, str]]:
     """``[(name, address), ...]`` with names decoded and addresses lower-cased."""
     if not value:
         return []
-    fast = _simple_addresses(value) if isinstance(value, str) else None
-    if fast is not None:
-        return fast
+    if isinstance(value, str):
+        return list(_addresses_of_text(value))
+    return _addresses_stdlib(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _addresses_of_text(value: str) -> tuple[tuple[str, str], ...]:
+    """Cached: the same From and To lines come back message after message."""
+    fast = _simple_addresses(value)
+    return tuple(fast if fast is not None else _addresses_stdlib(value))
+
+
+def _addresses_stdlib(value) -> list[tuple[str, str]]:
     out = []
     for name, addr in email.utils.getaddresses([value]):
         addr = addr.strip().lower()
