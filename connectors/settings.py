@@ -179,6 +179,24 @@ def format_server(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def format_server_with_security(
+    protocol: Protocol | str, host: str, port: int, security: Security | str
+) -> str:
+    """``host:port`` for an edit form whose only TLS control is a "Use TLS" box (SMTP).
+
+    Such a box cannot tell TLS from STARTTLS, so the port decides; when the
+    stored mode is not the one the port implies (implicit TLS on 2525, say),
+    the text carries it as a prefix (``ssl://``, ``starttls://``) and saving
+    the form unchanged keeps the mode instead of silently switching it.
+    """
+    text = format_server(host, port)
+    security = Security.parse(security)
+    implied = WELL_KNOWN_PORTS[Protocol(protocol)].get(port, Security.STARTTLS)
+    if security == Security.NONE or security == implied:
+        return text
+    return ("ssl://" if security == Security.TLS else "starttls://") + text
+
+
 def port_mismatch(protocol: Protocol | str, port: int, security: Security | str) -> str | None:
     """A warning when a well-known port is paired with the other TLS mode, else None."""
     expected = WELL_KNOWN_PORTS[Protocol(protocol)].get(port)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import login
 from webapp.models import Account, Service
 
@@ -233,3 +235,52 @@ def test_admin_settings_form_saves_defaults_and_reports_field_errors(client, use
     assert bad.status_code == 422
     assert 'data-field="allowed_internal_hosts"' in html and 'data-field="connection_timeout"' in html
     assert api["admin"].get("/api/v1/settings").get_json()["connection_timeout"] == 20
+
+
+@pytest.mark.parametrize(
+    "security, port, shown",
+    [
+        ("tls", 2465, "ssl://smtp.acme.test:2465"),
+        ("starttls", 465, "starttls://smtp.acme.test:465"),
+        ("tls", 465, "smtp.acme.test:465"),
+        ("starttls", 587, "smtp.acme.test:587"),
+    ],
+)
+def test_saving_the_edit_form_unchanged_keeps_the_smtp_tls_mode(client, users, api, security, port, shown):
+    """The form's only SMTP control is "Use TLS": an unusual port/mode pair must survive a save."""
+    api["admin"].patch("/api/v1/settings", json={"allow_manual_entry": True})
+    created = api["alice"].post(
+        "/api/v1/accounts",
+        json={
+            "manual": {
+                "imap": {"host": "imap.acme.test", "port": 993, "security": "tls"},
+                "smtp": {"host": "smtp.acme.test", "port": port, "security": security},
+            },
+            "username": "alice@acme.test",
+            "password": "pw",
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    account_id = created.get_json()["id"]
+    login(client, "alice", "alice-console-pw")
+    page = client.get(f"/mailboxes/{account_id}/edit").get_data(as_text=True)
+    assert f'value="{shown}"' in page
+    saved = client.post(
+        f"/mailboxes/{account_id}/edit",
+        data={
+            "service": "other",
+            "username": "alice@acme.test",
+            "email": "alice@acme.test",
+            "imap_server": "imap.acme.test:993",
+            "imap_security": "tls",
+            "smtp_server": shown,
+            "smtp_use_tls": "y",
+            "incoming_protocol": "imap",
+            "active": "y",
+            "smtp_requires_auth": "y",
+            "pop3_leave_on_server": "y",
+        },
+    )
+    assert saved.status_code == 302, saved.get_data(as_text=True)[-3000:]
+    smtp = api["alice"].get(f"/api/v1/accounts/{account_id}").get_json()["smtp"]
+    assert (smtp["port"], smtp["security"]) == (port, security)

@@ -99,12 +99,14 @@ def edit_service(service_id: int):
         return redirect(url_for("admin.services"))
     form = ServiceForm()
     if not form.is_submitted():
-        from connectors.settings import format_server
+        from connectors.settings import format_server, format_server_with_security
 
         form.name.data = service.name
         form.imap_server.data = format_server(service.imap_host, service.imap_port)
         form.imap_security.data = service.imap_security
-        form.smtp_server.data = format_server(service.smtp_host, service.smtp_port)
+        form.smtp_server.data = format_server_with_security(
+            "smtp", service.smtp_host, service.smtp_port, service.smtp_security or "none"
+        )
         form.smtp_use_tls.data = service.smtp_security != "none"
     if form.validate_on_submit():
         if _save_service(form, service) is not None:

@@ -126,7 +126,7 @@ def edit(account_id: int):
     form = ConnectForm()
     form.service.choices = _service_choices(account)
     if not form.is_submitted():
-        from connectors.settings import format_server
+        from connectors.settings import format_server, format_server_with_security
 
         form.service.data = (
             OTHER if account.manual else (str(account.service_id) if account.service_id else "")
@@ -149,7 +149,9 @@ def edit(account_id: int):
         if account.manual:
             form.imap_server.data = format_server(account.imap_host, account.imap_port)
             form.imap_security.data = account.imap_security
-            form.smtp_server.data = format_server(account.smtp_host, account.smtp_port)
+            form.smtp_server.data = format_server_with_security(
+                "smtp", account.smtp_host, account.smtp_port, account.smtp_security or "none"
+            )
             form.smtp_use_tls.data = account.smtp_security != "none"
     if form.validate_on_submit():
         if _save(form, account) is not None:
@@ -293,6 +295,4 @@ def job_report(job_id: str):
 
 
 # Page modules of later areas register on the same blueprint.
-from . import discovery_views  # noqa: E402,F401
-from . import folder_views  # noqa: E402,F401
-from . import sync_views  # noqa: E402,F401
+from . import discovery_views, folder_views, sync_views  # noqa: E402,F401
