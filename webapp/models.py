@@ -38,6 +38,7 @@ class AccountState(str, enum.Enum):
     CONNECTION_ERROR = "connection_error"
     SERVICE_REMOVED = "service_removed"
     DISABLED = "disabled"
+    NEEDS_SIGN_IN = "needs_sign_in"  # OAuth2 refresh token refused (invalid_grant)
 
     @property
     def label(self) -> str:
@@ -48,11 +49,17 @@ class AccountState(str, enum.Enum):
             "connection_error": "Connection error",
             "service_removed": "Service removed",
             "disabled": "Disabled",
+            "needs_sign_in": "Needs to sign in again",
         }[self.value]
 
     @property
     def is_error(self) -> bool:
-        return self in (AccountState.AUTH_ERROR, AccountState.CONNECTION_ERROR, AccountState.SERVICE_REMOVED)
+        return self in (
+            AccountState.AUTH_ERROR,
+            AccountState.CONNECTION_ERROR,
+            AccountState.SERVICE_REMOVED,
+            AccountState.NEEDS_SIGN_IN,
+        )
 
 
 class User(UserMixin, db.Model):
@@ -62,6 +69,11 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(String(150), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=Role.USER.value)
+    #: The sender's fields that fill the company's centralized signature.
+    first_name: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    last_name: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    job_title: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     accounts: Mapped[list[Account]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -196,6 +208,18 @@ class Account(_ServerColumns, db.Model):
     last_check: Mapped[str | None] = mapped_column(Text)
     #: POP3: keep downloaded messages on the server (the safe default of the products this replaces).
     pop3_leave_on_server: Mapped[bool] = mapped_column(default=True, server_default="1")
+    #: Set by an administrator: every user may send from it; its messages stay its owner's.
+    shared_sender: Mapped[bool] = mapped_column(default=False, server_default="0")
+    #: "none", "custom" (signature_text / signature_html) or "central" (the company template).
+    signature_mode: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    signature_text: Mapped[str | None] = mapped_column(Text)
+    signature_html: Mapped[str | None] = mapped_column(Text)
+    #: "password" or "oauth2" (tokens below, encrypted like passwords).
+    auth_method: Mapped[str] = mapped_column(String(16), default="password", server_default="password")
+    oauth_access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    oauth_refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    oauth_expires_at: Mapped[datetime | None]
+    oauth_scope: Mapped[str | None] = mapped_column(Text)
     #: The last sync run: when it ended, and its error (None when it went well).
     last_synced_at: Mapped[datetime | None]
     last_sync_error: Mapped[str | None] = mapped_column(Text)
@@ -420,3 +444,160 @@ class MessageBody(db.Model):
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alias(db.Model):
+    """An extra address a mailbox may send as."""
+
+    __tablename__ = "aliases"
+    __table_args__ = (UniqueConstraint("account_id", "address", name="uq_aliases_account_address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    #: Lower-case address.
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    display_name: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutgoingState(str, enum.Enum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OutgoingMessage(db.Model):
+    """A message a user sends through one of the mailboxes they may send from.
+
+    ``message_id`` is made once, when the row is created, and ``smtp_accepted_at``
+    is written as soon as the SMTP server accepted it: a retried job sees it and
+    never sends twice, and the Sent copy carries the same Message-ID so the next
+    sync recognises it.
+    """
+
+    __tablename__ = "outgoing_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    from_addr: Mapped[str] = mapped_column(String(320))
+    from_name: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    #: JSON lists of addresses.
+    to_addrs: Mapped[str] = mapped_column(Text, default="[]")
+    cc_addrs: Mapped[str] = mapped_column(Text, default="[]")
+    bcc_addrs: Mapped[str] = mapped_column(Text, default="[]")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    references_header: Mapped[str | None] = mapped_column(Text)
+    #: Extra headers as JSON (``Auto-Submitted`` for out-of-office replies, …).
+    extra_headers: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    #: "compose", "api", "out_of_office", "filter".
+    origin: Mapped[str] = mapped_column(String(32), default="compose", server_default="compose")
+    state: Mapped[str] = mapped_column(String(16), default=OutgoingState.QUEUED.value, index=True)
+    send_at: Mapped[datetime | None] = mapped_column(index=True)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    smtp_accepted_at: Mapped[datetime | None]
+    sent_copy_saved_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    attachments: Mapped[list[OutgoingAttachment]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="OutgoingAttachment.id"
+    )
+
+
+class OutgoingAttachment(db.Model):
+    __tablename__ = "outgoing_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outgoing_id: Mapped[int] = mapped_column(
+        ForeignKey("outgoing_messages.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OutOfOffice(db.Model):
+    """A mailbox's automatic reply (RFC 3834): on/off, a date window, subject and body."""
+
+    __tablename__ = "out_of_office"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(default=False)
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: One reply per sender per this many days.
+    interval_days: Mapped[int] = mapped_column(default=4, server_default="4")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AutoReply(db.Model):
+    """When a mailbox last replied automatically to a sender: one reply per sender per interval."""
+
+    __tablename__ = "auto_replies"
+    __table_args__ = (UniqueConstraint("account_id", "sender", name="uq_auto_replies_account_sender"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    replied_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Filter(db.Model):
+    """An ordered rule of a mailbox: conditions (any/all) and actions, run on new messages.
+
+    ``conditions`` is JSON ``[{"field": "from"|"to"|"subject"|"header", "header": name?,
+    "op": "contains"|"equals", "value": str}]``; ``actions`` is JSON ``[{"type": "move",
+    "folder_id": id} | {"type": "mark_read"} | {"type": "flag"}]``.
+    """
+
+    __tablename__ = "filters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    match: Mapped[str] = mapped_column(String(8), default="all")
+    conditions: Mapped[str] = mapped_column(Text, default="[]")
+    actions: Mapped[str] = mapped_column(Text, default="[]")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OAuthApp(db.Model):
+    """The OAuth2 application an administrator registered at a provider, for one service.
+
+    Built-in providers (Gmail, Microsoft 365) take their endpoints and scopes from
+    their plugin; a corporate "Custom OAuth2" service stores its own URLs here.
+    """
+
+    __tablename__ = "oauth_apps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), unique=True)
+    client_id: Mapped[str] = mapped_column(String(512))
+    client_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    #: Microsoft: common, organizations, consumers or a tenant id.
+    tenant: Mapped[str | None] = mapped_column(String(255))
+    #: Space-separated; empty means the plugin's default scopes.
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    authorization_url: Mapped[str | None] = mapped_column(String(1024))
+    token_url: Mapped[str | None] = mapped_column(String(1024))
+    userinfo_url: Mapped[str | None] = mapped_column(String(1024))
+    revocation_url: Mapped[str | None] = mapped_column(String(1024))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

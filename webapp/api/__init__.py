@@ -269,4 +269,4 @@ def job_status_view(job_id: str):
 
 
 # Route modules of later areas register on the same blueprint.
-from . import discovery, folders, messages, sync  # noqa: E402,F401
+from . import automation, discovery, folders, messages, oauth, sending, sync  # noqa: E402,F401
