@@ -35,6 +35,10 @@ CREATE_FIELDS = {
     "verify_certificate",
     "incoming_protocol",
     "pop3_leave_on_server",
+    "shared_sender",
+    "signature_mode",
+    "signature_text",
+    "signature_html",
     "smtp_requires_auth",
     "smtp_username",
     "smtp_password",
@@ -43,8 +47,11 @@ CREATE_FIELDS = {
 FLAGS = ("active", "debug", "verify_certificate", "smtp_requires_auth", "pop3_leave_on_server")
 
 
-def clean_account(user: User, data: Any, existing: Account | None = None) -> dict:
-    """Validate API-shaped input; ``manual`` is ``{"imap": {...}, "smtp": {...}}``."""
+def clean_account(user: User, data: Any, existing: Account | None = None, actor: User | None = None) -> dict:
+    """Validate API-shaped input; ``manual`` is ``{"imap": {...}, "smtp": {...}}``.
+
+    ``actor`` is who asks (``user`` is the owner): only an administrator may set ``shared_sender``.
+    """
     if not isinstance(data, dict):
         raise Malformed("Send a JSON object.")
     errors: dict[str, str] = {}
@@ -127,6 +134,19 @@ def clean_account(user: User, data: Any, existing: Account | None = None) -> dic
                 out[key] = boolean(data[key])
             except ValueError as exc:
                 errors[key] = str(exc)
+    if "shared_sender" in data:
+        if actor is None or not actor.is_admin:
+            raise Forbidden(
+                "Only an administrator may share a mailbox for sending.",
+                {"shared_sender": "only an administrator may change this"},
+            )
+        try:
+            out["shared_sender"] = boolean(data["shared_sender"])
+        except ValueError as exc:
+            errors["shared_sender"] = str(exc)
+    from . import signatures
+
+    out.update(signatures.clean_account_fields(data, existing, errors))
     if "incoming_protocol" in data:
         if data["incoming_protocol"] not in ("imap", "pop3"):
             errors["incoming_protocol"] = "must be imap or pop3"
@@ -208,6 +228,9 @@ def _apply(account: Account, cleaned: dict) -> None:
     for key in (*FLAGS, "incoming_protocol", "smtp_username", "smtp_from"):
         if key in cleaned:
             setattr(account, key, cleaned[key])
+    for key in ("signature_mode", "signature_text", "signature_html"):
+        if key in cleaned:
+            setattr(account, key, cleaned[key])
     if "active" in cleaned:
         if not cleaned["active"]:
             account.state = AccountState.DISABLED.value
@@ -243,6 +266,10 @@ def create_account(user: User, cleaned: dict) -> Account:
     first = Account.query.filter_by(user_id=user.id).count() == 1
     if first or cleaned.get("is_main"):
         _set_main(user, account)
+    if "shared_sender" in cleaned:
+        from .identities import set_shared_sender
+
+        set_shared_sender(account, cleaned["shared_sender"])
     via = "server details entered manually" if account.manual else f'the service "{account.service_name}"'
     email_log.record(
         LogSource.EMAIL_LOGGER,
@@ -263,6 +290,10 @@ def update_account(account: Account, cleaned: dict) -> Account:
         raise Conflict("This mailbox is connected already.", {"username": "already connected"})
     _apply(account, cleaned)
     _check_incoming(account)
+    if "shared_sender" in cleaned:
+        from .identities import set_shared_sender
+
+        set_shared_sender(account, cleaned["shared_sender"])
     if cleaned.get("is_main"):
         _set_main(user, account)
     elif cleaned.get("is_main") is False and account.is_main:
@@ -332,6 +363,10 @@ def account_as_dict(account: Account) -> dict:
         "pop3": account.server("pop3"),
         "incoming_protocol": account.incoming_protocol,
         "pop3_leave_on_server": account.pop3_leave_on_server,
+        "shared_sender": account.shared_sender,
+        "signature_mode": account.signature_mode,
+        "signature_text": account.signature_text,
+        "signature_html": account.signature_html,
         "active": account.active,
         "debug": account.debug,
         "verify_certificate": account.verify_certificate,

@@ -80,7 +80,17 @@ SCHEMA: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "connection_timeout": (15, _timeout),
     # Minutes between periodic syncs of a mailbox (the cron job enqueues those due).
     "sync_interval_minutes": (5, _sync_interval),
+    # The company's centralized signature (webapp.signatures): {{placeholders}} are checked when saved.
+    "company_name": ("", lambda v: _signatures().clean_company(v)),
+    "central_signature_text": ("", lambda v: _signatures().clean_text_template(v)),
+    "central_signature_html": ("", lambda v: _signatures().clean_html_template(v)),
 }
+
+
+def _signatures():
+    from . import signatures
+
+    return signatures
 
 
 def get(key: str) -> Any:

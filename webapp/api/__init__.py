@@ -170,7 +170,7 @@ def list_accounts():
 @bp.post("/accounts")
 @token_required
 def create_account():
-    cleaned = accounts.clean_account(g.api_user, _json())
+    cleaned = accounts.clean_account(g.api_user, _json(), actor=g.api_user)
     account = accounts.create_account(g.api_user, cleaned)
     return jsonify(accounts.account_as_dict(account)), 201
 
@@ -185,7 +185,7 @@ def get_account(account_id: int):
 @token_required
 def patch_account(account_id: int):
     account = accounts.get_account(g.api_user, account_id)
-    cleaned = accounts.clean_account(account.user, _json(), existing=account)
+    cleaned = accounts.clean_account(account.user, _json(), existing=account, actor=g.api_user)
     return jsonify(accounts.account_as_dict(accounts.update_account(account, cleaned)))
 
 
@@ -269,4 +269,4 @@ def job_status_view(job_id: str):
 
 
 # Route modules of later areas register on the same blueprint.
-from . import automation, discovery, folders, messages, oauth, sending, sync  # noqa: E402,F401
+from . import automation, discovery, folders, identities, messages, oauth, sending, sync  # noqa: E402,F401
