@@ -210,41 +210,29 @@ def stored_count(app, folder_id: int) -> int:
         return n
 
 
-def mailroom_runs(server, database_url: str | None, repeat: int, profile: bool) -> dict:
-    """``repeat`` first syncs, each into a fresh database, and a nothing-changed re-sync after each."""
-    first, resync = [], []
-    prof = cProfile.Profile() if profile else None
-    for run in range(repeat):
-        workdir = Path(tempfile.mkdtemp(prefix="mailroom-bench-db-"))
-        try:
-            app = fresh_app(database_url, workdir)
-            account_id, folder_id = _seed(app)
-            seconds, cpu, stats = mailroom_sync(
-                app, server, account_id, folder_id, prof if run == 0 else None
-            )
-            stored = stored_count(app, folder_id)
-            first.append({"seconds": seconds, "cpu": cpu, "messages": stored, "stats": stats.as_dict()})
-            again_s, _, again = mailroom_sync(app, server, account_id, folder_id)
-            resync.append(
-                {
-                    "ms": again_s * 1000,
-                    "fetch_commands": again.commands.get("FETCH", 0),
-                    "commands": dict(again.commands),
-                    "path": [f.path for f in again.folders],
-                }
-            )
-            with app.app_context():
-                from webapp.extensions import db
+def mailroom_run(server, database_url: str | None, prof: cProfile.Profile | None = None) -> tuple[dict, dict]:
+    """A first sync into a fresh database, then a nothing-changed re-sync: (first, resync) figures."""
+    workdir = Path(tempfile.mkdtemp(prefix="mailroom-bench-db-"))
+    try:
+        app = fresh_app(database_url, workdir)
+        account_id, folder_id = _seed(app)
+        seconds, cpu, stats = mailroom_sync(app, server, account_id, folder_id, prof)
+        stored = stored_count(app, folder_id)
+        first = {"seconds": seconds, "cpu": cpu, "messages": stored, "stats": stats.as_dict()}
+        again_s, _, again = mailroom_sync(app, server, account_id, folder_id)
+        resync = {
+            "ms": again_s * 1000,
+            "fetch_commands": again.commands.get("FETCH", 0),
+            "commands": dict(again.commands),
+            "path": [f.path for f in again.folders],
+        }
+        with app.app_context():
+            from webapp.extensions import db
 
-                db.engine.dispose()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-    out = {"first": first, "resync": resync}
-    if prof is not None:
-        buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
-        out["profile"] = buf.getvalue()
-    return out
+            db.engine.dispose()
+        return first, resync
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # -- the report ---------------------------------------------------------------------------------------
@@ -382,23 +370,33 @@ def main(argv: list[str] | None = None) -> int:
         if warm["messages"] != args.messages:
             raise SystemExit(f"Dovecot shows {warm['messages']} messages, expected {args.messages}")
         results: dict = {"repeat": args.repeat, "raw": [], "imap_tools": [], "mailroom": {}, "databases": []}
-        for run in range(args.repeat):
-            log(f"run {run + 1}/{args.repeat}: raw imapclient ...")
-            results["raw"].append(raw_fetch(server))
-            log(f"run {run + 1}/{args.repeat}: imap-tools ...")
-            results["imap_tools"].append(imap_tools_fetch(server))
         targets = [("sqlite", "SQLite", None)]
         if args.database_url:
             targets.append(("postgresql", "PostgreSQL", args.database_url))
-        for label, name, url in targets:
-            log(f"Mailroom first sync and re-sync on {name} ({args.repeat} run(s)) ...")
-            results["mailroom"][label] = mailroom_runs(
-                server, url, args.repeat, args.profile and label == "sqlite"
-            )
+        for label, name, _ in targets:
+            results["mailroom"][label] = {"first": [], "resync": []}
             results["databases"].append((label, name))
-            for run in results["mailroom"][label]["first"]:
-                if run["messages"] != args.messages:
-                    raise SystemExit(f"Mailroom stored {run['messages']} messages, expected {args.messages}")
+        prof = cProfile.Profile() if args.profile else None
+        # One of each per round, so a machine that gets busier mid-run weighs on all of them alike.
+        for run in range(args.repeat):
+            step = f"run {run + 1}/{args.repeat}:"
+            log(f"{step} raw imapclient ...")
+            results["raw"].append(raw_fetch(server))
+            log(f"{step} imap-tools ...")
+            results["imap_tools"].append(imap_tools_fetch(server))
+            for label, name, url in targets:
+                log(f"{step} Mailroom first sync and re-sync on {name} ...")
+                first, resync = mailroom_run(server, url, prof if run == 0 and label == "sqlite" else None)
+                if first["messages"] != args.messages:
+                    raise SystemExit(
+                        f"Mailroom stored {first['messages']} messages, expected {args.messages}"
+                    )
+                results["mailroom"][label]["first"].append(first)
+                results["mailroom"][label]["resync"].append(resync)
+        if prof is not None:
+            buf = io.StringIO()
+            pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
+            results["mailroom"]["sqlite"]["profile"] = buf.getvalue()
     finally:
         server.stop()
 

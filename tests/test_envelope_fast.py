@@ -156,6 +156,10 @@ AWKWARD = [
     b"Message-ID: <a@b>\r\nIn-Reply-To: <p@b> (comment)\r\nReferences: <r1@b>\r\n\t<r2@b> <p@b>\r\n\r\n",
     b"To: one@x two@y\r\nCc: nobody\r\n\r\n",
     b"To: a@[192.0.2.1], B <B@[IPv6:2001:db8::1]>\r\n\r\n",
+    b"Subject: bare\rCR\r\nFrom: a@x\r\n\r\n",
+    b"Subject: no final line break",
+    b"Subject: a\r\n \r\nFrom: b@x\r\n\r\n",
+    b"Subject:  \r\n\tcontinued\r\nFrom:\tB <b@x>\r\n\r\nTo: body@x\r\n",
     b"",
     b"\r\n",
 ]
