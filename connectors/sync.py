@@ -123,6 +123,8 @@ class FolderResult:
     deleted: int = 0
     total: int = 0
     error: str | None = None
+    #: UIDs stored by this run that are really new mail: not a first pass, a reseed or a resumed one.
+    new_uids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -147,6 +149,11 @@ class SyncStats:
     def errors(self) -> list[FolderResult]:
         return [f for f in self.folders if f.error]
 
+    @property
+    def new_uids(self) -> dict[int, list[int]]:
+        """Folder id → UIDs of new mail stored by this run (seeding passes excluded), for automation."""
+        return {f.folder_id: list(f.new_uids) for f in self.folders if f.new_uids}
+
     def as_dict(self) -> dict:
         return {
             "commands": dict(self.commands),
@@ -154,8 +161,14 @@ class SyncStats:
             "updated": self.updated,
             "deleted": self.deleted,
             "elapsed_ms": round(self.elapsed * 1000, 1),
-            "folders": [vars(f).copy() for f in self.folders],
+            "folders": [_folder_dict(f) for f in self.folders],
         }
+
+
+def _folder_dict(result: FolderResult) -> dict:
+    out = vars(result).copy()
+    out["new"] = len(out.pop("new_uids"))  # a count: a burst of mail must not bloat job results and logs
+    return out
 
 
 #: ``progress(folder_number, folder_count, folder_name, done, total)``; folder_number from 1.
@@ -425,6 +438,11 @@ class _Engine:
             result.path = "resumed"
         else:
             result.path = "incremental"
+        # New mail, as opposed to seeding: an incremental run, or one resuming an interrupted incremental
+        # run (a folder that completed a pass before).  A first pass or a reseed stores old mail.
+        fresh = result.path == "incremental" or (
+            result.path == "resumed" and state.last_full_sync_at is not None
+        )
         if uidnext is None:  # a server without UIDNEXT: find the top ourselves
             uidnext = (max(self._search_uids(1, 2**32 - 1) or {0}) + 1) if exists else 1
 
@@ -443,7 +461,16 @@ class _Engine:
         if start < uidnext:
             state.seeded_uid = start - 1
             result.inserted = self._fetch_new(
-                fid, name, state, start, uidnext - 1, stored, exists, number, count
+                fid,
+                name,
+                state,
+                start,
+                uidnext - 1,
+                stored,
+                exists,
+                number,
+                count,
+                result.new_uids if fresh else None,
             )
         stored += result.inserted
 
@@ -508,7 +535,7 @@ class _Engine:
         self.store.commit()
         return len(changes), len(gone)
 
-    def _fetch_new(self, fid, name, state, lo, top, stored, exists, number, count) -> int:
+    def _fetch_new(self, fid, name, state, lo, top, stored, exists, number, count, new_uids=None) -> int:
         header_item = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]"
         items = (
             f"(UID FLAGS RFC822.SIZE INTERNALDATE{' MODSEQ' if self.condstore else ''} {header_item} "
@@ -543,6 +570,8 @@ class _Engine:
             self.store.save_state(fid, state)
             self.store.commit()
             inserted += len(rows)
+            if new_uids is not None:
+                new_uids.extend(uids)
             if uids and self.account_id is not None:
                 from connectors import plugins
 

@@ -115,6 +115,11 @@ def check_syncable(account: Account) -> None:
             {"service_id": "The mailbox's mail service was removed; choose another one."},
             "The mailbox's mail service was removed.",
         )
+    if account.state == AccountState.NEEDS_SIGN_IN.value:
+        raise Invalid(
+            {"auth_method": "Sign in again with the provider first (Sign in again on My mailboxes)."},
+            "The mailbox needs to sign in again.",
+        )
 
 
 def enqueue_sync(account: Account, owner_id: int | None = None, api: bool = True) -> dict:
@@ -156,7 +161,8 @@ def sync_due_accounts() -> dict:
     """Cron: enqueue a sync of every active mailbox whose last sync is older than the interval.
 
     Skipped: disabled mailboxes, removed services, authentication errors (retrying a wrong
-    password every few minutes could get the account locked by the provider) and mailboxes
+    password every few minutes could get the account locked by the provider), OAuth2 mailboxes
+    that need to sign in again and mailboxes
     whose sync is already queued or running.
     """
     interval = timedelta(minutes=int(settings_store.get("sync_interval_minutes")))
@@ -164,7 +170,13 @@ def sync_due_accounts() -> dict:
     accounts = (
         Account.query.filter(
             Account.active.is_(True),
-            Account.state.notin_([AccountState.SERVICE_REMOVED.value, AccountState.AUTH_ERROR.value]),
+            Account.state.notin_(
+                [
+                    AccountState.SERVICE_REMOVED.value,
+                    AccountState.AUTH_ERROR.value,
+                    AccountState.NEEDS_SIGN_IN.value,  # only its owner can fix it (OAuth2 sign-in)
+                ]
+            ),
             db.or_(Account.last_synced_at.is_(None), Account.last_synced_at < due_before),
         )
         .order_by(Account.last_synced_at.is_not(None), Account.last_synced_at, Account.id)
@@ -285,6 +297,7 @@ def _imap(account: Account) -> dict:
                 raise
             except Exception as exc:  # the connection broke mid-sync: classify it like any other failure
                 raise client.classify(exc, "sync") from exc
+            automation = _automation(account, client, stats)
     except MailboxUnavailable as exc:
         db.session.rollback()
         return _failed(account, str(exc), None, retry=False)
@@ -294,7 +307,35 @@ def _imap(account: Account) -> dict:
             exc.step == "sync" and exc.error_class is ErrorClass.PROTOCOL
         )
         return _failed(account, f"IMAP: {exc.message}", exc, retry=transient)
-    return _succeeded(account, stats, time.monotonic() - started)
+    result = _succeeded(account, stats, time.monotonic() - started)
+    if automation:
+        result["automation"] = automation
+    return result
+
+
+def _automation(account: Account, client, stats) -> dict | None:
+    """Filters and out-of-office replies on the new mail of this run, on the same connection.
+
+    The sync itself is committed already; a failure here is logged and does not fail the sync.
+    """
+    new = stats.new_uids
+    if not new:
+        return None
+    from .automation import after_sync
+
+    try:
+        return after_sync(account, client, new)
+    except Exception as exc:
+        db.session.rollback()
+        email_log.record(
+            LogSource.INCOMING,
+            LogLevel.ERROR,
+            f"Filters and automatic replies failed after the sync: {exc.__class__.__name__}: {exc}"[:2000],
+            account=account,
+            created_by="system",
+            commit=True,
+        )
+        return {"error": str(exc)[:500]}
 
 
 def _folders_to_sync(account: Account, client) -> list[Folder]:

@@ -1,5 +1,105 @@
-"""API routes for automation (registered on the /api/v1 blueprint)."""
+"""API routes for automation: a mailbox's filters, "Run now" on a folder, and its out-of-office.
+
+The mailbox's owner (or an administrator) reads and changes them; rules are validated by
+webapp.filters (422 naming ``conditions[0].value``, ``actions[0].folder_id``, …).
+"""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from flask import g, jsonify
+
+from .. import accounts, filters, job_status, out_of_office
+from ..errors import Invalid, NotFound
+from ..extensions import db
+from ..models import Folder
+from . import _json, bp, token_required
+
+
+@bp.get("/accounts/<int:account_id>/filters")
+@token_required
+def list_filters(account_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    return jsonify([filters.filter_as_dict(r) for r in filters.ordered(account)])
+
+
+@bp.post("/accounts/<int:account_id>/filters")
+@token_required
+def create_filter(account_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    rule = filters.create_filter(account, filters.clean_filter(account, _json()))
+    return jsonify(filters.filter_as_dict(rule)), 201
+
+
+@bp.get("/accounts/<int:account_id>/filters/<int:filter_id>")
+@token_required
+def get_filter(account_id: int, filter_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    return jsonify(filters.filter_as_dict(filters.get_filter(account, filter_id)))
+
+
+@bp.patch("/accounts/<int:account_id>/filters/<int:filter_id>")
+@token_required
+def patch_filter(account_id: int, filter_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    rule = filters.get_filter(account, filter_id)
+    cleaned = filters.clean_filter(account, _json(), existing=rule)
+    return jsonify(filters.filter_as_dict(filters.update_filter(rule, cleaned)))
+
+
+@bp.delete("/accounts/<int:account_id>/filters/<int:filter_id>")
+@token_required
+def delete_filter(account_id: int, filter_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    filters.delete_filter(filters.get_filter(account, filter_id))
+    return "", 204
+
+
+@bp.post("/accounts/<int:account_id>/filters/<int:filter_id>/move")
+@token_required
+def move_filter(account_id: int, filter_id: int):
+    """``{"position": n}`` (0 = first) or ``{"direction": "up" | "down"}``."""
+    account = accounts.get_account(g.api_user, account_id)
+    rule = filters.get_filter(account, filter_id)
+    body = _json()
+    position = body.get("position")
+    direction = body.get("direction")
+    if direction is not None:
+        if direction not in ("up", "down"):
+            raise Invalid({"direction": "must be up or down"})
+        position = max(0, rule.position + (-1 if direction == "up" else 1))
+    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+        raise Invalid({"position": "must be a whole number from 0 (or give direction up/down)"})
+    filters.move_filter(rule, position)
+    return jsonify([filters.filter_as_dict(r) for r in filters.ordered(account)])
+
+
+@bp.post("/accounts/<int:account_id>/folders/<int:folder_id>/run-filters")
+@token_required
+def run_filters(account_id: int, folder_id: int):
+    from ..automation import run_filters as job
+    from ..folders import check_listable
+
+    account = accounts.get_account(g.api_user, account_id)
+    folder = db.session.get(Folder, folder_id)
+    if folder is None or folder.account_id != account.id:
+        raise NotFound("No such folder in this mailbox.")
+    check_listable(account)
+    body = job_status.enqueue(
+        job, account.id, folder.id, owner=g.api_user, kind="run_filters", account_id=account.id
+    )
+    return jsonify(body), 202, {"Location": body["status_url"]}
+
+
+@bp.get("/accounts/<int:account_id>/out-of-office")
+@token_required
+def get_out_of_office(account_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    return jsonify(out_of_office.as_dict(out_of_office.settings_for(account)))
+
+
+@bp.put("/accounts/<int:account_id>/out-of-office")
+@token_required
+def put_out_of_office(account_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    cleaned = out_of_office.clean(out_of_office.settings_for(account), _json())
+    return jsonify(out_of_office.as_dict(out_of_office.save(account, cleaned)))

@@ -1,0 +1,236 @@
+"""Carry filter actions out over IMAP on an open connection, and keep the store in step.
+
+* mark read / flag: ``UID STORE +FLAGS.SILENT``; the stored rows get the flag at once;
+* move: ``UID MOVE`` when the server offers MOVE; otherwise ``UID COPY`` + ``\\Deleted`` +
+  ``UID EXPUNGE`` when it offers UIDPLUS; otherwise ``UID COPY`` + ``\\Deleted`` only, with a
+  warning (a plain EXPUNGE would also remove mail other clients marked deleted).
+
+The store follows the server: a moved message's row moves to the target folder with the UID
+the server gave it (COPYUID) when that is safe for the sync engine, i.e. the target is synced,
+its state is complete, and the new UIDs are exactly the next ones after what the store has
+(the engine fetches new mail from the highest stored UID, so a row stored above an unsynced
+message would hide that message).  Otherwise the source row is deleted and the next sync of the
+target folder fetches the message.  Every action is logged (source "Incoming mail").
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from connectors.sync import uid_set
+
+from . import email_log
+from .extensions import db
+from .filters import Candidate, Decision, decide
+from .models import Account, Filter, Folder, LogLevel, LogSource, Message
+
+#: UIDs per STORE/MOVE/COPY command.
+CHUNK = 500
+
+
+def compress(uids: list[int]) -> str:
+    """``[1, 2, 3, 7]`` → ``1:3,7`` (a short UID set; servers refuse long lists)."""
+    uids = sorted(set(uids))
+    parts: list[str] = []
+    start = prev = None
+    for uid in uids:
+        if start is None:
+            start = prev = uid
+        elif uid == prev + 1:
+            prev = uid
+        else:
+            parts.append(f"{start}:{prev}" if start != prev else str(start))
+            start = prev = uid
+    if start is not None:
+        parts.append(f"{start}:{prev}" if start != prev else str(start))
+    return ",".join(parts)
+
+
+def _caps(imap: Any) -> set[bytes]:
+    return {c.upper() if isinstance(c, bytes) else c.upper().encode() for c in imap.capabilities()}
+
+
+def apply_rules(
+    account: Account,
+    imap: Any,
+    folder: Folder,
+    candidates: list[Candidate],
+    rules: list[Filter],
+    *,
+    use_move: bool = True,
+    use_uidplus: bool = True,
+) -> dict[str, int]:
+    """Run ``rules`` on the ``candidates`` of ``folder`` (selected read-write here); commits.
+
+    ``use_move``/``use_uidplus`` False act as if the server lacked them (tests cover every path
+    against one Dovecot).  Returns counts: matched, marked_read, flagged, moved.
+    """
+    decisions: dict[int, tuple[Candidate, Decision]] = {}
+    for cand in candidates:
+        decision = decide(rules, cand)
+        if decision.rules:
+            decisions[cand.uid] = (cand, decision)
+    counts = {"matched": len(decisions), "marked_read": 0, "flagged": 0, "moved": 0}
+    if not decisions:
+        return counts
+    imap.folder_encode = False  # stored names are the server's modified UTF-7
+    imap.select_folder(folder.name, readonly=False)
+    caps = _caps(imap)
+    has_move = use_move and b"MOVE" in caps
+    has_uidplus = use_uidplus and b"UIDPLUS" in caps
+
+    to_read = [uid for uid, (c, d) in decisions.items() if d.mark_read and not c.message.seen]
+    to_flag = [uid for uid, (c, d) in decisions.items() if d.flag and not c.message.flagged]
+    _store(imap, to_read, b"\\Seen")
+    _store(imap, to_flag, b"\\Flagged")
+    _flags_in_store(folder.id, to_read, "\\Seen")
+    _flags_in_store(folder.id, to_flag, "\\Flagged")
+    counts["marked_read"], counts["flagged"] = len(to_read), len(to_flag)
+
+    targets: dict[int, list[int]] = defaultdict(list)
+    for uid, (_, d) in decisions.items():
+        if d.move_to is not None and d.move_to != folder.id:
+            targets[d.move_to].append(uid)
+    outcome: dict[int, str] = {}
+    for target_id, uids in targets.items():
+        target = db.session.get(Folder, target_id)
+        if target is None or target.account_id != account.id or not target.exists_on_server:
+            for uid in uids:
+                outcome[uid] = "target folder is gone; not moved"
+            continue
+        moved = _move(imap, account, folder, target, sorted(uids), has_move, has_uidplus)
+        for uid in uids:
+            outcome[uid] = moved
+        if not moved.startswith("not"):
+            counts["moved"] += len(uids)
+    db.session.commit()
+
+    for uid, (cand, d) in decisions.items():
+        done = []
+        if d.mark_read:
+            done.append("marked as read")
+        if d.flag:
+            done.append("flagged")
+        if d.move_to is not None and uid in outcome:
+            done.append(outcome[uid])
+        names = ", ".join(f'"{r.name or f"rule {r.position + 1}"}"' for r in d.rules)
+        level = LogLevel.WARNING if any(x.startswith("not") or "left" in x for x in done) else LogLevel.INFO
+        email_log.record(
+            LogSource.INCOMING,
+            level,
+            f'Filter {names} on "{cand.message.subject[:120]}" from {cand.message.from_addr or "?"} '
+            f"in {folder.display_name}: {'; '.join(done) or 'no change needed'}.",
+            account=account,
+            details={
+                "filters": [r.id for r in d.rules],
+                "folder_id": folder.id,
+                "uid": uid,
+                "message_id": cand.message.message_id,
+            },
+            created_by="system",
+        )
+    db.session.commit()
+    return counts
+
+
+def _store(imap: Any, uids: list[int], flag: bytes) -> None:
+    raw = imap._imap
+    for i in range(0, len(uids), CHUNK):
+        typ, data = raw.uid("STORE", compress(uids[i : i + CHUNK]), "+FLAGS.SILENT", f"({flag.decode()})")
+        if typ != "OK":
+            raise RuntimeError(f"UID STORE refused: {data!r}")
+
+
+def _flags_in_store(folder_id: int, uids: list[int], flag: str) -> None:
+    if not uids:
+        return
+    rows = db.session.scalars(select(Message).where(Message.folder_id == folder_id, Message.uid.in_(uids)))
+    for row in rows:
+        flags = set((row.flags or "").split())
+        flags.add(flag)
+        row.flags = " ".join(sorted(flags))
+        row.seen = "\\Seen" in flags
+        row.flagged = "\\Flagged" in flags
+
+
+def _copyuid(raw: Any, data: list) -> list[tuple[int, list[int], list[int]]]:
+    """COPYUID answers (RFC 4315) of the last command: (uidvalidity, source UIDs, new UIDs)."""
+    found = []
+    texts = list(raw.untagged_responses.pop("COPYUID", []) or [])
+    for item in data or []:
+        if isinstance(item, bytes) and b"[COPYUID " in item:
+            texts.append(item.split(b"[COPYUID ", 1)[1].split(b"]", 1)[0])
+    for text in texts:
+        parts = text.split()
+        if len(parts) == 3:
+            found.append((int(parts[0]), uid_set(parts[1]), uid_set(parts[2])))
+    return found
+
+
+def _move(imap, account, source: Folder, target: Folder, uids: list[int], has_move, has_uidplus) -> str:
+    """Move ``uids`` on the server and in the store; answers what happened, for the log."""
+    raw = imap._imap
+    mailbox = imap._normalise_folder(target.name)
+    mapping: dict[int, int] = {}
+    validity: int | None = None
+    expunged = True
+    for i in range(0, len(uids), CHUNK):
+        chunk = compress(uids[i : i + CHUNK])
+        raw.untagged_responses.pop("COPYUID", None)
+        typ, data = raw.uid("MOVE" if has_move else "COPY", chunk, mailbox)
+        if typ != "OK":
+            return f"not moved to {target.display_name}: the server refused ({data!r})"
+        for answer_validity, src, dst in _copyuid(raw, data):
+            validity = answer_validity
+            mapping.update(zip(src, dst, strict=False))
+        if has_move:
+            continue
+        typ, data = raw.uid("STORE", chunk, "+FLAGS.SILENT", "(\\Deleted)")
+        if has_uidplus:
+            raw.uid("EXPUNGE", chunk)
+        else:
+            expunged = False
+    if not expunged:
+        email_log.record(
+            LogSource.INCOMING,
+            LogLevel.WARNING,
+            f"The server of {account.email} offers neither MOVE nor UIDPLUS: filtered messages were "
+            f"copied to {target.display_name} and marked deleted in {source.display_name}, but not "
+            "expunged (a plain EXPUNGE would also remove other mail marked deleted).",
+            account=account,
+            created_by="system",
+        )
+        _flags_in_store(source.id, uids, "\\Deleted")
+        return f"copied to {target.display_name}, left marked deleted in {source.display_name}"
+    _rows_follow(source, target, uids, mapping, validity)
+    return f"moved to {target.display_name}"
+
+
+def _rows_follow(source: Folder, target: Folder, uids: list[int], mapping: dict[int, int], validity) -> None:
+    """Move the rows to ``target`` under their new UIDs when safe; else drop them (the next sync adds them)."""
+    new = sorted(mapping[u] for u in uids if u in mapping)
+    safe = (
+        target.sync
+        and target.uidvalidity is not None
+        and target.seeded_uid is None
+        and validity == target.uidvalidity
+        and len(new) == len(uids)
+    )
+    if safe:
+        top = db.session.scalar(select(func.max(Message.uid)).where(Message.folder_id == target.id)) or 0
+        expected = max(top + 1, target.uidnext or 1)
+        safe = new == list(range(expected, expected + len(new))) and new[0] == expected
+    if safe:
+        for uid in uids:
+            db.session.execute(
+                update(Message)
+                .where(Message.folder_id == source.id, Message.uid == uid)
+                .values(folder_id=target.id, uid=mapping[uid])
+            )
+    else:
+        db.session.execute(
+            Message.__table__.delete().where(Message.folder_id == source.id, Message.uid.in_(uids))
+        )

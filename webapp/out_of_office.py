@@ -1,0 +1,384 @@
+"""Out-of-office replies (RFC 3834): settings per mailbox, who gets a reply, and queuing the reply.
+
+While a mailbox's out-of-office is on and the time is inside its window (either end may be
+open), each NEW message of its inbox (found by sync, never the first seeding) gets at most one
+automatic reply per sender per ``interval_days``.  No reply goes to:
+
+* automatic mail: ``Auto-Submitted`` other than ``no``, ``Precedence: bulk/list/junk``, a
+  ``List-Id`` or ``List-Unsubscribe`` header, an empty Return-Path (a bounce);
+* no-reply, mailer-daemon and postmaster senders;
+* the user's own addresses (every mailbox they have and its aliases);
+* mail that does not name this mailbox (or an alias of it) in To or Cc (RFC 3834 section 2:
+  a vacation notice only for mail explicitly addressed to the person).
+
+The reply goes to the Return-Path, as RFC 3834 section 4 says (it is the address responsible
+for the message; From or Reply-To may be a list or a third party); only a message without a
+Return-Path header falls back to From.  It carries ``Auto-Submitted: auto-replied``,
+``In-Reply-To`` and ``References``.  The AutoReply row and the outgoing message are written in
+one transaction; every reply and every skip, with its reason, goes to the email log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
+from email.utils import getaddresses, make_msgid, parseaddr
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from . import email_log
+from .errors import Invalid
+from .extensions import db
+from .models import (
+    Account,
+    Alias,
+    AutoReply,
+    LogLevel,
+    LogSource,
+    Message,
+    OutgoingMessage,
+    OutgoingState,
+    OutOfOffice,
+    utcnow,
+)
+
+#: Headers fetched from the server for each new inbox message (they are not stored).
+HEADERS = (
+    "return-path",
+    "from",
+    "to",
+    "cc",
+    "auto-submitted",
+    "precedence",
+    "list-id",
+    "list-unsubscribe",
+    "message-id",
+    "references",
+)
+_NO_REPLY = re.compile(
+    r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?)([-+_.].*)?$", re.I
+)
+MAX_SUBJECT = 255
+MAX_BODY = 20_000
+
+
+# Settings ------------------------------------------------------------------------------------
+
+
+def settings_for(account: Account) -> OutOfOffice:
+    """The mailbox's settings (an unsaved default, off, when it never had any)."""
+    row = db.session.get(OutOfOffice, account.id)
+    if row is None:
+        row = OutOfOffice(account_id=account.id, enabled=False, subject="", body="", interval_days=4)
+    return row
+
+
+def _time(value: Any, name: str, errors: dict[str, str]) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        errors[name] = "must be an ISO 8601 date and time, or null"
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        errors[name] = "must be an ISO 8601 date and time, e.g. 2026-08-01T09:00:00Z"
+        return None
+    if parsed.tzinfo is not None:  # stored as naive UTC; a time without zone is taken as UTC
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def clean(current: OutOfOffice, data: Any) -> dict[str, Any]:
+    """Validate ``{enabled, starts_at, ends_at, subject, body, interval_days}`` (missing keys keep
+    their value); errors name the field (422)."""
+    if not isinstance(data, dict):
+        raise Invalid({"body": "must be a JSON object"})
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    for key in set(data) - {"enabled", "starts_at", "ends_at", "subject", "body", "interval_days"}:
+        errors[key] = "unknown field"
+    if "enabled" in data:
+        if not isinstance(data["enabled"], bool):
+            errors["enabled"] = "must be true or false"
+        else:
+            out["enabled"] = data["enabled"]
+    for key in ("starts_at", "ends_at"):
+        if key in data:
+            out[key] = _time(data[key], key, errors)
+    if "subject" in data:
+        if not isinstance(data["subject"], str) or len(data["subject"]) > MAX_SUBJECT:
+            errors["subject"] = f"must be text of at most {MAX_SUBJECT} characters"
+        elif "\n" in data["subject"] or "\r" in data["subject"]:
+            errors["subject"] = "must be one line"
+        else:
+            out["subject"] = data["subject"].strip()
+    if "body" in data:
+        if not isinstance(data["body"], str) or len(data["body"]) > MAX_BODY:
+            errors["body"] = f"must be text of at most {MAX_BODY} characters"
+        else:
+            out["body"] = data["body"].replace("\r\n", "\n").strip()
+    if "interval_days" in data:
+        days = data["interval_days"]
+        if isinstance(days, str) and days.strip().isdigit():
+            days = int(days)
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 30:
+            errors["interval_days"] = "must be a whole number of days from 1 to 30"
+        else:
+            out["interval_days"] = days
+    enabled = out.get("enabled", current.enabled)
+    starts = out["starts_at"] if "starts_at" in out else current.starts_at
+    ends = out["ends_at"] if "ends_at" in out else current.ends_at
+    body = out["body"] if "body" in out else current.body
+    if enabled and not (body or "").strip() and "body" not in errors:
+        errors["body"] = "write the reply text before turning the out-of-office on"
+    if starts and ends and ends <= starts and not {"starts_at", "ends_at"} & set(errors):
+        errors["ends_at"] = "must be after the start"
+    if errors:
+        raise Invalid(errors, "The out-of-office settings are not valid.")
+    return out
+
+
+def save(account: Account, cleaned: dict[str, Any]) -> OutOfOffice:
+    row = db.session.get(OutOfOffice, account.id)
+    if row is None:
+        row = settings_for(account)
+        db.session.add(row)
+    for key, value in cleaned.items():
+        setattr(row, key, value)
+    db.session.commit()
+    return row
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() + "Z" if value else None
+
+
+def as_dict(row: OutOfOffice, now: datetime | None = None) -> dict[str, Any]:
+    return {
+        "account_id": row.account_id,
+        "enabled": bool(row.enabled),
+        "starts_at": _iso(row.starts_at),
+        "ends_at": _iso(row.ends_at),
+        "subject": row.subject or "",
+        "body": row.body or "",
+        "interval_days": row.interval_days or 4,
+        "active_now": in_window(row, now or utcnow()),
+    }
+
+
+def in_window(row: OutOfOffice, now: datetime) -> bool:
+    return bool(
+        row.enabled
+        and (row.starts_at is None or now >= row.starts_at)
+        and (row.ends_at is None or now < row.ends_at)
+    )
+
+
+# Who gets a reply ----------------------------------------------------------------------------
+
+
+def decoded(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:
+        return value
+
+
+def own_addresses(account: Account) -> set[str]:
+    """Every address of the mailbox's owner: all their mailboxes and all their aliases (lower-case)."""
+    out: set[str] = set()
+    for acc in Account.query.filter_by(user_id=account.user_id):
+        out.update(a.lower() for a in (acc.email, acc.smtp_from) if a)
+    aliases = db.session.query(Alias.address).join(Account, Alias.account_id == Account.id)
+    out.update(a.lower() for (a,) in aliases.filter(Account.user_id == account.user_id))
+    return out
+
+
+def mailbox_addresses(account: Account) -> set[str]:
+    """The addresses this mailbox receives as: its address, its SMTP From and its aliases."""
+    out = {a.lower() for a in (account.email, account.smtp_from) if a}
+    out.update(a.lower() for (a,) in db.session.query(Alias.address).filter(Alias.account_id == account.id))
+    return out
+
+
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return values[0].strip() if values else None
+
+
+def reply_address(headers: dict[str, list[str]]) -> tuple[str | None, str | None]:
+    """(address to reply to, reason for no reply): Return-Path, else From (RFC 3834 section 4)."""
+    return_path = _first(headers, "return-path")
+    if return_path is not None:
+        addr = parseaddr(return_path)[1].strip()
+        if not addr or return_path.replace(" ", "") == "<>":
+            return None, "it is a delivery report (empty Return-Path)"
+        return addr.lower(), None
+    addr = parseaddr(decoded(_first(headers, "from") or ""))[1].strip()
+    if not addr:
+        return None, "it has no sender address"
+    return addr.lower(), None
+
+
+def skip_reason(
+    headers: dict[str, list[str]], own: set[str], mailbox: set[str]
+) -> tuple[str | None, str | None]:
+    """(reply address, None) when the message gets a reply, or (None, reason) when it does not."""
+    auto = _first(headers, "auto-submitted")
+    if auto is not None and auto.split(";")[0].strip().lower() != "no":
+        return None, f"it is an automatic message (Auto-Submitted: {auto[:60]})"
+    precedence = (_first(headers, "precedence") or "").lower()
+    if precedence in ("bulk", "list", "junk"):
+        return None, f"it is bulk mail (Precedence: {precedence})"
+    for name, label in (("list-id", "List-Id"), ("list-unsubscribe", "List-Unsubscribe")):
+        if headers.get(name):
+            return None, f"it came from a mailing list ({label})"
+    address, reason = reply_address(headers)
+    if address is None:
+        return None, reason
+    from_addr = parseaddr(decoded(_first(headers, "from") or ""))[1].lower()
+    for candidate in {address, from_addr} - {""}:
+        if _NO_REPLY.match(candidate.split("@")[0]):
+            return None, f"the sender {candidate} does not take replies"
+    if address in own or from_addr in own:
+        return None, "it came from one of your own addresses"
+    named = {
+        a.lower() for _, a in getaddresses([decoded(v) for k in ("to", "cc") for v in headers.get(k, [])])
+    }
+    if not named & mailbox:
+        return None, "this mailbox is not named in To or Cc (mailing list, Bcc or forward)"
+    return address, None
+
+
+# Replying ------------------------------------------------------------------------------------
+
+
+def reply_to_new(account: Account, messages: list[tuple[Message, dict[str, list[str]]]]) -> dict[str, int]:
+    """Reply (or log why not) to each new inbox message; commits per message.  Returns counts."""
+    counts = {"replied": 0, "skipped": 0}
+    row = db.session.get(OutOfOffice, account.id)
+    if row is None or not row.enabled or not messages:
+        return counts
+    now = utcnow()
+    if not in_window(row, now):
+        for message, _ in messages:
+            _log_skip(account, message, "the out-of-office is outside its dates", LogLevel.DEBUG)
+            counts["skipped"] += 1
+        db.session.commit()
+        return counts
+    own, mailbox = own_addresses(account), mailbox_addresses(account)
+    for message, headers in messages:
+        address, reason = skip_reason(headers, own, mailbox)
+        if address is None:
+            _log_skip(account, message, reason)
+            counts["skipped"] += 1
+            db.session.commit()
+            continue
+        outgoing, reason = _reply(account, row, message, headers, address, now)
+        if outgoing is None:
+            _log_skip(account, message, reason)
+            counts["skipped"] += 1
+            db.session.commit()
+            continue
+        counts["replied"] += 1
+    return counts
+
+
+def _log_skip(account: Account, message: Message, reason: str, level: LogLevel = LogLevel.INFO) -> None:
+    email_log.record(
+        LogSource.INCOMING,
+        level,
+        f'Out-of-office: no reply to "{message.subject[:120]}" from {message.from_addr or "?"}: {reason}.',
+        account=account,
+        details={"message_id": message.message_id, "reason": reason},
+        created_by="system",
+    )
+
+
+def _reply(account, row: OutOfOffice, message: Message, headers, address: str, now: datetime):
+    """Write the AutoReply row and the outgoing reply in one transaction, then queue the send."""
+    since = now - timedelta(days=row.interval_days or 4)
+    last = AutoReply.query.filter_by(account_id=account.id, sender=address).first()
+    if last is not None and last.replied_at > since:
+        return None, f"{address} already had a reply on {last.replied_at:%Y-%m-%d %H:%M} UTC"
+    if last is None:
+        db.session.add(AutoReply(account_id=account.id, sender=address, replied_at=now))
+    else:
+        last.replied_at = now
+    original_id = _first(headers, "message-id") or message.message_id
+    references = " ".join(
+        x
+        for x in (
+            (_first(headers, "references") or message.references_header or "").split() + [original_id or ""]
+        )
+        if x
+    )
+    subject = row.subject or f"Auto: {message.subject or ''}".strip()
+    try:
+        outgoing = _create_outgoing(account, address, subject, row.body or "", original_id, references)
+        email_log.record(
+            LogSource.INCOMING,
+            LogLevel.INFO,
+            f'Out-of-office: reply to {address} for "{message.subject[:120]}" queued.',
+            account=account,
+            details={"message_id": message.message_id, "outgoing_id": outgoing.id, "to": address},
+            created_by="system",
+        )
+        db.session.commit()
+    except IntegrityError:  # another run replied to this sender at the same instant
+        db.session.rollback()
+        return None, f"{address} is being replied to by another run"
+    _enqueue(outgoing)
+    return outgoing, None
+
+
+AUTO_HEADERS = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
+
+
+def _create_outgoing(account: Account, to: str, subject: str, body: str, in_reply_to, references):
+    """The reply as an OutgoingMessage (Brief F's ``create_outgoing`` when installed); flushed, not committed."""
+    fields = {
+        "from": account.smtp_from or account.email,
+        "to": [to],
+        "subject": subject,
+        "text": body,
+        "in_reply_to": in_reply_to,
+        "references": references,
+        "extra_headers": dict(AUTO_HEADERS),
+    }
+    try:
+        from .sending import create_outgoing
+    except ImportError:
+        create_outgoing = None
+    if create_outgoing is not None:
+        return create_outgoing(account.user, fields, origin="out_of_office", commit=False)
+    domain = (account.email.rsplit("@", 1)[-1] or "localhost").strip()
+    outgoing = OutgoingMessage(
+        user_id=account.user_id,
+        account_id=account.id,
+        from_addr=fields["from"],
+        to_addrs=json.dumps([to]),
+        subject=subject,
+        text_body=body,
+        in_reply_to=in_reply_to,
+        references_header=references or None,
+        extra_headers=json.dumps(fields["extra_headers"]),
+        message_id=make_msgid(domain=domain),
+        origin="out_of_office",
+        state=OutgoingState.QUEUED.value,
+    )
+    db.session.add(outgoing)
+    db.session.flush()
+    return outgoing
+
+
+def _enqueue(outgoing: OutgoingMessage) -> None:
+    try:
+        from .sending import enqueue_send
+    except ImportError:
+        return  # sending not installed yet: the message stays queued in the table
+    enqueue_send(outgoing)
