@@ -93,3 +93,15 @@ def mailroom_messages_synced(account_id: int, folder: str, uids: list[int]) -> N
     ``uids`` are the new UIDs in ``folder`` of mailbox account ``account_id``.
     Runs inside the sync worker: keep it quick, or enqueue your own job.
     """
+
+
+@hookspec(firstresult=True)
+def mailroom_server_saves_sent(service_key: str | None) -> bool | None:
+    """Return True when the provider files a copy of every sent message in Sent itself.
+
+    Mailroom then skips its IMAP APPEND of the Sent copy, so the message is not
+    in Sent twice (Gmail files what goes through smtp.gmail.com).  Return False
+    to force the APPEND, or None to let the next plugin answer; with no answer
+    the preset's ``files_sent_copy`` decides.  ``service_key`` is the mailbox's
+    service preset key, or None for hand-entered servers.
+    """

@@ -270,3 +270,20 @@ def _as_list(value: Any) -> list:
     if isinstance(value, list | tuple):
         return list(value)
     return [value]
+
+
+def server_saves_sent(service_key: str | None) -> bool:
+    """Does the provider file the Sent copy itself (so Mailroom must not APPEND one)?
+
+    The first plugin answer that is not None wins; without one, the preset's
+    ``files_sent_copy`` decides.  A failing plugin is logged and counts as no answer.
+    """
+    try:
+        answer = get_plugin_manager().hook.mailroom_server_saves_sent(service_key=service_key)
+    except Exception:
+        log.exception("A mailroom_server_saves_sent plugin failed for %r", service_key)
+        answer = None
+    if answer is not None:
+        return bool(answer)
+    preset = service_preset(service_key)
+    return bool(preset and preset.files_sent_copy)

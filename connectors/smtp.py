@@ -18,12 +18,16 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable
+from email.message import EmailMessage
 
 from connectors import net
 from connectors.client import ProtocolClient
 from connectors.errors import THROTTLE_WORDS, VARIANT_HINTS, Detail, ErrorClass, MailError
 from connectors.settings import Security
 from connectors.transcript import Transcript
+
+#: The sentence for a recipient the server refused at RCPT TO.
+REFUSED_RECIPIENT = "The server refused the recipient {recipient} ({reply})."
 
 #: Mechanisms in the order Mailroom prefers them for a password.
 PASSWORD_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
@@ -216,6 +220,48 @@ class SmtpClient(ProtocolClient):
             code, msg = self.smtp.docmd(_b64(respond(challenge)))
         if code not in (235, 503):
             raise SmtpAuthFailed(code, msg)
+
+    # -- send -------------------------------------------------------------------------------
+
+    def send_message(self, msg: bytes | EmailMessage, from_addr: str, recipients: list[str]) -> str:
+        """MAIL FROM, RCPT TO each recipient, DATA; return the server's final answer.
+
+        A recipient the server refuses stops the send before DATA (RSET), with an
+        error naming it, so nobody gets a copy of a message that failed for someone
+        else.  Once DATA is answered 250 the message is the server's: the caller
+        records that before anything else (the goodbye may still fail, harmlessly).
+        """
+        if self.smtp is None:
+            raise self.fail(ErrorClass.PROTOCOL, "mail", detail="Not connected.")
+        data = msg.as_bytes() if isinstance(msg, EmailMessage) else msg
+        if not recipients:
+            raise self.fail(ErrorClass.PROTOCOL, "rcpt", detail="The message has no recipient.")
+        with self.step("mail") as st:
+            options = ["BODY=8BITMIME"] if self.smtp.has_extn("8bitmime") and not data.isascii() else []
+            if self.smtp.has_extn("size"):
+                options.append(f"SIZE={len(data)}")
+            code, reply = self.smtp.mail(from_addr, options)
+            if code != 250:
+                raise self._reply_error("mail", code, reply)
+            st.detail = from_addr
+        with self.step("rcpt") as st:
+            for rcpt in recipients:
+                code, reply = self.smtp.rcpt(rcpt)
+                if code not in (250, 251):
+                    text = _reply_text(code, reply)
+                    try:
+                        self.smtp.rset()
+                    except (smtplib.SMTPException, OSError):
+                        pass
+                    error = self._reply_error("rcpt", code, reply)
+                    if error.error_class is ErrorClass.PROTOCOL:
+                        error.detail = REFUSED_RECIPIENT.format(recipient=rcpt, reply=text)
+                    raise error
+            st.detail = f"{len(recipients)} recipient{'s' * (len(recipients) != 1)}"
+        with self.step("data") as st:
+            code, reply = self.smtp.data(data)  # raises SMTPDataError for a non-250 answer
+            st.detail = _reply_text(code, reply)
+        return st.detail
 
     # -- close ------------------------------------------------------------------------------
 

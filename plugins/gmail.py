@@ -75,6 +75,12 @@ def mailroom_service_presets() -> list[ServicePreset]:
 
 
 @hookimpl
+def mailroom_server_saves_sent(service_key: str | None) -> bool | None:
+    # smtp.gmail.com files every sent message in [Gmail]/Sent Mail; an APPEND would make two.
+    return True if service_key == KEY else None
+
+
+@hookimpl
 def mailroom_folder_role_hints(service_key: str | None, folders: list[str]) -> dict[str, str]:
     # The [Gmail]/ prefix identifies Gmail even on hand-entered servers; INBOX is left to plugins.custom.
     roles = {}

@@ -420,6 +420,7 @@ def test_describe_plugins_lists_builtins_with_their_hooks():
     assert gmail["hooks"] == [
         "mailroom_diagnosis_hints",
         "mailroom_folder_role_hints",
+        "mailroom_server_saves_sent",
         "mailroom_service_presets",
     ]
     assert described["plugins.presets_discovery"]["hooks"] == ["mailroom_discover_settings"]

@@ -1,5 +1,75 @@
-"""API routes for sending: compose, scheduled sends, aliases, shared senders, signatures."""
+"""API routes for sending: compose, outgoing messages, scheduled sends, allowed senders.
+
+``POST /messages/send`` answers 202 as soon as the message is stored and its job enqueued;
+``GET /outgoing/<id>`` then shows its state (scheduled, queued, sending, sent, failed with the
+classified reason, cancelled).  See docs/sending.md.
+"""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from flask import g, jsonify, request, url_for
+
+from .. import sending
+from . import _json, bp, token_required
+
+
+def _accepted(row) -> tuple:
+    body = {
+        "id": row.id,
+        "state": row.state,
+        "message_id": row.message_id,
+        "job_id": row.job_id,
+        "status_url": url_for("api.get_outgoing", outgoing_id=row.id),
+        "send_at": sending.outgoing_as_dict(row)["send_at"],
+    }
+    return jsonify(body), 202, {"Location": body["status_url"]}
+
+
+@bp.post("/messages/send")
+@token_required
+def send_message():
+    """Validate, store and enqueue (or schedule) a message: 202; 422 naming a field; 403 for a From."""
+    row = sending.create_outgoing(g.api_user, _json(), origin="api")
+    sending.enqueue_send(row)
+    return _accepted(row)
+
+
+@bp.get("/outgoing")
+@token_required
+def list_outgoing():
+    """The user's outgoing messages, newest first; ``?state=scheduled,failed`` filters."""
+    limit = request.args.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= 500:
+        from ..errors import Invalid
+
+        raise Invalid({"limit": "must be a whole number between 1 and 500"})
+    rows = sending.list_outgoing(g.api_user, request.args.get("state"), int(limit))
+    return jsonify([sending.outgoing_as_dict(r) for r in rows])
+
+
+@bp.get("/outgoing/<int:outgoing_id>")
+@token_required
+def get_outgoing(outgoing_id: int):
+    return jsonify(sending.outgoing_as_dict(sending.get_outgoing(g.api_user, outgoing_id), full=True))
+
+
+@bp.patch("/outgoing/<int:outgoing_id>")
+@token_required
+def patch_outgoing(outgoing_id: int):
+    """Edit a scheduled message (any send field; ``send_at`` null sends it now); 409 once it goes."""
+    row = sending.update_scheduled(sending.get_outgoing(g.api_user, outgoing_id), _json())
+    return _accepted(row)
+
+
+@bp.post("/outgoing/<int:outgoing_id>/cancel")
+@token_required
+def cancel_outgoing(outgoing_id: int):
+    row = sending.cancel(sending.get_outgoing(g.api_user, outgoing_id))
+    return jsonify(sending.outgoing_as_dict(row))
+
+
+@bp.get("/senders")
+@token_required
+def senders():
+    """The From addresses the user may send as, main mailbox first."""
+    return jsonify(sending.allowed_senders(g.api_user))

@@ -1,0 +1,291 @@
+"""The send job: one outgoing message through its mailbox's SMTP server, then the Sent copy.
+
+``send_outgoing(outgoing_id)`` runs in an RQ worker and receives the row id only.  It never
+sends a message twice:
+
+1. it takes the message's Redis lock (cancel and edit take it too, so a message cannot be
+   cancelled halfway through its SMTP transaction);
+2. a job that is no longer the row's job (the message was edited or cancelled) does nothing;
+3. if ``smtp_accepted_at`` is set, an earlier run already handed the message to the SMTP
+   server: this run only finishes the Sent copy;
+4. otherwise it sends (MAIL FROM, RCPT TO for To, Cc and Bcc, DATA) and writes
+   ``smtp_accepted_at`` and COMMITS the moment DATA is answered 250, before anything else
+   can fail;
+5. the Sent copy — the same bytes, the same Message-ID, flagged ``\\Seen`` — is appended
+   with IMAP APPEND to the folder holding the SENT role, unless the provider files it itself
+   (the ``mailroom_server_saves_sent`` plugin hook; Gmail does).  No Sent folder mapped:
+   the message is sent, and the log says the copy was not kept.
+
+Failures are classified (connectors.errors) and stored on the row.  Transient ones (timeout,
+refused, unreachable, throttled, a temporary 4xx answer) are raised again so RQ's ``Retry``
+tries later; the row says ``failed`` only after the last attempt.  Authentication failures are
+not retried.  Every send and failure is in the email log ("Email Logger", "SMTP Auth").
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import UTC
+
+from rq import get_current_job
+
+from connectors.errors import ErrorClass, MailError
+from connectors.outgoing import Attachment, Outgoing, build_message, envelope_recipients
+
+from . import email_log
+from .extensions import db
+from .models import (
+    Account,
+    Folder,
+    FolderRole,
+    LogLevel,
+    LogSource,
+    OutgoingMessage,
+    OutgoingState,
+    User,
+    utcnow,
+)
+from .queue import get_redis
+from .sending import LOCK_KEY, job_timeout
+
+TRANSIENT = {ErrorClass.TIMEOUT, ErrorClass.REFUSED, ErrorClass.UNREACHABLE, ErrorClass.THROTTLED}
+_AUTH = {ErrorClass.AUTH, ErrorClass.AUTH_METHOD}
+#: Origins that get the sender's signature (automatic replies bring their own text).
+SIGNED_ORIGINS = {"compose", "api"}
+
+
+class Transient(Exception):
+    """Raised to RQ so the job is retried; the failure is already classified, stored and logged."""
+
+
+def _signature(account: Account, user: User | None, address: str) -> tuple[str | None, str | None]:
+    """The sender's signature (webapp.signatures), filled now for this sender and From address."""
+    try:
+        from .signatures import signature_for
+    except ImportError:
+        return None, None
+    if user is None:
+        return None, None
+    return signature_for(account, user, address)
+
+
+def to_outgoing(row: OutgoingMessage, account: Account, user: User | None) -> Outgoing:
+    """The Flask-free description of the row; the Date is the time the SMTP server accepted it."""
+    names = {
+        "to": json.loads(row.to_addrs or "[]"),
+        "cc": json.loads(row.cc_addrs or "[]"),
+        "bcc": json.loads(row.bcc_addrs or "[]"),
+    }
+    sig_text, sig_html = (
+        _signature(account, user, row.from_addr) if row.origin in SIGNED_ORIGINS else (None, None)
+    )
+    date = row.smtp_accepted_at or utcnow()
+    return Outgoing(
+        from_addr=row.from_addr,
+        from_name=row.from_name or "",
+        message_id=row.message_id,
+        to=names["to"],
+        cc=names["cc"],
+        bcc=names["bcc"],
+        subject=row.subject or "",
+        text=row.text_body,
+        html=row.html_body,
+        in_reply_to=row.in_reply_to,
+        references=row.references_header,
+        extra_headers=json.loads(row.extra_headers) if row.extra_headers else {},
+        attachments=[Attachment(a.filename, a.content_type, a.data) for a in row.attachments],
+        date=date.replace(tzinfo=UTC),
+        signature_text=sig_text,
+        signature_html=sig_html,
+    )
+
+
+def send_outgoing(outgoing_id: int) -> dict:
+    """RQ job: send one outgoing message (ids only); see the module docstring."""
+    row = db.session.get(OutgoingMessage, outgoing_id)
+    if row is None:
+        return {"ok": False, "error": "The message no longer exists."}
+    job = get_current_job()
+    if job is not None and row.job_id and job.id != row.job_id:
+        return {"ok": False, "skipped": True, "state": row.state, "error": "Superseded by a newer job."}
+    lock = get_redis().lock(LOCK_KEY.format(outgoing_id), timeout=job_timeout(), blocking_timeout=10)
+    if not lock.acquire():
+        return {"ok": False, "status": "already running", "error": "This message is being sent already."}
+    try:
+        db.session.refresh(row)
+        return _run(row)
+    finally:
+        try:
+            lock.release()
+        except Exception:
+            pass  # expired meanwhile
+
+
+def _run(row: OutgoingMessage) -> dict:
+    from .mail_session import MailboxUnavailable
+
+    if row.state == OutgoingState.CANCELLED.value:
+        return {"ok": False, "skipped": True, "state": row.state, "error": "The message was cancelled."}
+    if row.state == OutgoingState.SENT.value:
+        return {"ok": True, "state": row.state, "skipped": True}
+    account = db.session.get(Account, row.account_id) if row.account_id else None
+    user = db.session.get(User, row.user_id)
+    if account is None:
+        return _failed(
+            row, None, user, "The mailbox this message was to be sent from no longer exists.", None
+        )
+    row.state = OutgoingState.SENDING.value
+    row.attempts = (row.attempts or 0) + 1
+    db.session.commit()
+    try:
+        if row.smtp_accepted_at is None:
+            _smtp(row, account, user)
+        copy_note = _sent_copy(row, account, user)
+    except MailboxUnavailable as exc:
+        db.session.rollback()
+        return _failed(row, account, user, str(exc), None)
+    except MailError as exc:
+        db.session.rollback()
+        return _failed(row, account, user, exc.message, exc)
+    row.state = OutgoingState.SENT.value
+    row.sent_at = utcnow()
+    db.session.commit()
+    return {
+        "ok": True,
+        "state": row.state,
+        "message_id": row.message_id,
+        "sent_copy": copy_note,
+    }
+
+
+@contextmanager
+def _smtp_client(account: Account):
+    """The mailbox's SMTP connection, logged in unless the server takes mail without a login."""
+    from connectors import plugins
+    from connectors.settings import Credentials
+
+    from .mail_session import open_client, server_settings
+
+    if account.smtp_requires_auth:
+        with open_client(account, "smtp") as client:
+            yield client
+        return
+    client_class = plugins.protocol_clients()["smtp"]
+    username = account.smtp_username or account.username
+    with client_class(server_settings(account, "smtp"), Credentials(username=username)) as client:
+        yield client
+
+
+def _smtp(row: OutgoingMessage, account: Account, user: User | None) -> None:
+    accepted_at = utcnow().replace(microsecond=0)
+    spec = to_outgoing(row, account, user)
+    spec.date = accepted_at.replace(tzinfo=UTC)
+    data = build_message(spec).as_bytes()
+    recipients = envelope_recipients(spec)
+    with _smtp_client(account) as client:
+        reply = client.send_message(data, row.from_addr, recipients)
+        # The server has it now: record that before anything else can fail.
+        row.smtp_accepted_at = accepted_at
+        row.error = row.error_class = None
+        db.session.commit()
+    email_log.record(
+        LogSource.EMAIL_LOGGER,
+        LogLevel.INFO,
+        f'Sent "{row.subject}" from {row.from_addr} to {len(recipients)} '
+        f"recipient{'s' * (len(recipients) != 1)} ({row.message_id}).",
+        account=account,
+        user=user,
+        details={"outgoing_id": row.id, "message_id": row.message_id, "size": len(data), "reply": reply},
+        created_by="system",
+        commit=True,
+    )
+
+
+def _sent_copy(row: OutgoingMessage, account: Account, user: User | None) -> str:
+    """APPEND the Sent copy unless it is saved already, the provider files it, or no Sent is mapped."""
+    from connectors import plugins
+
+    from .mail_session import open_client
+
+    if row.sent_copy_saved_at is not None:
+        return "saved"
+    service_key = account.service.key if account.service is not None else None
+    if plugins.server_saves_sent(service_key):
+        return "filed by the provider"
+    if account.incoming_protocol != "imap":
+        return "not kept (POP3 mailbox)"
+    folder = Folder.query.filter_by(account_id=account.id, role=FolderRole.SENT.value).first()
+    if folder is None:
+        email_log.record(
+            LogSource.EMAIL_LOGGER,
+            LogLevel.WARNING,
+            f'No Sent folder is mapped for {account.email}: the copy of "{row.subject}" '
+            f"({row.message_id}) was not kept. Choose a Sent folder on the mailbox's folder page.",
+            account=account,
+            user=user,
+            details={"outgoing_id": row.id},
+            created_by="system",
+            commit=True,
+        )
+        return "not kept (no Sent folder)"
+    data = build_message(to_outgoing(row, account, user)).as_bytes()
+    with open_client(account, "imap") as client:
+        imap = client.imap
+        imap.folder_encode = False  # Folder.name is the server's modified UTF-7 already
+        try:
+            imap.append(
+                folder.name, data, flags=(rb"\Seen",), msg_time=row.smtp_accepted_at.replace(tzinfo=UTC)
+            )
+        except MailError:
+            raise
+        except Exception as exc:
+            raise client.classify(exc, "append") from exc
+    row.sent_copy_saved_at = utcnow()
+    db.session.commit()
+    return f"saved in {folder.display_name}"
+
+
+def _transient(exc: MailError | None) -> bool:
+    if exc is None:
+        return False
+    if exc.error_class in TRANSIENT:
+        return True
+    return exc.error_class is ErrorClass.PROTOCOL and exc.raw[:1] == "4"  # a temporary SMTP answer
+
+
+def _failed(
+    row: OutgoingMessage, account: Account | None, user: User | None, message: str, exc: MailError | None
+) -> dict:
+    job = get_current_job()
+    retry = _transient(exc) and job is not None and bool(job.retries_left)
+    accepted = row.smtp_accepted_at is not None
+    protocol = exc.protocol.upper() if exc is not None else ""
+    text = f"{protocol}: {message}" if protocol else message
+    if accepted:
+        # Sent; only the Sent copy failed.  Never "failed": the recipients have it.
+        row.state = OutgoingState.SENDING.value if retry else OutgoingState.SENT.value
+        row.error = f"Sent, but the copy in Sent could not be saved: {text}"
+        if not retry:
+            row.sent_at = utcnow()
+    else:
+        row.state = OutgoingState.QUEUED.value if retry else OutgoingState.FAILED.value
+        row.error = text
+        row.error_class = exc.error_class.value if exc is not None else None
+    source = LogSource.SMTP_AUTH if exc is not None and exc.error_class in _AUTH else LogSource.EMAIL_LOGGER
+    level = LogLevel.WARNING if accepted else LogLevel.ERROR
+    what = "Saving the Sent copy of" if accepted else "Sending"
+    email_log.record(
+        source,
+        level,
+        f'{what} "{row.subject}" ({row.message_id}) failed: {text}'
+        + (" It will be retried." if retry else ""),
+        account=account,
+        user=user,
+        details={"outgoing_id": row.id, "error": exc.as_dict()} if exc else {"outgoing_id": row.id},
+        created_by="system",
+    )
+    db.session.commit()
+    if retry:
+        raise Transient(text)
+    return {"ok": accepted, "state": row.state, "error": row.error, "class": row.error_class}
