@@ -46,6 +46,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(mailboxes_bp)
     app.register_blueprint(messages_bp)
+    from .profile import bp as profile_bp
+
+    app.register_blueprint(profile_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
 

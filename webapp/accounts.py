@@ -360,6 +360,8 @@ def account_as_dict(account: Account) -> dict:
         "last_error": account.last_error,
         "last_error_at": account.last_error_at.isoformat() + "Z" if account.last_error_at else None,
         "has_password": bool(account.password_encrypted),
+        "auth_method": account.auth_method,
+        "oauth_expires_at": account.oauth_expires_at.isoformat() + "Z" if account.oauth_expires_at else None,
         "pop3": account.server("pop3"),
         "incoming_protocol": account.incoming_protocol,
         "pop3_leave_on_server": account.pop3_leave_on_server,

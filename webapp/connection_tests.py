@@ -113,8 +113,6 @@ def _summary(reports: dict) -> dict:
 
 def test_account(account_id: int) -> dict:
     """Test a mailbox's incoming and outgoing servers and record the outcome."""
-    from connectors.settings import Credentials
-
     account = db.session.get(Account, account_id)
     if account is None:
         return {"ok": False, "error": "The mailbox no longer exists."}
@@ -122,17 +120,29 @@ def test_account(account_id: int) -> dict:
         return {"ok": False, "error": account.last_error, "state": account.state}
     if not account.active:
         return {"ok": False, "error": "The mailbox is disabled.", "state": account.state}
-    password = box().decrypt(account.password_encrypted) if account.password_encrypted else None
-    smtp_password = (
-        box().decrypt(account.smtp_password_encrypted) if account.smtp_password_encrypted else password
-    )
+    from connectors.errors import MailError
+
+    from .mail_session import MailboxUnavailable, credentials
+
+    try:
+        # The same logins as every other job: OAuth2 mailboxes get a fresh access token here.
+        creds_in, creds_out = credentials(account, account.incoming_protocol), credentials(account, "smtp")
+    except MailboxUnavailable as exc:
+        db.session.rollback()
+        return {"ok": False, "error": str(exc), "state": account.state}
+    except MailError as exc:
+        db.session.rollback()
+        account.state, account.last_error = AccountState.CONNECTION_ERROR.value, exc.message
+        account.last_error_at = account.last_checked_at = utcnow()
+        db.session.commit()
+        return {"ok": False, "error": exc.message, "class": exc.error_class.value, "state": account.state}
     reports = _run_checks(
         (account.incoming_protocol, account.server(account.incoming_protocol))
         if account.server(account.incoming_protocol)
         else None,
         account.server("smtp"),
-        Credentials(username=account.username, password=password),
-        Credentials(username=account.smtp_username or account.username, password=smtp_password),
+        creds_in,
+        creds_out,
         verify=account.verify_certificate,
         policy=address_policy() if account.manual else None,
         service_key=account.service.key if account.service else None,

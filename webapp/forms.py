@@ -64,6 +64,21 @@ class ConnectForm(FlaskForm):
     smtp_from = StringField(
         "From address for SMTP", description="Only when it differs from the email address"
     )
+    # Signatures (webapp.signatures): none, the mailbox's own, or the company's template.
+    signature_mode = SelectField(
+        "Signature",
+        choices=[
+            SelectChoice("none", "No signature"),
+            SelectChoice("custom", "Own signature"),
+            SelectChoice("central", "Company signature (filled from My profile)"),
+        ],
+        default="none",
+    )
+    signature_text = TextAreaField("Own signature (text)")
+    signature_html = TextAreaField(
+        "Own signature (HTML)",
+        description="Optional. Sanitized when saved: no scripts or event attributes; images only from https://.",
+    )
 
 
 class SettingsForm(FlaskForm):

@@ -27,7 +27,16 @@ class MailboxUnavailable(Exception):
 
 
 def credentials(account: Account, protocol: str) -> Credentials:
-    """The decrypted login for ``protocol`` (SMTP may have its own)."""
+    """The decrypted login for ``protocol`` (SMTP may have its own).
+
+    An OAuth2 mailbox gets a fresh access token (refreshed here when it is about to expire;
+    see :mod:`webapp.oauth_tokens`), which the clients send with XOAUTH2 or OAUTHBEARER.
+    """
+    if account.auth_method == "oauth2":
+        from .oauth_tokens import access_token
+
+        username = (account.smtp_username if protocol == "smtp" else None) or account.username
+        return Credentials(username=username, oauth2_token=access_token(account))
     password = box().decrypt(account.password_encrypted) if account.password_encrypted else None
     if protocol == "smtp":
         smtp_password = (

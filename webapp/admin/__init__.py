@@ -229,3 +229,7 @@ def log():
     from ..log_view import render_log
 
     return render_log(current_user)
+
+
+# Page modules of later areas register on the same blueprint.
+from . import senders_views, signature_views  # noqa: E402,F401

@@ -1,5 +1,62 @@
-"""API routes for oauth (registered on the /api/v1 blueprint)."""
+"""API routes for OAuth2: the administrator's OAuth2 apps per service, and starting a sign-in."""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from flask import g, jsonify
+
+from .. import accounts, oauth, oauth_apps
+from ..errors import Invalid
+from . import _json, admin_only, bp, token_required
+
+
+@bp.get("/services/<int:service_id>/oauth-app")
+@admin_only
+def get_oauth_app(service_id: int):
+    """The service's OAuth2 app (never the client secret) and the redirect URL to register."""
+    service = oauth_apps.get_oauth_service(service_id)
+    return jsonify(oauth_apps.oauth_app_as_dict(service, oauth_apps.app_for(service)))
+
+
+@bp.put("/services/<int:service_id>/oauth-app")
+@admin_only
+def put_oauth_app(service_id: int):
+    """Create or replace it; an empty or missing client_secret keeps the stored one."""
+    service = oauth_apps.get_oauth_service(service_id)
+    cleaned = oauth_apps.clean_oauth_app(service, _json(), oauth_apps.app_for(service))
+    app = oauth_apps.save_oauth_app(service, cleaned)
+    return jsonify(oauth_apps.oauth_app_as_dict(service, app))
+
+
+@bp.delete("/services/<int:service_id>/oauth-app")
+@admin_only
+def delete_oauth_app(service_id: int):
+    oauth_apps.delete_oauth_app(oauth_apps.get_oauth_service(service_id))
+    return "", 204
+
+
+@bp.post("/accounts/oauth/start")
+@token_required
+def start_oauth():
+    """``{"service_id"}`` (or ``{"account_id"}`` to sign in again) → ``{"authorization_url"}``.
+
+    Open the URL in a browser signed in to the console as the same user: the provider
+    sends it back to the same callback as the pages, which finishes the connection.
+    """
+    body = _json()
+    unknown = set(body) - {"service_id", "account_id"}
+    if unknown:
+        raise Invalid({k: "unknown field" for k in unknown})
+    account = None
+    if body.get("account_id") is not None:
+        if isinstance(body["account_id"], bool) or not isinstance(body["account_id"], int):
+            raise Invalid({"account_id": "must be a mailbox id (a whole number)"})
+        account = accounts.get_account(g.api_user, body["account_id"])
+        if account.user_id != g.api_user.id:
+            raise Invalid({"account_id": "Only the mailbox's owner can sign in to it."})
+    service_id = body.get("service_id", account.service_id if account is not None else None)
+    if service_id is None:
+        raise Invalid({"service_id": "This field is required."})
+    if isinstance(service_id, bool) or not isinstance(service_id, int):
+        raise Invalid({"service_id": "must be a service id (a whole number)"})
+    url = oauth.start(g.api_user, service_id, account=account, via="api")
+    return jsonify({"authorization_url": url})

@@ -71,6 +71,9 @@ def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> 
         smtp_requires_auth=bool(form.smtp_requires_auth.data),
         smtp_username=form.smtp_username.data or None,
         smtp_from=form.smtp_from.data or None,
+        signature_mode=form.signature_mode.data,
+        signature_text=form.signature_text.data or None,
+        signature_html=form.signature_html.data or None,
     )
     if form.smtp_password.data:
         data["smtp_password"] = form.smtp_password.data
@@ -143,6 +146,9 @@ def edit(account_id: int):
         form.smtp_requires_auth.data = account.smtp_requires_auth
         form.smtp_username.data = account.smtp_username
         form.smtp_from.data = account.smtp_from
+        form.signature_mode.data = account.signature_mode
+        form.signature_text.data = account.signature_text
+        form.signature_html.data = account.signature_html
         if account.manual and account.pop3_host:
             form.pop3_server.data = format_server(account.pop3_host, account.pop3_port)
             form.pop3_security.data = account.pop3_security
@@ -295,4 +301,4 @@ def job_report(job_id: str):
 
 
 # Page modules of later areas register on the same blueprint.
-from . import discovery_views, folder_views, sync_views  # noqa: E402,F401
+from . import discovery_views, folder_views, identity_views, sync_views  # noqa: E402,F401

@@ -1,0 +1,102 @@
+"""Connecting with OAuth2 from the pages: start, the provider's redirect back, and "Sign in again"."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from .. import oauth
+from ..errors import DomainError
+from ..extensions import db
+from ..forms import ActionForm
+from . import _own_account, bp
+
+
+def _enqueue_test(account) -> None:
+    from .. import job_status
+    from ..connection_tests import job_timeout
+    from ..jobs import test_account_connection
+
+    job_status.enqueue(
+        test_account_connection,
+        account.id,
+        owner=current_user,
+        kind="connection_test",
+        account_id=account.id,
+        timeout=job_timeout(),
+        api=False,
+    )
+
+
+@bp.route("/oauth/start")
+@login_required
+def oauth_start():
+    """Send the browser to the provider's consent page (``?service=<id>``, ``&account=<id>`` to sign in again)."""
+    service = request.args.get("service", "")
+    account = None
+    if request.args.get("account", "").isdigit():
+        account = _own_account(int(request.args["account"]))
+        if not service:
+            service = str(account.service_id or "")
+    try:
+        url = oauth.start(current_user, int(service) if service.isdigit() else None, account=account)
+    except DomainError as exc:
+        db.session.rollback()
+        message = "; ".join(exc.fields.values()) or exc.message
+        flash(f"OAuth2 sign-in could not start: {message}", "error")
+        return redirect(url_for("mailboxes.connect"))
+    return redirect(url, code=302)
+
+
+def _finished(result: oauth.Finished):
+    if result.ask_email:
+        return redirect(url_for("mailboxes.oauth_email"))
+    account = result.account
+    _enqueue_test(account)
+    flash(
+        f"Mailbox {account.email} {'connected' if result.created else 'signed in again'} with OAuth2; "
+        "testing the connection now.",
+        "success",
+    )
+    return redirect(url_for("mailboxes.index"))
+
+
+@bp.route("/oauth/callback")
+@login_required
+def oauth_callback():
+    """The redirect URL registered at the provider: check the state, swap the code, save the mailbox."""
+    try:
+        result = oauth.finish(current_user, request.args.to_dict())
+    except DomainError as exc:
+        db.session.rollback()
+        return render_template("mailboxes/oauth_error.html", message=exc.message), exc.status
+    return _finished(result)
+
+
+@bp.route("/oauth/email", methods=["GET", "POST"])
+@login_required
+def oauth_email():
+    """Ask the address when neither the id_token nor the userinfo endpoint named it."""
+    from flask import session
+
+    form = ActionForm()
+    error = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            return _finished(
+                oauth.finish_with_email(
+                    current_user, session.get("oauth_ask_email"), request.form.get("email", "")
+                )
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            if exc.status == 400 or not exc.fields:
+                return render_template("mailboxes/oauth_error.html", message=exc.message), exc.status
+            error = exc.fields.get("email") or exc.message
+    if not session.get("oauth_ask_email"):
+        return render_template(
+            "mailboxes/oauth_error.html", message="No sign-in is waiting for an address; start it again."
+        ), 400
+    return render_template("mailboxes/oauth_email.html", form=form, error=error), 422 if error else 200

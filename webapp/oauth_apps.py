@@ -1,0 +1,277 @@
+"""OAuth2 applications: the client an administrator registered at a provider, per service.
+
+Built-in providers (Gmail, Microsoft 365) bring their endpoints and default
+scopes from their plugin; the administrator adds client id, client secret,
+tenant (Microsoft) and, if wanted, other scopes.  A corporate service becomes a
+"Custom OAuth2" service by giving it authorization and token URLs here, so any
+standard provider works.  The client secret is encrypted like mailbox
+passwords, never answered back, and an empty one on edit keeps the stored one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import url_for
+
+from connectors.presets import OAuth2Endpoints, ServicePreset
+
+from . import email_log
+from .errors import Invalid, Malformed, NotFound
+from .extensions import db
+from .models import LogLevel, LogSource, OAuthApp, Service
+from .secretbox import box
+from .service_catalog import preset_for, sync_builtin_services
+from .validation import boolean
+
+MICROSOFT_TENANTS = ("common", "organizations", "consumers")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
+_SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 scope-token characters
+URL_FIELDS = ("authorization_url", "token_url", "userinfo_url", "revocation_url")
+FIELDS = {"client_id", "client_secret", "tenant", "scopes", "enabled", *URL_FIELDS}
+
+
+def oauth_preset(service: Service | None) -> ServicePreset | None:
+    """The plugin preset of a built-in service that offers OAuth2."""
+    preset = preset_for(service)
+    return preset if preset is not None and "oauth2" in preset.auth_methods and preset.oauth2 else None
+
+
+def is_custom(service: Service) -> bool:
+    """A corporate service can be given its own OAuth2 endpoints ("Custom OAuth2")."""
+    return not service.is_builtin
+
+
+def supports_oauth(service: Service) -> bool:
+    return oauth_preset(service) is not None or is_custom(service)
+
+
+def uses_tenant(service: Service) -> bool:
+    preset = oauth_preset(service)
+    return preset is not None and "{tenant}" in preset.oauth2.authorize_url
+
+
+def app_for(service: Service) -> OAuthApp | None:
+    return OAuthApp.query.filter_by(service_id=service.id).first()
+
+
+def default_scopes(service: Service) -> tuple[str, ...]:
+    preset = oauth_preset(service)
+    return preset.oauth2.scopes if preset else ()
+
+
+def endpoints(service: Service, app: OAuthApp) -> OAuth2Endpoints:
+    """Where to send people and where to swap codes: the plugin's (tenant filled in) or the app's own."""
+    scopes = tuple(app.scopes.split()) if app.scopes else default_scopes(service)
+    preset = oauth_preset(service)
+    if preset is not None:
+        base = preset.oauth2.for_tenant(app.tenant or "common")
+        return OAuth2Endpoints(
+            base.authorize_url, base.token_url, scopes, app.userinfo_url or base.userinfo_url
+        )
+    return OAuth2Endpoints(app.authorization_url or "", app.token_url or "", scopes, app.userinfo_url)
+
+
+def usable_app(service: Service | None) -> OAuthApp | None:
+    """The service's OAuth2 app when people can sign in with it now (configured, enabled, endpoints)."""
+    if service is None or not supports_oauth(service):
+        return None
+    app = app_for(service)
+    if app is None or not app.enabled or not app.client_id:
+        return None
+    if oauth_preset(service) is None and not (app.authorization_url and app.token_url):
+        return None
+    return app
+
+
+def redirect_uri() -> str:
+    """The redirect URL to register at the provider (absolute; honours SERVER_NAME and PREFERRED_URL_SCHEME)."""
+    return url_for("mailboxes.oauth_callback", _external=True)
+
+
+def oauth_services() -> list[Service]:
+    """Services an administrator can set up OAuth2 for: OAuth2 presets and every corporate service."""
+    from .service_catalog import list_services
+
+    return [s for s in list_services() if supports_oauth(s)]
+
+
+def get_oauth_service(service_id: Any) -> Service:
+    sync_builtin_services()
+    service = db.session.get(Service, service_id) if isinstance(service_id, int) else None
+    if service is None:
+        raise NotFound("No such mail service.")
+    if not supports_oauth(service):
+        raise NotFound("This mail service does not offer OAuth2 sign-in.")
+    return service
+
+
+def _url(value: Any, required: bool) -> str | None:
+    if value in (None, ""):
+        if required:
+            raise ValueError("This field is required.")
+        return None
+    if not isinstance(value, str) or len(value) > 1024:
+        raise ValueError("must be a URL of at most 1024 characters")
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    if not parts.hostname or parts.scheme not in ("https", "http"):
+        raise ValueError("must be an https:// URL")
+    if parts.scheme == "http":
+        host = parts.hostname
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError("must be an https:// URL (plain http only for this machine)")
+    if parts.fragment:
+        raise ValueError("must not contain a #fragment")
+    return value
+
+
+def clean_oauth_app(service: Service, data: Any, existing: OAuthApp | None) -> dict:
+    """Validate a PUT body (API shape); errors name their field."""
+    if not isinstance(data, dict):
+        raise Malformed("Send a JSON object.")
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    for key in set(data) - FIELDS - {"service_id", "redirect_uri", "has_client_secret", "default_scopes"}:
+        errors[key] = "unknown field"
+    client_id = data.get("client_id")
+    if not isinstance(client_id, str) or not client_id.strip():
+        errors["client_id"] = "This field is required."
+    elif len(client_id.strip()) > 512 or any(c.isspace() for c in client_id.strip()):
+        errors["client_id"] = "must be at most 512 characters, without spaces"
+    else:
+        out["client_id"] = client_id.strip()
+    secret = data.get("client_secret")
+    if secret not in (None, ""):
+        if not isinstance(secret, str) or len(secret) > 1024:
+            errors["client_secret"] = "must be a string of at most 1024 characters"
+        else:
+            out["client_secret"] = secret
+    tenant = data.get("tenant")
+    if uses_tenant(service):
+        tenant = (tenant or "common") if isinstance(tenant, str | type(None)) else tenant
+        if not isinstance(tenant, str):
+            errors["tenant"] = "must be a string"
+        else:
+            tenant = tenant.strip()
+            if tenant.lower() in MICROSOFT_TENANTS:
+                out["tenant"] = tenant.lower()
+            elif _GUID.match(tenant) or _DOMAIN.match(tenant):
+                out["tenant"] = tenant.lower()
+            else:
+                errors["tenant"] = (
+                    "must be common, organizations, consumers, a tenant id "
+                    "(00000000-0000-0000-0000-000000000000) or a domain (contoso.onmicrosoft.com)"
+                )
+    elif tenant not in (None, ""):
+        errors["tenant"] = "Only Microsoft services take a tenant."
+    scopes = data.get("scopes", "")
+    if isinstance(scopes, list):
+        scopes = (
+            " ".join(s for s in scopes if isinstance(s, str))
+            if all(isinstance(s, str) for s in scopes)
+            else 0
+        )
+    if not isinstance(scopes, str):
+        errors["scopes"] = "must be a space-separated string or a list of strings"
+    else:
+        tokens = scopes.split()
+        if len(scopes) > 2000:
+            errors["scopes"] = "must be at most 2000 characters"
+        elif any(not _SCOPE.match(t) for t in tokens):
+            errors["scopes"] = "contains a character that is not allowed in a scope"
+        else:
+            # The plugin's defaults are stored as "" so later plugin updates apply.
+            out["scopes"] = "" if tuple(tokens) == default_scopes(service) else " ".join(tokens)
+    custom = oauth_preset(service) is None
+    for key in URL_FIELDS:
+        if not custom and key != "userinfo_url" and data.get(key) not in (None, ""):
+            errors[key] = "comes from the provider's plugin and cannot be changed"
+            continue
+        try:
+            out[key] = _url(data.get(key), required=custom and key in ("authorization_url", "token_url"))
+        except ValueError as exc:
+            errors[key] = str(exc)
+    if "enabled" in data:
+        try:
+            out["enabled"] = boolean(data["enabled"])
+        except ValueError as exc:
+            errors["enabled"] = str(exc)
+    if errors:
+        raise Invalid(errors)
+    return out
+
+
+def save_oauth_app(service: Service, cleaned: dict) -> OAuthApp:
+    app = app_for(service)
+    creating = app is None
+    if creating:
+        app = OAuthApp(service_id=service.id)
+        db.session.add(app)
+    app.client_id = cleaned["client_id"]
+    if cleaned.get("client_secret"):
+        app.client_secret_encrypted = box().encrypt(cleaned["client_secret"])
+    app.tenant = cleaned.get("tenant")
+    app.scopes = cleaned.get("scopes", "")
+    for key in URL_FIELDS:
+        setattr(app, key, cleaned.get(key))
+    if "enabled" in cleaned:
+        app.enabled = cleaned["enabled"]
+    elif creating:
+        app.enabled = True
+    email_log.record(
+        LogSource.ADMIN,
+        LogLevel.INFO,
+        f'{"Set up" if creating else "Changed"} the OAuth2 application of "{service.name}" '
+        f"(client id {app.client_id}, {'enabled' if app.enabled else 'disabled'}).",
+    )
+    db.session.commit()
+    return app
+
+
+def delete_oauth_app(service: Service) -> None:
+    app = app_for(service)
+    if app is None:
+        raise NotFound("This service has no OAuth2 application.")
+    db.session.delete(app)
+    email_log.record(LogSource.ADMIN, LogLevel.INFO, f'Removed the OAuth2 application of "{service.name}".')
+    db.session.commit()
+
+
+def client_secret(app: OAuthApp) -> str | None:
+    """The decrypted client secret, for the token requests only; never rendered or logged."""
+    return box().decrypt(app.client_secret_encrypted) if app.client_secret_encrypted else None
+
+
+def oauth_app_as_dict(service: Service, app: OAuthApp | None) -> dict:
+    """What the API and pages show: never the client secret, only whether one is stored."""
+    return {
+        "service_id": service.id,
+        "service_name": service.name,
+        "custom": oauth_preset(service) is None,
+        "configured": app is not None,
+        "usable": usable_app(service) is not None,
+        "client_id": app.client_id if app else None,
+        "has_client_secret": bool(app and app.client_secret_encrypted),
+        "tenant": (app.tenant if app else None) if uses_tenant(service) else None,
+        "uses_tenant": uses_tenant(service),
+        "scopes": (app.scopes if app and app.scopes else " ".join(default_scopes(service))),
+        "default_scopes": " ".join(default_scopes(service)),
+        "authorization_url": endpoints(service, app).authorize_url if app else None,
+        "token_url": endpoints(service, app).token_url if app else None,
+        "userinfo_url": app.userinfo_url if app else None,
+        "revocation_url": app.revocation_url if app else None,
+        "enabled": app.enabled if app else False,
+        "redirect_uri": redirect_uri(),
+    }

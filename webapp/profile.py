@@ -1,0 +1,72 @@
+"""My profile: the sender's fields that fill the company's centralized signature, with a live preview."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import StringField
+
+from . import identities, signatures
+from .errors import DomainError
+from .extensions import db
+from .forms import apply_errors
+
+bp = Blueprint("profile", __name__, url_prefix="/profile")
+
+
+class ProfileForm(FlaskForm):
+    first_name = StringField("First name")
+    last_name = StringField("Last name")
+    job_title = StringField("Role", description="Your job title, as the signature shows it")
+    phone = StringField("Phone")
+
+
+def _payload(form: ProfileForm) -> dict:
+    return {key: getattr(form, key).data or "" for key in identities.PROFILE_FIELDS}
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+def index():
+    form = ProfileForm()
+    status = 200
+    if not form.is_submitted():
+        for key in identities.PROFILE_FIELDS:
+            getattr(form, key).data = getattr(current_user, key) or ""
+    if form.validate_on_submit():
+        try:
+            identities.update_profile(current_user, identities.clean_profile(_payload(form)))
+        except DomainError as exc:
+            db.session.rollback()
+            apply_errors(form, exc.fields)
+            status = 422
+        else:
+            flash("Profile saved.", "success")
+            return redirect(url_for("profile.index"))
+    account = signatures.main_account(current_user)
+    return render_template(
+        "profile/index.html",
+        form=form,
+        preview=signatures.render_preview(_sender(_payload(form)), account),
+        account=account,
+    ), status
+
+
+def _sender(fields: dict) -> SimpleNamespace:
+    """An unsaved stand-in for the user with the typed fields (previews never write)."""
+    return SimpleNamespace(**{key: fields.get(key, "") for key in identities.PROFILE_FIELDS})
+
+
+@bp.route("/preview", methods=["POST"])
+@login_required
+def preview():
+    """The central signature with the fields as typed (JSON; CSRF token in X-CSRFToken)."""
+    data = request.get_json(silent=True)
+    try:
+        cleaned = identities.clean_profile(data)
+    except DomainError as exc:
+        return jsonify(exc.as_dict()), exc.status
+    return jsonify(signatures.render_preview(_sender(cleaned), signatures.main_account(current_user)))
