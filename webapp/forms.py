@@ -28,6 +28,11 @@ class ServiceForm(FlaskForm):
 
 class ConnectForm(FlaskForm):
     service = SelectField("Mail service", choices=[])
+    auth_method = SelectField(
+        "Authentication method",
+        choices=[SelectChoice("password", "Password"), SelectChoice("oauth2", "OAuth2 (sign in with the provider)")],
+        default="password",
+    )
     username = StringField("Login")
     password = PasswordField("Password")
     email = StringField("Email address", description="Optional: filled from the login when empty")

@@ -96,11 +96,15 @@ def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> 
 
 def _presets_for_page() -> dict:
     """Hints per service id for the connect form (app passwords, ports)."""
+    from .. import oauth_apps
+
     out = {}
     for service in service_catalog.list_services(include_hidden=False):
         preset = service_catalog.preset_for(service)
         out[str(service.id)] = {
             "hints": list(preset.hints) if preset else [],
+            "oauth2": oauth_apps.usable_app(service) is not None,
+            "password": preset is None or "password" in preset.auth_methods,
             "imap": service.endpoint("imap"),
             "smtp": service.endpoint("smtp"),
         }
@@ -112,6 +116,8 @@ def _presets_for_page() -> dict:
 def connect():
     form = ConnectForm()
     form.service.choices = _service_choices()
+    if form.validate_on_submit() and form.auth_method.data == "oauth2" and form.service.data != OTHER:
+        return redirect(url_for("mailboxes.oauth_start", service=form.service.data))
     if form.validate_on_submit():
         account = _save(form, None)
         if account is not None:
@@ -301,4 +307,4 @@ def job_report(job_id: str):
 
 
 # Page modules of later areas register on the same blueprint.
-from . import discovery_views, folder_views, identity_views, sync_views  # noqa: E402,F401
+from . import discovery_views, folder_views, identity_views, oauth_views, sync_views  # noqa: E402,F401
