@@ -340,36 +340,31 @@ AUTO_HEADERS = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "A
 
 
 def _create_outgoing(account: Account, to: str, subject: str, body: str, in_reply_to, references):
-    """The reply as an OutgoingMessage (Brief F's ``create_outgoing`` when installed); flushed, not committed."""
-    fields = {
-        "from": account.smtp_from or account.email,
-        "to": [to],
-        "subject": subject,
-        "text": body,
-        "in_reply_to": in_reply_to,
-        "references": references,
-        "extra_headers": dict(AUTO_HEADERS),
-    }
+    """The reply row, built here as webapp.sending's contract allows (queued, own Message-ID,
+    ``account_id`` set); flushed, not committed, so it shares the AutoReply row's transaction."""
+    domain = account.email.rpartition("@")[2] or "mailroom.invalid"
     try:
-        from .sending import create_outgoing
-    except ImportError:
-        create_outgoing = None
-    if create_outgoing is not None:
-        return create_outgoing(account.user, fields, origin="out_of_office", commit=False)
-    domain = (account.email.rsplit("@", 1)[-1] or "localhost").strip()
+        from connectors.outgoing import make_message_id
+    except ImportError:  # sending not installed yet
+        message_id = make_msgid(domain=domain)
+    else:
+        message_id = make_message_id(domain)
+    user = account.user
     outgoing = OutgoingMessage(
         user_id=account.user_id,
         account_id=account.id,
-        from_addr=fields["from"],
+        from_addr=account.smtp_from or account.email,
+        from_name=" ".join(p for p in (user.first_name, user.last_name) if p),
         to_addrs=json.dumps([to]),
         subject=subject,
         text_body=body,
         in_reply_to=in_reply_to,
         references_header=references or None,
-        extra_headers=json.dumps(fields["extra_headers"]),
-        message_id=make_msgid(domain=domain),
+        extra_headers=json.dumps(AUTO_HEADERS),
+        message_id=message_id,
         origin="out_of_office",
         state=OutgoingState.QUEUED.value,
+        attempts=0,
     )
     db.session.add(outgoing)
     db.session.flush()
