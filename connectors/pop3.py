@@ -139,7 +139,11 @@ class Pop3Client(ProtocolClient):
                 if "XOAUTH2" not in [m.upper() for m in sasl]:
                     raise self.fail(ErrorClass.AUTH_METHOD, "login", detail=Detail.NO_OAUTH2)
                 blob = f"user={user}\1auth=Bearer {token}\1\1".encode()
-                self.pop._shortcmd("AUTH XOAUTH2 " + base64.b64encode(blob).decode("ascii"))
+                answer = self.pop._shortcmd("AUTH XOAUTH2 " + base64.b64encode(blob).decode("ascii"))
+                if not answer.startswith(b"+OK"):
+                    # "+ <base64 JSON>" is the refused token's error challenge (Dovecot, Gmail), not a
+                    # success: answer it empty to get the server's real -ERR (raised, classified auth).
+                    self.pop._shortcmd("")
             else:
                 if self.capa is not None and "USER" not in self.capa:
                     raise self.fail(

@@ -65,6 +65,8 @@ class Dovecot:
     so such an instance listens on 127.0.0.2 (reached from 127.0.0.1) to really
     advertise LOGINDISABLED on its plain ports; use ``host`` to connect.
     ``ssl=False`` runs without TLS: no STARTTLS/STLS and no IMAPS/POP3S ports.
+    ``oauth2_introspection_url`` adds XOAUTH2 and OAUTHBEARER, checked by Dovecot's ``oauth2``
+    passdb against that RFC 7662 endpoint (see tests/servers/oauth_server.py).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class Dovecot:
         start_timeout: float = 10.0,
         separator: str = "/",
         special_use: dict[str, str] | None = None,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         if ssl and cert is None:
             raise ValueError("a (cert, key) pair is needed unless ssl=False")
@@ -96,6 +99,10 @@ class Dovecot:
         self.separator = separator
         #: Folders created for every user with their RFC 6154 attribute (default: SPECIAL_USE).
         self.special_use = dict(SPECIAL_USE if special_use is None else special_use)
+        #: RFC 7662 endpoint (with client credentials in the URL) for the ``oauth2`` passdb; the
+        #: passwd-file passdb keeps serving PLAIN/LOGIN beside it.  OAuth users are the ``users``
+        #: whose name is the token's ``email`` (e.g. ``alice@example.test``).
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.root: Path | None = None
         self.imap_port = self.imaps_port = self.pop3_port = self.pop3s_port = None
         self._proc: subprocess.Popen | None = None
@@ -221,6 +228,12 @@ class Dovecot:
             if self.ssl
             else "ssl = no\n"
         )
+        oauth_mechs = oauth_passdb = password_mechs = ""
+        if self.oauth2_introspection_url:
+            oauth_mechs = " xoauth2 oauthbearer"
+            oauth_passdb = self._write_oauth2_config()
+            # A refused token must not go on to be compared with the passwords.
+            password_mechs = "  mechanisms = plain login\n"
         self.config_path.write_text(f"""\
 protocols = imap pop3
 listen = {self.host}
@@ -231,17 +244,17 @@ default_login_user = dovenull
 default_internal_user = dovecot
 default_internal_group = dovecot
 {tls}disable_plaintext_auth = {"no" if self.plaintext_auth else "yes"}
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechs}
 auth_failure_delay = 0
 auth_verbose = yes
 mail_location = maildir:~/Maildir:UTF-8
 mail_plugins = $mail_plugins listescape
 mail_fsync = never
 mail_max_userip_connections = 200
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
   args = {users_file}
-}}
+{password_mechs}}}
 userdb {{
   driver = passwd-file
   args = {users_file}
@@ -261,6 +274,23 @@ service imap-login {{
 service pop3-login {{
 {_listener("pop3", self.pop3_port)}{_listener("pop3s", self.pop3s_port, ssl=True)}}}
 """)
+
+    def _write_oauth2_config(self) -> str:
+        """The oauth2 passdb's args file (introspection only, no tokeninfo) and its passdb block."""
+        assert self.root and self.oauth2_introspection_url
+        conf = self.root / "dovecot-oauth2.conf.ext"
+        # The file holds the introspection client's secret: readable by the auth process only (root).
+        conf.write_text(
+            f"introspection_mode = post\n"
+            f"introspection_url = {self.oauth2_introspection_url}\n"
+            "force_introspection = yes\n"
+            "username_attribute = email\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+            "timeout_msecs = 5000\n"
+        )
+        conf.chmod(0o600)
+        return f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {conf}\n}}\n"
 
     # -- mail -------------------------------------------------------------------------
 

@@ -14,7 +14,12 @@ import pytest
 
 from .certs import CertSet, make_cert_set
 from .dovecot import DEFAULT_USERS, Dovecot, DovecotError, stop_all
+from .oauth_server import OAuthServer
 from .smtp import SMTPServer
+
+#: Mail users of the OAuth2 servers: the e-mail address the token names, with a password too
+#: (PLAIN/LOGIN keep working beside XOAUTH2/OAUTHBEARER).
+OAUTH_USERS = {"alice@example.test": "secret-alice-oauth-pw", "bob@example.test": "secret-bob-oauth-pw"}
 
 
 @pytest.fixture(scope="session")
@@ -105,3 +110,61 @@ def smtp_factory(certs: CertSet) -> Iterator[Callable[..., SMTPServer]]:
     yield make
     for server in started:
         server.stop()
+
+
+# -- OAuth2: one authorization server, Dovecot and SMTP checking tokens against it ---------------
+
+
+@pytest.fixture(scope="session")
+def oauth_server_session() -> Iterator[OAuthServer]:
+    """The session's OAuth2 authorization server (prefer ``oauth_server``, which resets it)."""
+    server = OAuthServer(users=OAUTH_USERS).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def oauth_server(oauth_server_session: OAuthServer) -> OAuthServer:
+    """The session's OAuth2 server reset for this test: no tokens, counters zero, failing off,
+    1-hour access tokens.  See tests/servers/oauth_server.py and docs/testing-oauth.md."""
+    oauth_server_session.reset()
+    return oauth_server_session
+
+
+@pytest.fixture(scope="session")
+def oauth_dovecot(
+    certs: CertSet, oauth_server_session: OAuthServer, _dovecot_reaper: list[Dovecot]
+) -> Iterator[Dovecot]:
+    """A session Dovecot whose ``oauth2`` passdb checks XOAUTH2/OAUTHBEARER tokens at the OAuth
+    server's introspection endpoint; users ``alice@example.test`` and ``bob@example.test``."""
+    server = _start_dovecot(
+        users=OAUTH_USERS, cert=certs.valid, oauth2_introspection_url=oauth_server_session.introspection_url
+    )
+    yield server
+    _retire([server], _dovecot_reaper)
+
+
+@pytest.fixture
+def clean_oauth_dovecot(oauth_dovecot: Dovecot) -> Dovecot:
+    """``oauth_dovecot`` with every user's Maildir emptied before the test."""
+    for user in oauth_dovecot.users:
+        oauth_dovecot.reset_user(user)
+    return oauth_dovecot
+
+
+@pytest.fixture(scope="session")
+def oauth_smtp_server(certs: CertSet, oauth_server_session: OAuthServer) -> Iterator[SMTPServer]:
+    """A session SMTP server taking XOAUTH2/OAUTHBEARER checked at the OAuth server (and the
+    ``OAUTH_USERS`` passwords); ``clear()`` it, or use ``clean_oauth_smtp_server``."""
+    server = SMTPServer(
+        cert=certs.valid, users=OAUTH_USERS, oauth2_introspection_url=oauth_server_session.introspection_url
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clean_oauth_smtp_server(oauth_smtp_server: SMTPServer) -> SMTPServer:
+    """``oauth_smtp_server`` with no messages or OAuth2 login attempts recorded yet."""
+    oauth_smtp_server.clear()
+    return oauth_smtp_server
