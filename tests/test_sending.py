@@ -331,3 +331,93 @@ def test_outgoing_list_filters_by_state(app, api, mailbox):
     assert datetime.fromisoformat(scheduled[0]["send_at"]) == when
     assert api["alice"].get("/api/v1/outgoing?state=nope").status_code == 422
     assert api["bob"].get("/api/v1/outgoing").json == []
+
+
+def test_compose_page_sends_and_shows_state(app, client, users, mailbox, smtp_server):
+    import io
+
+    login(client, "alice", users["alice"]["password"])
+    page = client.get("/compose/").get_data(as_text=True)
+    assert '<option value="alice@example.com"' in page and 'name="csrf_token"' in page
+    assert 'id="nav-compose"' in page
+
+    bad = client.post("/compose/", data={"to": "nobody", "subject": "x", "body": "", "action": "send"})
+    assert bad.status_code == 422
+    text = bad.get_data(as_text=True)
+    assert 'data-field="to"' in text and 'data-field="text"' in text and 'value="nobody"' in text
+    forbidden = client.post("/compose/", data={"from": "bob@example.com", "to": "a@b.example", "body": "x"})
+    assert forbidden.status_code == 403 and 'data-field="from"' in forbidden.get_data(as_text=True)
+    later = client.post("/compose/", data={"to": "a@b.example", "body": "x", "action": "later"})
+    assert later.status_code == 422 and 'data-field="send_at"' in later.get_data(as_text=True)
+
+    response = client.post(
+        "/compose/",
+        data={
+            "to": "Bob <bob@example.org>, carol@example.net",
+            "subject": "From the page",
+            "body": "Hello from the form.",
+            "action": "send",
+            "attachments": (io.BytesIO(b"PDF-ish"), "note.pdf", "application/pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    status_url = response.headers["Location"]
+    row = OutgoingMessage.query.one()
+    assert status_url.endswith(f"/compose/outgoing/{row.id}") and row.origin == "compose"
+    assert client.get(status_url + "/state").json["state"] == "queued"
+    work()
+    assert client.get(status_url + "/state").json["state"] == "sent"
+    (received,) = smtp_server.messages
+    msg = parsed(received.data)
+    assert str(msg["To"]) == "Bob <bob@example.org>, carol@example.net"
+    (attachment,) = msg.iter_attachments()
+    assert attachment.get_filename() == "note.pdf" and attachment.get_content() == b"PDF-ish"
+    listing = client.get("/compose/outgoing?state=sent").get_data(as_text=True)
+    assert "From the page" in listing
+    login(client, "bob", users["bob"]["password"])
+    assert client.get(status_url).status_code == 404
+
+
+def test_scheduled_page_lists_cancels_and_edits(app, client, users, mailbox):
+    from datetime import UTC, datetime, timedelta
+
+    login(client, "alice", users["alice"]["password"])
+    when = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    response = client.post(
+        "/compose/",
+        data={
+            "to": "a@b.example",
+            "subject": "Tomorrow",
+            "body": "x",
+            "action": "later",
+            "send_at": when.isoformat(),
+        },
+    )
+    assert response.status_code == 302
+    row = OutgoingMessage.query.one()
+    assert row.state == "scheduled" and row.send_at == when.replace(tzinfo=None)
+    page = client.get("/compose/scheduled").get_data(as_text=True)
+    assert "Tomorrow" in page and f"/compose/outgoing/{row.id}/cancel" in page
+    assert 'data-role="scheduled"' in client.get("/messages/").get_data(as_text=True)
+
+    edit = client.get(f"/compose/outgoing/{row.id}/edit").get_data(as_text=True)
+    assert 'value="Tomorrow"' in edit
+    later = when + timedelta(hours=3)
+    saved = client.post(
+        f"/compose/outgoing/{row.id}/edit",
+        data={
+            "to": "a@b.example",
+            "subject": "Tomorrow, later",
+            "body": "y",
+            "action": "later",
+            "send_at": later.isoformat(),
+        },
+    )
+    assert saved.status_code == 302
+    row = outgoing(row.id)
+    assert row.subject == "Tomorrow, later" and row.send_at == later.replace(tzinfo=None)
+
+    assert client.post(f"/compose/outgoing/{row.id}/cancel").status_code == 302
+    assert outgoing(row.id).state == "cancelled"
+    assert "Nothing is scheduled." in client.get("/compose/scheduled").get_data(as_text=True)

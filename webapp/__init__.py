@@ -49,6 +49,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .profile import bp as profile_bp
 
     app.register_blueprint(profile_bp)
+    from .compose import bp as compose_bp
+
+    app.register_blueprint(compose_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
 
