@@ -177,3 +177,10 @@ def test_admin_shares_a_mailbox_for_sending_from_the_senders_page(client, users)
     # The owner sees the badge on the mailbox list.
     login(client, "alice", "alice-console-pw")
     assert "Shared for sending" in client.get("/mailboxes/").get_data(as_text=True)
+
+
+def test_profile_preview_without_a_mailbox_uses_an_example_address(client, users):
+    login(client, "bob", "bob-console-pw")
+    assert "no mailbox yet" in client.get("/profile/").get_data(as_text=True)
+    live = client.post("/profile/preview", json={"first_name": "Bob"}).get_json()
+    assert live["address"] == "name@example.com" and live["errors"] == {}

@@ -277,7 +277,7 @@ def render_preview(
             problems = template_errors(value)
             if problems:
                 errors[key] = " ".join(problems)
-    if account is None:
+    if account is None and getattr(user, "id", None) is not None:  # not for the profile page's stand-in
         account = main_account(user)
     address = sending_address(account) if account is not None else "name@example.com"
     if errors:
