@@ -76,6 +76,22 @@ def _server_text(exc: BaseException) -> str:
     return re.sub(r"b'((?:[^'\\]|\\.)*)'", r"\1", text).replace('b"', '"')
 
 
+def _send_once(blob: str, then: str):
+    """A SASL responder that sends the token ``blob`` once; a further challenge is the server's
+    error (base64 JSON), answered with ``then`` (XOAUTH2: empty, OAUTHBEARER: ``\\1``) to get
+    its NO.  imapclient's ``oauth2_login`` would send the token a second time there."""
+    sent = False
+
+    def respond(challenge: bytes) -> str:
+        nonlocal sent
+        if sent:
+            return then
+        sent = True
+        return blob
+
+    return respond
+
+
 class ImapClient(ProtocolClient):
     """An IMAP connection: ``connect()``, ``login()``, ``list_folders()``, ``close()``.
 
@@ -142,9 +158,12 @@ class ImapClient(ProtocolClient):
                 return
             if token:
                 if "AUTH=XOAUTH2" in caps:
-                    self.imap.oauth2_login(user, token)
+                    blob = f"user={user}\1auth=Bearer {token}\1\1"
+                    self.imap._imap.authenticate("XOAUTH2", _send_once(blob, ""))
                 elif "AUTH=OAUTHBEARER" in caps:
-                    self.imap.oauthbearer_login(user, token)
+                    gs2 = "n,a=" + user.replace("=", "=3D").replace(",", "=2C") + ","
+                    blob = f"{gs2}\1auth=Bearer {token}\1\1"
+                    self.imap._imap.authenticate("OAUTHBEARER", _send_once(blob, "\1"))
                 else:
                     raise self.fail(ErrorClass.AUTH_METHOD, "login", detail=Detail.NO_OAUTH2)
             else:
