@@ -102,7 +102,7 @@ def test_row_is_dropped_when_the_target_got_other_mail_and_the_next_sync_finds_i
     sync_account(mailbox.id)
     d.add_message("alice", mail("a@b.test", "Filed by hand"), folder="Archive")  # not synced yet
     d.add_message("alice", mail("shop@b.test", "Your INVOICE 42"))
-    sync_account(mailbox.id)
+    assert sync_account(mailbox.id)["automation"]["filters"]["moved"] == 1
     # Storing the moved row above the unsynced UID 1 would hide that message from the engine.
     assert sorted(subjects(d, "Archive").values()) == ["Filed by hand", "Your INVOICE 42"]
     sync_account(mailbox.id)
@@ -124,7 +124,7 @@ def test_move_without_move_capability(app, mailbox, clean_dovecot, use_uidplus):
     sync_account(mailbox.id)
     d.add_message("alice", mail("x@y.test", "To the team", to="Team <team@corp.test>"))
     d.add_message("alice", mail("x@y.test", "To me"))
-    sync_account(mailbox.id)
+    assert sync_account(mailbox.id)["automation"]["filters"]["matched"] == 1
     assert list(subjects(d, "Archive").values()) == ["To the team"]
     inbox = server_flags(d, "INBOX")
     if use_uidplus:

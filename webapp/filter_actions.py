@@ -76,7 +76,14 @@ def apply_rules(
     counts = {"matched": len(decisions), "marked_read": 0, "flagged": 0, "moved": 0}
     if not decisions:
         return counts
+    # What the log says of each message, read now: a moved row may be gone once committed.
+    about = {
+        uid: (c.message.subject or "", c.message.from_addr or "?", c.message.message_id)
+        for uid, (c, _) in decisions.items()
+    }
+    rule_names = {r.id: r.name or f"rule {r.position + 1}" for r in rules}
     imap.folder_encode = False  # stored names are the server's modified UTF-7
+    folder_id, folder_name = folder.id, folder.display_name
     imap.select_folder(folder.name, readonly=False)
     caps = _caps(imap)
     has_move = use_move and b"MOVE" in caps
@@ -108,7 +115,7 @@ def apply_rules(
             counts["moved"] += len(uids)
     db.session.commit()
 
-    for uid, (cand, d) in decisions.items():
+    for uid, (_, d) in decisions.items():
         done = []
         if d.mark_read:
             done.append("marked as read")
@@ -116,20 +123,16 @@ def apply_rules(
             done.append("flagged")
         if d.move_to is not None and uid in outcome:
             done.append(outcome[uid])
-        names = ", ".join(f'"{r.name or f"rule {r.position + 1}"}"' for r in d.rules)
+        subject, sender, message_id = about[uid]
+        names = ", ".join(f'"{rule_names[r_id]}"' for r_id in d.rule_ids)
         level = LogLevel.WARNING if any(x.startswith("not") or "left" in x for x in done) else LogLevel.INFO
         email_log.record(
             LogSource.INCOMING,
             level,
-            f'Filter {names} on "{cand.message.subject[:120]}" from {cand.message.from_addr or "?"} '
-            f"in {folder.display_name}: {'; '.join(done) or 'no change needed'}.",
+            f'Filter {names} on "{subject[:120]}" from {sender} in {folder_name}: '
+            f"{'; '.join(done) or 'no change needed'}.",
             account=account,
-            details={
-                "filters": [r.id for r in d.rules],
-                "folder_id": folder.id,
-                "uid": uid,
-                "message_id": cand.message.message_id,
-            },
+            details={"filters": d.rule_ids, "folder_id": folder_id, "uid": uid, "message_id": message_id},
             created_by="system",
         )
     db.session.commit()

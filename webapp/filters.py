@@ -306,6 +306,7 @@ class Decision:
     """The combined outcome of every matching rule for one message."""
 
     rules: list[Filter] = field(default_factory=list)
+    rule_ids: list[int] = field(default_factory=list)
     mark_read: bool = False
     flag: bool = False
     move_to: int | None = None
@@ -326,6 +327,7 @@ def decide(rules: list[Filter], candidate: Candidate) -> Decision:
         if not rule.enabled or not matches(rule, candidate):
             continue
         out.rules.append(rule)
+        out.rule_ids.append(rule.id)
         for action in actions_of(rule):
             if action["type"] == "mark_read":
                 out.mark_read = True

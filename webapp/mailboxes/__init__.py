@@ -307,4 +307,12 @@ def job_report(job_id: str):
 
 
 # Page modules of later areas register on the same blueprint.
-from . import discovery_views, folder_views, identity_views, oauth_views, sync_views  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    discovery_views,
+    filter_views,
+    folder_views,
+    identity_views,
+    oauth_views,
+    ooo_views,
+    sync_views,
+)
