@@ -49,7 +49,7 @@ def up(host: str, port: int, threads: int):
     """Run Mailroom on one machine: web server, one worker and the cron scheduler."""
     import faulthandler
 
-    from waitress import serve
+    from waitress import create_server
 
     from .queue import start_embedded, stop_embedded
 
@@ -75,30 +75,33 @@ def up(host: str, port: int, threads: int):
         # A session of their own: Ctrl-C reaches only this process, which then stops them in order.
         return subprocess.Popen([sys.executable, "-m", "webapp.cli", name], env=env, start_new_session=True)
 
+    # The web server runs in a thread; the main thread only waits for a signal and watches the
+    # children.  A signal is then always handled here, at a known point, instead of surfacing as
+    # a KeyboardInterrupt somewhere inside the web server's loop.
+    server = create_server(app, host=host, port=port, threads=threads, ident="mailroom")
+    web = threading.Thread(target=server.run, name="web", daemon=True)
+    stop = threading.Event()
+
+    def on_signal(*_):
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     children = {name: spawn(name) for name in ("worker", "cron")}
-    stopping = threading.Event()
-
-    def watch():
-        while not stopping.wait(2):
-            for name, proc in children.items():
-                if proc.poll() is not None and not stopping.is_set():
-                    click.secho(f"The {name} exited ({proc.returncode}); restarting it.", fg="red", err=True)
-                    children[name] = spawn(name)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-    def on_sigterm(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    web.start()
     click.echo(f"Mailroom on http://{host}:{port}/  (Ctrl-C stops web, worker and cron)")
     try:
-        serve(app, host=host, port=port, threads=threads, ident="mailroom")
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(1):
+            if not web.is_alive():
+                click.secho("The web server stopped; stopping Mailroom.", fg="red", err=True)
+                break
+            for name, proc in list(children.items()):
+                if proc.poll() is not None:
+                    click.secho(f"The {name} exited ({proc.returncode}); restarting it.", fg="red", err=True)
+                    children[name] = spawn(name)
     finally:
-        stopping.set()
-        click.echo("Stopping the worker and the cron scheduler…")
+        click.echo("Stopping the web server, the worker and the cron scheduler…")
+        server.close()
         for proc in children.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -108,6 +111,7 @@ def up(host: str, port: int, threads: int):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
         if embedded:
             stop_embedded(app.instance_path)
         click.echo("Mailroom stopped.")
