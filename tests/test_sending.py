@@ -421,3 +421,25 @@ def test_scheduled_page_lists_cancels_and_edits(app, client, users, mailbox):
     assert client.post(f"/compose/outgoing/{row.id}/cancel").status_code == 302
     assert outgoing(row.id).state == "cancelled"
     assert "Nothing is scheduled." in client.get("/compose/scheduled").get_data(as_text=True)
+
+
+def test_a_refused_recipient_is_named_and_nothing_is_sent(app, users, clean_dovecot, smtp_factory, api):
+    server = smtp_factory()
+
+    async def handle_RCPT(smtp, session, envelope, address, rcpt_options):
+        if address == "gone@example.org":
+            return "550 5.1.1 <gone@example.org>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    for controller in server._controllers:
+        controller.handler.handle_RCPT = handle_RCPT
+    account = sending_mailbox(clean_dovecot, server, users["alice"]["user"])
+    row_id = send(api["alice"], to=["ok@example.org", "gone@example.org"]).json["id"]
+    work()
+    row = outgoing(row_id)
+    assert row.state == "failed" and row.error_class == "protocol" and row.attempts == 1  # 5xx: not retried
+    assert "gone@example.org" in row.error and "User unknown" in row.error
+    assert server.messages == []
+    entry = LogEntry.query.filter_by(account_id=account.id, level="error").one()
+    assert "gone@example.org" in entry.message
