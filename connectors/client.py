@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 from connectors import net
-from connectors.errors import Detail, ErrorClass, MailError, redact
+from connectors.errors import OAUTH2_REFUSED, Detail, ErrorClass, MailError, redact
 from connectors.settings import Credentials, Security, ServerSettings
 from connectors.transcript import Transcript
 
@@ -147,14 +147,22 @@ class ProtocolClient:
         if isinstance(exc, MailError):
             if not exc.step:
                 exc.step = step
-            return exc
+            return self._oauth2_aware(exc)
         if self._aborted is not None:
             return MailError(
                 ErrorClass.TIMEOUT, self.protocol, step, detail=Detail.BUDGET.format(budget=self._aborted)
             )
-        return self._classify_protocol(exc, step) or net.classify_exception(
+        error = self._classify_protocol(exc, step) or net.classify_exception(
             exc, self.settings, step, self._secrets
         )
+        return self._oauth2_aware(error)
+
+    def _oauth2_aware(self, error: MailError) -> MailError:
+        """A refused token is not a wrong password: say so, and point at signing in again."""
+        if error.error_class is ErrorClass.AUTH and self.credentials.oauth2_token and not error.fix_field:
+            error.fix_field = "oauth2"
+            error.detail = error.detail or OAUTH2_REFUSED
+        return error
 
     def _classify_protocol(self, exc: BaseException, step: str) -> MailError | None:
         """Protocol knowledge (server replies); None leaves it to the network classifier."""

@@ -30,6 +30,13 @@ class ErrorClass(str, enum.Enum):
     FORBIDDEN_ADDRESS = "forbidden_address"
 
 
+#: The fix for a refused OAuth2 access token: there is no password to correct.
+OAUTH2_HINT = (
+    "Sign in again with the provider: the sign-in may have been revoked, or the OAuth2 application "
+    "may lack the mail scope."
+)
+OAUTH2_REFUSED = "The provider refused the OAuth2 access token."
+
 #: class -> (sentence, hint, field to correct)
 DESCRIPTIONS: dict[ErrorClass, tuple[str, str, str]] = {
     ErrorClass.DNS: (
@@ -206,6 +213,8 @@ class MailError(Exception):
     #: A more precise sentence when the class has variants (expired vs untrusted certificate).
     detail: str = ""
     hints: list[str] = field(default_factory=list)
+    #: The field to correct when it is not the class's usual one (``oauth2``: sign in again).
+    fix_field: str = ""
 
     def __post_init__(self):
         self.error_class = ErrorClass(self.error_class)
@@ -217,7 +226,15 @@ class MailError(Exception):
         # multiprocessing need the fields back.
         return (
             self.__class__,
-            (self.error_class, self.protocol, self.step, self.raw, self.detail, list(self.hints)),
+            (
+                self.error_class,
+                self.protocol,
+                self.step,
+                self.raw,
+                self.detail,
+                list(self.hints),
+                self.fix_field,
+            ),
         )
 
     @property
@@ -226,11 +243,13 @@ class MailError(Exception):
 
     @property
     def hint(self) -> str:
+        if self.fix_field == "oauth2":
+            return OAUTH2_HINT
         return DESCRIPTIONS[self.error_class][1]
 
     @property
     def field(self) -> str:
-        name = DESCRIPTIONS[self.error_class][2]
+        name = self.fix_field or DESCRIPTIONS[self.error_class][2]
         return f"{self.protocol}.{name}" if name in ("host", "port", "security") else name
 
     def as_dict(self) -> dict:

@@ -107,8 +107,11 @@ def test_incoming_bad_token_fails_as_auth(oauth_server, oauth_dovecot, certs, pr
         Credentials(ALICE, oauth2_token=token),
         transcript=transcript,
     )
-    failed(report, ErrorClass.AUTH, "login")
+    error = failed(report, ErrorClass.AUTH, "login")
     assert_no_token(report, transcript, token)
+    # A refused token is not a wrong password: the fix is signing in again.
+    assert error.field == "oauth2" and "Sign in again" in error.as_dict()["hints"][-1]
+    assert "OAuth2 access token" in error.message
 
 
 class RawTranscript(Transcript):
