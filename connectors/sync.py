@@ -36,10 +36,12 @@ advanced when a folder's run completes; HIGHESTMODSEQ is the baseline for the ne
 from __future__ import annotations
 
 import imaplib
+import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -364,20 +366,45 @@ class _Engine:
         self, uids: str, items: str, modifiers: str | None = None, fast: bool = False
     ) -> tuple[dict, list[int]]:
         """``UID FETCH uids items [modifiers]``: the parsed FETCH responses and any VANISHED UIDs."""
+        return self._parse_fetch(*self._fetch_finish(self._fetch_send(uids, items, modifiers)), fast)
+
+    def _fetch_send(self, uids: str, items: str, modifiers: str | None = None) -> str:
+        """Send ``UID FETCH`` without waiting for its answer (read by :meth:`_fetch_finish`): the tag.
+
+        Only one command is ever outstanding, and it is sent after the previous answer was read
+        and taken out of imaplib's untagged responses, so answers cannot mix.
+        """
         raw = self.raw
         raw.untagged_responses.pop("FETCH", None)
         raw.untagged_responses.pop("VANISHED", None)
         args = ["FETCH", uids, items] + ([modifiers] if modifiers else [])
         self.stats.commands["FETCH"] += 1
-        tag = raw._command("UID", *args)
+        return raw._command("UID", *args)
+
+    def _fetch_finish(self, tag: str) -> tuple[list, list[int]]:
+        """Read the answer to a sent ``UID FETCH``: imaplib's FETCH data and any VANISHED UIDs."""
+        raw = self.raw
         typ, data = raw._command_complete("FETCH", tag)
         if typ != "OK":
             raise imaplib.IMAP4.error(f"UID FETCH failed: {data!r}")
-        _, data = raw._untagged_response(typ, data, "FETCH")
+        data = raw.untagged_responses.pop("FETCH", [None])
         vanished = []
         for line in raw.untagged_responses.pop("VANISHED", []) or []:
             if isinstance(line, bytes):
                 vanished.extend(uid_set(line.replace(b"(EARLIER)", b"").strip()))
+        return data, vanished
+
+    def _drain(self, tag: str) -> None:
+        """Read and drop the answer to a pipelined command after a failure, so the connection stays usable."""
+        try:
+            self.raw._command_complete("FETCH", tag)
+        except Exception:
+            pass  # the connection itself failed: the original error is what matters
+        self.raw.untagged_responses.pop("FETCH", None)
+        self.raw.untagged_responses.pop("VANISHED", None)
+
+    @staticmethod
+    def _parse_fetch(data: list, vanished: list[int], fast: bool = False) -> tuple[dict, list[int]]:
         if data == [None]:
             return {}, vanished
         if fast:
@@ -536,6 +563,12 @@ class _Engine:
         return len(changes), len(gone)
 
     def _fetch_new(self, fid, name, state, lo, top, stored, exists, number, count, new_uids=None) -> int:
+        """Fetch UIDs ``lo..top`` in ranges, a commit per range.
+
+        Pipelined: the next range's ``UID FETCH`` is sent as soon as the current answer has been
+        read, so the server produces it while this side parses and stores; an error drains the
+        outstanding answer before it propagates.
+        """
         header_item = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]"
         items = (
             f"(UID FLAGS RFC822.SIZE INTERNALDATE{' MODSEQ' if self.condstore else ''} {header_item} "
@@ -543,51 +576,90 @@ class _Engine:
         )
         width = self.options.batch_size
         inserted = 0
-        while lo <= top:
-            hi = min(lo + width - 1, top)
-            fetched, _ = self._uid_fetch(f"{lo}:{hi}", items, fast=True)
-            rows = []
-            uids = []
-            for uid in sorted(fetched):
-                item = fetched[uid]
-                if uid < lo or uid > hi:
-                    continue  # an unsolicited FETCH (flag change of another message)
-                row = parse_envelope(item.get(b"HEADER"), item.get(b"TEXT"))
-                flags = item.get(b"FLAGS", ())
-                row["uid"] = uid
-                row["flags"] = flags_text(flags)
-                row["seen"] = b"\\Seen" in flags
-                row["flagged"] = b"\\Flagged" in flags
-                row["size"] = item.get(b"RFC822.SIZE")
-                row["modseq"] = _modseq(item)
-                if row["date"] is None:
-                    row["date"] = _utc(item.get(b"INTERNALDATE"))
-                rows.append(row)
-                uids.append(uid)
-            if rows:
-                self.store.insert_messages(fid, rows)
-            state.seeded_uid = hi
-            self.store.save_state(fid, state)
-            self.store.commit()
-            inserted += len(rows)
-            if new_uids is not None:
-                new_uids.extend(uids)
-            if uids and self.account_id is not None:
-                from connectors import plugins
+        if lo > top:
+            return 0
+        hi = min(lo + width - 1, top)
+        pending: str | None = self._fetch_send(f"{lo}:{hi}", items)
+        with _quiet_imaplib(self.raw):
+            try:
+                while pending is not None:
+                    data, vanished = self._fetch_finish(pending)
+                    pending = None
+                    # Sparse UIDs (many expunged): widen the range so a batch still carries about
+                    # batch_size.  Counted from the answer's closing lines, one per message.
+                    answered = sum(1 for part in data if isinstance(part, bytes))
+                    if answered < width // 4:
+                        next_width = min(width * 4, 1 << 20)
+                    elif width > self.options.batch_size and answered > self.options.batch_size:
+                        next_width = max(self.options.batch_size, width // 2)
+                    else:
+                        next_width = width
+                    if hi < top:
+                        next_lo, next_hi = hi + 1, min(hi + next_width, top)
+                        pending = self._fetch_send(f"{next_lo}:{next_hi}", items)
+                    fetched, _ = self._parse_fetch(data, vanished, fast=True)
+                    rows, uids = self._rows(fetched, lo, hi)
+                    if rows:
+                        self.store.insert_messages(fid, rows)
+                    state.seeded_uid = hi
+                    self.store.save_state(fid, state)
+                    self.store.commit()
+                    inserted += len(rows)
+                    if new_uids is not None:
+                        new_uids.extend(uids)
+                    if uids and self.account_id is not None:
+                        from connectors import plugins
 
-                plugins.messages_synced(self.account_id, name, uids)
-            self._report(number, count, name, stored + inserted, exists)
-            # Sparse UIDs (many expunged): widen the range so a batch still carries about batch_size.
-            if len(rows) < width // 4:
-                width = min(width * 4, 1 << 20)
-            elif width > self.options.batch_size and len(rows) > self.options.batch_size:
-                width = max(self.options.batch_size, width // 2)
-            lo = hi + 1
+                        plugins.messages_synced(self.account_id, name, uids)
+                    self._report(number, count, name, stored + inserted, exists)
+                    if pending is not None:
+                        lo, hi, width = next_lo, next_hi, next_width
+            except BaseException:
+                if pending is not None:
+                    self._drain(pending)
+                raise
         return inserted
+
+    @staticmethod
+    def _rows(fetched: dict[int, dict], lo: int, hi: int) -> tuple[list[dict], list[int]]:
+        """Message rows (without account/folder) of the fetched UIDs in ``lo..hi``, and their UIDs."""
+        rows = []
+        uids = []
+        for uid in sorted(fetched):
+            if uid < lo or uid > hi:
+                continue  # an unsolicited FETCH (flag change of another message)
+            item = fetched[uid]
+            row = parse_envelope(item.get(b"HEADER"), item.get(b"TEXT"))
+            flags = item.get(b"FLAGS", ())
+            row["uid"] = uid
+            row["flags"] = flags_text(flags)
+            row["seen"] = b"\\Seen" in flags
+            row["flagged"] = b"\\Flagged" in flags
+            row["size"] = item.get(b"RFC822.SIZE")
+            row["modseq"] = _modseq(item)
+            if row["date"] is None:
+                row["date"] = _utc(item.get(b"INTERNALDATE"))
+            rows.append(row)
+            uids.append(uid)
+        return rows, uids
 
     def _report(self, number: int, count: int, name: str, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(number, count, name, done, total)
+
+
+@contextmanager
+def _quiet_imaplib(raw: Any) -> Iterator[None]:
+    """imapclient sets imaplib's debug level to 5, so imaplib formats the repr of every response
+    (each literal, then the whole batch) for a logger that is usually off; skip that work unless
+    the ``imapclient.imaplib`` logger really records DEBUG."""
+    saved = getattr(raw, "debug", 0)
+    if saved and not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        raw.debug = 0
+    try:
+        yield
+    finally:
+        raw.debug = saved
 
 
 def _modseq(item: dict) -> int | None:
