@@ -276,3 +276,35 @@ def test_fast_fetch_reader_agrees_with_imapclient_parser(clean_dovecot, app):
         assert fast[uid][b"RFC822.SIZE"] == item[b"RFC822.SIZE"]
     with pytest.raises(_Unparsed):
         parse_fetch_fast([b"1 (FLAGS ())"])  # no UID: the general parser must take over
+
+
+class _FailingStore(SqlSyncStore):
+    """Fails to insert the second batch, while the engine has the next FETCH already sent."""
+
+    def __init__(self, account_id: int) -> None:
+        super().__init__(account_id)
+        self.batches = 0
+
+    def insert_messages(self, folder_id: int, rows: list[dict]) -> None:
+        self.batches += 1
+        if self.batches == 2:
+            raise RuntimeError("disk full")
+        super().insert_messages(folder_id, rows)
+
+
+def test_a_store_failure_mid_pass_keeps_the_pipelined_connection_usable(clean_dovecot, mailbox):
+    """The pipelined FETCH is drained before the error propagates: the same connection resumes."""
+    clean_dovecot.add_messages("alice", 40)
+    folders = [(folder_id(mailbox), "INBOX")]
+    with imap_login(clean_dovecot) as imap:
+        with pytest.raises(RuntimeError, match="disk full"):
+            sync_folders(imap, _FailingStore(mailbox.id), folders, options=SyncOptions(batch_size=10))
+        raw = imap._imap
+        assert [tag for tag, answer in raw.tagged_commands.items() if answer is None] == []  # drained
+        assert "FETCH" not in raw.untagged_responses
+        assert len(imap.search(["ALL"])) == 40  # the connection still answers in step
+    db.session.rollback()
+    assert sorted(stored_flags(folder_id(mailbox))) == list(range(1, 11))  # the first batch committed
+    stats = run(clean_dovecot, mailbox, batch_size=10)
+    assert stats.folders[0].path == "resumed" and stats.inserted == 30
+    assert len(assert_in_step(clean_dovecot, mailbox)) == 40
