@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -50,6 +52,31 @@ class LiveServer:
         return f"{name}-console-pw"
 
 
+@contextmanager
+def serve(app: Flask, users: dict, worker_dir=None) -> Iterator[LiveServer]:
+    """Serve ``app`` on 127.0.0.1:<free port> (and run a real ``mailroom worker`` when
+    ``worker_dir`` is given, for pages whose buttons enqueue jobs); stop both afterwards."""
+    from tests.job_worker import WorkerProcess
+
+    worker = WorkerProcess(app, worker_dir, burst=False).start().wait_ready() if worker_dir else None
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
+    )
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, users=users)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        if worker is not None:
+            worker.stop()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 @pytest.fixture
 def live_server(make_app):
     """The app with CSRF on, the three users of ``users`` created, served on 127.0.0.1:<free port>."""
@@ -62,20 +89,8 @@ def live_server(make_app):
             user = create_user(name, f"{name}-console-pw", admin=admin)
             users[name] = {"id": user.id, "password": f"{name}-console-pw"}
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
-    )
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, users=users)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    with serve(app, users) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")

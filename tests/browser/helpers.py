@@ -67,3 +67,29 @@ def mailboxes_of(live, username):
         ]
         db.session.remove()
         return out
+
+
+def dovecot_mailbox_with_folders(live, server, username: str = "alice") -> int:
+    """Connect ``username``'s Dovecot mailbox (plain IMAP on loopback) and list its folders."""
+    from webapp import settings_store
+    from webapp.folders import refresh_folders
+    from webapp.mail_session import open_client
+
+    with live.app.app_context():
+        settings_store.update({"allowed_internal_hosts": ["127.0.0.1"]})
+        user = db.session.get(User, live.users[username]["id"])
+        data = {
+            "manual": {
+                "imap": {"host": "127.0.0.1", "port": server.imap_port, "security": "none"},
+                "smtp": {"host": "127.0.0.1", "port": 2525, "security": "none"},
+            },
+            "username": username,
+            "email": f"{username}@example.com",
+            "password": server.users[username],
+        }
+        account = accounts.create_account(user, accounts.clean_account(user, data))
+        with open_client(account, "imap") as client:
+            refresh_folders(account, client)
+        account_id = account.id
+        db.session.remove()
+        return account_id

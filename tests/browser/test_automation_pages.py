@@ -6,41 +6,18 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.sync_support import imap_login
-from webapp import accounts, settings_store
 from webapp.extensions import db
-from webapp.folders import refresh_folders
-from webapp.mail_session import open_client
-from webapp.models import Filter, Folder, OutOfOffice, User
+from webapp.models import Filter, Folder, OutOfOffice
 from webapp.sync_jobs import sync_account
 
 from .conftest import login, shot
+from .helpers import dovecot_mailbox_with_folders
 
 pytestmark = pytest.mark.browser
 
 
-def _mailbox(live, server) -> int:
-    with live.app.app_context():
-        settings_store.update({"allowed_internal_hosts": ["127.0.0.1"]})
-        user = db.session.get(User, live.users["alice"]["id"])
-        data = {
-            "manual": {
-                "imap": {"host": "127.0.0.1", "port": server.imap_port, "security": "none"},
-                "smtp": {"host": "127.0.0.1", "port": 2525, "security": "none"},
-            },
-            "username": "alice",
-            "email": "alice@example.com",
-            "password": server.users["alice"],
-        }
-        account = accounts.create_account(user, accounts.clean_account(user, data))
-        with open_client(account, "imap") as client:
-            refresh_folders(account, client)
-        account_id = account.id
-        db.session.remove()
-        return account_id
-
-
 def test_out_of_office_window(live_server, page, clean_dovecot):
-    account_id = _mailbox(live_server, clean_dovecot)
+    account_id = dovecot_mailbox_with_folders(live_server, clean_dovecot)
     login(page, live_server, "alice")
     page.click(f"tbody[data-account-id='{account_id}'] a.ooo-link")
     page.check("#enabled")
@@ -70,7 +47,7 @@ def test_out_of_office_window(live_server, page, clean_dovecot):
 
 def test_create_reorder_and_run_a_filter(live_server, page, clean_dovecot, tmp_path):
     clean_dovecot.create_folder("alice", "Receipts")
-    account_id = _mailbox(live_server, clean_dovecot)
+    account_id = dovecot_mailbox_with_folders(live_server, clean_dovecot)
     clean_dovecot.add_message(
         "alice", "From: shop@store.test\r\nTo: alice@example.com\r\nSubject: Your receipt\r\n\r\nThanks.\r\n"
     )

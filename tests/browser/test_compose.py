@@ -4,16 +4,12 @@ find it in Outgoing; schedule one and cancel it from the Scheduled folder.  A re
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
-from tests.job_worker import WorkerProcess
 from tests.send_support import parsed, sending_mailbox, server_message_ids
 
-from .conftest import USERS, LiveServer, login, shot
+from .conftest import USERS, login, serve, shot
 
 pytestmark = pytest.mark.browser
 
@@ -35,20 +31,8 @@ def live(make_app, clean_dovecot, clean_smtp_server, certs, tmp_path):
                 users[name]["account_id"] = sending_mailbox(clean_dovecot, clean_smtp_server, user).id
         db.session.commit()
         db.session.remove()
-    worker = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, users=users)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        worker.stop()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    with serve(app, users, worker_dir=tmp_path) as live:
+        yield live
 
 
 def test_compose_and_send_shows_sent(live, page, clean_dovecot, smtp_server):

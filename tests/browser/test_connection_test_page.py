@@ -9,18 +9,15 @@ DNS server and a local HTTPS server.
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
 from tests.discovery_servers import DNSServer, HTTPSServer, Route, make_pki
-from tests.job_worker import WorkerProcess
 from tests.servers.net import free_ports
 from tests.test_discovery import ISP_PATH, config_xml
 
-from .conftest import USERS, LiveServer, login, shot
+from .conftest import USERS, login, serve, shot
 
 pytestmark = pytest.mark.browser
 
@@ -77,20 +74,8 @@ def live(make_app, certs, pki, dns_server, https_server, tmp_path):
             users[name] = {"id": create_user(name, f"{name}-console-pw", admin=admin).id}
         db.session.commit()
         db.session.remove()
-    worker = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, users=users)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        worker.stop()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    with serve(app, users, worker_dir=tmp_path) as live:
+        yield live
 
 
 def add_manual_mailbox(live, imap, smtp, password) -> int:

@@ -7,36 +7,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from webapp import accounts, settings_store
 from webapp.extensions import db
-from webapp.folders import refresh_folders
-from webapp.mail_session import open_client
-from webapp.models import Folder, User
+from webapp.models import Folder
 
 from .conftest import login, shot
+from .helpers import dovecot_mailbox_with_folders
 
 pytestmark = pytest.mark.browser
-
-
-def _mailbox_with_folders(live, server) -> int:
-    with live.app.app_context():
-        settings_store.update({"allowed_internal_hosts": ["127.0.0.1"]})
-        user = db.session.get(User, live.users["alice"]["id"])
-        data = {
-            "manual": {
-                "imap": {"host": "127.0.0.1", "port": server.imap_port, "security": "none"},
-                "smtp": {"host": "127.0.0.1", "port": 2525, "security": "none"},
-            },
-            "username": "alice",
-            "email": "alice@example.com",
-            "password": server.users["alice"],
-        }
-        account = accounts.create_account(user, accounts.clean_account(user, data))
-        with open_client(account, "imap") as client:
-            refresh_folders(account, client)
-        account_id = account.id
-        db.session.remove()
-        return account_id
 
 
 def _folders(live, account_id) -> dict[str, tuple[bool, str | None]]:
@@ -60,7 +37,7 @@ def _run_jobs(live) -> None:
 def test_user_picks_folders_and_the_sent_folder(live_server, page, clean_dovecot):
     for name in ("Entrata/Posta ricevuta", "Über", "Posta inviata"):
         clean_dovecot.create_folder("alice", name)
-    account_id = _mailbox_with_folders(live_server, clean_dovecot)
+    account_id = dovecot_mailbox_with_folders(live_server, clean_dovecot)
 
     login(page, live_server, "alice")
     page.click(f'tbody[data-account-id="{account_id}"] a.folders-link')

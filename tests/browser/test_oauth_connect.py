@@ -4,17 +4,13 @@ tests and syncs it (oauth Dovecot checks the token at the provider, SMTP takes X
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
-from tests.job_worker import WorkerProcess
 from tests.oauth_support import USER
 from tests.servers.oauth_server import CLIENT_ID, CLIENT_SECRET
 
-from .conftest import USERS, LiveServer, login
+from .conftest import USERS, login, serve
 
 pytestmark = pytest.mark.browser
 
@@ -48,20 +44,8 @@ def live(make_app, certs, oauth_server, clean_oauth_dovecot, clean_oauth_smtp_se
         users["service_id"] = service.id
         db.session.commit()
         db.session.remove()
-    worker = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, users=users)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        worker.stop()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    with serve(app, users, worker_dir=tmp_path) as live:
+        yield live
 
 
 def test_admin_sets_up_custom_oauth2_and_user_connects_through_consent(

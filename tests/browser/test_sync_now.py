@@ -4,16 +4,13 @@ without reloading; a real ``mailroom worker`` runs the job against the real Dove
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
-from tests.job_worker import WorkerProcess
 from tests.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 
-from .conftest import USERS, LiveServer, login
+from .conftest import USERS, login, serve
 
 pytestmark = pytest.mark.browser
 
@@ -32,20 +29,8 @@ def live(make_app, clean_dovecot, tmp_path):
             users[name] = {"id": create_user(name, f"{name}-console-pw", admin=admin).id}
         db.session.commit()
         db.session.remove()
-    worker = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, users=users)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        worker.stop()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    with serve(app, users, worker_dir=tmp_path) as live:
+        yield live
 
 
 def test_sync_now_shows_progress_then_result(live, page, clean_dovecot):
