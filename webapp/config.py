@@ -36,7 +36,17 @@ def from_environment(instance: str) -> dict:
         "SECRET_KEYS": os.environ.get("MAILROOM_SECRET_KEYS") or None,
         "ADMIN_PASSWORD": os.environ.get("MAILROOM_ADMIN_PASSWORD") or None,
         "QUEUE_NAME": os.environ.get("MAILROOM_QUEUE", "mailroom"),
+        # A company CA (PEM) trusted, besides the system's, for mail servers and discovery.
+        "MAIL_CA_FILE": os.environ.get("MAILROOM_CA_FILE") or None,
+        "DISCOVERY_CA_FILE": os.environ.get("MAILROOM_CA_FILE") or None,
+        # Name servers for discovery's MX/SRV lookups, comma-separated (default: /etc/resolv.conf).
+        "DISCOVERY_NAMESERVERS": _list(os.environ.get("MAILROOM_DNS_SERVERS")),
     }
+
+
+def _list(value: str | None) -> list[str] | None:
+    items = [item.strip() for item in (value or "").split(",") if item.strip()]
+    return items or None
 
 
 DEFAULTS = {
