@@ -79,8 +79,16 @@ def up(host: str, port: int, threads: int):
     # children.  A signal is then always handled here, at a known point, instead of surfacing as
     # a KeyboardInterrupt somewhere inside the web server's loop.
     server = create_server(app, host=host, port=port, threads=threads, ident="mailroom")
-    web = threading.Thread(target=server.run, name="web", daemon=True)
     stop = threading.Event()
+
+    def run_web() -> None:
+        try:
+            server.run()
+        except Exception:
+            if not stop.is_set():
+                raise  # a real failure; during shutdown a closing socket may still be polled
+
+    web = threading.Thread(target=run_web, name="web", daemon=True)
 
     def on_signal(*_):
         stop.set()
@@ -101,7 +109,12 @@ def up(host: str, port: int, threads: int):
                     children[name] = spawn(name)
     finally:
         click.echo("Stopping the web server, the worker and the cron scheduler…")
-        server.close()
+        stop.set()
+        if web.is_alive():
+            # Closed from inside the web server's own loop (waitress runs trigger thunks there),
+            # so no socket is closed under a poll() running in another thread.
+            server.trigger.pull_trigger(server.close)
+            web.join(timeout=10)
         for proc in children.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
