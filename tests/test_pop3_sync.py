@@ -305,3 +305,24 @@ def test_leave_on_server_is_set_by_the_api_and_the_edit_form(client, api, users)
     assert client.post(f"/mailboxes/{aid}/edit", data=form).status_code == 302
     db.session.expire_all()
     assert db.session.get(Account, aid).pop3_leave_on_server is False
+
+
+def test_the_database_refuses_a_second_row_for_the_same_uidl(app, users):
+    """Beyond the one-download-per-mailbox lock: a duplicate UIDL cannot be stored at all."""
+    import sqlalchemy.exc
+
+    from tests.message_factory import make_account
+    from webapp.models import Folder, Message
+
+    account = make_account(users["alice"]["id"], "alice@pop.test")
+    inbox = Folder(account_id=account.id, name="INBOX", display_name="INBOX", role="inbox", sync=True)
+    db.session.add(inbox)
+    db.session.flush()
+    db.session.add(Message(account_id=account.id, folder_id=inbox.id, uid=1, pop3_uidl="u-1"))
+    db.session.add(Message(account_id=account.id, folder_id=inbox.id, uid=2, pop3_uidl=None))
+    db.session.add(Message(account_id=account.id, folder_id=inbox.id, uid=3, pop3_uidl=None))
+    db.session.commit()  # rows without a UIDL (IMAP) are not constrained
+    db.session.add(Message(account_id=account.id, folder_id=inbox.id, uid=4, pop3_uidl="u-1"))
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        db.session.commit()
+    db.session.rollback()

@@ -403,6 +403,15 @@ class Message(db.Model):
         UniqueConstraint("folder_id", "uid", name="uq_messages_folder_uid"),
         Index("ix_messages_folder_date", "folder_id", "date"),
         Index("ix_messages_account_date", "account_id", "date"),
+        # A POP3 message is downloaded once: the database itself refuses a second row for a UIDL.
+        Index(
+            "uq_messages_folder_pop3_uidl",
+            "folder_id",
+            "pop3_uidl",
+            unique=True,
+            sqlite_where=db.text("pop3_uidl IS NOT NULL"),
+            postgresql_where=db.text("pop3_uidl IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
