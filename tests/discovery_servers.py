@@ -22,6 +22,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 import dns.rrset
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -336,3 +337,29 @@ class Greeter:
                             conn.sendall(b"502 not implemented\r\n")
             except OSError:
                 return
+
+
+# --- pytest fixtures (loaded by tests/conftest.py as a plugin) ------------------------------
+
+#: The names the test PKI's server certificate is valid for.
+PKI_NAMES = ["example.test", "*.example.test", "probe.test", "*.probe.test", "srv.test", "*.srv.test"]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A test CA and a server certificate for the discovery domains."""
+    return make_pki(tmp_path_factory.mktemp("discovery-pki"), PKI_NAMES)
+
+
+@pytest.fixture(scope="module")
+def dns_server():
+    server = DNSServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def https_server(pki):
+    server = HTTPSServer(pki.pair).start()
+    yield server
+    server.stop()

@@ -27,7 +27,7 @@ from connectors.net import AddressPolicy
 from connectors.plugins import hookimpl
 from connectors.presets import DiscoveredSettings, Endpoint
 from connectors.settings import Security
-from tests.discovery_servers import DNSServer, Greeter, HTTPSServer, Route, make_pki
+from tests.discovery_servers import Greeter, Route
 from tests.servers.dovecot import Dovecot, DovecotError
 from tests.servers.net import free_ports
 from tests.servers.smtp import SMTPServer
@@ -66,26 +66,6 @@ def config_xml(
 
 
 # --- servers -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    names = ["example.test", "*.example.test", "probe.test", "*.probe.test", "srv.test", "*.srv.test"]
-    return make_pki(tmp_path_factory.mktemp("discovery-pki"), names)
-
-
-@pytest.fixture(scope="module")
-def dns_server():
-    server = DNSServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def https_server(pki):
-    server = HTTPSServer(pki.pair).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

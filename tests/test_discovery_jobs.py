@@ -9,33 +9,13 @@ import json
 import pytest
 
 from tests.conftest import Api, login
-from tests.discovery_servers import DNSServer, HTTPSServer, Route, make_pki
+from tests.discovery_servers import Route
 from tests.job_worker import run_burst
 from tests.servers.net import free_ports
 from tests.test_discovery import ISP_PATH, WELL_KNOWN, config_xml
 
 GMAIL = "Gmail / Google Workspace"
 TIMEOUTS = {"preset": 2.0, "mx": 1.0, "autoconfig": 1.5, "srv": 1.0, "probe": 2.5}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    names = ["example.test", "*.example.test", "probe.test", "*.probe.test", "srv.test", "*.srv.test"]
-    return make_pki(tmp_path_factory.mktemp("discovery-jobs-pki"), names)
-
-
-@pytest.fixture(scope="module")
-def dns_server():
-    server = DNSServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def https_server(pki):
-    server = HTTPSServer(pki.pair).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

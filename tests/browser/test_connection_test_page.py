@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.discovery_servers import DNSServer, HTTPSServer, Route, make_pki
+from tests.discovery_servers import Route
 from tests.servers.net import free_ports
 from tests.test_discovery import ISP_PATH, config_xml
 
@@ -24,25 +24,6 @@ pytestmark = pytest.mark.browser
 GOOD = "secret-alice-pw"
 GMAIL = "Gmail / Google Workspace"
 JOB_MS = 20_000  # a job's result: worker pick-up plus connection attempts with a 5 s timeout
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(tmp_path_factory.mktemp("browser-discovery-pki"), ["example.test", "*.example.test"])
-
-
-@pytest.fixture(scope="module")
-def dns_server():
-    server = DNSServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def https_server(pki):
-    server = HTTPSServer(pki.pair).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
