@@ -41,7 +41,24 @@ def from_environment(instance: str) -> dict:
         "DISCOVERY_CA_FILE": os.environ.get("MAILROOM_CA_FILE") or None,
         # Name servers for discovery's MX/SRV lookups, comma-separated (default: /etc/resolv.conf).
         "DISCOVERY_NAMESERVERS": _list(os.environ.get("MAILROOM_DNS_SERVERS")),
+        # Reverse proxies in front whose X-Forwarded-* headers are believed (ProxyFix); 0 = none.
+        "TRUSTED_PROXIES": _count("MAILROOM_TRUSTED_PROXIES"),
+        # Secure on every cookie even over plain HTTP (by default only requests over HTTPS get it).
+        "SESSION_COOKIE_SECURE": _flag("MAILROOM_SECURE_COOKIES"),
+        "REMEMBER_COOKIE_SECURE": _flag("MAILROOM_SECURE_COOKIES"),
     }
+
+
+def _count(name: str) -> int:
+    """A whole number >= 0 from the environment; a typo stops the start with the variable's name."""
+    value = (os.environ.get(name) or "0").strip()
+    if not value.isdigit():
+        raise ValueError(f"{name} must be a whole number of proxies (0 or more), not {value!r}")
+    return int(value)
+
+
+def _flag(name: str) -> bool:
+    return (os.environ.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _list(value: str | None) -> list[str] | None:

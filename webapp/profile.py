@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from . import identities, signatures
+from . import identities, security_headers, signatures
 from .errors import DomainError
 from .extensions import db
 from .forms import apply_errors
@@ -70,3 +70,15 @@ def preview():
     except DomainError as exc:
         return jsonify(exc.as_dict()), exc.status
     return jsonify(signatures.render_preview(_sender(cleaned), signatures.main_account(current_user)))
+
+
+@bp.route("/signature-frame", methods=["POST"])
+@login_required
+def signature_frame():
+    """The HTML signature preview as a document of its own, for the sandboxed frame of the
+    signature pages: a ``srcdoc`` frame would inherit the page's policy, which (rightly) refuses
+    the ``style=`` attributes signatures are made of.  Sanitized again here, so whatever is
+    posted, only what a signature may hold is shown; no script runs (FRAMED_CSP)."""
+    html = signatures.sanitize_html(request.form.get("html", ""))
+    response = make_response(render_template("signatures/frame.html", html=html))
+    return security_headers.framed(response)

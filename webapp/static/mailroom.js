@@ -251,3 +251,32 @@
   if (email) email.addEventListener("change", () => lookUp(false));
   if (username) username.addEventListener("change", () => lookUp(false));
 })();
+
+/* Small behaviours the templates ask for with data- attributes (the CSP refuses on…= attributes):
+   data-confirm on a form asks before submitting, data-autosubmit submits its form on change,
+   data-select-on-focus selects a read-only field's text, data-copy-from="id" copies that field. */
+(function () {
+  "use strict";
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+  document.addEventListener("change", (event) => {
+    const field = event.target.closest("[data-autosubmit]");
+    if (field && field.form) field.form.submit();
+  });
+  document.addEventListener("focusin", (event) => {
+    const field = event.target.closest("[data-select-on-focus]");
+    if (field) field.select();
+  });
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-copy-from]");
+    if (!button || !navigator.clipboard) return;
+    try {
+      await navigator.clipboard.writeText(document.getElementById(button.dataset.copyFrom).value);
+      button.textContent = "Copied";
+    } catch (err) {
+      button.textContent = "Select and copy the field";  // no clipboard permission in this browser
+    }
+  });
+})();

@@ -33,7 +33,7 @@
       }
       if (response.ok && Object.keys(problems).length === 0) {
         document.getElementById("preview-text").textContent = data.text || "";
-        document.getElementById("preview-html").srcdoc = data.html || "";
+        showHtml(data.html || "");
         document.getElementById("preview-address").textContent = data.address || "";
       }
       form.dataset.previewState = "done-" + mine;
@@ -44,7 +44,17 @@
       timer = setTimeout(refresh, 250);
     });
   }
+  // The HTML goes to its own document (profile.signature_frame, a policy without script) in the
+  // sandboxed frame: a srcdoc frame would inherit this page's policy, which refuses style attributes.
+  function showHtml(html) {
+    const frameForm = document.getElementById("preview-frame-form");
+    if (!frameForm) return;
+    frameForm.elements.html.value = html;
+    frameForm.submit();
+  }
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("form[data-preview-url]").forEach(init);
+    const frameForm = document.getElementById("preview-frame-form");
+    if (frameForm) showHtml(frameForm.elements.html.value);
   });
 })();
