@@ -1,8 +1,11 @@
-"""Console accounts: session log-in for the pages, bearer tokens for the API, roles."""
+"""Console accounts: the sign-in pages, users, passwords and roles.
+
+The checks live beside it: webapp/sign_in.py (throttling, safe redirects),
+webapp/sessions.py (server-side sessions), webapp/api_tokens.py (bearer tokens).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from functools import wraps
 
@@ -12,18 +15,18 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
+from . import sessions
+from .api_tokens import issue_token, user_for_token  # noqa: F401  (the names callers import from here)
 from .extensions import db, login_manager
-from .models import ApiToken, Role, User, utcnow
+from .models import Role, User
+from .sign_in import SignInRefused, safe_next, sign_in
 
 bp = Blueprint("auth", __name__)
 
 login_manager.login_view = "auth.login"
 login_manager.login_message_category = "info"
-
-
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+# The session row, not a long-lived cookie, decides who is signed in (webapp/sessions.py).
+login_manager.user_loader(sessions.user_for_request)
 
 
 def admin_required(view):
@@ -39,11 +42,15 @@ def admin_required(view):
     return wrapped
 
 
+def _check_password_rules(password: str) -> None:
+    if len(password) < 8:
+        raise ValueError("the password must be at least 8 characters")
+
+
 def create_user(username: str, password: str, admin: bool = False) -> User:
     if not username or not username.strip():
         raise ValueError("the username is empty")
-    if len(password) < 8:
-        raise ValueError("the password must be at least 8 characters")
+    _check_password_rules(password)
     if User.query.filter_by(username=username.strip()).first():
         raise ValueError(f"a user named {username!r} exists already")
     user = User(username=username.strip(), role=(Role.ADMIN if admin else Role.USER).value)
@@ -64,25 +71,19 @@ def ensure_admin(password: str | None) -> str | None:
     return generated
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def change_password(user: User, new_password: str) -> int:
+    """Set a new password and sign ``user`` out everywhere; return how many sessions ended.
 
-
-def issue_token(user: User) -> str:
-    """A new API token for ``user``; only its hash is stored, so it is shown once."""
-    token = "mr_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user.id, token_hash=_hash(token)))
+    Every page or command that changes a password goes through here, so a browser
+    signed in with the old password (perhaps someone else's) stops working at once.
+    A page changing the person's own password signs them in again afterwards.
+    API tokens are separate credentials and stay (revoke them with ``tokens revoke``).
+    """
+    _check_password_rules(new_password)
+    user.set_password(new_password)
+    ended = sessions.end_all(user)
     db.session.commit()
-    return token
-
-
-def user_for_token(token: str) -> User | None:
-    row = ApiToken.query.filter_by(token_hash=_hash(token)).first()
-    if row is None:
-        return None
-    row.last_used_at = utcnow()
-    db.session.commit()
-    return row.user
+    return ended
 
 
 class LoginForm(FlaskForm):
@@ -93,23 +94,26 @@ class LoginForm(FlaskForm):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
-    if form.validate_on_submit():
-        user = User.query.filter_by(username=form.username.data.strip()).first()
-        if user is None or not user.check_password(form.password.data):
-            form.password.errors.append("Wrong username or password.")
-        else:
-            # Unread notifications (a removed service, …) are shown by base.html on every page.
-            login_user(user)
-            next_url = request.args.get("next", "")
-            if not next_url.startswith("/") or next_url.startswith("//"):
-                next_url = url_for("mailboxes.index")
-            return redirect(next_url)
-    return render_template("auth/login.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form)
+    try:
+        user = sign_in(form.username.data, form.password.data, request.remote_addr or "")
+    except SignInRefused as exc:
+        form.password.errors = [exc.message]
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        # A wrong password stays a plain 200 form page; throttling answers 429.
+        return render_template("auth/login.html", form=form), 429 if exc.status == 429 else 200, headers
+    sessions.end()  # a previous sign-in in this browser: its row goes, no fixation
+    login_user(user)  # no remember-me cookie: the session row decides
+    sessions.start(user)
+    # Unread notifications (a removed service, …) are shown by base.html on every page.
+    return redirect(safe_next(request.args.get("next")) or url_for("mailboxes.index"))
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    sessions.end()
     logout_user()
     return redirect(url_for("auth.login"))
 

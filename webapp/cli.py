@@ -179,30 +179,104 @@ def users_create(name: str, admin: bool):
     """Create a console user; the password is asked for, or read from stdin when piped."""
     from .auth import create_user
 
-    if sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-
     try:
-        create_user(name, password, admin=admin)
+        create_user(name, _read_password(), admin=admin)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created {'administrator' if admin else 'user'} {name}.")
 
 
-@users.command("token")
-@click.argument("name")
-@with_appcontext
-def users_token(name: str):
-    """Print a new API token for a user."""
-    from .auth import issue_token
+def _user_named(name: str):
     from .models import User
 
     user = User.query.filter_by(username=name).first()
     if user is None:
         raise click.ClickException(f"no user named {name!r}")
-    click.echo(issue_token(user))
+    return user
+
+
+def _read_password() -> str:
+    """Asked for twice on a terminal, else the first line of stdin (for scripts)."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@users.command("token")
+@click.argument("name")
+@click.option("--name", "token_name", default="cli", show_default=True, help="A label to recognise the token.")
+@click.option("--days", type=click.IntRange(1, 3650), default=None, help="Days until it expires [MAILROOM_TOKEN_DAYS].")
+@with_appcontext
+def users_token(name: str, token_name: str, days: int | None):
+    """Print a new API token for a user (shown once; it expires after --days)."""
+    from .api_tokens import issue_token
+
+    click.echo(issue_token(_user_named(name), token_name[:100], days))
+
+
+@users.command("passwd")
+@click.argument("name")
+@with_appcontext
+def users_passwd(name: str):
+    """Set a user's password (asked for, or read from stdin when piped); signs them out everywhere."""
+    from .auth import change_password
+
+    user = _user_named(name)
+    try:
+        ended = change_password(user, _read_password())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Changed the password of {name}; {ended} signed-in session(s) ended.")
+
+
+@users.command("unlock")
+@click.argument("name")
+@with_appcontext
+def users_unlock(name: str):
+    """Lift a sign-in lockout (after too many failed sign-ins) before it ends by itself."""
+    from .errors import DomainError
+    from .throttle import unlock
+
+    try:
+        was_locked = unlock(name)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Unlocked {name}." if was_locked else f"{name} was not locked.")
+
+
+@cli.group("tokens")
+def tokens_group():
+    """API tokens: list and revoke."""
+
+
+@tokens_group.command("list")
+@click.argument("name")
+@with_appcontext
+def tokens_list(name: str):
+    """A user's API tokens: id, name, created, last used, expires, state (never the secret)."""
+    from .api_tokens import as_dict, tokens_of
+
+    for row in map(as_dict, tokens_of(_user_named(name))):
+        state = "active" if row["active"] else ("revoked" if row["revoked_at"] else "expired")
+        click.echo(
+            f"{row['id']}\t{row['name'] or '-'}\tcreated {row['created_at']}\t"
+            f"last used {row['last_used_at'] or 'never'}\texpires {row['expires_at']}\t{state}"
+        )
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def tokens_revoke(token_id: int):
+    """Revoke an API token by id (any user's); it stops working at once."""
+    from .api_tokens import revoke
+    from .errors import NotFound
+
+    try:
+        row = revoke(token_id)
+    except NotFound as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Revoked token {row.id} ({row.name or 'unnamed'}) of {row.user.username}.")
 
 
 @cli.group("secrets")

@@ -41,6 +41,7 @@ def from_environment(instance: str) -> dict:
         "DISCOVERY_CA_FILE": os.environ.get("MAILROOM_CA_FILE") or None,
         # Name servers for discovery's MX/SRV lookups, comma-separated (default: /etc/resolv.conf).
         "DISCOVERY_NAMESERVERS": _list(os.environ.get("MAILROOM_DNS_SERVERS")),
+        **_sign_in_limits(),
         # Reverse proxies in front whose X-Forwarded-* headers are believed (ProxyFix); 0 = none.
         "TRUSTED_PROXIES": _count("MAILROOM_TRUSTED_PROXIES"),
         # Secure on every cookie even over plain HTTP (by default only requests over HTTPS get it).
@@ -59,6 +60,33 @@ def _count(name: str) -> int:
 
 def _flag(name: str) -> bool:
     return (os.environ.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+# Sign-in throttling, sessions and API tokens (docs/sign-in.md): config key, env variable, default.
+SIGN_IN_LIMITS = (
+    ("SIGN_IN_ACCOUNT_FAILURES", "MAILROOM_SIGN_IN_ACCOUNT_FAILURES", 10),
+    ("SIGN_IN_ACCOUNT_WINDOW_MINUTES", "MAILROOM_SIGN_IN_ACCOUNT_WINDOW_MINUTES", 15),
+    ("SIGN_IN_LOCK_MINUTES", "MAILROOM_SIGN_IN_LOCK_MINUTES", 15),
+    ("SIGN_IN_ADDRESS_FAILURES", "MAILROOM_SIGN_IN_ADDRESS_FAILURES", 30),
+    ("SIGN_IN_ADDRESS_WINDOW_MINUTES", "MAILROOM_SIGN_IN_ADDRESS_WINDOW_MINUTES", 15),
+    ("SESSION_IDLE_MINUTES", "MAILROOM_SESSION_IDLE_MINUTES", 120),
+    ("SESSION_LIFETIME_DAYS", "MAILROOM_SESSION_LIFETIME_DAYS", 7),
+    ("TOKEN_DAYS", "MAILROOM_TOKEN_DAYS", 90),
+)
+
+
+def _sign_in_limits() -> dict:
+    """Each limit from its MAILROOM_ variable (a positive whole number) or its default."""
+    values = {}
+    for key, variable, default in SIGN_IN_LIMITS:
+        raw = os.environ.get(variable, "").strip()
+        if not raw:
+            values[key] = default
+            continue
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"{variable} must be a positive whole number, not {raw!r}")
+        values[key] = int(raw)
+    return values
 
 
 def _list(value: str | None) -> list[str] | None:

@@ -232,4 +232,4 @@ def log():
 
 
 # Page modules of later areas register on the same blueprint.
-from . import oauth_views, senders_views, signature_views  # noqa: E402,F401
+from . import lockout_views, oauth_views, senders_views, signature_views  # noqa: E402,F401

@@ -12,10 +12,10 @@ from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import accounts, email_log, job_status, service_catalog, settings_store
-from ..auth import issue_token, user_for_token
+from ..api_tokens import TokenRefused, authenticate
 from ..errors import DomainError, Forbidden, Invalid, Malformed, NotFound
 from ..extensions import db
-from ..models import Account, User
+from ..models import Account
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -45,10 +45,14 @@ def token_required(view):
     def wrapped(*args, **kwargs):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        message = "A valid API token is required (Authorization: Bearer <token>)."
+        try:
+            user = authenticate(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        except TokenRefused as exc:  # expired or revoked: say which, so the client stops retrying
+            user, message = None, str(exc)
         if user is None:
-            response = jsonify({"error": "A valid API token is required (Authorization: Bearer <token>)."})
-            response.headers["WWW-Authenticate"] = 'Bearer realm="mailroom"'
+            response = jsonify({"error": message})
+            response.headers["WWW-Authenticate"] = 'Bearer realm="mailroom", error="invalid_token"'
             return response, 401
         g.api_user = user
         return view(*args, **kwargs)
@@ -65,23 +69,6 @@ def admin_only(view):
         return view(*args, **kwargs)
 
     return wrapped
-
-
-@bp.post("/tokens")
-def create_token():
-    body = _json()
-    username, password = body.get("username"), body.get("password")
-    fields = {
-        k: "This field is required."
-        for k in ("username", "password")
-        if not isinstance(body.get(k), str) or not body.get(k)
-    }
-    if fields:
-        raise Invalid(fields)
-    user = User.query.filter_by(username=username).first()
-    if user is None or not user.check_password(password):
-        return jsonify({"error": "Wrong username or password."}), 401
-    return jsonify({"token": issue_token(user)}), 201
 
 
 # Services ------------------------------------------------------------------------------------
@@ -269,4 +256,4 @@ def job_status_view(job_id: str):
 
 
 # Route modules of later areas register on the same blueprint.
-from . import automation, discovery, folders, identities, messages, oauth, sending, sync  # noqa: E402,F401
+from . import automation, discovery, folders, identities, messages, oauth, sending, sync, tokens, users  # noqa: E402,F401
