@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.servers.proxy import CuttingProxy
 from tests.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 
 from .conftest import USERS, login, serve
@@ -33,13 +34,24 @@ def live(make_app, clean_dovecot, tmp_path):
         yield live
 
 
-def test_sync_now_shows_progress_then_result(live, page, clean_dovecot):
+@pytest.fixture
+def slow_link(clean_dovecot):
+    with CuttingProxy("127.0.0.1", clean_dovecot.imap_port, bytes_per_second=250_000) as link:
+        yield link
+
+
+def test_sync_now_shows_progress_then_result(live, page, clean_dovecot, slow_link):
     from webapp.extensions import db
     from webapp.models import User
 
     clean_dovecot.add_messages("alice", 3000)
+    # slow_link (about 250 KB/s) so the sync lasts a few seconds and its progress can be seen;
+    # on loopback 3,000 messages sync in 0.4 s, faster than the page's first poll.
     with live.app.app_context():
-        account_id = make_mailbox(clean_dovecot, owner=db.session.get(User, live.users["alice"]["id"])).id
+        account = make_mailbox(clean_dovecot, owner=db.session.get(User, live.users["alice"]["id"]))
+        account.imap_port = slow_link.port
+        db.session.commit()
+        account_id = account.id
         db.session.remove()
     login(page, live, "alice")
     row = page.locator(f'tbody[data-account-id="{account_id}"]')
