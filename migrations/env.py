@@ -1,9 +1,8 @@
 import logging
 from logging.config import fileConfig
 
-from flask import current_app
-
 from alembic import context
+from flask import current_app
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -97,14 +96,48 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        sqlite = connection.dialect.name == 'sqlite'
+        if sqlite:
+            # Batch mode recreates a table (copy, DROP the old one, rename): with foreign keys
+            # on, that DROP would run ON DELETE CASCADE and empty every child table.  The
+            # PRAGMA is ignored inside a transaction, so it is set before Alembic opens one.
+            _foreign_keys(connection, on=False)
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                # The connection goes back to the pool: the app's next user needs them on.
+                _foreign_keys(connection, on=True)
+
+
+def _foreign_keys(connection, on):
+    """Turn SQLite's foreign key enforcement on or off, outside any transaction (Alembic has
+    committed each revision; what is left open is at most a failed one, rolled back)."""
+    if connection.in_transaction():
+        connection.rollback()
+    connection.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    connection.commit()
+
+
+def _check_foreign_keys(connection):
+    """Fail loudly if the migrations (run with foreign keys off) left a row pointing nowhere."""
+    rows = connection.exec_driver_sql('PRAGMA foreign_key_check').fetchall()
+    connection.commit()
+    if rows:
+        shown = ', '.join(f'{table} row {rowid} -> {parent}' for table, rowid, parent, _ in rows[:20])
+        raise RuntimeError(
+            f'The migrations left {len(rows)} row(s) whose parent row does not exist: {shown}. '
+            'Fix the data or the migration, then upgrade again.'
+        )
 
 
 if context.is_offline_mode():

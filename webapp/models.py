@@ -26,6 +26,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+#: Table option for every table with an integer id: SQLite's AUTOINCREMENT never hands out an id
+#: again (plain SQLite reuses the highest one after a delete, so a new mailbox got a deleted
+#: mailbox's id and whatever still pointed at it); PostgreSQL's sequences never reuse anyway.
+#: tests/test_integrity.py checks every such table declares it.
+AUTOINCREMENT = {"sqlite_autoincrement": True}
+
+
 class Role(str, enum.Enum):
     ADMIN = "admin"
     USER = "user"
@@ -64,6 +71,7 @@ class AccountState(str, enum.Enum):
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(150), unique=True)
@@ -97,6 +105,7 @@ class ApiToken(db.Model):
     """
 
     __tablename__ = "api_tokens"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -120,6 +129,7 @@ class UserSession(db.Model):
 
     __tablename__ = "user_sessions"
     __table_args__ = {"sqlite_autoincrement": True}  # ids never reused, as for every table
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -169,6 +179,7 @@ class Service(_ServerColumns, db.Model):
     """One entry of the list of mail services people may use."""
 
     __tablename__ = "services"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: The plugin preset key for built-in services (``gmail``); None for corporate servers.
@@ -199,6 +210,7 @@ class Account(_ServerColumns, db.Model):
             sqlite_where=db.text("is_main"),
             postgresql_where=db.text("is_main"),
         ),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -303,6 +315,7 @@ class Notification(db.Model):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("user_id", "account_id", "kind", name="uq_notifications_user_account_kind"),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -340,7 +353,7 @@ class LogEntry(db.Model):
     """
 
     __tablename__ = "email_log"
-    __table_args__ = (Index("ix_email_log_created_at_id", "created_at", "id"),)
+    __table_args__ = (Index("ix_email_log_created_at_id", "created_at", "id"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -388,6 +401,7 @@ class Folder(db.Model):
             sqlite_where=db.text("role IS NOT NULL"),
             postgresql_where=db.text("role IS NOT NULL"),
         ),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -439,6 +453,7 @@ class Message(db.Model):
             sqlite_where=db.text("pop3_uidl IS NOT NULL"),
             postgresql_where=db.text("pop3_uidl IS NOT NULL"),
         ),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -486,7 +501,7 @@ class Alias(db.Model):
     """An extra address a mailbox may send as."""
 
     __tablename__ = "aliases"
-    __table_args__ = (UniqueConstraint("account_id", "address", name="uq_aliases_account_address"),)
+    __table_args__ = (UniqueConstraint("account_id", "address", name="uq_aliases_account_address"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -554,6 +569,7 @@ class OutgoingMessage(db.Model):
 
 class OutgoingAttachment(db.Model):
     __tablename__ = "outgoing_attachments"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     outgoing_id: Mapped[int] = mapped_column(
@@ -584,7 +600,7 @@ class AutoReply(db.Model):
     """When a mailbox last replied automatically to a sender: one reply per sender per interval."""
 
     __tablename__ = "auto_replies"
-    __table_args__ = (UniqueConstraint("account_id", "sender", name="uq_auto_replies_account_sender"),)
+    __table_args__ = (UniqueConstraint("account_id", "sender", name="uq_auto_replies_account_sender"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -601,6 +617,7 @@ class Filter(db.Model):
     """
 
     __tablename__ = "filters"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -621,6 +638,7 @@ class OAuthApp(db.Model):
     """
 
     __tablename__ = "oauth_apps"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), unique=True)
