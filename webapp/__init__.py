@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from . import config as config_module
+from . import input_guard
 from . import security_headers
 from .extensions import csrf, db, login_manager, migrate
 from .secretbox import SecretBox, load_keys
@@ -36,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
+    input_guard.init_app(app)  # before the blueprints: their <int:...> routes use its IdConverter
     security_headers.init_app(app)
 
     from . import auth, models  # noqa: F401  (models registers the tables)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func
 
-from . import email_log, settings_store
+from . import email_log, settings_store, validation
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
 from .models import Account, AccountState, LogLevel, LogSource, Notification, Service, User
@@ -69,7 +69,7 @@ def clean_account(user: User, data: Any, existing: Account | None = None, actor:
             errors["service_id"] = "Choose a mail service, or enter the server details (manual)."
         elif has_service:
             sid = data["service_id"]
-            if isinstance(sid, bool) or not isinstance(sid, int):
+            if not validation.is_id(sid):
                 errors["service_id"] = "must be a service id (a whole number)"
             else:
                 sync_builtin_services()

@@ -18,6 +18,7 @@ from flask_login import current_user
 from .errors import Invalid
 from .extensions import db
 from .models import Account, LogEntry, LogLevel, LogSource, User
+from .validation import record_id
 
 
 def actor() -> str:
@@ -101,9 +102,9 @@ def search(viewer: User, args: dict[str, Any], max_limit: int = 500) -> tuple[li
         value = args.get(key)
         if value not in (None, ""):
             try:
-                q = q.filter(column == int(value))
-            except (TypeError, ValueError):
-                errors[key] = "must be a whole number"
+                q = q.filter(column == record_id(value))
+            except ValueError as exc:
+                errors[key] = str(exc)
     since, until = args.get("since"), args.get("until")
     if since:
         t = _parse_time(since, "since", errors)
@@ -126,7 +127,7 @@ def search(viewer: User, args: dict[str, Any], max_limit: int = 500) -> tuple[li
     cursor = args.get("cursor")
     if cursor:
         try:
-            q = q.filter(LogEntry.id < int(cursor))
+            q = q.filter(LogEntry.id < record_id(cursor))
         except ValueError:
             errors["cursor"] = "must be the next_cursor of a previous page"
     if errors:

@@ -23,6 +23,7 @@ from .errors import Invalid, NotFound
 from .extensions import db
 from .folders import selectable
 from .models import Account, Filter, Folder, Message
+from .validation import record_id
 
 FIELDS = ("from", "to", "subject", "header")
 OPS = ("contains", "equals")
@@ -170,9 +171,9 @@ def _clean_actions(account: Account, value: Any, errors: dict[str, str]) -> list
 
 def _target_folder(account: Account, folder_id: Any) -> Folder | str:
     """The folder a rule moves to, or the reason it cannot be one."""
-    if isinstance(folder_id, str) and folder_id.isascii() and folder_id.isdigit():
-        folder_id = int(folder_id)
-    if not isinstance(folder_id, int) or isinstance(folder_id, bool):
+    try:
+        folder_id = record_id(folder_id)
+    except ValueError:
         return "choose a folder of this mailbox"
     folder = db.session.get(Folder, folder_id)
     if folder is None or folder.account_id != account.id:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import JOB_ID_PATTERN, Job
 
 from .errors import NotFound
 from .models import User
@@ -34,6 +34,8 @@ def enqueue(
 
 
 def status(job_id: str, viewer: User) -> dict:
+    if not JOB_ID_PATTERN.fullmatch(job_id):  # '.', NUL, ...: RQ would raise ValueError, a 500
+        raise NotFound("No such job (finished jobs are kept for an hour).")
     try:
         job = Job.fetch(job_id, connection=get_redis())
     except NoSuchJobError:

@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from .errors import Invalid, NotFound
 from .extensions import db
 from .models import Account, Folder, FolderRole, Message, User
+from .validation import is_id, record_id
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -69,7 +70,7 @@ def decode_cursor(value: str, kind: str = "i", name: str = "cursor") -> tuple[da
         if got_kind != kind:
             raise ValueError(kind)
         date = datetime.fromisoformat(stamp) if stamp else None
-        return date, (int(key) if kind == "i" else key)
+        return date, (record_id(key) if kind == "i" else key)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise Invalid({name: "must be a cursor returned by a previous page"}) from None
 
@@ -139,9 +140,9 @@ def _owns(user: User, account_id: int) -> bool:
 def get_folder(account_ids, folder_id: Any) -> Folder:
     """A folder of one of ``account_ids`` (a list or subquery); a bad or foreign id is a 422/404."""
     try:
-        fid = int(folder_id)
-    except (TypeError, ValueError):
-        raise Invalid({"folder": "must be a folder id"}) from None
+        fid = record_id(folder_id)
+    except ValueError as exc:
+        raise Invalid({"folder": str(exc)}) from None
     folder = Folder.query.filter(Folder.id == fid, Folder.account_id.in_(account_ids)).first()
     if folder is None:
         raise NotFound("No such folder.")
@@ -365,7 +366,9 @@ def threads(
 
 def thread_messages(user: User, thread_key: str) -> list[Message]:
     """Every message of one of the user's threads, oldest first; 404 if the user has none."""
-    if thread_key.startswith("#") and thread_key[1:].isdigit():
+    if thread_key.startswith("#") and thread_key[1:].isascii() and thread_key[1:].isdigit():
+        if not is_id(int(thread_key[1:])):
+            raise NotFound("No such thread.")
         query = visible_messages(user).filter(Message.id == int(thread_key[1:]), Message.thread_key.is_(None))
     else:
         query = visible_messages(user).filter(Message.thread_key == thread_key)

@@ -35,6 +35,7 @@ from .oauth_apps import endpoints, oauth_preset, usable_app
 from .oauth_tokens import NOTIFICATION_KIND, REQUEST_TIMEOUT, oauth_client, store_tokens
 from .secretbox import box
 from .validation import email as valid_email
+from .validation import is_id
 
 PENDING_KEY = "mailroom:oauth:pending:{}"
 PENDING_TTL = 600
@@ -72,7 +73,7 @@ def start(user: User, service_id, *, account: Account | None = None, via: str = 
     from .service_catalog import sync_builtin_services
 
     sync_builtin_services()
-    service = db.session.get(Service, service_id) if isinstance(service_id, int) else None
+    service = db.session.get(Service, service_id) if is_id(service_id) else None
     if service is None:
         raise Invalid({"service_id": "No such mail service."})
     if service.hidden and (account is None or account.service_id != service.id):

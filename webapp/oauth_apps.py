@@ -25,7 +25,7 @@ from .extensions import db
 from .models import LogLevel, LogSource, OAuthApp, Service
 from .secretbox import box
 from .service_catalog import preset_for, sync_builtin_services
-from .validation import boolean
+from .validation import boolean, is_id
 
 MICROSOFT_TENANTS = ("common", "organizations", "consumers")
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -102,7 +102,7 @@ def oauth_services() -> list[Service]:
 
 def get_oauth_service(service_id: Any) -> Service:
     sync_builtin_services()
-    service = db.session.get(Service, service_id) if isinstance(service_id, int) else None
+    service = db.session.get(Service, service_id) if is_id(service_id) else None
     if service is None:
         raise NotFound("No such mail service.")
     if not supports_oauth(service):

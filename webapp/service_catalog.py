@@ -19,7 +19,7 @@ from . import email_log
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
 from .models import Account, AccountState, LogLevel, LogSource, Notification, Service, ServiceKind, utcnow
-from .validation import boolean, endpoint_from_json, text
+from .validation import boolean, endpoint_from_json, is_id, text
 
 PROTOCOLS = ("imap", "smtp")
 
@@ -76,7 +76,7 @@ def list_services(include_hidden: bool = True) -> list[Service]:
 
 def get_service(service_id: Any) -> Service:
     sync_builtin_services()
-    service = db.session.get(Service, service_id) if isinstance(service_id, int) else None
+    service = db.session.get(Service, service_id) if is_id(service_id) else None
     if service is None:
         raise NotFound("No such mail service.")
     return service

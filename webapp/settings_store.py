@@ -14,6 +14,7 @@ from typing import Any
 from .errors import Invalid, Malformed
 from .extensions import db
 from .models import Account, Setting
+from .validation import is_id
 
 
 def _bool(value: Any) -> bool:
@@ -26,7 +27,7 @@ def _account_id(value: Any) -> int | None:
     """A mailbox id (or null to clear), checked to exist."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_id(value):
         raise ValueError("must be a mailbox id or null")
     if db.session.get(Account, value) is None:
         raise ValueError("no such mailbox")

@@ -120,3 +120,25 @@ def endpoint_from_form(
         errors[security_field] = "Choose the connection protection."
         return None
     return {"host": parsed.host, "port": parsed.port, "security": final.value}
+
+
+#: The largest id either database holds: PostgreSQL's ``integer`` (SQLite's is 2**63-1).
+MAX_ID = 2**31 - 1
+
+
+def record_id(value: Any) -> int:
+    """A database id from a JSON body or a query string: a whole number from 1 to :data:`MAX_ID`.
+
+    A larger number would reach the database and fail there (SQLite overflows past 2**63,
+    PostgreSQL's ``integer`` past 2**31), so it is refused here, where the field is known.
+    """
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise ValueError(f"must be an id (a whole number from 1 to {MAX_ID})")
+    return value
+
+
+def is_id(value: Any) -> bool:
+    """Whether ``value`` is an int the database can look up (see :func:`record_id`)."""
+    return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= MAX_ID

@@ -57,6 +57,7 @@ def token_required(view):
         g.api_user = user
         return view(*args, **kwargs)
 
+    wrapped.api_access = "token"  # read by the OpenAPI description (webapp/api/openapi.py)
     return wrapped
 
 
@@ -68,6 +69,7 @@ def admin_only(view):
             raise Forbidden("This needs an administrator.")
         return view(*args, **kwargs)
 
+    wrapped.api_access = "admin"
     return wrapped
 
 
@@ -256,4 +258,16 @@ def job_status_view(job_id: str):
 
 
 # Route modules of later areas register on the same blueprint.
-from . import automation, discovery, folders, identities, messages, oauth, sending, sync, tokens, users  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    automation,
+    discovery,
+    folders,
+    identities,
+    messages,
+    oauth,
+    openapi,  # GET /openapi.json, built from every route above
+    sending,
+    sync,
+    tokens,
+    users,
+)

@@ -6,6 +6,7 @@ from flask import g, jsonify
 
 from .. import accounts, oauth, oauth_apps
 from ..errors import Invalid
+from ..validation import is_id
 from . import _json, admin_only, bp, token_required
 
 
@@ -48,7 +49,7 @@ def start_oauth():
         raise Invalid({k: "unknown field" for k in unknown})
     account = None
     if body.get("account_id") is not None:
-        if isinstance(body["account_id"], bool) or not isinstance(body["account_id"], int):
+        if not is_id(body["account_id"]):
             raise Invalid({"account_id": "must be a mailbox id (a whole number)"})
         account = accounts.get_account(g.api_user, body["account_id"])
         if account.user_id != g.api_user.id:
@@ -56,7 +57,7 @@ def start_oauth():
     service_id = body.get("service_id", account.service_id if account is not None else None)
     if service_id is None:
         raise Invalid({"service_id": "This field is required."})
-    if isinstance(service_id, bool) or not isinstance(service_id, int):
+    if not is_id(service_id):
         raise Invalid({"service_id": "must be a service id (a whole number)"})
     url = oauth.start(g.api_user, service_id, account=account, via="api")
     return jsonify({"authorization_url": url})

@@ -39,7 +39,7 @@ def send_message():
 def list_outgoing():
     """The user's outgoing messages, newest first; ``?state=scheduled,failed`` filters."""
     limit = request.args.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 500:
+    if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 500:
         from ..errors import Invalid
 
         raise Invalid({"limit": "must be a whole number between 1 and 500"})

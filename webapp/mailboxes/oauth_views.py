@@ -9,6 +9,7 @@ from .. import oauth
 from ..errors import DomainError
 from ..extensions import db
 from ..forms import ActionForm
+from ..validation import record_id
 from . import _own_account, bp
 
 
@@ -34,12 +35,17 @@ def oauth_start():
     """Send the browser to the provider's consent page (``?service=<id>``, ``&account=<id>`` to sign in again)."""
     service = request.args.get("service", "")
     account = None
-    if request.args.get("account", "").isdigit():
-        account = _own_account(int(request.args["account"]))
+    if request.args.get("account"):
+        try:
+            account = _own_account(record_id(request.args["account"]))
+        except ValueError:
+            abort(404)
         if not service:
             service = str(account.service_id or "")
     try:
-        url = oauth.start(current_user, int(service) if service.isdigit() else None, account=account)
+        url = oauth.start(
+            current_user, int(service) if service.isascii() and service.isdigit() else None, account=account
+        )
     except DomainError as exc:
         db.session.rollback()
         message = "; ".join(exc.fields.values()) or exc.message

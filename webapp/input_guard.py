@@ -1,0 +1,163 @@
+"""Input that no database can hold is refused before a view runs: one place per concern.
+
+:func:`init_app` installs the guards on every request, pages and API alike:
+
+* ``<int:...>`` in every URL is :class:`IdConverter`: 1 to 2**31-1 (PostgreSQL's ``integer``,
+  the narrower of the two databases), else the route does not match and the answer is a 404.
+* :func:`check_request` (``before_request``) refuses NUL characters (PostgreSQL cannot store
+  them in text) and lone surrogates (no database driver can encode them) in the query
+  string, the form and the JSON body (422 naming the field), and a JSON body that is not
+  valid JSON or is nested deeper than :data:`MAX_JSON_DEPTH` (400).
+* :mod:`webapp.column_limits` refuses a string longer than its column (422 naming it).
+* A :class:`~webapp.errors.DomainError` escaping a page view is a 4xx page, not a 500.
+
+JSON requests (the API, and the pages' fetch calls) get ``{"error", "fields"}``; pages get
+the same sentences in HTML.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_sqlalchemy.session import Session as FlaskSession
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
+
+from . import column_limits
+from .errors import DomainError, Invalid, Malformed
+from .extensions import db
+from .validation import MAX_ID
+
+#: Real bodies nest four levels at most (a filter's conditions); deeper is refused before use.
+MAX_JSON_DEPTH = 32
+
+#: Routing errors under this prefix answer JSON (the API blueprint's own handler never sees them).
+API_PREFIX = "/api/"
+
+BAD_JSON = "The JSON body is not valid or is too deeply nested."
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>``: only an id either database can hold matches; anything else is a 404."""
+
+    def __init__(
+        self, map, fixed_digits: int = 0, min: int | None = 1, max: int | None = MAX_ID, signed=False
+    ):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text, or None when it can."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid Unicode (it contains a lone surrogate)"
+    return None
+
+
+def pair_problems(pairs) -> dict[str, str]:
+    """``{field: problem}`` for the keys and values of query-string or form pairs."""
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        problem = text_problem(key)
+        if problem:
+            fields[_printable(key)] = "field name " + problem
+        elif isinstance(value, str) and (problem := text_problem(value)):
+            fields[key] = problem
+    return fields
+
+
+def json_problems(body: Any) -> dict[str, str]:
+    """``{"a.b.0": problem}`` for the strings of a parsed JSON body; walked without recursion.
+
+    Raises :class:`Malformed` when the body nests deeper than :data:`MAX_JSON_DEPTH`.
+    """
+    fields: dict[str, str] = {}
+    stack: list[tuple[str, Any, int]] = [("", body, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise Malformed(BAD_JSON)
+        if isinstance(value, str):
+            if problem := text_problem(value):
+                fields[path or "body"] = problem
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if problem := text_problem(key):
+                    fields[_join(path, _printable(key))] = "field name " + problem
+                    continue
+                stack.append((_join(path, key), item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((_join(path, str(i)), item, depth + 1) for i, item in enumerate(value))
+    return fields
+
+
+def parse_json_body() -> Any:
+    """The request's JSON (cached by Flask for the view), or None when it sent none.
+
+    A body that is not JSON, or so deeply nested that the parser runs out of stack
+    (``RecursionError``, which Flask does not catch), is a 400.
+    """
+    if not request.is_json:
+        return None
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise Malformed(BAD_JSON) from None
+    if body is None and request.get_data(cache=True).strip():
+        raise Malformed(BAD_JSON)
+    return body
+
+
+def check_request() -> Any:
+    """``before_request``: refuse what cannot be stored, naming the field, before any view runs."""
+    try:
+        fields = pair_problems(request.args.items(multi=True))
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            fields.update(pair_problems(request.form.items(multi=True)))
+            body = parse_json_body()
+            if body is not None:
+                fields.update(json_problems(body))
+        if fields:
+            raise Invalid(fields)
+    except DomainError as exc:
+        return domain_error(exc)
+    return None
+
+
+def domain_error(exc: DomainError):
+    """A DomainError as JSON for JSON requests and the API, else as a small HTML page."""
+    db.session.rollback()
+    if request.blueprint == "api" or request.is_json or request.accept_mimetypes.best == "application/json":
+        return jsonify(exc.as_dict()), exc.status
+    return render_template("bad_input.html", error=exc), exc.status
+
+
+def api_http_error(exc: HTTPException):
+    """A 404 or 405 met while routing (an id out of range, say) under ``/api/``: JSON like the API's."""
+    if request.path.startswith(API_PREFIX):
+        return jsonify({"error": exc.description}), exc.code
+    return exc
+
+
+def init_app(app: Flask) -> None:
+    """Install the guards; call before the blueprints register so their routes use IdConverter."""
+    app.url_map.converters["int"] = IdConverter
+    app.before_request(check_request)
+    app.register_error_handler(DomainError, domain_error)
+    app.register_error_handler(HTTPException, api_http_error)
+    column_limits.install(FlaskSession)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _printable(name: str) -> str:
+    """A field name that can itself be sent back in JSON (NULs and surrogates escaped)."""
+    return json.dumps(name)[1:-1]
