@@ -11,6 +11,7 @@ from flask import Flask
 from . import config as config_module
 from . import input_guard
 from . import security_headers
+from . import unavailable
 from .extensions import csrf, db, login_manager, migrate
 from .secretbox import SecretBox, load_keys
 
@@ -39,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     input_guard.init_app(app)  # before the blueprints: their <int:...> routes use its IdConverter
     security_headers.init_app(app)
+    unavailable.init_app(app)  # an unreachable Redis is a 503 with a sentence (docs/queue.md)
 
     from . import auth, models  # noqa: F401  (models registers the tables)
     from .admin import bp as admin_bp

@@ -137,14 +137,22 @@ def worker(burst: bool):
     """Run an RQ worker for Mailroom's queue, with the application context."""
     from rq import Worker
 
+    from .abandoned_jobs import Pulse, die_with_parent
     from .extensions import db
     from .queue import get_queue, get_redis
 
     engine = db.engine
+    parent = os.getpid()
     # The worker forks a child per job: it must not reuse the parent's database connections.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    # ... and the child dies with the worker, so a killed worker's job is over (docs/queue.md).
+    os.register_at_fork(after_in_child=lambda: die_with_parent(parent))
     w = Worker([get_queue()], connection=get_redis())
-    ok = w.work(burst=burst, with_scheduler=True)
+    pulse = Pulse(get_redis(), w.name).start()
+    try:
+        ok = w.work(burst=burst, with_scheduler=True)
+    finally:
+        pulse.stop()
     sys.exit(0 if ok or burst else 1)
 
 
@@ -163,6 +171,12 @@ def cron():
     from .sync_jobs import sync_due_accounts
 
     scheduler.register(sync_due_accounts, queue_name=queue, interval=60, job_timeout=120)
+    from .abandoned_jobs import recover_abandoned
+    from .send_queue import sweep_outgoing
+
+    # A killed worker's jobs failed through RQ's abandoned-job path; messages whose job was lost.
+    scheduler.register(recover_abandoned, queue_name=queue, interval=60, job_timeout=60)
+    scheduler.register(sweep_outgoing, queue_name=queue, interval=60, job_timeout=120)
     scheduler.start()
 
 

@@ -46,3 +46,32 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status = 409
+
+
+class QueueUnavailable(DomainError):
+    """503: the job queue (Redis) cannot be reached, so nothing was started; try again shortly.
+
+    Raised by :mod:`webapp.queue` for every enqueue (and every other Redis call a request
+    makes), so a page or an API client gets a sentence and ``Retry-After``, never a traceback.
+    """
+
+    status = 503
+    code = "queue_unavailable"
+    #: Seconds a client should wait before retrying (the ``Retry-After`` header).
+    retry_after = 30
+
+    def __init__(
+        self,
+        message: str = (
+            "The job queue (Redis) cannot be reached right now, so nothing was started. "
+            "Try again in a minute; if it persists, tell the administrators."
+        ),
+    ):
+        super().__init__(message)
+
+    def as_dict(self) -> dict:
+        return {"error": self.message, "code": self.code}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

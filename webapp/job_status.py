@@ -6,9 +6,9 @@ from flask import current_app, url_for
 from rq.exceptions import NoSuchJobError
 from rq.job import JOB_ID_PATTERN, Job
 
+from . import abandoned_jobs, queue
 from .errors import NotFound
 from .models import User
-from .queue import get_queue, get_redis
 
 
 def enqueue(
@@ -21,7 +21,7 @@ def enqueue(
     api: bool = True,
 ) -> dict:
     """Enqueue ``func(*args)`` (ids only) on behalf of ``owner``; answer the job id and status URL."""
-    job = get_queue().enqueue(
+    job = queue.enqueue(
         func,
         *args,
         job_timeout=timeout or current_app.config["JOB_TIMEOUT"],
@@ -34,26 +34,40 @@ def enqueue(
 
 
 def status(job_id: str, viewer: User) -> dict:
+    """The job's public state; a job whose worker died is failed here (RQ's path) and says so."""
+    with queue.reachable():
+        return _status(job_id, viewer)
+
+
+def _status(job_id: str, viewer: User) -> dict:
     if not JOB_ID_PATTERN.fullmatch(job_id):  # '.', NUL, ...: RQ would raise ValueError, a 500
         raise NotFound("No such job (finished jobs are kept for an hour).")
     try:
-        job = Job.fetch(job_id, connection=get_redis())
+        job = Job.fetch(job_id, connection=queue.get_redis())
     except NoSuchJobError:
         raise NotFound("No such job (finished jobs are kept for an hour).") from None
     if job.meta.get("owner_id") != viewer.id and not viewer.is_admin:
         raise NotFound("No such job (finished jobs are kept for an hour).")
+    abandoned_jobs.recover(job)
     state = job.get_status(refresh=True)
     state = state.value if hasattr(state, "value") else str(state)
     body: dict = {"id": job.id, "kind": job.meta.get("kind"), "status": _public_status(state), "result": None}
     if state == "finished":
         body["result"] = job.return_value()
     elif state == "failed":
-        body["error"] = (
-            "The job failed unexpectedly; the administrators can see the details in the worker log."
-        )
+        body["error"] = _failure_sentence(job)
     if job.meta.get("progress"):
         body["progress"] = job.meta["progress"]
     return body
+
+
+def _failure_sentence(job: Job) -> str:
+    job.refresh()  # the failure callback may have written its own sentence into the meta
+    if job.meta.get("error"):
+        return job.meta["error"]
+    if abandoned_jobs.was_abandoned(job):
+        return abandoned_jobs.SENTENCE + " Start it again."
+    return "The job failed unexpectedly; the administrators can see the details in the worker log."
 
 
 def _public_status(state: str) -> str:

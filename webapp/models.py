@@ -530,6 +530,12 @@ class OutgoingMessage(db.Model):
     """
 
     __tablename__ = "outgoing_messages"
+    # A client's Idempotency-Key is unique per user: the database decides between two
+    # concurrent requests with the same key (webapp/send_queue.py).
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_outgoing_messages_user_idempotency_key"),
+        AUTOINCREMENT,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -559,6 +565,9 @@ class OutgoingMessage(db.Model):
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     error_class: Mapped[str | None] = mapped_column(String(32))
+    #: The API client's ``Idempotency-Key`` and the SHA-256 of the request body it came with.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

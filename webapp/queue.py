@@ -11,12 +11,22 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 
 import redis
 from flask import current_app
 from rq import Queue
+from rq.job import Job
+
+from .errors import QueueUnavailable
 
 SOCKET = "redis.sock"
+#: What redis-py raises when the server cannot be reached or stops answering.
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+#: Seconds to wait for a TCP connection to Redis (a black-holed address must not hang a request).
+CONNECT_TIMEOUT = 5
 
 
 def embedded_url(instance_path: str) -> str:
@@ -79,15 +89,40 @@ def redis_url() -> str:
     url = current_app.config.get("REDIS_URL")
     if url:
         return url
-    return start_embedded(current_app.instance_path)
+    try:
+        return start_embedded(current_app.instance_path)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        raise QueueUnavailable() from exc
 
 
 def get_redis() -> redis.Redis:
+    """The app's Redis client (connections are made lazily: building it never fails)."""
     conn = current_app.extensions.get("mailroom.redis")
     if conn is None:
-        conn = redis.Redis.from_url(redis_url())
+        conn = redis.Redis.from_url(redis_url(), socket_connect_timeout=CONNECT_TIMEOUT)
         current_app.extensions["mailroom.redis"] = conn
     return conn
+
+
+@contextmanager
+def reachable() -> Iterator[None]:
+    """Turn an unreachable Redis inside the block into :class:`QueueUnavailable` (503)."""
+    try:
+        yield
+    except UNREACHABLE as exc:
+        raise QueueUnavailable() from exc
+
+
+def enqueue(func, *args, **options) -> Job:
+    """The one way Mailroom enqueues a job now: ``Queue.enqueue`` or :class:`QueueUnavailable`."""
+    with reachable():
+        return get_queue().enqueue(func, *args, **options)
+
+
+def enqueue_at(when: datetime, func, *args, **options) -> Job:
+    """The one way Mailroom schedules a job: ``Queue.enqueue_at`` or :class:`QueueUnavailable`."""
+    with reachable():
+        return get_queue().enqueue_at(when, func, *args, **options)
 
 
 def get_queue() -> Queue:

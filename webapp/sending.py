@@ -36,17 +36,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from rq import Retry
+from rq import Callback, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from connectors.outgoing import check_header_name, make_message_id
 
-from . import validation
+from . import queue, validation
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .extensions import db
 from .models import Account, Alias, OutgoingAttachment, OutgoingMessage, OutgoingState, User, utcnow
-from .queue import get_queue, get_redis
+from .queue import get_redis
 
 #: Limits (config keys of the same name override them).
 SEND_MAX_RECIPIENTS = 100
@@ -395,15 +395,24 @@ def _apply(row: OutgoingMessage, cleaned: dict) -> None:
     row.error = row.error_class = None
 
 
-def create_outgoing(user: User, fields: dict, origin: str = "compose") -> OutgoingMessage:
-    """Validate and store a message to send (not yet enqueued); see the module docstring."""
+def create_outgoing(
+    user: User, fields: dict, origin: str = "compose", *, idempotency: tuple[str, str] | None = None
+) -> OutgoingMessage:
+    """Validate and store a message to send (not yet enqueued); see the module docstring.
+
+    ``idempotency`` is the API client's ``(Idempotency-Key, request hash)``; a second row with
+    the same key for the same user raises ``IntegrityError`` at the commit (webapp.send_queue).
+    """
     cleaned = clean(user, fields)
     account = db.session.get(Account, cleaned["sender"]["account_id"])
+    key, request_hash = idempotency or (None, None)
     row = OutgoingMessage(
         user_id=user.id,
         origin=origin,
         message_id=make_message_id(account.email.rpartition("@")[2]),
         attempts=0,
+        idempotency_key=key,
+        request_hash=request_hash,
     )
     _apply(row, cleaned)
     for att in cleaned["attachments"]:
@@ -443,6 +452,8 @@ def enqueue_send(outgoing: OutgoingMessage) -> dict:
         result_ttl=24 * 3600,
         failure_ttl=7 * 24 * 3600,
         retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        # A worker killed mid-send: webapp.send_queue.on_send_failure (a string: no import loop).
+        on_failure=Callback("webapp.send_queue.on_send_failure"),
         meta={
             "owner_id": outgoing.user_id,
             "kind": "send",
@@ -450,7 +461,6 @@ def enqueue_send(outgoing: OutgoingMessage) -> dict:
             "outgoing_id": outgoing.id,
         },
     )
-    queue = get_queue()
     if outgoing.send_at is not None and outgoing.send_at > utcnow():
         outgoing.state = OutgoingState.SCHEDULED.value
         when = outgoing.send_at.replace(tzinfo=UTC)

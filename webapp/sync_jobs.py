@@ -5,13 +5,20 @@ run of the same mailbox answers "already running" instead of syncing alongside),
 mailbox's IMAP connection, runs :func:`connectors.sync.sync_folders` on the folders marked for
 sync (listing them first if the mailbox has none yet), reports progress in ``job.meta`` and
 records the outcome on the mailbox, its folders and the email log (source "Sync").  POP3
-mailboxes are handed to :func:`webapp.pop3_sync.download`.
+mailboxes are handed to :func:`webapp.pop3_sync.download`.  The lock's value is the job's id,
+so a lock whose job is no longer running can be told apart from a busy one.
 
 Failures: transient ones (timeout, refused, unreachable, throttled, a connection lost mid-sync)
 are re-raised so RQ's ``Retry`` (set at enqueue) tries again with backoff; an authentication
 failure is not retried: the mailbox is marked ``auth_error`` and periodic syncs skip it until
-its owner fixes the password or presses "Sync now".  The lock expires on its own (it is
-extended while the job runs), so a worker killed with SIGKILL does not block the next run.
+its owner fixes the password or presses "Sync now".
+
+A worker killed mid-sync (SIGKILL, a lost machine): RQ's abandoned-job path, sped up by
+:mod:`webapp.abandoned_jobs`, fails the job and calls :func:`on_sync_failure`, which releases
+the mailbox's lock and records the failure like any other; "Sync now" then starts at once.
+The abandoned sync is not retried by RQ: the next sync (periodic or "Sync now") resumes where
+it stopped, and a retry waiting in RQ would only make "Sync now" answer 409.  A lock whose job
+is no longer running is taken over by the next sync; otherwise the lock expires on its own.
 """
 
 from __future__ import annotations
@@ -22,17 +29,18 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from rq import Retry, get_current_job
-from rq.exceptions import NoSuchJobError
+from redis.exceptions import LockError
+from rq import Callback, Retry, get_current_job
+from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job
 
-from connectors.errors import ErrorClass, MailError
+from connectors.errors import AUTH_CLASSES, TRANSIENT_CLASSES, ErrorClass, MailError
 
-from . import email_log, settings_store
+from . import abandoned_jobs, email_log, settings_store
 from .errors import Conflict, Invalid
 from .extensions import db
 from .models import Account, AccountState, Folder, LogLevel, LogSource, utcnow
-from .queue import get_queue, get_redis
+from .queue import enqueue, get_redis, reachable
 
 LOCK_KEY = "mailroom:sync:lock:{}"
 JOB_KEY = "mailroom:sync:job:{}"
@@ -42,7 +50,9 @@ LOCK_TTL = 60
 RETRY_INTERVALS = (30, 120, 600)
 #: Seconds a just-started job may run before taking its lock (it takes it at once; this is slack).
 START_GRACE = 10
-TRANSIENT = {ErrorClass.TIMEOUT, ErrorClass.REFUSED, ErrorClass.UNREACHABLE, ErrorClass.THROTTLED}
+#: Retried by RQ; the mailbox keeps its state and stays due for cron (a server that failed or hung
+#: up during sign-in is ``server_error``, one of them, never ``auth``).
+TRANSIENT = TRANSIENT_CLASSES
 _ACTIVE = {"queued", "started", "deferred", "scheduled"}
 
 
@@ -80,6 +90,8 @@ def active_job(account_id: int) -> Job | None:
         return None
     status = job.get_status(refresh=True)
     status = getattr(status, "value", status)
+    if status == "started" and abandoned_jobs.recover(job):
+        return None  # its worker died: RQ failed it and on_sync_failure released the lock
     if status == "started" and not _alive(job, account_id):
         return None  # its worker died (killed, machine lost): the lock it held has expired
     if status in _ACTIVE:
@@ -128,20 +140,26 @@ def enqueue_sync(account: Account, owner_id: int | None = None, api: bool = True
     Returns ``{"job_id", "status_url"}``; the job's meta carries owner, kind and mailbox so the
     job status endpoints show it to its owner (or an administrator) only.
     """
-    redis = get_redis()
     endpoint = "api.job_status" if api else "mailboxes.job_status"
+    with reachable():
+        return _enqueue_sync(account, owner_id, endpoint)
+
+
+def _enqueue_sync(account: Account, owner_id: int | None, endpoint: str) -> dict:
+    redis = get_redis()
     with redis.lock(f"mailroom:sync:enqueue:{account.id}", timeout=10, blocking_timeout=10):
         running = active_job(account.id)
         if running is not None:
             raise SyncRunning(running.id, _status_url(endpoint, running.id))
         intervals = list(current_app.config.get("SYNC_RETRY_INTERVALS", RETRY_INTERVALS))
-        job = get_queue().enqueue(
+        job = enqueue(
             "webapp.sync_jobs.sync_account",
             account.id,
             job_timeout=job_timeout(),
             result_ttl=3600,
             failure_ttl=24 * 3600,
             retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+            on_failure=Callback("webapp.sync_jobs.on_sync_failure"),
             meta={"owner_id": owner_id or account.user_id, "kind": "sync", "account_id": account.id},
         )
         redis.set(JOB_KEY.format(account.id), job.id, ex=job_timeout() * (len(intervals) + 2) + 3600)
@@ -196,17 +214,25 @@ def sync_due_accounts() -> dict:
 
 
 class _Lock:
-    """The mailbox's lock, extended by a thread while the job runs."""
+    """The mailbox's lock, its value the job's id, extended by a thread while the job runs."""
 
     def __init__(self, account_id: int) -> None:
         self.ttl = lock_ttl()
-        self.lock = get_redis().lock(LOCK_KEY.format(account_id), timeout=self.ttl, blocking=False)
+        # thread_local=False: the thread that extends the lock must see the token.
+        self.lock = get_redis().lock(
+            LOCK_KEY.format(account_id), timeout=self.ttl, blocking=False, thread_local=False
+        )
+        job = get_current_job()
+        self.token = job.id if job is not None else os.urandom(8).hex()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> bool:
-        if not self.lock.acquire(blocking=False):
-            return False
+        if not self.lock.acquire(blocking=False, token=self.token):
+            if not _release_stale(self.lock, self.token):
+                return False
+            if not self.lock.acquire(blocking=False, token=self.token):
+                return False
         self._thread = threading.Thread(target=self._keep, daemon=True)
         self._thread.start()
         return True
@@ -226,6 +252,53 @@ class _Lock:
             self.lock.release()
         except Exception:
             pass  # expired meanwhile
+
+
+def _release_stale(lock, token: str) -> bool:
+    """Free the lock if its holder is this very job (an earlier, dead run) or a job no longer running."""
+    holder = lock.redis.get(lock.name)
+    if holder is None:
+        return True
+    holder = holder.decode()
+    if holder != token and _running(holder):
+        return False
+    try:
+        lock.do_release(holder)
+    except LockError:
+        return False  # changed hands meanwhile
+    return True
+
+
+def _running(job_id: str) -> bool:
+    """False only for a job known to be over (or whose worker is gone); anything else may run."""
+    try:
+        job = Job.fetch(job_id, connection=get_redis())
+    except (NoSuchJobError, ValueError):
+        return True  # not a job's id: respect the lock until it expires
+    status = getattr(job.get_status(refresh=True), "value", None)
+    return status == "started" and not abandoned_jobs.recover(job)
+
+
+def on_sync_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback of a sync job; acts only when RQ found the job abandoned.
+
+    The job is not retried by RQ (see the module docstring), the mailbox's lock is released if
+    the dead job still holds it, and the failure is recorded like any other sync failure.
+    """
+    if exc_type is not AbandonedJobError:
+        return  # the job itself recorded its outcome
+    job.retries_left = 0
+    job.meta["error"] = abandoned_jobs.SENTENCE + " The next sync picks up where it stopped."
+    job.save_meta()
+    account_id = job.meta.get("account_id")
+    lock = connection.lock(LOCK_KEY.format(account_id), thread_local=False)
+    try:
+        lock.do_release(job.id)
+    except LockError:
+        pass  # expired already, or held by another job
+    account = db.session.get(Account, account_id) if account_id is not None else None
+    if account is not None:
+        _failed(account, abandoned_jobs.SENTENCE, None, retry=False)
 
 
 class _Progress:
@@ -386,7 +459,7 @@ def _succeeded(account: Account, stats, seconds: float) -> dict:
 
 
 def _failed(account: Account, message: str, error: MailError | None, *, retry: bool) -> dict:
-    auth = error is not None and error.error_class in (ErrorClass.AUTH, ErrorClass.AUTH_METHOD)
+    auth = error is not None and error.error_class in AUTH_CLASSES
     now = utcnow()
     account.last_synced_at = now
     account.last_sync_error = message
@@ -421,7 +494,7 @@ def _pop3(account: Account) -> dict:
     except MailError as exc:  # already in the email log (source "Incoming mail")
         account.last_synced_at = utcnow()
         account.last_sync_error = f"POP3: {exc.message}"
-        if exc.error_class in (ErrorClass.AUTH, ErrorClass.AUTH_METHOD):
+        if exc.error_class in AUTH_CLASSES:
             account.state = AccountState.AUTH_ERROR.value
             account.last_error, account.last_error_at = account.last_sync_error, utcnow()
         db.session.commit()

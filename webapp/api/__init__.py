@@ -23,7 +23,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 @bp.errorhandler(DomainError)
 def domain_error(exc: DomainError):
     db.session.rollback()
-    return jsonify(exc.as_dict()), exc.status
+    return jsonify(exc.as_dict()), exc.status, getattr(exc, "headers", None) or {}
 
 
 @bp.errorhandler(HTTPException)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from flask import g, jsonify, request, url_for
 
-from .. import sending
+from .. import send_queue, sending
 from . import _json, bp, token_required
 
 
-def _accepted(row) -> tuple:
+def _accepted(row, replayed: bool = False) -> tuple:
     body = {
         "id": row.id,
         "state": row.state,
@@ -22,16 +22,23 @@ def _accepted(row) -> tuple:
         "status_url": url_for("api.get_outgoing", outgoing_id=row.id),
         "send_at": sending.outgoing_as_dict(row)["send_at"],
     }
-    return jsonify(body), 202, {"Location": body["status_url"]}
+    headers = {"Location": body["status_url"]}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return jsonify(body), 202, headers
 
 
 @bp.post("/messages/send")
 @token_required
 def send_message():
-    """Validate, store and enqueue (or schedule) a message: 202; 422 naming a field; 403 for a From."""
-    row = sending.create_outgoing(g.api_user, _json(), origin="api")
-    sending.enqueue_send(row)
-    return _accepted(row)
+    """Validate, store and enqueue (or schedule) a message: 202; 422 naming a field; 403 for a From.
+
+    503 when the queue is down (nothing stored: retry).  With an ``Idempotency-Key`` header a
+    retry answers the first message again (docs/api.md).
+    """
+    key = send_queue.idempotency_key(request.headers)
+    row, created = send_queue.submit(g.api_user, _json(), "api", key)
+    return _accepted(row, replayed=not created)
 
 
 @bp.get("/outgoing")

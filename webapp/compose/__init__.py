@@ -13,8 +13,8 @@ import base64
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import sending
-from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from .. import send_queue, sending
+from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 
 bp = Blueprint("compose", __name__, url_prefix="/compose")
@@ -86,9 +86,8 @@ def compose():
     later = request.form.get("action") == "later"
     try:
         fields = _form_fields(request.form, request.files, later=later)
-        row = sending.create_outgoing(current_user, fields, origin="compose")
-        sending.enqueue_send(row)
-    except (Invalid, Forbidden) as exc:
+        row, _ = send_queue.submit(current_user, fields, "compose")
+    except (Invalid, Forbidden, QueueUnavailable) as exc:
         db.session.rollback()
         errors = dict(exc.fields) or {"form": exc.message}
         return _render_form("compose/compose.html", request.form, errors, exc.status, error=exc.message)
