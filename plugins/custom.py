@@ -1,4 +1,5 @@
-"""Any other mail server: recognise common folder names in English, Italian, German, French, Spanish.
+"""Any other mail server: recognise common folder names in English, Italian, German, French, Spanish,
+Polish, Dutch and Portuguese.
 
 Servers without SPECIAL-USE flags still name their folders after what
 Outlook, Thunderbird or the webmail created.  These guesses are the lowest
@@ -31,8 +32,24 @@ _NAMES: dict[str, tuple[str, ...]] = {
         "Envoyés",
         "Enviados",
         "Elementos enviados",
+        "Wysłane",
+        "Elementy wysłane",
+        "Verzonden",
+        "Verzonden items",
+        "Itens enviados",
+        "Enviadas",
     ),
-    "drafts": ("Drafts", "Draft", "Bozze", "Entwürfe", "Brouillons", "Borradores"),
+    "drafts": (
+        "Drafts",
+        "Draft",
+        "Bozze",
+        "Entwürfe",
+        "Brouillons",
+        "Borradores",
+        "Kopie robocze",
+        "Concepten",
+        "Rascunhos",
+    ),
     "spam": (
         "Junk",
         "Junk E-mail",
@@ -63,6 +80,10 @@ _NAMES: dict[str, tuple[str, ...]] = {
         "Éléments supprimés",
         "Papelera",
         "Elementos eliminados",
+        "Kosz",
+        "Prullenbak",
+        "Lixeira",
+        "Itens excluídos",
     ),
     "archive": ("Archive", "Archives", "Archivio", "Archiv", "Archivo"),
 }

@@ -17,7 +17,7 @@ from tests.conftest import login
 from tests.send_support import parsed, sending_mailbox, server_message_ids
 from webapp import settings_store
 from webapp.extensions import db
-from webapp.models import Account, Alias, LogEntry, Message, OutgoingMessage
+from webapp.models import Account, Alias, Folder, LogEntry, Message, OutgoingMessage
 from webapp.queue import get_queue, get_redis
 from webapp.send_jobs import send_outgoing
 from webapp.sync_jobs import sync_account
@@ -312,6 +312,10 @@ def test_provider_that_files_sent_skips_the_append(app, mailbox, clean_dovecot, 
 
 def test_no_sent_folder_still_sends_with_a_warning(app, users, clean_dovecot, clean_smtp_server, api):
     account = sending_mailbox(clean_dovecot, clean_smtp_server, users["alice"]["user"], sent_folder=False)
+    # Known but without the role: the user chose "no Sent folder" (with no folder rows at all the
+    # job would find \Sent itself: tests/test_sent_folder_discovery.py).
+    db.session.add(Folder(account_id=account.id, name="Sent", display_name="Sent"))
+    db.session.commit()
     row_id = send(api["alice"]).json["id"]
     work()
     assert outgoing(row_id).state == "sent" and len(clean_smtp_server.messages) == 1

@@ -99,6 +99,21 @@ def refresh_folders(account: Account, client: ImapClient) -> list[Folder]:
         return _upsert(account, listed)
 
 
+def find_sent_folder(account: Account, client: ImapClient) -> Folder | None:
+    """The Sent folder of a mailbox that has none mapped yet, found on the server and mapped.
+
+    A mailbox used right after it was connected has no folder rows: the send job asks here
+    instead of losing the Sent copy.  The server's folders are listed and stored by the same
+    code as "Refresh folder list", so the role comes from the same rules, in the same order:
+    RFC 6154 ``\\Sent``, then the provider plugin's names, then common names ("Sent Items",
+    "INBOX.Sent", "Posta inviata", "Wysłane", ... from the generic plugin).  Only folders seen
+    for the first time get a role, so a user who chose "no Sent folder" keeps that choice.
+    Commits; ``client`` is logged in.
+    """
+    refresh_folders(account, client)
+    return Folder.query.filter_by(account_id=account.id, role=FolderRole.SENT.value).first()
+
+
 def _upsert(account: Account, listed: list[ListedFolder]) -> list[Folder]:
     rows = {f.name: f for f in Folder.query.filter_by(account_id=account.id)}
     first_listing = not rows

@@ -13,8 +13,10 @@ sends a message twice:
    can fail;
 5. the Sent copy — the same bytes, the same Message-ID, flagged ``\\Seen`` — is appended
    with IMAP APPEND to the folder holding the SENT role, unless the provider files it itself
-   (the ``mailroom_server_saves_sent`` plugin hook; Gmail does).  No Sent folder mapped:
-   the message is sent, and the log says the copy was not kept.
+   (the ``mailroom_server_saves_sent`` plugin hook; Gmail does).  No folder mapped to Sent yet
+   (a mailbox used right after connecting): the folders are listed and the Sent folder found
+   and mapped first (``webapp.folders.find_sent_folder``: SPECIAL-USE, provider hints, common
+   names).  Still none: the message is sent, and the log says the copy was not kept.
 
 Failures are classified (connectors.errors) and stored on the row.  Transient ones (timeout,
 refused, unreachable, throttled, a temporary 4xx answer) are raised again so RQ's ``Retry``
@@ -35,6 +37,7 @@ from connectors.outgoing import Attachment, Outgoing, build_message, envelope_re
 
 from . import email_log
 from .extensions import db
+from .folders import find_sent_folder
 from .models import (
     Account,
     Folder,
@@ -203,7 +206,11 @@ def _smtp(row: OutgoingMessage, account: Account, user: User | None) -> None:
 
 
 def _sent_copy(row: OutgoingMessage, account: Account, user: User | None) -> str:
-    """APPEND the Sent copy unless it is saved already, the provider files it, or no Sent is mapped."""
+    """APPEND the Sent copy unless it is saved already, the provider files it, or there is no Sent.
+
+    With no folder mapped to the Sent role yet (a mailbox used right after connecting), the
+    Sent folder is found on the server and mapped first (webapp.folders.find_sent_folder).
+    """
     from connectors import plugins
 
     from .mail_session import open_client
@@ -216,21 +223,13 @@ def _sent_copy(row: OutgoingMessage, account: Account, user: User | None) -> str
     if account.incoming_protocol != "imap":
         return "not kept (POP3 mailbox)"
     folder = Folder.query.filter_by(account_id=account.id, role=FolderRole.SENT.value).first()
-    if folder is None:
-        email_log.record(
-            LogSource.EMAIL_LOGGER,
-            LogLevel.WARNING,
-            f'No Sent folder is mapped for {account.email}: the copy of "{row.subject}" '
-            f"({row.message_id}) was not kept. Choose a Sent folder on the mailbox's folder page.",
-            account=account,
-            user=user,
-            details={"outgoing_id": row.id},
-            created_by="system",
-            commit=True,
-        )
-        return "not kept (no Sent folder)"
     data = build_message(to_outgoing(row, account, user)).as_bytes()
     with open_client(account, "imap") as client:
+        if folder is None:
+            folder = _found_sent(account, user, client)
+        if folder is None:
+            _no_sent_folder(row, account, user)
+            return "not kept (no Sent folder)"
         imap = client.imap
         imap.folder_encode = False  # Folder.name is the server's modified UTF-7 already
         try:
@@ -244,6 +243,43 @@ def _sent_copy(row: OutgoingMessage, account: Account, user: User | None) -> str
     row.sent_copy_saved_at = utcnow()
     db.session.commit()
     return f"saved in {folder.display_name}"
+
+
+def _found_sent(account: Account, user: User | None, client) -> Folder | None:
+    """List the server's folders to find and map the Sent folder; the log says which was chosen."""
+    try:
+        folder = find_sent_folder(account, client)
+    except MailError:
+        raise
+    except Exception as exc:
+        raise client.classify(exc, "list") from exc
+    if folder is not None:
+        email_log.record(
+            LogSource.EMAIL_LOGGER,
+            LogLevel.INFO,
+            f'No Sent folder was mapped for {account.email}: "{folder.display_name}" was found on the '
+            f"server ({folder.special_use or 'by its name'}) and is now the Sent folder.",
+            account=account,
+            user=user,
+            details={"folder_id": folder.id},
+            created_by="system",
+            commit=True,
+        )
+    return folder
+
+
+def _no_sent_folder(row: OutgoingMessage, account: Account, user: User | None) -> None:
+    email_log.record(
+        LogSource.EMAIL_LOGGER,
+        LogLevel.WARNING,
+        f'No Sent folder is mapped for {account.email}: the copy of "{row.subject}" '
+        f"({row.message_id}) was not kept. Choose a Sent folder on the mailbox's folder page.",
+        account=account,
+        user=user,
+        details={"outgoing_id": row.id},
+        created_by="system",
+        commit=True,
+    )
 
 
 def _transient(exc: MailError | None) -> bool:
