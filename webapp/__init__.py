@@ -28,7 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config_module.DEFAULTS)
     app.config.from_mapping(config_module.from_environment(app.instance_path))
     app.config.from_mapping(overrides)
-    os.makedirs(app.instance_path, exist_ok=True)
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)  # keys, database, Redis dump: owner only
 
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _session_key(app.instance_path)

