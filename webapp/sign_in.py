@@ -127,8 +127,7 @@ def safe_next(target: str | None) -> str | None:
         parts = urlsplit(cleaned)
     except ValueError:
         return None
-    if parts.scheme or parts.netloc:
-        return None
-    if not parts.path.startswith("/") or parts.path.startswith("//"):
+    # urlsplit reads "///evil" as an empty host and path "/evil"; a browser goes to evil.
+    if parts.scheme or parts.netloc or not cleaned.startswith("/") or cleaned.startswith("//"):
         return None
     return cleaned
