@@ -19,6 +19,6 @@ def sync_now(account_id: int):
     try:
         check_syncable(account)
         body = enqueue_sync(account, api=False)
-    except DomainError as exc:
-        return jsonify(exc.as_dict()), exc.status
+    except DomainError as exc:  # 409 running, 422 not syncable, 503 queue unavailable (Retry-After)
+        return jsonify(exc.as_dict()), exc.status, getattr(exc, "headers", None) or {}
     return jsonify(body), 202
