@@ -189,9 +189,12 @@ class ProtocolClient:
         )
 
     def closed(self, step: str, raw: str = "") -> MailError:
-        """The server hung up: during TLS set-up that is a TLS matter, otherwise a port/protocol one."""
+        """The server hung up: during TLS set-up that is a TLS matter, during sign-in the server's
+        trouble (never a wrong password: only an explicit answer says that), otherwise a port/protocol one."""
         if step == "tls":
             return self.fail(ErrorClass.TLS, step, raw=raw, detail=Detail.TLS_CLOSED)
+        if step == "login":
+            return self.fail(ErrorClass.SERVER_ERROR, step, raw=raw, detail=Detail.LOGIN_CLOSED)
         return self.fail(ErrorClass.PROTOCOL, step, raw=raw, detail=Detail.CLOSED)
 
     # -- helpers for subclasses -----------------------------------------------------------

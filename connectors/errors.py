@@ -28,6 +28,24 @@ class ErrorClass(str, enum.Enum):
     PROTOCOL = "protocol"
     FOLDER_MISSING = "folder_missing"
     FORBIDDEN_ADDRESS = "forbidden_address"
+    SERVER_ERROR = "server_error"
+
+
+#: The server explicitly refused the credentials or the way to present them.  Only these make a
+#: mailbox "Authentication error", which stops its periodic sync until someone fixes it.
+AUTH_CLASSES = frozenset({ErrorClass.AUTH, ErrorClass.AUTH_METHOD})
+#: Failures that may well be gone on the next try, unchanged: jobs retry them and the mailbox
+#: stays due for its periodic sync.  ``server_error`` (the server failed or hung up, even in the
+#: middle of a sign-in) is one of them: it says nothing about the password.
+TRANSIENT_CLASSES = frozenset(
+    {
+        ErrorClass.TIMEOUT,
+        ErrorClass.REFUSED,
+        ErrorClass.UNREACHABLE,
+        ErrorClass.THROTTLED,
+        ErrorClass.SERVER_ERROR,
+    }
+)
 
 
 #: The fix for a refused OAuth2 access token: there is no password to correct.
@@ -105,6 +123,12 @@ DESCRIPTIONS: dict[ErrorClass, tuple[str, str, str]] = {
         "The host resolves to an internal address. An administrator can allow it in the settings.",
         "host",
     ),
+    ErrorClass.SERVER_ERROR: (
+        "The mail server had a problem on its side and could not finish the request.",
+        "This is usually temporary and Mailroom tries again by itself; if it lasts, ask the mail "
+        "server's administrator to look at the server's log.",
+        "",
+    ),
 }
 
 
@@ -160,6 +184,11 @@ class Detail:
     NO_OAUTH2 = "The server does not offer OAuth2 sign-in (XOAUTH2 or OAUTHBEARER)."
     NO_SECRET = "No password or token is stored for this login."
     NOT_PROTOCOL = "The server on this port does not speak {protocol}: check the port number."
+    LOGIN_CLOSED = "The server closed the connection during sign-in; this is not a password problem."
+    LOGIN_UNAVAILABLE = (
+        "The server could not check the password right now (a temporary failure on its side); "
+        "this is not a password problem."
+    )
 
 
 #: Variant hints, added before the class hint.
@@ -176,10 +205,13 @@ VARIANT_HINTS: dict[str, str] = {
 
 #: Words servers use when they are limiting a client rather than rejecting it.
 THROTTLE_WORDS = re.compile(
-    r"\[(LIMIT|UNAVAILABLE|IN-USE|SYS/TEMP|LOGIN-DELAY)\]|too many|rate.?limit|try again later|"
+    r"\[(LIMIT|IN-?USE|LOGIN-DELAY)\]|too many|rate.?limit|try again later|"
     r"throttl|slow down|exceeded|temporarily (blocked|locked|unavailable)",
     re.IGNORECASE,
 )
+#: Response codes for trouble on the server's side, not a verdict on the client (RFC 5530
+#: UNAVAILABLE, SERVERBUG, CONTACTADMIN; RFC 3206 SYS/TEMP, SYS/PERM for POP3).
+SERVER_TROUBLE_CODES = re.compile(r"\[(UNAVAILABLE|SERVERBUG|CONTACTADMIN|SYS/TEMP|SYS/PERM)\]", re.I)
 
 #: Longest raw server text kept on an error.
 RAW_LIMIT = 500

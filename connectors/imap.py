@@ -16,10 +16,18 @@ import re
 import socket
 
 from imapclient import IMAPClient
-from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
+from imapclient.exceptions import CapabilityError, IMAPClientError
 
+from connectors import net
 from connectors.client import ProtocolClient
-from connectors.errors import THROTTLE_WORDS, VARIANT_HINTS, Detail, ErrorClass, MailError
+from connectors.errors import (
+    SERVER_TROUBLE_CODES,
+    THROTTLE_WORDS,
+    VARIANT_HINTS,
+    Detail,
+    ErrorClass,
+    MailError,
+)
 from connectors.settings import Security
 from connectors.transcript import Transcript
 
@@ -28,13 +36,30 @@ _AUTH_METHOD_WORDS = re.compile(
 )
 
 
+#: The commands whose tagged ``NO`` is the server's verdict on the credentials.
+_SIGN_IN_COMMANDS = {"LOGIN", "AUTHENTICATE"}
+
+
 class _IMAP4(imaplib.IMAP4):
-    """imaplib on a ready socket, recording the conversation."""
+    """imaplib on a ready socket, recording the conversation.
+
+    ``last_answer`` is ``(command, "OK" | "NO")`` of the last command that got its tagged
+    answer: imaplib raises the same ``error`` for a tagged NO as for its own complaints, and
+    imapclient turns a dropped connection into a ``LoginError`` too, so only this tells the
+    server's explicit refusal of a password from everything else.
+    """
 
     def __init__(self, host: str, port: int, sock: socket.socket, transcript: Transcript | None) -> None:
         self._ready_socket = sock
         self._transcript = transcript
+        self.last_answer: tuple[str, str] | None = None
         super().__init__(host, port, timeout=None)
+
+    def _command_complete(self, name, tag):  # imaplib's hook: BAD, BYE and EOF raise before return
+        self.last_answer = None
+        typ, data = super()._command_complete(name, tag)
+        self.last_answer = (name, typ)
+        return typ, data
 
     def _create_socket(self, timeout):  # imaplib's hook: no resolving, no connecting here
         sock, self._ready_socket = self._ready_socket, None
@@ -213,20 +238,14 @@ class ImapClient(ProtocolClient):
         if not isinstance(exc, (imaplib.IMAP4.error, IMAPClientError)):
             return None
         text = _server_text(exc)
+        if step == "login":
+            return self._login_failure(exc, text)
         if isinstance(exc, imaplib.IMAP4.abort) and "EOF" in text:
             return self.closed(step, text)
         if THROTTLE_WORDS.search(text):
             return self.fail(ErrorClass.THROTTLED, step, raw=text)
-        if isinstance(exc, LoginError) or step == "login":
-            if _AUTH_METHOD_WORDS.search(text):
-                return self.fail(
-                    ErrorClass.AUTH_METHOD,
-                    step,
-                    raw=text,
-                    detail=Detail.PLAINTEXT_DISALLOWED,
-                    hints=[VARIANT_HINTS["plaintext_auth"]],
-                )
-            return self.fail(ErrorClass.AUTH, step, raw=text)
+        if SERVER_TROUBLE_CODES.search(text):
+            return self.fail(ErrorClass.SERVER_ERROR, step, raw=text)
         if isinstance(exc, CapabilityError) and "STARTTLS" in text:
             return self.fail(ErrorClass.STARTTLS_MISSING, step, raw=text)
         if step == "tls" and self.security is Security.STARTTLS:  # the STARTTLS command itself failed
@@ -236,3 +255,30 @@ class ImapClient(ProtocolClient):
                 ErrorClass.PROTOCOL, step, raw=text, detail=Detail.NOT_PROTOCOL.format(protocol="IMAP")
             )
         return self.fail(ErrorClass.PROTOCOL, step, raw=text)
+
+    def _login_failure(self, exc: BaseException, text: str) -> MailError:
+        """``auth`` only for a tagged NO to LOGIN/AUTHENTICATE without a server-trouble code.
+
+        A BYE, an end of stream or a reset during or after the command (imapclient wraps
+        imaplib's ``abort`` in a ``LoginError``: look down the chain) is the server's trouble:
+        retrying later is right, marking the password wrong is not.
+        """
+        answer = self.imap._imap.last_answer if self.imap is not None else None
+        refused = answer is not None and answer[0] in _SIGN_IN_COMMANDS and answer[1] == "NO"
+        if THROTTLE_WORDS.search(text):
+            return self.fail(ErrorClass.THROTTLED, "login", raw=text)
+        if net.find_cause(exc, imaplib.IMAP4.abort) is not None:
+            return self.closed("login", text)
+        if SERVER_TROUBLE_CODES.search(text):
+            return self.fail(ErrorClass.SERVER_ERROR, "login", raw=text, detail=Detail.LOGIN_UNAVAILABLE)
+        if not refused:  # a BAD, or a command after the sign-in that failed
+            return self.fail(ErrorClass.PROTOCOL, "login", raw=text)
+        if _AUTH_METHOD_WORDS.search(text):
+            return self.fail(
+                ErrorClass.AUTH_METHOD,
+                "login",
+                raw=text,
+                detail=Detail.PLAINTEXT_DISALLOWED,
+                hints=[VARIANT_HINTS["plaintext_auth"]],
+            )
+        return self.fail(ErrorClass.AUTH, "login", raw=text)

@@ -477,7 +477,8 @@ def classify_exception(
     """The taxonomy class of a network-level failure (TLS, certificate, timeout, reset, ...).
 
     Protocol clients first try their own protocol knowledge (a ``NO`` to
-    LOGIN is ``auth``), then fall back to this.
+    LOGIN is ``auth``), then fall back to this; a reset or end of stream during
+    ``login`` is ``server_error``, never ``auth``.
     """
     proto = _proto(settings)
     if isinstance(exc, MailError):
@@ -497,6 +498,11 @@ def classify_exception(
         )
     if step == "tls" and find_cause(exc, (ConnectionError, EOFError)) is not None:
         return MailError(ErrorClass.TLS, proto, step, raw=redact(str(exc), secrets), detail=Detail.TLS_CLOSED)
+    if step == "login" and find_cause(exc, (ConnectionError, EOFError)) is not None:
+        # A server that hangs up on a sign-in has not said the password is wrong.
+        return MailError(
+            ErrorClass.SERVER_ERROR, proto, step, raw=redact(str(exc), secrets), detail=Detail.LOGIN_CLOSED
+        )
     if find_cause(exc, (ConnectionError, EOFError)) is not None:
         return MailError(
             ErrorClass.PROTOCOL, proto, step, raw=redact(str(exc), secrets), detail=Detail.CLOSED

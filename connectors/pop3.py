@@ -13,7 +13,14 @@ import re
 import socket
 
 from connectors.client import ProtocolClient
-from connectors.errors import THROTTLE_WORDS, VARIANT_HINTS, Detail, ErrorClass, MailError
+from connectors.errors import (
+    SERVER_TROUBLE_CODES,
+    THROTTLE_WORDS,
+    VARIANT_HINTS,
+    Detail,
+    ErrorClass,
+    MailError,
+)
 from connectors.settings import Security
 from connectors.transcript import Transcript
 
@@ -249,11 +256,16 @@ class Pop3Client(ProtocolClient):
             return None
         raw = exc.args[0] if exc.args else b""
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        if text == "-ERR EOF":
+        if text == "-ERR EOF":  # poplib's own words (a str) for the end of the stream
             return self.closed(step, "connection closed")
         if THROTTLE_WORDS.search(text):
             return self.fail(ErrorClass.THROTTLED, step, raw=text)
+        if SERVER_TROUBLE_CODES.search(text):  # [SYS/TEMP], [SYS/PERM]: not a verdict on the password
+            detail = Detail.LOGIN_UNAVAILABLE if step == "login" else ""
+            return self.fail(ErrorClass.SERVER_ERROR, step, raw=text, detail=detail)
         if step == "login":
+            if not (isinstance(raw, bytes) and text.startswith("-ERR")):  # poplib's complaint, no answer
+                return self.fail(ErrorClass.PROTOCOL, step, raw=text)
             if _PLAINTEXT_WORDS.search(text):
                 return self.fail(
                     ErrorClass.AUTH_METHOD,

@@ -297,15 +297,25 @@ class SmtpClient(ProtocolClient):
             return self.fail(ErrorClass.THROTTLED, step, raw=text)
         return self.fail(default, step, raw=text, detail=detail)
 
+    def _login_failure(self, code: int, text: str) -> MailError:
+        """A final answer to AUTH: 5xx is the server's refusal (535, 534: ``auth``; 530, 538 and an
+        unknown mechanism: ``auth_method``); 4xx (454 "temporary authentication failure") is a
+        temporary failure on its side, never a wrong password."""
+        if 400 <= code < 500:
+            return self.fail(ErrorClass.SERVER_ERROR, "login", raw=text, detail=Detail.LOGIN_UNAVAILABLE)
+        if code in (530, 538) or (code == 504 and "mechanism" in text.lower()):
+            return self.fail(ErrorClass.AUTH_METHOD, "login", raw=text)
+        if not 500 <= code < 600:  # smtplib's -1 (not a reply line) or nonsense: no verdict
+            return self.fail(ErrorClass.PROTOCOL, "login", raw=text)
+        return self.fail(ErrorClass.AUTH, "login", raw=text)
+
     def _classify_protocol(self, exc: BaseException, step: str) -> MailError | None:
         if isinstance(exc, smtplib.SMTPResponseException):
             code, text = exc.smtp_code, _reply_text(exc.smtp_code, exc.smtp_error)
             if THROTTLE_WORDS.search(text) and 400 <= code < 500 or code == 421:
                 return self.fail(ErrorClass.THROTTLED, step, raw=text)
             if step == "login":
-                if code in (530, 538) or (code == 504 and "mechanism" in text.lower()):
-                    return self.fail(ErrorClass.AUTH_METHOD, step, raw=text)
-                return self.fail(ErrorClass.AUTH, step, raw=text)
+                return self._login_failure(code, text)
             if step == "tls" and self.security is Security.STARTTLS:  # smtplib raises for a non-220 STARTTLS
                 return self._reply_error(step, code, exc.smtp_error, ErrorClass.TLS, Detail.STARTTLS_REFUSED)
             return self._reply_error(step, code, exc.smtp_error)

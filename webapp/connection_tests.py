@@ -16,7 +16,7 @@ import secrets as pysecrets
 
 from flask import current_app
 
-from connectors.errors import ErrorClass
+from connectors.errors import AUTH_CLASSES
 from connectors.settings import Protocol, Security, ServerSettings
 
 from . import email_log, settings_store
@@ -33,7 +33,9 @@ def job_timeout() -> int:
 
 
 _AUTH_SOURCES = {"imap": LogSource.IMAP_AUTH, "pop3": LogSource.POP3_AUTH, "smtp": LogSource.SMTP_AUTH}
-_AUTH_CLASSES = {ErrorClass.AUTH.value, ErrorClass.AUTH_METHOD.value}
+#: Only these make the mailbox "Authentication error" (which cron skips); anything else, a server
+#: that hung up during sign-in included, is "Connection error", still synced by cron.
+_AUTH_CLASSES = {c.value for c in AUTH_CLASSES}
 
 
 def address_policy():

@@ -8,7 +8,7 @@ rejected login marks the mailbox "Authentication error", anything else
 
 from __future__ import annotations
 
-from connectors.errors import ErrorClass, MailError
+from connectors.errors import AUTH_CLASSES, MailError
 
 from . import email_log, settings_store
 from .extensions import db
@@ -16,7 +16,7 @@ from .folders import refresh_folders
 from .mail_session import MailboxUnavailable, open_client
 from .models import Account, AccountState, Folder, LogLevel, LogSource, utcnow
 
-_AUTH_CLASSES = {ErrorClass.AUTH, ErrorClass.AUTH_METHOD}
+_AUTH_CLASSES = AUTH_CLASSES
 
 
 def job_timeout() -> int:

@@ -32,7 +32,7 @@ from datetime import UTC
 
 from rq import get_current_job
 
-from connectors.errors import ErrorClass, MailError
+from connectors.errors import AUTH_CLASSES, TRANSIENT_CLASSES, ErrorClass, MailError
 from connectors.outgoing import Attachment, Outgoing, build_message, envelope_recipients
 
 from . import email_log
@@ -52,8 +52,8 @@ from .models import (
 from .queue import get_redis
 from .sending import LOCK_KEY, job_timeout
 
-TRANSIENT = {ErrorClass.TIMEOUT, ErrorClass.REFUSED, ErrorClass.UNREACHABLE, ErrorClass.THROTTLED}
-_AUTH = {ErrorClass.AUTH, ErrorClass.AUTH_METHOD}
+TRANSIENT = TRANSIENT_CLASSES
+_AUTH = AUTH_CLASSES
 #: Origins that get the sender's signature (automatic replies bring their own text).
 SIGNED_ORIGINS = {"compose", "api"}
 

@@ -15,6 +15,7 @@ import email.utils
 import mailbox
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -31,6 +32,14 @@ MAIL_UID = MAIL_GID = 65534
 SPECIAL_USE = {"Drafts": r"\Drafts", "Sent": r"\Sent", "Junk": r"\Junk", "Trash": r"\Trash"}
 #: Maildir info letters for the IMAP system flags ``add_message`` accepts by name.
 IMAP_TO_MAILDIR = {r"\draft": "D", r"\flagged": "F", r"\answered": "R", r"\seen": "S", r"\deleted": "T"}
+#: ``auth_fault`` scripts for a ``checkpassword`` passdb.  Exit 111 is the checkpassword
+#: protocol's temporary failure: Dovecot answers ``NO [UNAVAILABLE] Temporary authentication
+#: failure`` (POP3: ``-ERR [SYS/TEMP]``).  "hang" leaves a mark (so a test knows the login is in
+#: flight) and waits, so the test can kill Dovecot's processes in the middle of a login.
+AUTH_FAULTS = {
+    "tempfail": "#!/bin/sh\nexit 111\n",
+    "hang": "#!/bin/sh\ntouch '{mark}'\nexec sleep 60\n",
+}
 
 _running: set[Dovecot] = set()
 
@@ -67,6 +76,8 @@ class Dovecot:
     ``ssl=False`` runs without TLS: no STARTTLS/STLS and no IMAPS/POP3S ports.
     ``oauth2_introspection_url`` adds XOAUTH2 and OAUTHBEARER, checked by Dovecot's ``oauth2``
     passdb against that RFC 7662 endpoint (see tests/servers/oauth_server.py).
+    ``auth_fault`` ("tempfail" or "hang", see AUTH_FAULTS) replaces the password check with a
+    failing ``checkpassword`` passdb: a server that cannot check passwords, not one that rejects them.
     """
 
     def __init__(
@@ -81,6 +92,7 @@ class Dovecot:
         separator: str = "/",
         special_use: dict[str, str] | None = None,
         oauth2_introspection_url: str | None = None,
+        auth_fault: str | None = None,
     ) -> None:
         if ssl and cert is None:
             raise ValueError("a (cert, key) pair is needed unless ssl=False")
@@ -103,6 +115,9 @@ class Dovecot:
         #: passwd-file passdb keeps serving PLAIN/LOGIN beside it.  OAuth users are the ``users``
         #: whose name is the token's ``email`` (e.g. ``alice@example.test``).
         self.oauth2_introspection_url = oauth2_introspection_url
+        if auth_fault is not None and auth_fault not in AUTH_FAULTS:
+            raise ValueError(f"auth_fault must be one of {sorted(AUTH_FAULTS)}")
+        self.auth_fault = auth_fault
         self.root: Path | None = None
         self.imap_port = self.imaps_port = self.pop3_port = self.pop3s_port = None
         self._proc: subprocess.Popen | None = None
@@ -179,8 +194,39 @@ class Dovecot:
         """Send the stop signal without waiting; ``stop()`` later waits and cleans up."""
         # SIGTERM to the master is what ``doveadm stop`` sends; doveadm then polls for seconds,
         # while waiting on our own child returns once its log process ends (about 1 s).
-        if self._proc is not None and self._proc.poll() is None:
+        if self.auth_fault == "hang":
+            self.kill()  # a password check still waiting would outlive a polite stop
+        elif self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
+
+    def kill(self) -> None:
+        """SIGKILL the master and every process below it at once, as a crashing machine would.
+
+        Clients connected to it see their connection drop; ``stop()`` still cleans up.
+        """
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        pids, todo = [], [self._proc.pid]
+        while todo:  # the whole tree first, then the signals: a dying master must not reparent them
+            pid = todo.pop()
+            pids.append(pid)
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as fh:
+                    todo += [int(child) for child in fh.read().split()]
+            except OSError:
+                pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._proc.wait(timeout=10)
+
+    @property
+    def auth_in_flight(self) -> Path:
+        """The mark the "hang" ``auth_fault`` leaves while a password check is waiting."""
+        assert self.root, "Dovecot not started"
+        return self.root / "marks" / "auth-in-flight"
 
     def __enter__(self) -> Dovecot:
         return self.start()
@@ -251,10 +297,7 @@ mail_location = maildir:~/Maildir:UTF-8
 mail_plugins = $mail_plugins listescape
 mail_fsync = never
 mail_max_userip_connections = 200
-{oauth_passdb}passdb {{
-  driver = passwd-file
-  args = {users_file}
-{password_mechs}}}
+{oauth_passdb}{self._password_passdb(users_file, password_mechs)}
 userdb {{
   driver = passwd-file
   args = {users_file}
@@ -274,6 +317,19 @@ service imap-login {{
 service pop3-login {{
 {_listener("pop3", self.pop3_port)}{_listener("pop3s", self.pop3s_port, ssl=True)}}}
 """)
+
+    def _password_passdb(self, users_file: Path, mechanisms: str) -> str:
+        """The passdb for PLAIN/LOGIN: the passwd-file, or a failing checkpassword script."""
+        assert self.root
+        if self.auth_fault is None:
+            return f"passdb {{\n  driver = passwd-file\n  args = {users_file}\n{mechanisms}}}"
+        marks = self.root / "marks"
+        marks.mkdir(exist_ok=True)
+        marks.chmod(0o777)  # the auth process may run as an unprivileged user
+        script = self.root / "checkpassword.sh"
+        script.write_text(AUTH_FAULTS[self.auth_fault].format(mark=self.auth_in_flight))
+        script.chmod(0o755)
+        return f"passdb {{\n  driver = checkpassword\n  args = {script}\n{mechanisms}}}"
 
     def _write_oauth2_config(self) -> str:
         """The oauth2 passdb's args file (introspection only, no tokeninfo) and its passdb block."""

@@ -4,19 +4,35 @@
 each accepted connection is relayed to the upstream server, and once ``cut_after`` bytes have
 travelled from the server to the client, both sides are closed abruptly (RST where possible).
 ``cut_after=None`` relays without cutting.  ``cuts`` counts the connections it has cut.
+
+``cut_on=rb"..."`` (a regular expression) cuts instead when the *client* sends a command that
+matches it, before the server sees that command: ``cut_on=rb"^\\S+ LOGIN "`` hangs up on an IMAP
+LOGIN, as a server dying during sign-in would.  ``reset=False`` ends those connections with a
+plain close (the client reads EOF) instead of a reset.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import threading
 
 
 class CuttingProxy:
-    def __init__(self, upstream_host: str, upstream_port: int, cut_after: int | None = None) -> None:
+    def __init__(
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        cut_after: int | None = None,
+        *,
+        cut_on: bytes | None = None,
+        reset: bool = True,
+    ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.cut_after = cut_after
+        self.cut_on = re.compile(cut_on, re.MULTILINE | re.IGNORECASE) if cut_on else None
+        self.reset = reset
         self.cuts = 0
         self.connections = 0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -68,7 +84,8 @@ class CuttingProxy:
                 self._sockets += [client, server]
             budget = {"left": self.cut_after}
             pair = (client, server)
-            threading.Thread(target=self._pump, args=(client, server, None, pair), daemon=True).start()
+            up = self._watch if self.cut_on is not None else self._pump
+            threading.Thread(target=up, args=(client, server, None, pair), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, budget, pair), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, budget: dict | None, pair) -> None:
@@ -90,6 +107,37 @@ class CuttingProxy:
             pass
         for sock in pair:
             _hard_close(sock)
+
+    def _watch(self, src: socket.socket, dst: socket.socket, budget: None, pair) -> None:
+        """Client to server, line by line: hang up on the first command ``cut_on`` matches."""
+        reader = src.makefile("rb")
+        try:
+            for line in reader:
+                if self.cut_on.search(line):
+                    with self._lock:
+                        self.cuts += 1
+                    break
+                dst.sendall(line)
+        except OSError:
+            pass
+        reader.close()  # else the socket's file descriptor outlives close() and no reset is sent
+        for sock in pair:
+            if self.reset:
+                _hard_close(sock)
+            else:
+                _close(sock)
+
+
+def _close(sock: socket.socket) -> None:
+    """A polite close: the peer reads end of stream."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
 
 
 def _hard_close(sock: socket.socket) -> None:
