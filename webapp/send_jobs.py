@@ -19,7 +19,8 @@ sends a message twice:
    names).  Still none: the message is sent, and the log says the copy was not kept.
 
 Failures are classified (connectors.errors) and stored on the row.  Transient ones (timeout,
-refused, unreachable, throttled, a temporary 4xx answer) are raised again so RQ's ``Retry``
+refused, unreachable, throttled, server_error — a 454 to AUTH or a server hanging up during
+sign-in —, a temporary 4xx answer) are raised again so RQ's ``Retry``
 tries later; the row says ``failed`` only after the last attempt.  Authentication failures are
 not retried.  Every send and failure is in the email log ("Email Logger", "SMTP Auth").
 """

@@ -8,9 +8,10 @@ records the outcome on the mailbox, its folders and the email log (source "Sync"
 mailboxes are handed to :func:`webapp.pop3_sync.download`.  The lock's value is the job's id,
 so a lock whose job is no longer running can be told apart from a busy one.
 
-Failures: transient ones (timeout, refused, unreachable, throttled, a connection lost mid-sync)
-are re-raised so RQ's ``Retry`` (set at enqueue) tries again with backoff; an authentication
-failure is not retried: the mailbox is marked ``auth_error`` and periodic syncs skip it until
+Failures: transient ones (timeout, refused, unreachable, throttled, server_error, a connection
+lost mid-sync) are re-raised so RQ's ``Retry`` (set at enqueue) tries again with backoff, and the
+mailbox stays due for cron; an authentication failure (only the server's explicit refusal of the
+credentials, never a server that died or hung up during sign-in) is not retried: the mailbox is marked ``auth_error`` and periodic syncs skip it until
 its owner fixes the password or presses "Sync now".
 
 A worker killed mid-sync (SIGKILL, a lost machine): RQ's abandoned-job path, sped up by
