@@ -82,7 +82,7 @@ def test_profile_page_saves_fields_and_shows_the_filled_signature(client, users)
     )
     page = client.get("/profile/").get_data(as_text=True)
     assert "Alice Liddell, Buyer at ACME" in page
-    # The HTML preview is in a sandboxed frame, escaped into srcdoc.
+    # The HTML preview goes to a sandboxed frame: escaped into the form that posts it there.
     assert "sandbox" in page and html.escape("<b>Alice Liddell</b> alice@acme.test", quote=True) in page
 
     live = client.post(
