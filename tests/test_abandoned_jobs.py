@@ -1,0 +1,146 @@
+"""A worker SIGKILLed mid-sync: its job ends ``failed`` with a sentence, the mailbox's lock is freed,
+the failure is recorded on the mailbox, and "Sync now" starts again at once (not after the
+lock's 60 s).  Real pieces: ``mailroom worker`` in a child process, Dovecot behind a slow link.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.job_worker import WorkerProcess, run_burst
+from tests.servers.proxy import CuttingProxy
+from tests.sync_support import folder_id, make_mailbox, server_flags, stored_flags
+from webapp import settings_store
+from webapp.abandoned_jobs import PULSE_KEY, SENTENCE
+from webapp.extensions import db
+from webapp.models import Account, LogEntry
+from webapp.queue import get_redis
+from webapp.sync_jobs import LOCK_KEY
+
+PULSE_TTL = 4
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app(WORKER_PULSE_TTL=PULSE_TTL, SYNC_RETRY_INTERVALS=[30, 120])
+    with app.app_context():
+        settings_store.put("allowed_internal_hosts", ["127.0.0.1"])
+        db.session.commit()
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def slow_link(clean_dovecot):
+    with CuttingProxy("127.0.0.1", clean_dovecot.imap_port, bytes_per_second=40_000) as link:
+        yield link
+
+
+@pytest.fixture
+def worker(app, tmp_path):
+    process = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
+    yield process
+    process.stop()
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_sync_whose_worker_is_killed_fails_with_a_sentence_and_sync_now_runs_at_once(
+    app, api, users, clean_dovecot, slow_link, worker
+):
+    clean_dovecot.add_messages("alice", 2000)
+    account = make_mailbox(clean_dovecot, owner=users["alice"]["user"])
+    account.imap_port = slow_link.port
+    db.session.commit()
+    started = api["alice"].post(f"/api/v1/accounts/{account.id}/sync")
+    assert started.status_code == 202
+    status_url = started.json["status_url"]
+
+    def mid_sync():
+        body = api["alice"].get(status_url).json
+        return body["status"] == "started" and (body.get("progress") or {}).get("done", 0) > 0
+
+    _wait(mid_sync, 60, "the sync to be under way")
+    horses = _children(worker.proc.pid)
+    assert horses, "the worker runs the job in a forked work horse"
+    assert get_redis().get(LOCK_KEY.format(account.id)).decode() == started.json["job_id"]
+
+    killed_at = time.monotonic()
+    os.kill(worker.proc.pid, signal.SIGKILL)
+    worker.proc.wait(timeout=10)
+    _wait(lambda: not any(_alive(pid) for pid in horses), 10, "the work horse to die with its worker")
+
+    final = _wait(
+        lambda: (lambda b: b if b["status"] != "started" else None)(api["alice"].get(status_url).json),
+        3 * PULSE_TTL + 10,
+        "the job to stop being 'started'",
+    )
+    noticed = time.monotonic() - killed_at
+    print(f"killed worker noticed after {noticed:.1f} s (pulse TTL {PULSE_TTL} s)")
+    assert final["status"] == "failed", final
+    assert final["error"].startswith(SENTENCE) and "picks up where it stopped" in final["error"]
+    assert noticed < 60
+    assert get_redis().get(LOCK_KEY.format(account.id)) is None
+    db.session.expire_all()
+    mailbox = db.session.get(Account, account.id)
+    assert mailbox.last_sync_error == SENTENCE
+    assert LogEntry.query.filter(LogEntry.message.contains("The worker stopped")).count() == 1
+
+    # Not retried by RQ (it would hold "Sync now" at 409): a new sync starts at once.
+    mailbox.imap_port = clean_dovecot.imap_port
+    db.session.commit()
+    again = api["alice"].post(f"/api/v1/accounts/{account.id}/sync")
+    assert again.status_code == 202, again.json
+    assert time.monotonic() - killed_at < 60
+    run_burst(app)
+    done = api["alice"].get(again.json["status_url"]).json
+    assert done["status"] == "finished" and done["result"]["ok"], done
+    assert stored_flags(folder_id(mailbox)) == server_flags(clean_dovecot)
+
+
+def test_a_lock_left_by_a_finished_job_is_taken_over(app, api, users, clean_dovecot):
+    """A lock whose holder is a job no longer running does not hold the next sync for its TTL."""
+    clean_dovecot.add_messages("alice", 3)
+    account = make_mailbox(clean_dovecot, owner=users["alice"]["user"])
+    first = api["alice"].post(f"/api/v1/accounts/{account.id}/sync").json
+    run_burst(app)
+    get_redis().set(LOCK_KEY.format(account.id), first["job_id"], ex=60)  # as a killed run leaves it
+    clean_dovecot.add_messages("alice", 2, subject="Later")
+    second = api["alice"].post(f"/api/v1/accounts/{account.id}/sync")
+    assert second.status_code == 202
+    run_burst(app)
+    result = api["alice"].get(second.json["status_url"]).json["result"]
+    assert result["ok"] and result["inserted"] == 2
+
+
+def test_a_clean_worker_stop_forgets_its_pulse(app, tmp_path):
+    process = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
+    assert get_redis().zcard(PULSE_KEY) == 1
+    process.stop()  # SIGTERM: RQ's warm shutdown
+    assert get_redis().zcard(PULSE_KEY) == 0
