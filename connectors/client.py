@@ -175,6 +175,7 @@ class ProtocolClient:
         raw: str | bytes = "",
         detail: str = "",
         hints: list[str] | None = None,
+        fix_field: str = "",
     ) -> MailError:
         """A MailError for this client, its raw text scrubbed of the credentials."""
         if isinstance(raw, bytes | bytearray):
@@ -186,6 +187,7 @@ class ProtocolClient:
             raw=redact(str(raw), self._secrets),
             detail=detail,
             hints=list(hints or []),
+            fix_field=fix_field,
         )
 
     def closed(self, step: str, raw: str = "") -> MailError:

@@ -54,6 +54,13 @@ OAUTH2_HINT = (
     "may lack the mail scope."
 )
 OAUTH2_REFUSED = "The provider refused the OAuth2 access token."
+#: The fix when an SMTP server offers no AUTH at all while the mailbox signs in: it is a relay.
+SMTP_NO_AUTH_HINT = (
+    'If this server accepts mail without a login (a relay inside your network), untick '
+    '"SMTP requires authentication"; otherwise check that this is the submission port.'
+)
+#: Hints of the fields that are not a server setting (``MailError.fix_field``).
+FIELD_HINTS: dict[str, str] = {"oauth2": OAUTH2_HINT, "smtp_requires_auth": SMTP_NO_AUTH_HINT}
 
 #: class -> (sentence, hint, field to correct)
 DESCRIPTIONS: dict[ErrorClass, tuple[str, str, str]] = {
@@ -275,9 +282,7 @@ class MailError(Exception):
 
     @property
     def hint(self) -> str:
-        if self.fix_field == "oauth2":
-            return OAUTH2_HINT
-        return DESCRIPTIONS[self.error_class][1]
+        return FIELD_HINTS.get(self.fix_field) or DESCRIPTIONS[self.error_class][1]
 
     @property
     def field(self) -> str:

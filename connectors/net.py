@@ -265,10 +265,13 @@ def _connect_failure(
 
 
 def tls_context(settings: ServerSettings) -> ssl.SSLContext:
-    """The client context: system CAs plus ``ca_file``; no checks at all when verification is off."""
+    """The client context: system CAs plus ``ca_file`` and ``ca_data``; no checks at all when
+    verification is off.  Built per connection (no cache yet: one per trust setting is the plan)."""
     ctx = ssl.create_default_context()
     if settings.ca_file:
         ctx.load_verify_locations(cafile=settings.ca_file)
+    if settings.ca_data:
+        ctx.load_verify_locations(cadata=settings.ca_data)
     if not settings.verify_certificate:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

@@ -220,6 +220,8 @@ class ServerSettings:
     timeout: float = 15.0
     #: Extra CA file for certificate checks, e.g. an internal CA (added to the system CAs).
     ca_file: str | None = None
+    #: Extra CA certificates as PEM text (a corporate service's own trust), added the same way.
+    ca_data: str | None = None
     extra: dict = field(default_factory=dict)
     #: Set for servers typed by a person: internal addresses are refused unless allowed.
     #: None for servers an administrator defined.

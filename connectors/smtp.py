@@ -162,6 +162,7 @@ class SmtpClient(ProtocolClient):
                     raw="EHLO: " + " ".join(self.capabilities),
                     detail=Detail.NO_SMTP_AUTH,
                     hints=hints,
+                    fix_field="smtp_requires_auth",
                 )
             if token:
                 if "XOAUTH2" in offered:

@@ -20,9 +20,11 @@ from connectors.errors import AUTH_CLASSES
 from connectors.settings import Protocol, Security, ServerSettings
 
 from . import email_log, settings_store
+from .diagnosis import Audience, explain_summary
 from .extensions import db
 from .models import Account, AccountState, LogLevel, LogSource, Service, User, utcnow
 from .secretbox import box
+from .service_trust import Trust, trust_for_account, trust_for_service
 
 CREDENTIAL_TTL = 300
 
@@ -51,7 +53,10 @@ def address_policy():
     return AddressPolicy(allow_private=False, allowed_networks=tuple(networks), allowed_hosts=tuple(hosts))
 
 
-def _settings(endpoint: dict, protocol: str, *, verify: bool = True, policy=None) -> ServerSettings:
+def _settings(
+    endpoint: dict, protocol: str, *, verify: bool = True, policy=None, ca_data: str | None = None
+) -> ServerSettings:
+    """``verify`` and ``ca_data`` come from :mod:`webapp.service_trust` (the service's own trust)."""
     kwargs = {}
     if policy is not None:
         kwargs["address_policy"] = policy
@@ -63,6 +68,7 @@ def _settings(endpoint: dict, protocol: str, *, verify: bool = True, policy=None
         verify_certificate=verify,
         timeout=float(settings_store.get("connection_timeout")),
         ca_file=current_app.config.get("MAIL_CA_FILE"),
+        ca_data=ca_data,
         **kwargs,
     )
 
@@ -73,7 +79,7 @@ def _run_checks(
     creds_in,
     creds_out,
     *,
-    verify,
+    trust: Trust,
     policy,
     service_key,
     requires_auth,
@@ -87,7 +93,7 @@ def _run_checks(
         protocol, endpoint = incoming
         transcript = Transcript() if debug else None
         report = check_incoming(
-            _settings(endpoint, protocol, verify=verify, policy=policy),
+            _settings(endpoint, protocol, verify=trust.verify, policy=policy, ca_data=trust.ca_data),
             creds_in,
             service_key=service_key,
             transcript=transcript,
@@ -96,7 +102,7 @@ def _run_checks(
     if smtp is not None:
         transcript = Transcript() if debug else None
         report = check_outgoing(
-            _settings(smtp, "smtp", verify=verify, policy=policy),
+            _settings(smtp, "smtp", verify=trust.verify, policy=policy, ca_data=trust.ca_data),
             creds_out,
             requires_auth=requires_auth,
             service_key=service_key,
@@ -145,13 +151,15 @@ def test_account(account_id: int) -> dict:
         account.server("smtp"),
         creds_in,
         creds_out,
-        verify=account.verify_certificate,
+        trust=trust_for_account(account),
         policy=address_policy() if account.manual else None,
         service_key=account.service.key if account.service else None,
         requires_auth=account.smtp_requires_auth,
         debug=account.debug,
     )
     summary = _summary(reports)
+    audience = Audience.OWNER if account.manual or account.service is None else Audience.SERVICE_USER
+    explain_summary(summary, audience, account.service.name if account.service else None)
     _apply_outcome(account, reports, summary)
     return summary
 
@@ -169,8 +177,12 @@ def _apply_outcome(account: Account, reports: dict, summary: dict) -> None:
         error = report.error
         auth = error is not None and error.error_class.value in _AUTH_CLASSES
         account.state = (AccountState.AUTH_ERROR if auth else AccountState.CONNECTION_ERROR).value
+        # The explained sentence: a mailbox on a service never reads an instruction meant for its admin.
+        shown = summary["checks"][protocol].get("error") or {}
         account.last_error = (
-            f"{protocol.upper()}: {error.message}" if error else f"{protocol.upper()} check failed."
+            f"{protocol.upper()}: {shown.get('message') or error.message}"
+            if error
+            else f"{protocol.upper()} check failed."
         )
         account.last_error_at = now
     for protocol, (report, transcript) in reports.items():
@@ -232,13 +244,13 @@ def test_service(service_id: int, credentials_key: str, requested_by: int | None
             username=creds.get("smtp_username") or creds["username"],
             password=creds.get("smtp_password") or creds["password"],
         ),
-        verify=True,
+        trust=trust_for_service(service),
         policy=None,
         service_key=service.key,
         requires_auth=True,
         debug=False,
     )
-    summary = _summary(reports)
+    summary = explain_summary(_summary(reports), Audience.ADMIN, service.name)
     level = LogLevel.INFO if summary["ok"] else LogLevel.WARNING
     requester = db.session.get(User, requested_by) if requested_by else None
     email_log.record(

@@ -24,6 +24,17 @@ class ServiceForm(FlaskForm):
     smtp_use_tls = BooleanField("Use TLS", default=True)
     imap_server = StringField("IMAP server", description="host:port, e.g. imap.myserver.com:993")
     imap_security = SelectField("Connection protection", choices=SECURITY_CHOICES, default="tls")
+    ca_certificate = TextAreaField(
+        "CA certificate",
+        description="For a server whose certificate comes from your company's own authority or is "
+        "self-signed: paste that authority's certificate (PEM, -----BEGIN CERTIFICATE-----). "
+        "Every mailbox of this service trusts it.",
+    )
+    skip_certificate_verification = BooleanField(
+        "Do not verify the certificate",
+        description="Not recommended: anyone on the network path could pose as this server and read "
+        "the mail of every mailbox of the service.",
+    )
 
 
 class ConnectForm(FlaskForm):

@@ -20,6 +20,7 @@ from connectors.settings import Credentials
 from . import settings_store
 from .models import Account
 from .secretbox import box
+from .service_trust import trust_for_account
 
 
 class MailboxUnavailable(Exception):
@@ -57,11 +58,13 @@ def server_settings(account: Account, protocol: str):
     endpoint = account.server(protocol)
     if endpoint is None:
         raise MailboxUnavailable(f"The mailbox has no {protocol.upper()} server.")
+    trust = trust_for_account(account)
     return _settings(
         endpoint,
         protocol,
-        verify=account.verify_certificate,
+        verify=trust.verify,
         policy=address_policy() if account.manual else None,
+        ca_data=trust.ca_data,
     )
 
 

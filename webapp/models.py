@@ -187,6 +187,11 @@ class Service(_ServerColumns, db.Model):
     kind: Mapped[str] = mapped_column(String(16), default=ServiceKind.CORPORATE.value)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     hidden: Mapped[bool] = mapped_column(default=False)
+    #: A corporate server's own trust: PEM of its CA certificate(s), added to the system CAs
+    #: for every mailbox connecting through it (see webapp.service_trust).
+    ca_certificate: Mapped[str | None] = mapped_column(Text)
+    #: Off: "do not verify the certificate" for every mailbox of the service (a standing warning).
+    verify_certificate: Mapped[bool] = mapped_column(default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

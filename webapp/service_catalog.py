@@ -15,13 +15,15 @@ from sqlalchemy import func, select
 
 from connectors import plugins as plugin_registry
 
-from . import email_log
+from . import email_log, service_trust
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
 from .models import Account, AccountState, LogLevel, LogSource, Notification, Service, ServiceKind, utcnow
 from .validation import boolean, endpoint_from_json, is_id, text
 
 PROTOCOLS = ("imap", "smtp")
+#: A corporate server's own trust setting (webapp.service_trust).
+TRUST_FIELDS = ("ca_certificate", "verify_certificate")
 
 
 def sync_builtin_services(force: bool = False) -> None:
@@ -89,7 +91,7 @@ def clean_service(data: Any, existing: Service | None = None) -> dict:
     sync_builtin_services()  # built-in names must be known before a new name is checked
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
-    allowed = {"name", "imap", "smtp", "hidden", "id", "kind"}
+    allowed = {"name", "imap", "smtp", "hidden", "id", "kind", *TRUST_FIELDS}
     for key in set(data) - allowed:
         errors[key] = "unknown field"
     if existing is None or "name" in data:
@@ -109,14 +111,35 @@ def clean_service(data: Any, existing: Service | None = None) -> dict:
             out["hidden"] = boolean(data["hidden"])
         except ValueError as exc:
             errors["hidden"] = str(exc)
+    out.update(_clean_trust(data, errors))
     if errors:
         raise Invalid(errors)
     return out
 
 
+def _clean_trust(data: dict, errors: dict[str, str]) -> dict:
+    """The service's own trust setting: CA certificate(s) as PEM, and "do not verify"."""
+    out: dict[str, Any] = {}
+    if "ca_certificate" in data:
+        try:
+            out["ca_certificate"] = service_trust.clean_ca_certificate(data["ca_certificate"])
+        except ValueError as exc:
+            errors["ca_certificate"] = f"CA certificate: {exc}"
+    if "verify_certificate" in data:
+        try:
+            out["verify_certificate"] = boolean(data["verify_certificate"])
+        except ValueError as exc:
+            errors["verify_certificate"] = str(exc)
+    return out
+
+
 def create_service(cleaned: dict) -> Service:
     service = Service(
-        kind=ServiceKind.CORPORATE.value, name=cleaned["name"], hidden=cleaned.get("hidden", False)
+        kind=ServiceKind.CORPORATE.value,
+        name=cleaned["name"],
+        hidden=cleaned.get("hidden", False),
+        ca_certificate=cleaned.get("ca_certificate"),
+        verify_certificate=cleaned.get("verify_certificate", True),
     )
     for proto in PROTOCOLS:
         service.set_endpoint(proto, cleaned[proto])
@@ -151,6 +174,7 @@ def update_service(service: Service, cleaned: dict) -> Service:
     for proto in PROTOCOLS:
         if proto in cleaned:
             service.set_endpoint(proto, cleaned[proto])
+    _apply_trust(service, cleaned)
     changed = [key for key in ("name", *PROTOCOLS) if key in cleaned]
     if changed:
         email_log.record(
@@ -169,6 +193,31 @@ def update_service(service: Service, cleaned: dict) -> Service:
         )
     db.session.commit()
     return service
+
+
+def _apply_trust(service: Service, cleaned: dict) -> None:
+    """Store a changed trust setting and say in the log what every mailbox of the service now trusts."""
+    before = (service.ca_certificate, service.verify_certificate)
+    for key in TRUST_FIELDS:
+        if key in cleaned:
+            setattr(service, key, cleaned[key])
+    if (service.ca_certificate, service.verify_certificate) == before:
+        return
+    if not service.verify_certificate:
+        what, level = "certificates are NOT verified", LogLevel.WARNING
+    elif service.ca_certificate:
+        what = "certificates are verified against its CA certificate(s) " + ", ".join(
+            service_trust.summary(service.ca_certificate)
+        )
+        level = LogLevel.INFO
+    else:
+        what, level = "certificates are verified against the system's authorities", LogLevel.INFO
+    email_log.record(
+        LogSource.ADMIN,
+        level,
+        f'Changed the trust setting of "{service.name}": {what}; '
+        f"{len(service.accounts)} connected mailbox(es) use it from their next connection.",
+    )
 
 
 def affected_accounts(service: Service) -> list[Account]:
@@ -221,5 +270,7 @@ def service_as_dict(service: Service) -> dict:
         "imap": service.endpoint("imap"),
         "smtp": service.endpoint("smtp"),
         "pop3": service.endpoint("pop3"),
+        "ca_certificate": service.ca_certificate,
+        "verify_certificate": service.verify_certificate,
         "accounts": len(service.accounts),
     }

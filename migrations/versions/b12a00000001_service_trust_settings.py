@@ -4,8 +4,11 @@ Revision ID: b12a00000001
 Revises: b10a00000003
 Create Date: 2026-11-29 16:35:00
 
-Placeholder in the issue-12 chain; filled by the change it is named for (an empty
-revision is harmless: it only records that the step ran).
+A corporate server with a company CA or a self-signed certificate gets its own trust
+setting, used by every mailbox connecting through it: ``ca_certificate`` holds PEM text of
+one or more CA certificates (validated on save), ``verify_certificate`` off means "do not
+verify the certificate" (shown as a standing warning).  Existing services keep verifying
+against the system CAs.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -18,8 +21,12 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('services', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('ca_certificate', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('verify_certificate', sa.Boolean(), server_default='1', nullable=False))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('services', schema=None) as batch_op:
+        batch_op.drop_column('verify_certificate')
+        batch_op.drop_column('ca_certificate')

@@ -195,8 +195,12 @@ class SMTPServer:
         hostname: str = "localhost",
         oauth2_introspection_url: str | None = None,
         oauth2_mechanisms: tuple[str, ...] = ("XOAUTH2", "OAUTHBEARER"),
+        offer_auth: bool = True,
     ) -> None:
         self.cert = (Path(cert[0]), Path(cert[1]))
+        #: False: the implicit-TLS port is a relay that offers no AUTH at all and takes mail
+        #: without a login (aiosmtpd never advertises AUTH there when it "requires TLS" for it).
+        self.offer_auth = offer_auth
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.plain = plain
         self.auth_required = auth_required
@@ -263,10 +267,10 @@ class SMTPServer:
             # With implicit TLS aiosmtpd sees no STARTTLS layer, so it must not demand one for AUTH.
             self._add(
                 Controller(
-                    self._handler("smtps_port", self.auth_required),
+                    self._handler("smtps_port", self.auth_required and self.offer_auth),
                     port=self.smtps_port,
                     ssl_context=tls,
-                    auth_require_tls=False,
+                    auth_require_tls=not self.offer_auth,
                     **common,
                 )
             )

@@ -7,7 +7,7 @@ import json
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from wtforms.fields.choices import SelectChoice
 
-from .. import service_catalog, settings_store
+from .. import service_catalog, service_trust, settings_store
 from ..auth import admin_required
 from ..errors import DomainError
 from ..extensions import db
@@ -62,6 +62,8 @@ def _save_service(form: ServiceForm, service: Service | None) -> Service | None:
         data["name"] = text(form.name.data, max_length=120)
     except ValueError as exc:
         errors["name"] = str(exc)
+    data["ca_certificate"] = form.ca_certificate.data or None
+    data["verify_certificate"] = not form.skip_certificate_verification.data
     if errors:
         apply_errors(form, errors)
         return None
@@ -72,7 +74,7 @@ def _save_service(form: ServiceForm, service: Service | None) -> Service | None:
         return service_catalog.update_service(service, cleaned)
     except DomainError as exc:
         db.session.rollback()
-        apply_errors(form, exc.fields)
+        apply_errors(form, exc.fields, {"verify_certificate": "skip_certificate_verification"})
         if not exc.fields:
             form.form_errors.append(exc.message)
         return None
@@ -108,6 +110,8 @@ def edit_service(service_id: int):
             "smtp", service.smtp_host, service.smtp_port, service.smtp_security or "none"
         )
         form.smtp_use_tls.data = service.smtp_security != "none"
+        form.ca_certificate.data = service.ca_certificate or ""
+        form.skip_certificate_verification.data = not service.verify_certificate
     if form.validate_on_submit():
         if _save_service(form, service) is not None:
             flash(
@@ -115,7 +119,13 @@ def edit_service(service_id: int):
                 "success",
             )
             return redirect(url_for("admin.services"))
-    return render_template("admin/service_form.html", form=form, service=service)
+    return render_template(
+        "admin/service_form.html",
+        form=form,
+        service=service,
+        ca_summary=service_trust.summary(service.ca_certificate),
+        service_warning=service_trust.service_warning(service),
+    )
 
 
 @bp.route("/services/<int:service_id>/delete", methods=["GET", "POST"])

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
-from .. import accounts, service_catalog, settings_store
+from .. import accounts, diagnosis, service_catalog, service_trust, settings_store
 from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..forms import ActionForm, ConnectForm, apply_errors, endpoints_from_form
@@ -39,6 +39,18 @@ def _service_choices(current: Account | None = None) -> list[SelectChoice]:
     if settings_store.get("allow_manual_entry") or (current is not None and current.manual):
         choices.append(SelectChoice(OTHER, "Other (enter server details)"))
     return choices
+
+
+@bp.app_template_filter("diagnosis_label")
+def diagnosis_label(field: str) -> str:
+    """A stored report from before labels were kept: name its field as the connect form does."""
+    return diagnosis.field_label(field)
+
+
+@bp.app_template_filter("service_cert_warning")
+def service_cert_warning(account: Account) -> str | None:
+    """The standing warning of a mailbox whose service does not verify certificates."""
+    return service_trust.mailbox_warning(account)
 
 
 @bp.route("/")

@@ -1,0 +1,140 @@
+"""A connection test's diagnosis in the words of the person who reads it.
+
+The taxonomy (``connectors.errors``) names a failing field by id (``imap.security``) and gives
+the fix a server's owner would make.  Who reads it decides what helps:
+
+* the owner of a hand-typed mailbox ("Other") can change every field: the hint stays, the field
+  is named by the connect form's own label ("IMAP server", "Connection protection");
+* a mailbox on an administrator's service cannot change the service's host, port, protection or
+  certificate trust: the hint says "Ask your administrator to …" instead, and no field of the
+  mailbox's form is pointed at;
+* the administrator testing the service gets the admin-side fix, in the service form's labels.
+
+The job stores the explained report, so the page, the mailbox row and the API say the same.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from connectors.errors import VARIANT_HINTS
+
+from .forms import ConnectForm, ServiceForm
+
+
+class Audience(str, enum.Enum):
+    OWNER = "owner"  # a hand-typed server: the mailbox's owner changes every field
+    SERVICE_USER = "service_user"  # a mailbox on an administrator's service
+    ADMIN = "admin"  # the administrator testing the service itself
+
+
+#: Field ids of the taxonomy -> the form field that holds them, per form.
+_CONNECT_FIELDS = {
+    "imap.host": "imap_server",
+    "imap.port": "imap_server",
+    "imap.security": "imap_security",
+    "smtp.host": "smtp_server",
+    "smtp.port": "smtp_server",
+    "smtp.security": "smtp_use_tls",
+    "pop3.host": "pop3_server",
+    "pop3.port": "pop3_server",
+    "pop3.security": "pop3_security",
+    "password": "password",
+    "smtp_requires_auth": "smtp_requires_auth",
+}
+_SERVICE_FIELDS = {key: value for key, value in _CONNECT_FIELDS.items() if key.startswith(("imap.", "smtp."))}
+#: Fields that are not on a form but still name something on the page.
+_OTHER_LABELS = {"oauth2": "Sign in again", "folder": "Folders"}
+#: Classes whose fix is the service's (host, port, protection, certificate trust).
+_SERVICE_SIDE = re.compile(r"^(imap|smtp|pop3)\.(host|port|security)$")
+#: What to ask the administrator, per class.
+_ASK = {
+    "certificate": "add the certificate of the authority that issued the {proto} server's certificate "
+    'to the mail service "{service}" (or have the server\'s certificate renewed)',
+    "dns": 'check the {proto} server name of the mail service "{service}"',
+    "unreachable": 'check the {proto} server name of the mail service "{service}" and that this machine can reach it',
+    "refused": 'check the {proto} server and port of the mail service "{service}"',
+    "timeout": 'check the {proto} server and port of the mail service "{service}"',
+    "protocol": 'check the {proto} server and port of the mail service "{service}"',
+}
+_ASK_SECURITY = (
+    'check the {proto} connection protection (TLS or STARTTLS) and port of the mail service "{service}"'
+)
+#: The admin-side fix for an untrusted certificate: the service's own trust setting.
+_ADMIN_CERT_HINT = (
+    "If the server uses a certificate from your company's own authority, or a self-signed one, paste "
+    "that authority's certificate into \"CA certificate\" in this service's settings (or, not "
+    'recommended, tick "Do not verify the certificate").'
+)
+
+
+def field_label(field: str, audience: Audience | str = Audience.OWNER) -> str:
+    """``imap.host`` -> ``IMAP server``: the label of the form the reader fills in."""
+    form, fields = (
+        (ServiceForm, _SERVICE_FIELDS)
+        if Audience(audience) is Audience.ADMIN
+        else (
+            ConnectForm,
+            _CONNECT_FIELDS,
+        )
+    )
+    name = fields.get(field)
+    if name is not None:
+        return getattr(form, name).args[0]
+    return _OTHER_LABELS.get(field, field)
+
+
+def form_words(text: str) -> str:
+    """The protection choices as the forms write them ("No", not the enum's "None")."""
+    return re.sub(r"\bNone\b", '"No"', text)
+
+
+def explain(error: dict, audience: Audience | str, service_name: str | None = None) -> dict:
+    """The error dict of a check report, with ``field_label``, ``fix_by`` and hints for ``audience``."""
+    audience = Audience(audience)
+    out = dict(error)
+    field = error.get("field") or ""
+    service_side = bool(_SERVICE_SIDE.match(field)) or error.get("class") == "certificate"
+    out["audience"] = audience.value
+    if audience is Audience.SERVICE_USER and service_side:
+        return _for_service_user(out, service_name or "")
+    out["fix_by"] = "administrator" if audience is Audience.ADMIN else "you"
+    out["message"] = form_words(error.get("message", ""))
+    out["hints"] = [form_words(h) for h in _admin_hints(error, audience)]
+    out["field_label"] = field_label(field, audience) if field else ""
+    return out
+
+
+def _admin_hints(error: dict, audience: Audience) -> list[str]:
+    hints = list(error.get("hints") or [])
+    if audience is not Audience.ADMIN:
+        return hints
+    trust = {VARIANT_HINTS["self_signed"], VARIANT_HINTS["untrusted"]}
+    return [_ADMIN_CERT_HINT if hint in trust else hint for hint in hints]
+
+
+def _for_service_user(out: dict, service_name: str) -> dict:
+    """Nothing on the mailbox's form fixes a service setting: say whom to ask, and what."""
+    protocol = (out.get("protocol") or "").upper()
+    ask = _ASK_SECURITY if out["field"].endswith(".security") else _ASK.get(out.get("class"), _ASK["refused"])
+    # The class sentence states the fact; a detail may carry an instruction meant for the
+    # service's owner ("choose TLS instead of STARTTLS"), except the certificate variants.
+    if out.get("class") != "certificate":
+        out["message"] = out.get("sentence") or out.get("message", "")
+    out["hints"] = [
+        "Ask your administrator to " + ask.format(proto=protocol, service=service_name) + ". "
+        "This is a setting of the service, not of your mailbox."
+    ]
+    out["field_label"] = ""
+    out["fix_by"] = "administrator"
+    return out
+
+
+def explain_summary(summary: dict, audience: Audience | str, service_name: str | None = None) -> dict:
+    """A connection test summary with every failed check explained for ``audience``."""
+    summary["audience"] = Audience(audience).value
+    for check in summary.get("checks", {}).values():
+        if check.get("error"):
+            check["error"] = explain(check["error"], audience, service_name)
+    return summary
