@@ -121,8 +121,10 @@ DESCRIPTIONS: dict[ErrorClass, tuple[str, str, str]] = {
         "port",
     ),
     ErrorClass.FOLDER_MISSING: (
-        "A folder does not exist on the server.",
-        "Refresh the folder list and check the folder mapping.",
+        "The folder no longer exists on the server.",
+        "It was deleted or renamed on the server (or by another mail program): remove it from the "
+        "synced folders on the mailbox's folder page, or, if it was the Sent or Trash folder, pick "
+        "another one there.",
         "folder",
     ),
     ErrorClass.FORBIDDEN_ADDRESS: (
@@ -191,6 +193,8 @@ class Detail:
     NO_OAUTH2 = "The server does not offer OAuth2 sign-in (XOAUTH2 or OAUTHBEARER)."
     NO_SECRET = "No password or token is stored for this login."
     NOT_PROTOCOL = "The server on this port does not speak {protocol}: check the port number."
+    FOLDER_GONE = 'The folder "{folder}" no longer exists on the server.'
+    FOLDER_REFUSED = 'The server refused to open the folder "{folder}" ({raw}).'
     LOGIN_CLOSED = "The server closed the connection during sign-in; this is not a password problem."
     LOGIN_UNAVAILABLE = (
         "The server could not check the password right now (a temporary failure on its side); "
@@ -219,6 +223,14 @@ THROTTLE_WORDS = re.compile(
 #: Response codes for trouble on the server's side, not a verdict on the client (RFC 5530
 #: UNAVAILABLE, SERVERBUG, CONTACTADMIN; RFC 3206 SYS/TEMP, SYS/PERM for POP3).
 SERVER_TROUBLE_CODES = re.compile(r"\[(UNAVAILABLE|SERVERBUG|CONTACTADMIN|SYS/TEMP|SYS/PERM)\]", re.I)
+
+#: A server's words for "no such folder" (RFC 5530 NONEXISTENT, RFC 3501 TRYCREATE, Dovecot,
+#: Cyrus, Exchange, Courier spellings).
+FOLDER_MISSING_WORDS = re.compile(
+    r"\[(NONEXISTENT|TRYCREATE)\]|doesn'?t exist|does not exist|no such (mailbox|folder)|"
+    r"unknown (mailbox|folder)|mailbox not found|folder not found",
+    re.IGNORECASE,
+)
 
 #: Longest raw server text kept on an error.
 RAW_LIMIT = 500
@@ -304,3 +316,27 @@ class MailError(Exception):
 
     def __str__(self) -> str:
         return f"{self.protocol.upper()} {self.step}: {self.message}" + (f" ({self.raw})" if self.raw else "")
+
+
+def folder_error(protocol: str, step: str, raw: str, folder: str) -> MailError:
+    """A server's refusal of a folder command (STATUS, SELECT, APPEND) as a classified error.
+
+    ``folder_missing`` with the folder's readable name when the server says it does not exist
+    (deleted or renamed elsewhere); anything else is ``protocol`` with the server's words.
+    """
+    if FOLDER_MISSING_WORDS.search(raw):
+        return MailError(
+            ErrorClass.FOLDER_MISSING,
+            protocol,
+            step,
+            raw=redact(raw),
+            detail=Detail.FOLDER_GONE.format(folder=folder),
+        )
+    raw = redact(raw)
+    return MailError(
+        ErrorClass.PROTOCOL,
+        protocol,
+        step,
+        raw=raw,
+        detail=Detail.FOLDER_REFUSED.format(folder=folder, raw=raw),
+    )

@@ -21,6 +21,7 @@ from imapclient.exceptions import CapabilityError, IMAPClientError
 from connectors import net
 from connectors.client import ProtocolClient
 from connectors.errors import (
+    FOLDER_MISSING_WORDS,
     SERVER_TROUBLE_CODES,
     THROTTLE_WORDS,
     VARIANT_HINTS,
@@ -246,6 +247,8 @@ class ImapClient(ProtocolClient):
             return self.fail(ErrorClass.THROTTLED, step, raw=text)
         if SERVER_TROUBLE_CODES.search(text):
             return self.fail(ErrorClass.SERVER_ERROR, step, raw=text)
+        if FOLDER_MISSING_WORDS.search(text):  # SELECT/STATUS/APPEND of a folder deleted elsewhere
+            return self.fail(ErrorClass.FOLDER_MISSING, step, raw=text)
         if isinstance(exc, CapabilityError) and "STARTTLS" in text:
             return self.fail(ErrorClass.STARTTLS_MISSING, step, raw=text)
         if step == "tls" and self.security is Security.STARTTLS:  # the STARTTLS command itself failed

@@ -50,6 +50,8 @@ from imapclient.datetime_util import parse_to_datetime
 from imapclient.response_parser import parse_fetch_response, parse_response
 
 from connectors.envelope import HEADER_FIELDS, parse_envelope
+from connectors.errors import folder_error
+from connectors.folder_list import decode_name
 
 #: Bytes of message text fetched for the preview.
 PREVIEW_BYTES = 512
@@ -117,6 +119,7 @@ class SyncOptions:
 @dataclass
 class FolderResult:
     folder_id: int
+    #: The name on the wire (modified UTF-7), for commands; ``display_name`` is for people.
     name: str
     #: "unchanged", "incremental", "first", "resumed" or "reseeded"; "error" when it failed.
     path: str = ""
@@ -124,7 +127,12 @@ class FolderResult:
     updated: int = 0
     deleted: int = 0
     total: int = 0
+    #: The sentence for a person when the folder failed; its taxonomy class and fix hint beside it.
     error: str | None = None
+    error_class: str | None = None
+    hint: str | None = None
+    raw_error: str | None = None
+    display_name: str = ""
     #: UIDs stored by this run that are really new mail: not a first pass, a reseed or a resumed one.
     new_uids: list[int] = field(default_factory=list)
 
@@ -173,12 +181,20 @@ def _folder_dict(result: FolderResult) -> dict:
     return out
 
 
-#: ``progress(folder_number, folder_count, folder_name, done, total)``; folder_number from 1.
+#: ``progress(folder_number, folder_count, folder_name, done, total)``; folder_number from 1,
+#: folder_name decoded for people (``Entrata/Über``, not ``Entrata/&ANw-ber``).
 ProgressCallback = Callable[[int, int, str, int, int], None]
 
 
 class FolderGone(Exception):
-    """The server said NO to STATUS/SELECT of the folder (deleted or renamed elsewhere)."""
+    """The server said NO to STATUS/SELECT of the folder (deleted or renamed elsewhere).
+
+    ``step`` is the refused command; ``str(exc)`` the server's words.
+    """
+
+    def __init__(self, text: str, step: str = "select") -> None:
+        super().__init__(text)
+        self.step = step
 
 
 def sync_folders(
@@ -201,17 +217,24 @@ def sync_folders(
     imap.folder_encode = False  # names are already modified UTF-7, as the server sent them
     try:
         for number, (folder_id, name) in enumerate(folders, 1):
-            result = FolderResult(folder_id, name)
+            result = FolderResult(folder_id, name, display_name=decode_name(name))
             engine.stats.folders.append(result)
             try:
                 engine.sync_folder(result, number, len(folders))
             except FolderGone as exc:
-                result.path, result.error = "error", str(exc)
+                _refused(result, exc)
     finally:
         if saved_encode is not None:
             imap.folder_encode = saved_encode
         engine.stats.elapsed = time.perf_counter() - start
     return engine.stats
+
+
+def _refused(result: FolderResult, exc: FolderGone) -> None:
+    """Record a folder the server refused, classified (``folder_missing`` when it is gone)."""
+    error = folder_error("imap", exc.step, str(exc), result.display_name)
+    result.path, result.error = "error", error.message
+    result.error_class, result.hint, result.raw_error = error.error_class.value, error.hint, error.raw
 
 
 def uid_set(text: bytes | str) -> list[int]:
@@ -341,7 +364,7 @@ class _Engine:
         except imaplib.IMAP4.abort:
             raise
         except imaplib.IMAP4.error as exc:
-            raise FolderGone(_server_words(exc)) from None
+            raise FolderGone(_server_words(exc), "status") from None
         items = parse_response(data)[-1]
         return {items[i].upper(): int(items[i + 1]) for i in range(0, len(items) - 1, 2)}
 
@@ -645,7 +668,7 @@ class _Engine:
 
     def _report(self, number: int, count: int, name: str, done: int, total: int) -> None:
         if self.progress is not None:
-            self.progress(number, count, name, done, total)
+            self.progress(number, count, decode_name(name), done, total)
 
 
 @contextmanager

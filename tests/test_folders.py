@@ -327,7 +327,9 @@ def test_api_refresh_runs_the_job(alice_box, clean_dovecot, api):
     SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
     status = api["alice"].get(job["status_url"]).get_json()
     assert status["status"] == "finished" and status["kind"] == "list_folders"
-    assert status["result"]["ok"] is True and "&ANw-ber" in status["result"]["new"]
+    # People read the result: the decoded name, never the wire's modified UTF-7 (issue 12, point 4).
+    assert status["result"]["ok"] is True and "Über" in status["result"]["new"]
+    assert "&ANw-ber" not in status["result"]["new"]
     assert api["bob"].get(job["status_url"]).status_code == 404
     names = {
         f["display_name"] for f in api["alice"].get(f"/api/v1/accounts/{alice_box.id}/folders").get_json()

@@ -35,8 +35,10 @@ def list_folders(account_id: int) -> dict:
 
         transcript = Transcript()
     before = {
-        name
-        for (name,) in db.session.query(Folder.name).filter_by(account_id=account.id, exists_on_server=True)
+        name: display
+        for name, display in db.session.query(Folder.name, Folder.display_name).filter_by(
+            account_id=account.id, exists_on_server=True
+        )
     }
     try:
         with open_client(account, "imap", transcript) as client:
@@ -52,8 +54,10 @@ def list_folders(account_id: int) -> dict:
         db.session.rollback()
         _record_failure(account, exc, transcript)
         return {"ok": False, "error": exc.as_dict()}
-    names = {f.name for f in folders}
-    new, gone = sorted(names - before), sorted(before - names)
+    names = {f.name: f.display_name for f in folders}
+    # People read these lists (job result, log): the decoded names, not the wire's modified UTF-7.
+    new = sorted(names[n] for n in names.keys() - before.keys())
+    gone = sorted(before[n] for n in before.keys() - names.keys())
     if account.state != AccountState.CONNECTED.value and (
         account.last_error is None or account.last_error.startswith("IMAP")
     ):

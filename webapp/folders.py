@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from connectors import plugins
@@ -29,7 +30,7 @@ from connectors.imap import ImapClient
 
 from .errors import Conflict, Invalid
 from .extensions import db
-from .models import Account, Folder, FolderRole
+from .models import Account, Folder, FolderRole, Message, MessageBody
 
 ROLES = tuple(r.value for r in FolderRole)
 ROLE_LABELS = {"inbox": "Inbox", "drafts": "Drafts", "sent": "Sent", "spam": "Spam", "trash": "Trash"}
@@ -278,6 +279,25 @@ def set_roles(account: Account, roles: dict[str, Folder | None], clear: Folder |
         if folder is not None:
             folder.role = role
     db.session.flush()
+
+
+def remove_folder(folder: Folder) -> None:
+    """Drop a folder the server no longer has, with its messages and their cached bodies. Commits.
+
+    Only for a folder marked gone (the last LIST did not show it, or a sync was told it does not
+    exist): one still on the server would come back with the next refresh.  Its role, if any,
+    goes with it, so a new Sent or Trash can be picked.
+    """
+    if folder.exists_on_server:
+        raise Conflict(
+            "This folder is still on the server; stop syncing it instead, or refresh the folder list "
+            "if it was deleted there."
+        )
+    messages = select(Message.id).where(Message.folder_id == folder.id)
+    db.session.execute(delete(MessageBody).where(MessageBody.message_pk.in_(messages)))
+    db.session.execute(delete(Message).where(Message.folder_id == folder.id))
+    db.session.delete(folder)
+    db.session.commit()
 
 
 def check_listable(account: Account) -> None:

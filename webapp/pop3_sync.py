@@ -122,12 +122,7 @@ def download(account: Account, progress: Progress | None = None) -> dict:
         _log_failure(account, exc, counts, transcript)
         raise
     level = LogLevel.INFO
-    message = (
-        f"POP3: downloaded {counts['downloaded']} new message{'s' * (counts['downloaded'] != 1)} "
-        f"({counts['on_server']} on the server"
-        + (f", {counts['deleted']} deleted from the server" if not account.pop3_leave_on_server else "")
-        + ")."
-    )
+    message = result_sentence(counts, account.pop3_leave_on_server)
     details: dict = {"counts": counts}
     if transcript is not None:
         details["transcript"] = transcript.as_list()
@@ -136,6 +131,31 @@ def download(account: Account, progress: Progress | None = None) -> dict:
     )
     db.session.commit()
     return counts
+
+
+def _messages(n: int) -> str:
+    return f"{n} message{'s' * (n != 1)}"
+
+
+def result_sentence(counts: dict, leave_on_server: bool) -> str:
+    """What a POP3 run did, for the person: the one sentence of the job's result and the log.
+
+    ``Downloaded 2 new messages over POP3; 3 were downloaded before (5 on the server); 5 deleted
+    from the server.``  The skipped ones are those on the server that an earlier run stored.
+    """
+    downloaded, on_server = counts.get("downloaded", 0), counts.get("on_server", 0)
+    earlier = max(on_server - counts.get("new", 0), 0)
+    text = (
+        f"Downloaded {downloaded} new message{'s' * (downloaded != 1)} over POP3"
+        if downloaded
+        else "No new messages over POP3"
+    )
+    if earlier:
+        text += f"; {earlier} {'was' if earlier == 1 else 'were'} downloaded before"
+    text += f" ({_messages(on_server)} on the server)"
+    if leave_on_server:
+        return text + "; messages are left on the server."
+    return text + f"; {_messages(counts.get('deleted', 0))} deleted from the server."
 
 
 def _run(account: Account, folder: Folder, transcript, progress: Progress | None, counts: dict) -> None:

@@ -434,10 +434,10 @@ def _succeeded(account: Account, stats, seconds: float) -> dict:
     for result in stats.folders:
         folder = by_id.get(result.folder_id)
         if folder is not None:
-            folder.last_error = result.error
+            _record_folder_outcome(folder, result)
     errors = stats.errors
     account.last_synced_at = utcnow()
-    account.last_sync_error = "; ".join(f"{e.name}: {e.error}" for e in errors)[:2000] if errors else None
+    account.last_sync_error = "; ".join(e.error for e in errors)[:2000] if errors else None
     if account.state in (
         AccountState.AUTH_ERROR.value,
         AccountState.CONNECTION_ERROR.value,
@@ -452,11 +452,19 @@ def _succeeded(account: Account, stats, seconds: float) -> dict:
         f"{seconds:.1f} s)."
     )
     if errors:
-        message += " Failed: " + ", ".join(e.name for e in errors) + "."
+        message += " Failed: " + " ".join(e.error for e in errors)
     level = LogLevel.WARNING if errors else (LogLevel.INFO if changed else LogLevel.DEBUG)
     email_log.record(LogSource.SYNC, level, message, account=account, details=summary, created_by="system")
     db.session.commit()
     return {"ok": not errors, "protocol": "imap", "message": message, **summary}
+
+
+def _record_folder_outcome(folder: Folder, result) -> None:
+    """The folder's last error as its sentence and hint; a folder the server says is gone is
+    marked so (the folder page then offers to remove it, and the next syncs skip it)."""
+    folder.last_error = f"{result.error} {result.hint}" if result.error and result.hint else result.error
+    if result.error_class == ErrorClass.FOLDER_MISSING.value:
+        folder.exists_on_server = False
 
 
 def _failed(account: Account, message: str, error: MailError | None, *, retry: bool) -> dict:
@@ -482,7 +490,7 @@ def _failed(account: Account, message: str, error: MailError | None, *, retry: b
 
 def _pop3(account: Account) -> dict:
     try:
-        from .pop3_sync import download
+        from .pop3_sync import download, result_sentence
     except ImportError:
         return {"ok": False, "skipped": True, "error": "POP3 download is not installed."}
     from .mail_session import MailboxUnavailable
@@ -505,4 +513,4 @@ def _pop3(account: Account) -> dict:
     account.last_synced_at = utcnow()
     account.last_sync_error = None
     db.session.commit()
-    return {"ok": True, **counts}
+    return {"ok": True, "message": result_sentence(counts, account.pop3_leave_on_server), **counts}

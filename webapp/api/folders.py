@@ -39,6 +39,14 @@ def patch_folder(account_id: int, folder_id: int):
     return jsonify(folders.folder_as_dict(folders.apply_changes(folder, changes)))
 
 
+@bp.delete("/accounts/<int:account_id>/folders/<int:folder_id>")
+@token_required
+def delete_folder(account_id: int, folder_id: int):
+    """Remove a folder that is gone from the server, with its messages (409 while it is still there)."""
+    folders.remove_folder(_folder(account_id, folder_id))
+    return "", 204
+
+
 @bp.post("/accounts/<int:account_id>/folders/refresh")
 @token_required
 def refresh_folders(account_id: int):

@@ -260,6 +260,7 @@ SUCCESS: dict[str, int] = {
     "create_filter": 201,
     "add_alias": 201,
     "delete_account": 204,
+    "delete_folder": 204,
     "delete_filter": 204,
     "delete_alias": 204,
     "delete_oauth_app": 204,

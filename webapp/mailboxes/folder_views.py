@@ -104,6 +104,26 @@ def _save(account: Account) -> tuple[dict[str, str], dict]:
     return {}, chosen
 
 
+@bp.route("/<int:account_id>/folders/<int:folder_id>/remove", methods=["POST"])
+@login_required
+def remove_folder(account_id: int, folder_id: int):
+    """Drop a folder deleted on the server, with its messages (the folder form's CSRF token)."""
+    account = _own_account(account_id)
+    folder = db.session.get(Folder, folder_id)
+    if folder is None or folder.account_id != account.id:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    name = folder.display_name
+    try:
+        folder_rules.remove_folder(folder)
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f'"{name}" and its messages were removed from Mailroom.', "success")
+    return redirect(url_for("mailboxes.folders", account_id=account.id))
+
+
 @bp.route("/<int:account_id>/folders/form")
 @login_required
 def folders_form(account_id: int):
