@@ -1,7 +1,8 @@
 """What Mailroom stores of a message: its envelope and a short preview, parsed from raw bytes.
 
-Sync fetches only the header fields listed in :data:`HEADER_FIELDS` (plus a
-few hundred bytes of text for the preview), so parsing must be cheap and must
+Sync fetches only the header fields listed in :data:`HEADER_FIELDS` (plus the
+first bytes of the body for the preview, which :func:`connectors.mime_text.preview`
+makes from the decoded text part), so parsing must be cheap and must
 never fail: a broken header gives an empty field, not an exception that would
 stop a folder's sync.
 
@@ -23,16 +24,25 @@ import email.parser
 import email.policy
 import email.utils
 import functools
-import html
-import quopri
 import re
 from datetime import UTC, datetime, timedelta
 
-#: The header fields sync fetches (``BODY.PEEK[HEADER.FIELDS (...)]``).
-HEADER_FIELDS = ("MESSAGE-ID", "IN-REPLY-TO", "REFERENCES", "SUBJECT", "FROM", "TO", "CC", "DATE")
+from connectors import mime_text
 
-#: Characters of preview text kept per message.
-PREVIEW_CHARS = 200
+#: The header fields sync fetches (``BODY.PEEK[HEADER.FIELDS (...)]``); the two MIME ones say
+#: how to read the body's first bytes for the preview (a multipart's boundary, base64, charset).
+HEADER_FIELDS = (
+    "MESSAGE-ID",
+    "IN-REPLY-TO",
+    "REFERENCES",
+    "SUBJECT",
+    "FROM",
+    "TO",
+    "CC",
+    "DATE",
+    "CONTENT-TYPE",
+    "CONTENT-TRANSFER-ENCODING",
+)
 
 #: Column widths of the ``messages`` table; longer values are cut, never refused.
 LIMITS = {"message_id": 998, "in_reply_to": 998, "thread_key": 998, "from_name": 320, "from_addr": 320}
@@ -40,8 +50,6 @@ LIMITS = {"message_id": 998, "in_reply_to": 998, "thread_key": 998, "from_name":
 _parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 _MSGID = re.compile(r"<[^<>\s]+>")
 _SPACES = re.compile(r"\s+")
-_TAGS = re.compile(r"<[^>]*>")
-_PART_HEADER = re.compile(r"^[A-Za-z-]+:\s")
 #: A header line's name (RFC 5322 ftext) and the rest of the line.
 _FIELD_LINE = re.compile(r"([!-9;-~]+):(.*)", re.S)
 #: Line breaks ``str.splitlines`` knows and the email parser does not.
@@ -182,38 +190,6 @@ def thread_key(message_id: str | None, in_reply_to: str | None, references: str 
     return own[0] if own else None
 
 
-def preview_text(raw: bytes | None, content_type: str | None = None) -> str:
-    """A short plain-text preview from the first bytes of a message's text.
-
-    ``raw`` is what ``BODY.PEEK[TEXT]<0.N>`` (or a server's PREVIEW) gave.
-    MIME boundaries, part headers, quoted-printable and HTML tags are dropped
-    as well as can be done on a fragment; this is a hint, not the body.
-    """
-    if not raw:
-        return ""
-    if isinstance(raw, str):
-        text = raw
-    else:
-        if b"=\r\n" in raw or b"=3D" in raw or b"=20" in raw:
-            try:
-                raw = quopri.decodestring(raw)
-            except ValueError:
-                pass
-        text = raw.decode("utf-8", "replace")
-    lines = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("--") and len(stripped) > 10 and " " not in stripped:
-            continue  # a MIME boundary
-        if not lines and _PART_HEADER.match(stripped):
-            continue  # a part's headers before its text
-        lines.append(stripped)
-    text = " ".join(lines)
-    if "<" in text and ">" in text:
-        text = html.unescape(_TAGS.sub(" ", text))
-    return _SPACES.sub(" ", text).strip()[:PREVIEW_CHARS]
-
-
 def _cut(key: str, value: str | None) -> str | None:
     limit = LIMITS.get(key)
     if value is None or limit is None:
@@ -270,8 +246,8 @@ def _split_fields(raw: bytes) -> _Fields | None:
     )
 
 
-def parse_envelope(headers: bytes | None, preview: bytes | str | None = None) -> dict:
-    """The stored fields of a message from its header bytes (and preview source).
+def parse_envelope(headers: bytes | None, body: bytes | str | None = None) -> dict:
+    """The stored fields of a message from its header bytes (and its body or the body's first bytes).
 
     Returns a dict with ``message_id, in_reply_to, references_header,
     thread_key, subject, from_name, from_addr, to_addrs, cc_addrs,
@@ -300,7 +276,7 @@ def parse_envelope(headers: bytes | None, preview: bytes | str | None = None) ->
         "cc_addrs": format_addresses(cc),
         "participants": (" " + " ".join(sorted(everyone)) + " ") if everyone else "",
         "date": parse_date(msg.get("Date")),
-        "preview": preview_text(preview),
+        "preview": mime_text.preview(body, msg.get("Content-Type"), msg.get("Content-Transfer-Encoding")),
     }
     for key, limit in LIMITS.items():  # only these columns have a width; a dict pass over all was 5%
         value = fields.get(key)

@@ -53,8 +53,9 @@ from connectors.envelope import HEADER_FIELDS, parse_envelope
 from connectors.errors import folder_error
 from connectors.folder_list import decode_name
 
-#: Bytes of message text fetched for the preview.
-PREVIEW_BYTES = 512
+#: Bytes of message text fetched for the preview: enough to pass a multipart's boundaries and
+#: part headers (a message with attachments) and still reach the start of its text.
+PREVIEW_BYTES = 1024
 
 #: Flags that describe the session, not the message; never stored.
 _SESSION_FLAGS = {b"\\Recent"}

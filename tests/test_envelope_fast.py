@@ -19,7 +19,7 @@ from datetime import UTC
 import pytest
 
 from bench.maildir_gen import make_message
-from connectors import envelope
+from connectors import envelope, mime_text
 from connectors.envelope import HEADER_FIELDS, parse_envelope
 
 _parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
@@ -92,7 +92,7 @@ def reference(headers: bytes, preview=None) -> dict:
         "cc_addrs": envelope.format_addresses(cc),
         "participants": (" " + " ".join(sorted(everyone)) + " ") if everyone else "",
         "date": _date(msg.get("Date")),
-        "preview": envelope.preview_text(preview),
+        "preview": mime_text.preview(preview, msg.get("Content-Type"), msg.get("Content-Transfer-Encoding")),
     }
     return {key: envelope._cut(key, value) for key, value in fields.items()}
 

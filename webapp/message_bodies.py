@@ -22,6 +22,8 @@ from html.parser import HTMLParser
 
 from flask import current_app
 
+from connectors.mime_text import html_to_text, preview_of_message
+
 from . import email_log, job_status
 from .extensions import db
 from .models import Account, Folder, LogLevel, LogSource, Message, MessageBody, User, utcnow
@@ -128,6 +130,8 @@ def fetch_body(message_pk: int) -> dict:
         db.session.commit()
         return {"ok": False, "gone": False, "error": exc.message}
     db.session.merge(MessageBody(message_pk=message.id, raw=raw, fetched_at=utcnow()))
+    # The whole message is here now: its preview from the whole text part, not sync's first bytes.
+    message.preview = preview_of_message(raw)
     db.session.commit()
     current_app.logger.debug("cached body of message %s (%d bytes)", message.id, len(raw))
     return {"ok": True, "message_id": message.id, "size": len(raw)}
@@ -310,18 +314,6 @@ class _Walker(HTMLParser):
     def handle_data(self, data):
         if not self.dropping:
             self.out.append(html.escape(data) if self.keep_tags else data)
-
-
-def html_to_text(source: str) -> str:
-    """HTML stripped to text: tags dropped, scripts and styles with their content, blocks as lines."""
-    walker = _Walker(keep_tags=False)
-    walker.feed(source)
-    walker.close()
-    lines = [" ".join(line.split()) for line in "".join(walker.out).splitlines()]
-    text = "\n".join(lines)
-    while "\n\n\n" in text:
-        text = text.replace("\n\n\n", "\n\n")
-    return text.strip()
 
 
 def sanitize_html(source: str) -> str:

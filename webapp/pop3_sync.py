@@ -21,14 +21,13 @@ The IMAP sync job calls :func:`download` for mailboxes whose
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Callable
 
 from sqlalchemy import func
 
 from connectors.envelope import parse_envelope
 from connectors.errors import MailError
+from connectors.mime_text import split_message
 
 from . import email_log
 from .extensions import db
@@ -64,31 +63,10 @@ def inbox_folder(account: Account) -> Folder:
     return folder
 
 
-def split_message(raw: bytes) -> tuple[bytes, bytes]:
-    """(header block, body) of raw RFC 5322 bytes; a message without a blank line is all header."""
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        at = raw.find(sep)
-        if at >= 0:
-            return raw[: at + len(sep)], raw[at + len(sep) :]
-    return raw, b""
-
-
-def preview_source(raw: bytes, body: bytes) -> str | bytes:
-    """The text a preview is made from: the decoded first text part (we have the whole message)."""
-    try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        part = msg.get_body(preferencelist=("plain", "html"))
-        if part is not None:
-            return part.get_content()[:4000]
-    except Exception:  # a broken MIME structure must not stop the download
-        pass
-    return body[:4000]
-
-
 def message_row(folder: Folder, uid: int, uidl: str, raw: bytes) -> Message:
     """A Message row (envelope, preview, size) for a downloaded message."""
     header, body = split_message(raw)
-    fields = parse_envelope(header, preview_source(raw, body))
+    fields = parse_envelope(header, body)  # the preview from the decoded text part (connectors.mime_text)
     return Message(
         account_id=folder.account_id,
         folder_id=folder.id,
