@@ -170,3 +170,33 @@ def _alice() -> str:
     from webapp.auth import create_user, issue_token
 
     return issue_token(create_user("alice", "alice-console-pw"))
+
+
+def test_connect_page_lets_its_form_lead_to_the_configured_oauth2_provider(client, users, api):
+    """Browsers check form-action on the redirect after a post: the connect form's answer goes to
+    the provider's consent page, so that page's origin is in its policy, and only there."""
+    login(client, "alice", users["alice"]["password"])
+    assert client.get("/mailboxes/connect").headers["Content-Security-Policy"] == CSP  # no app yet
+    created = api["admin"].post(
+        "/api/v1/services",
+        json={
+            "name": "Corp OAuth",
+            "imap": {"host": "imap.corp.example", "port": 993, "security": "tls"},
+            "smtp": {"host": "smtp.corp.example", "port": 465, "security": "tls"},
+        },
+    )
+    put = api["admin"].put(
+        f"/api/v1/services/{created.get_json()['id']}/oauth-app",
+        json={
+            "client_id": "console",
+            "client_secret": "s3cret",
+            "authorization_url": "https://login.corp.example:8443/authorize?x=1",
+            "token_url": "https://login.corp.example:8443/token",
+            "scopes": "mail",
+        },
+    )
+    assert put.status_code == 200, put.get_json()
+    policy = client.get("/mailboxes/connect").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://login.corp.example:8443;" in policy
+    assert policy.replace(" https://login.corp.example:8443", "") == CSP
+    assert client.get("/mailboxes/").headers["Content-Security-Policy"] == CSP

@@ -31,6 +31,7 @@ MICROSOFT_TENANTS = ("common", "organizations", "consumers")
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 scope-token characters
+_HOST = re.compile(r"[a-z0-9.-]+")  # a host a CSP source expression can name as it is (not IPv6)
 URL_FIELDS = ("authorization_url", "token_url", "userinfo_url", "revocation_url")
 FIELDS = {"client_id", "client_secret", "tenant", "scopes", "enabled", *URL_FIELDS}
 
@@ -86,6 +87,23 @@ def usable_app(service: Service | None) -> OAuthApp | None:
     if oauth_preset(service) is None and not (app.authorization_url and app.token_url):
         return None
     return app
+
+
+def authorization_origins() -> list[str]:
+    """The origins (``https://host[:port]``) of the consent pages people can be sent to now.
+
+    The connect page's Content-Security-Policy lists them in ``form-action``: its form's
+    answer redirects there, and browsers check form-action on that redirect too.
+    """
+    origins = set()
+    for service in oauth_services():
+        app = usable_app(service)
+        if app is None:
+            continue
+        url = urlsplit(endpoints(service, app).authorize_url)
+        if url.scheme in ("https", "http") and url.hostname and _HOST.fullmatch(url.hostname):
+            origins.add(f"{url.scheme}://{url.hostname}" + (f":{url.port}" if url.port else ""))
+    return sorted(origins)
 
 
 def redirect_uri() -> str:

@@ -14,6 +14,8 @@ those headers are ignored: a client cannot claim HTTPS by sending them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import Flask, Response, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -45,6 +47,8 @@ HEADERS = {
     ),
 }
 
+_FORM_TARGETS = "mailroom.form_action_targets"
+
 #: One year; the proxy may send a longer one with includeSubDomains/preload if the domain allows it.
 HSTS = "max-age=31536000"
 
@@ -60,8 +64,23 @@ def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
 
 
+def allow_form_targets(origins: Iterable[str]) -> None:
+    """Let this answer's forms lead to ``origins`` as well as to Mailroom itself.
+
+    Browsers apply ``form-action`` to every redirect that follows a form post, so the
+    connect form, whose answer redirects to an OAuth2 provider's consent page, names
+    the configured providers' origins (``https://host[:port]``) in its own policy.
+    """
+    request.environ[_FORM_TARGETS] = " ".join(origins)  # per request (g can outlive one in tests)
+
+
 def add_security_headers(response: Response) -> Response:
     """The headers of :data:`HEADERS` (a view may set its own first), HSTS over HTTPS only."""
+    targets = request.environ.get(_FORM_TARGETS)
+    if targets:
+        response.headers.setdefault(
+            "Content-Security-Policy", CSP.replace("form-action 'self'", f"form-action 'self' {targets}")
+        )
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     if request.is_secure:

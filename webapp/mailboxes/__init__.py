@@ -6,7 +6,15 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
-from .. import accounts, diagnosis, service_catalog, service_trust, settings_store
+from .. import (
+    accounts,
+    diagnosis,
+    oauth_apps,
+    security_headers,
+    service_catalog,
+    service_trust,
+    settings_store,
+)
 from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..forms import ActionForm, ConnectForm, apply_errors, endpoints_from_form
@@ -135,6 +143,8 @@ def connect():
         if account is not None:
             flash(f"Mailbox {account.email} connected.", "success")
             return redirect(url_for("mailboxes.index"))
+    # The form's answer redirects to the chosen OAuth2 provider: its policy's form-action names them.
+    security_headers.allow_form_targets(oauth_apps.authorization_origins())
     return render_template(
         "mailboxes/connect.html", form=form, account=None, service_info=_presets_for_page()
     )
