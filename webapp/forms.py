@@ -97,6 +97,15 @@ class ConnectForm(FlaskForm):
     )
 
 
+class ReconnectForm(FlaskForm):
+    """A mailbox whose service was removed: choose another service (nothing preselected)."""
+
+    service = SelectField("Connect it again through", choices=[])
+    password = PasswordField(
+        "Password", description="Needed when the new service has another password; empty keeps the saved one."
+    )
+
+
 class SettingsForm(FlaskForm):
     allow_manual_entry = BooleanField("Allow entering details of the mailing server manually")
     default_incoming_account_id = SelectField("Default incoming mailbox", choices=[])

@@ -42,10 +42,19 @@ from rq.job import Job
 
 from connectors.outgoing import check_header_name, make_message_id
 
-from . import queue, validation
+from . import mailbox_usability, queue, validation
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .extensions import db
-from .models import Account, Alias, OutgoingAttachment, OutgoingMessage, OutgoingState, User, utcnow
+from .models import (
+    Account,
+    AccountState,
+    Alias,
+    OutgoingAttachment,
+    OutgoingMessage,
+    OutgoingState,
+    User,
+    utcnow,
+)
 from .queue import get_redis
 
 #: Limits (config keys of the same name override them).
@@ -85,8 +94,10 @@ def _config(name: str, default):
 
 def allowed_senders(user: User) -> list[dict]:
     """The From addresses ``user`` may use, main mailbox first; see the module docstring."""
+    # A mailbox whose service was removed cannot send, even the main one: never offered.
     own = (
         Account.query.filter_by(user_id=user.id, active=True)
+        .filter(Account.state != AccountState.SERVICE_REMOVED.value)
         .order_by(Account.is_main.desc(), Account.id)
         .all()
     )
@@ -121,7 +132,10 @@ def allowed_senders(user: User) -> list[dict]:
             add(alias.address, by_id[alias.account_id], "alias", alias.display_name or "")
     shared = (
         Account.query.filter(
-            Account.shared_sender.is_(True), Account.active.is_(True), Account.user_id != user.id
+            Account.shared_sender.is_(True),
+            Account.active.is_(True),
+            Account.state != AccountState.SERVICE_REMOVED.value,
+            Account.user_id != user.id,
         )
         .order_by(Account.id)
         .all()
@@ -132,6 +146,11 @@ def allowed_senders(user: User) -> list[dict]:
 
 
 def _sender_for(user: User, address: str | None) -> dict:
+    """The sender entry for ``address`` (None: the main mailbox's); a mailbox of the user's that
+    cannot send (service removed, turned off) is a 409 with its sentence, never a later failure."""
+    blocked = mailbox_usability.blocked_sender(user, address)
+    if blocked:
+        raise Conflict(blocked, {"from": blocked})
     senders = allowed_senders(user)
     if not senders:
         raise Invalid({"from": "You have no active mailbox to send from; connect one first."})

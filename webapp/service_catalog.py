@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from connectors import plugins as plugin_registry
 
-from . import email_log, service_trust
+from . import email_log, mailbox_usability, service_trust
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
 from .models import Account, AccountState, LogLevel, LogSource, Notification, Service, ServiceKind, utcnow
@@ -242,11 +242,7 @@ def delete_service(service: Service) -> list[Account]:
                 user_id=account.user_id,
                 account_id=account.id,
                 kind="service_removed",
-                message=(
-                    f'Your mailbox {account.email} stopped working: the mail service "{service.name}" was removed '
-                    "by an administrator. Messages synced before stay available; connect the mailbox again through "
-                    "another service to resume."
-                ),
+                message=_removal_note(account, service.name),
             )
         )
         email_log.record(LogSource.ADMIN, LogLevel.WARNING, message, account=account)
@@ -258,6 +254,22 @@ def delete_service(service: Service) -> list[Account]:
     db.session.delete(service)
     db.session.commit()
     return accounts
+
+
+def _removal_note(account: Account, service_name: str) -> str:
+    """What the owner reads: the mailbox stopped, and which of its messages can no longer go."""
+    note = (
+        f'Your mailbox {account.email} stopped working: the mail service "{service_name}" was removed '
+        "by an administrator. Messages synced before stay available; connect the mailbox again through "
+        "another service to resume."
+    )
+    waiting = mailbox_usability.waiting_messages(account)
+    if waiting:
+        note += (
+            f" {len(waiting)} message(s) waiting to go from it can no longer be sent: "
+            f"{mailbox_usability.describe_waiting(waiting)}. Open each to choose another From."
+        )
+    return note
 
 
 def service_as_dict(service: Service) -> dict:

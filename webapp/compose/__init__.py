@@ -13,13 +13,41 @@ import base64
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import send_queue, sending
+from .. import mailbox_usability, send_queue, sending
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
+from ..models import Account
 
 bp = Blueprint("compose", __name__, url_prefix="/compose")
 
 FINAL_STATES = ("sent", "failed", "cancelled")
+#: The words of the state badges (each state has its own colour in mailroom.css, .badge.state-*).
+STATE_LABELS = {
+    "scheduled": "Scheduled",
+    "queued": "Queued",
+    "sending": "Sending",
+    "sent": "Sent",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
+
+
+@bp.app_template_filter("outgoing_state_label")
+def outgoing_state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state)
+
+
+@bp.app_template_global("waiting_from")
+def waiting_from(account_id: int) -> list:
+    """The signed-in user's scheduled messages from a mailbox, for the removed-service notification."""
+    rows = mailbox_usability.waiting_messages(db.session.get(Account, account_id)) if account_id else []
+    return [r for r in rows if r.state == "scheduled" and r.user_id == current_user.id]
+
+
+def _stranded(row) -> str | None:
+    """Why the mailbox a message was to go from cannot send any more, if it cannot."""
+    account = db.session.get(Account, row.account_id) if row.account_id else None
+    return mailbox_usability.send_blocker(account) if account is not None else None
 
 
 def _own(outgoing_id: int):
@@ -87,7 +115,7 @@ def compose():
     try:
         fields = _form_fields(request.form, request.files, later=later)
         row, _ = send_queue.submit(current_user, fields, "compose")
-    except (Invalid, Forbidden, QueueUnavailable) as exc:
+    except (Invalid, Forbidden, Conflict, QueueUnavailable) as exc:
         db.session.rollback()
         errors = dict(exc.fields) or {"form": exc.message}
         return _render_form("compose/compose.html", request.form, errors, exc.status, error=exc.message)
@@ -120,7 +148,12 @@ def scheduled():
 def status(outgoing_id: int):
     row = _own(outgoing_id)
     return render_template(
-        "compose/status.html", row=row, info=sending.outgoing_as_dict(row, full=True), final=FINAL_STATES
+        "compose/status.html",
+        row=row,
+        info=sending.outgoing_as_dict(row, full=True),
+        final=FINAL_STATES,
+        labels=STATE_LABELS,
+        stranded=_stranded(row) if row.state == "scheduled" else None,
     )
 
 
@@ -164,7 +197,7 @@ def edit(outgoing_id: int):
             "as_html": bool(row.html_body and not row.text_body),
             "send_at": fields["send_at"],
         }
-        return _render_form("compose/compose.html", values, {}, editing=row)
+        return _render_form("compose/compose.html", values, {}, editing=row, stranded=_stranded(row))
     try:
         later = request.form.get("action") != "send"
         fields = _form_fields(request.form, request.files, later=later)
@@ -179,7 +212,13 @@ def edit(outgoing_id: int):
         db.session.rollback()
         errors = dict(exc.fields) or {"form": exc.message}
         return _render_form(
-            "compose/compose.html", request.form, errors, exc.status, error=exc.message, editing=row
+            "compose/compose.html",
+            request.form,
+            errors,
+            exc.status,
+            error=exc.message,
+            editing=row,
+            stranded=_stranded(row),
         )
     flash("The scheduled message was saved.", "success")
     return redirect(url_for("compose.scheduled"))

@@ -15,9 +15,9 @@ from .. import (
     service_trust,
     settings_store,
 )
-from ..errors import DomainError, NotFound
+from ..errors import DomainError, Invalid, NotFound
 from ..extensions import db
-from ..forms import ActionForm, ConnectForm, apply_errors, endpoints_from_form
+from ..forms import ActionForm, ConnectForm, ReconnectForm, apply_errors, endpoints_from_form
 from ..models import Account, Notification, utcnow
 
 bp = Blueprint("mailboxes", __name__, url_prefix="/mailboxes")
@@ -154,6 +154,8 @@ def connect():
 @login_required
 def edit(account_id: int):
     account = _own_account(account_id)
+    if account.service_removed:
+        return _reconnect(account)
     form = ConnectForm()
     form.service.choices = _service_choices(account)
     if not form.is_submitted():
@@ -194,6 +196,39 @@ def edit(account_id: int):
     return render_template(
         "mailboxes/connect.html", form=form, account=account, service_info=_presets_for_page()
     )
+
+
+def _reconnect(account: Account):
+    """A mailbox that lost its service offers only: connect it again through another one, or remove it.
+
+    The full edit form would preselect the first service (Gmail) and Save would move the
+    mailbox there without anyone choosing it; here nothing is chosen until the person does.
+    """
+    form = ReconnectForm()
+    form.service.choices = [SelectChoice("", "— Choose a mail service —")] + [
+        c for c in _service_choices() if c.value != OTHER
+    ]
+    if form.validate_on_submit():
+        data: dict = {"service_id": int(form.service.data) if form.service.data.isdigit() else None}
+        if form.password.data:
+            data["password"] = form.password.data
+        try:
+            if data["service_id"] is None:
+                raise Invalid({"service_id": "Choose the mail service to connect it through."})
+            accounts.update_account(account, accounts.clean_account(current_user, data, existing=account))
+        except DomainError as exc:
+            db.session.rollback()
+            apply_errors(form, exc.fields, {"service_id": "service"})
+            if not exc.fields:
+                form.form_errors.append(exc.message)
+        else:
+            Notification.query.filter_by(
+                user_id=current_user.id, account_id=account.id, kind="service_removed", read_at=None
+            ).update({"read_at": utcnow()})
+            db.session.commit()
+            flash(f"Mailbox {account.email} now connects through {account.service.name}.", "success")
+            return redirect(url_for("mailboxes.index"))
+    return render_template("mailboxes/reconnect.html", form=form, account=account, action_form=ActionForm())
 
 
 def _save(form: ConnectForm, account: Account | None) -> Account | None:

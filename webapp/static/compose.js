@@ -19,6 +19,7 @@
   const box = document.getElementById("outgoing-status");
   if (!box) return;
   const final = box.dataset.final.split(",");
+  const labels = JSON.parse(box.dataset.labels || "{}");
   const stateEl = document.getElementById("outgoing-state");
   const errorEl = document.getElementById("outgoing-error");
   async function poll() {
@@ -26,9 +27,12 @@
       const response = await fetch(box.dataset.url, { headers: { Accept: "application/json" } });
       if (response.ok) {
         const body = await response.json();
-        stateEl.textContent = body.state;
+        stateEl.textContent = labels[body.state] || body.state;
         stateEl.className = "badge state-" + body.state;
         box.dataset.state = body.state;
+        // Edit and Cancel belong to a message that still waits; a failed one must not offer them.
+        const actions = document.getElementById("outgoing-actions");
+        if (actions) actions.hidden = body.state !== "scheduled";
         if (body.error) {
           document.getElementById("outgoing-sentence").textContent = body.error_sentence || "";
           document.getElementById("outgoing-detail").textContent = body.error;
