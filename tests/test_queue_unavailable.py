@@ -76,9 +76,7 @@ def _everything_answers_503(world) -> None:
     login(client, "alice", "alice-console-pw")
     _assert_503_json(client.post(f"/mailboxes/{account_id}/test", json={}))
     _assert_503_json(client.post(f"/mailboxes/{account_id}/sync", json={}))
-    page = client.post(
-        "/compose/", data={"to": "bob@example.org", "subject": "From the page", "body": "Hi."}
-    )
+    page = client.post("/compose/", data={"to": "bob@example.org", "subject": "From the page", "body": "Hi."})
     assert page.status_code == 503
     text = page.get_data(as_text=True)
     assert SENTENCE in text and "Traceback" not in text

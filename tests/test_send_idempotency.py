@@ -52,7 +52,9 @@ def test_a_retry_with_the_same_key_answers_the_first_message_and_sends_once(
     first = api["alice"].post(URL, json=BODY, headers={"Idempotency-Key": "order-42/send"})
     assert first.status_code == 202 and "Idempotent-Replayed" not in first.headers
     # The same body with its keys in another order is the same request.
-    again = api["alice"].post(URL, json=dict(reversed(BODY.items())), headers={"Idempotency-Key": "order-42/send"})
+    again = api["alice"].post(
+        URL, json=dict(reversed(BODY.items())), headers={"Idempotency-Key": "order-42/send"}
+    )
     assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json["id"] == first.json["id"] and again.json["message_id"] == first.json["message_id"]
     assert again.json["job_id"] == first.json["job_id"]

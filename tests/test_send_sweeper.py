@@ -124,7 +124,9 @@ def test_cron_runs_the_sweeper_and_the_abandoned_job_recovery(app, monkeypatch):
     from webapp.cli import cron
 
     registered = []
-    monkeypatch.setattr(CronScheduler, "start", lambda self: registered.extend(j.func for j in self._cron_jobs))
+    monkeypatch.setattr(
+        CronScheduler, "start", lambda self: registered.extend(j.func for j in self._cron_jobs)
+    )
     app.test_cli_runner().invoke(cron, catch_exceptions=False)
     names = {f.__name__ for f in registered}
     assert {"sweep_outgoing", "recover_abandoned", "sync_due_accounts"} <= names
