@@ -77,7 +77,15 @@ def test_the_list_shows_only_ones_own_tokens_and_never_a_secret(api, users, clie
     listed = response.get_json()
     assert [t["id"] for t in listed] == [t.id for t in ApiToken.query.filter_by(user_id=users["alice"]["id"])]
     assert len(listed) == 2 and extra["id"] in [t["id"] for t in listed]
-    assert set(listed[0]) == {"id", "name", "created_at", "last_used_at", "expires_at", "revoked_at", "active"}
+    assert set(listed[0]) == {
+        "id",
+        "name",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "active",
+    }
     text = response.get_data(as_text=True)
     assert users["alice"]["token"] not in text and extra["token"] not in text
     assert listed[0]["last_used_at"] is not None  # the listing call itself used it
@@ -103,7 +111,8 @@ def test_another_users_token_can_be_neither_seen_nor_revoked(api, users):
     assert api["alice"].delete(f"/api/v1/tokens/{bob_token_id}").status_code == 404
     assert api["alice"].delete("/api/v1/tokens/999999").status_code == 404
     assert api["alice"].delete(f"/api/v1/tokens/{2**63}").status_code == 404
-    assert api["admin"].delete(f"/api/v1/tokens/{bob_token_id}").status_code == 404  # own tokens only, admins too
+    # Own tokens only, for administrators too.
+    assert api["admin"].delete(f"/api/v1/tokens/{bob_token_id}").status_code == 404
     assert _row(bob_token_id).revoked_at is None
     assert api["bob"].get("/api/v1/accounts").status_code == 200
 

@@ -110,7 +110,9 @@ def test_the_admin_page_lists_locked_names_and_unlocks_with_a_csrf_protected_for
     _lock(app, "nobody-by-that-name")
     admin = _from(app, "198.51.100.3")
     token = _csrf(admin, "/login")
-    signed_in = admin.post("/login", data={"username": "admin", "password": "admin-console-pw", "csrf_token": token})
+    signed_in = admin.post(
+        "/login", data={"username": "admin", "password": "admin-console-pw", "csrf_token": token}
+    )
     assert signed_in.status_code == 302
     assert 'id="nav-locked-sign-ins"' in admin.get("/mailboxes/").get_data(as_text=True)
     listing = admin.get("/admin/email/locked-sign-ins").get_data(as_text=True)
@@ -118,12 +120,16 @@ def test_the_admin_page_lists_locked_names_and_unlocks_with_a_csrf_protected_for
     assert admin.post("/admin/email/locked-sign-ins/unlock", data={"username": "alice"}).status_code == 400
     token = _csrf(admin, "/admin/email/locked-sign-ins")
     done = admin.post(
-        "/admin/email/locked-sign-ins/unlock", data={"username": "alice", "csrf_token": token}, follow_redirects=True
+        "/admin/email/locked-sign-ins/unlock",
+        data={"username": "alice", "csrf_token": token},
+        follow_redirects=True,
     )
     assert "Unlocked alice." in done.get_data(as_text=True)
     assert 'data-username="alice"' not in done.get_data(as_text=True)
     token = _csrf(owner, "/login")
-    back = owner.post("/login", data={"username": "alice", "password": "alice-console-pw", "csrf_token": token})
+    back = owner.post(
+        "/login", data={"username": "alice", "password": "alice-console-pw", "csrf_token": token}
+    )
     assert back.status_code == 302
 
 
@@ -187,7 +193,9 @@ def test_an_unknown_name_takes_as_long_as_a_wrong_password(make_app):
         unknown = _median_seconds(lambda: _page_guess(client, "no-such-user"))
         db.session.remove()
     ratio = unknown / known
-    print(f"median wrong password {known * 1000:.1f} ms, unknown name {unknown * 1000:.1f} ms, ratio {ratio:.2f}")
+    print(
+        f"median wrong password {known * 1000:.1f} ms, unknown name {unknown * 1000:.1f} ms, ratio {ratio:.2f}"
+    )
     assert 0.5 < ratio < 2
 
 

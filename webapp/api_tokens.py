@@ -121,7 +121,9 @@ def clean_options(body: dict[str, Any]) -> tuple[str, int | None]:
         name = validation.text(body.get("name"), required=False, max_length=100) or ""
     except ValueError as exc:
         errors["name"] = str(exc)
-    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS):
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS
+    ):
         errors["days"] = f"must be a whole number of days between 1 and {MAX_DAYS}"
     if errors:
         raise Invalid(errors)

@@ -218,8 +218,12 @@ def _read_password() -> str:
 
 @users.command("token")
 @click.argument("name")
-@click.option("--name", "token_name", default="cli", show_default=True, help="A label to recognise the token.")
-@click.option("--days", type=click.IntRange(1, 3650), default=None, help="Days until it expires [MAILROOM_TOKEN_DAYS].")
+@click.option(
+    "--name", "token_name", default="cli", show_default=True, help="A label to recognise the token."
+)
+@click.option(
+    "--days", type=click.IntRange(1, 3650), default=None, help="Days until it expires [MAILROOM_TOKEN_DAYS]."
+)
 @with_appcontext
 def users_token(name: str, token_name: str, days: int | None):
     """Print a new API token for a user (shown once; it expires after --days)."""
