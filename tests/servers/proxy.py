@@ -52,6 +52,10 @@ class CuttingProxy:
     def stop(self) -> None:
         self._stopped.set()
         try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); close() alone does not
+        except OSError:
+            pass
+        try:
             self._listener.close()
         except OSError:
             pass
