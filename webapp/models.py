@@ -128,7 +128,6 @@ class UserSession(db.Model):
     """
 
     __tablename__ = "user_sessions"
-    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused, as for every table
     __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
