@@ -34,6 +34,8 @@ SKIPPED = {
     "mailboxes.folders_form": "an HTML fragment fetched after Refresh folder list (exercised below)",
     "compose.state": "JSON polled by the outgoing status page",
     "mailboxes.oauth_start": "redirects to the provider's sign-in",
+    "messages.attachment": "a download (Content-Disposition: attachment; its headers checked below)",
+    "compose.attachment": "a download of an outgoing message's attachment, like messages.attachment",
 }
 #: Pages that answer an error or a redirect when opened bare; they are still checked.
 NOT_OK = {"mailboxes.oauth_callback", "mailboxes.oauth_email"}
@@ -136,6 +138,7 @@ def _seed(live, dovecot) -> dict:
         )
         mail.set_content("Quarterly figures (text part)")
         mail.add_alternative(HTML_MAIL.format(tag="body"), subtype="html")
+        mail.add_attachment(HTML_MAIL.format(tag="attachment"), subtype="html", filename="page.html")
         db.session.add(MessageBody(message_pk=message.id, raw=mail.as_bytes()))
         db.session.commit()
         ids = {"account_id": account_id, "folder_id": inbox.id, "message_id": message.id}
@@ -211,6 +214,14 @@ def test_every_page_under_the_policy_as_admin_and_user(live, session_for, clean_
     alice.goto(live.url + alice_urls["messages.show"])
     expect(alice.locator("#body")).to_contain_text("Quarterly figures")
     assert alice.locator("#message img, #message iframe").count() == 0
+    if "messages.attachment" in endpoints:  # attachment downloads carry the headers too
+        download = alice.request.get(f"{live.url}/messages/{ids['message_id']}/attachments/1")
+        assert download.ok and "attachment" in download.headers["content-disposition"]
+        assert "sandbox" in download.headers["content-security-policy"]  # the download's own, stricter
+        assert (
+            download.headers["x-frame-options"] == "DENY"
+            and download.headers["x-content-type-options"] == "nosniff"
+        )
     # A nested folder is indented by its class (was a style attribute).
     alice.goto(live.url + alice_urls["mailboxes.folders"])
     label = alice.locator("tr.folder[data-name='Projects/2026'] label")
@@ -262,7 +273,7 @@ def _schedule_through_compose(page, live) -> int:
     tomorrow = datetime.datetime.now() + datetime.timedelta(days=1)
     page.fill("#send_at_local", tomorrow.strftime("%Y-%m-%dT%H:%M"))
     page.click("#send-later")
-    expect(page.locator("#outgoing-state")).to_have_text("scheduled")
+    expect(page.locator("#outgoing-state")).to_have_class(re.compile(r"\bstate-scheduled\b"))
     return int(re.search(r"/compose/outgoing/(\d+)", page.url).group(1))
 
 
