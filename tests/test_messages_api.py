@@ -236,9 +236,14 @@ def test_body_is_fetched_on_demand_through_the_job_and_cached(api, clean_dovecot
     assert done.status_code == 200
     got = done.get_json()["body"]
     assert got["text"].startswith("Grüße aus Köln.\nSecond line.")
-    assert got["attachments"] == [
-        {"filename": "a.bin", "content_type": "application/octet-stream", "size": 800}
-    ]
+    (attachment,) = got["attachments"]
+    assert attachment["download_url"] == f"/api/v1/messages/{message.id}/attachments/1"
+    assert {k: attachment[k] for k in ("number", "filename", "content_type", "size")} == {
+        "number": 1,
+        "filename": "a.bin",
+        "content_type": "application/octet-stream",
+        "size": 800,
+    }
     html = got["html"]
     assert "Grüße <b>aus</b> Köln." in html
     for banned in ("script", "alert", "onclick", "img", "tracker", "javascript"):

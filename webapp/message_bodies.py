@@ -17,6 +17,7 @@ from __future__ import annotations
 import email
 import email.policy
 import html
+from collections.abc import Iterator
 from email.message import EmailMessage
 from html.parser import HTMLParser
 
@@ -186,33 +187,56 @@ def parse(raw: bytes) -> dict:
     """
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
-    text_part = html_part = None
-    try:
-        text_part = msg.get_body(preferencelist=("plain",))
-        html_part = msg.get_body(preferencelist=("html",))
-    except Exception:  # a broken structure: show what can be read below
-        pass
+    text_part, html_part = _body_parts(msg)
     text = _content(text_part) if text_part is not None else None
     html_source = _content(html_part) if html_part is not None else None
     if text is None and html_source is not None:
         text = html_to_text(html_source)
     if text is None and not msg.is_multipart():
         text = _content(msg) if msg.get_content_maintype() == "text" else ""
-    attachments = []
-    for part in msg.walk():
-        if part.is_multipart() or part in (text_part, html_part):
-            continue
-        filename = part.get_filename()
-        if filename or part.get_content_disposition() == "attachment":
-            payload = part.get_payload(decode=True) or b""
-            attachments.append(
-                {"filename": filename or "", "content_type": part.get_content_type(), "size": len(payload)}
-            )
+    attachments = [
+        {"number": number, "filename": name, "content_type": ctype, "size": len(data)}
+        for number, (name, ctype, data) in enumerate(_attachment_parts(msg, (text_part, html_part)), 1)
+    ]
     return {
         "text": (text or "").replace("\r\n", "\n"),
         "html": sanitize_html(html_source) if html_source is not None else None,
         "attachments": attachments,
     }
+
+
+def _body_parts(msg: EmailMessage) -> tuple:
+    """(text/plain part, text/html part) shown as the body; either may be None."""
+    text_part = html_part = None
+    try:
+        text_part = msg.get_body(preferencelist=("plain",))
+        html_part = msg.get_body(preferencelist=("html",))
+    except Exception:  # a broken structure: show what can be read
+        pass
+    return text_part, html_part
+
+
+def _attachment_parts(msg: EmailMessage, shown: tuple) -> Iterator[tuple[str, str, bytes]]:
+    """``(filename, content type, decoded bytes)`` of each attachment, in MIME order.
+
+    The order numbers them (from 1) for their download links: :func:`parse` and
+    :func:`attachment` walk the same way, so a number always means the same part.
+    """
+    for part in msg.walk():
+        if part.is_multipart() or part in shown:
+            continue
+        filename = part.get_filename()
+        if filename or part.get_content_disposition() == "attachment":
+            yield filename or "", part.get_content_type(), part.get_payload(decode=True) or b""
+
+
+def attachment(raw: bytes, number: int) -> tuple[str, str, bytes] | None:
+    """The attachment numbered ``number`` (from 1, as :func:`parse` lists them), or None."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    for n, found in enumerate(_attachment_parts(msg, _body_parts(msg)), 1):
+        if n == number:
+            return found
+    return None
 
 
 def headers(raw: bytes) -> dict:

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import current_app
+from flask import current_app, url_for
 from rq import Callback, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -635,7 +635,13 @@ def outgoing_as_dict(row: OutgoingMessage, full: bool = False) -> dict:
         "error_class": row.error_class,
         "error_sentence": sentence,
         "attachments": [
-            {"filename": a.filename, "content_type": a.content_type, "size": len(a.data)}
+            {
+                "id": a.id,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": len(a.data),
+                "download_url": url_for("api.outgoing_attachment", outgoing_id=row.id, attachment_id=a.id),
+            }
             for a in row.attachments
         ],
     }

@@ -259,6 +259,7 @@ def job_status_view(job_id: str):
 
 # Route modules of later areas register on the same blueprint.
 from . import (  # noqa: E402,F401
+    attachments,
     automation,
     discovery,
     folders,

@@ -8,7 +8,7 @@ when the job has finished.  Another user's message, folder or thread is a 404.
 
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import g, jsonify, request, url_for
 
 from .. import message_bodies as bodies
 from .. import message_queries as mq
@@ -70,6 +70,10 @@ def _message_response(message):
     raw = bodies.cached_raw(message)
     if raw is not None:
         body["body"] = bodies.body_as_dict(raw)
+        for item in body["body"]["attachments"]:
+            item["download_url"] = url_for(
+                "api.message_attachment", message_id=message.id, number=item["number"]
+            )
         return jsonify(body)
     job = bodies.request_body(message, g.api_user)
     body["body"] = None

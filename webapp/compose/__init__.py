@@ -13,7 +13,7 @@ import base64
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import mailbox_usability, send_queue, sending
+from .. import attachments, mailbox_usability, send_queue, sending
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..models import Account
@@ -175,6 +175,17 @@ def cancel(outgoing_id: int):
         db.session.rollback()
         flash(exc.message, "error")
     return redirect(url_for("compose.scheduled"))
+
+
+@bp.route("/outgoing/<int:outgoing_id>/attachments/<int:attachment_id>")
+@login_required
+def attachment(outgoing_id: int, attachment_id: int):
+    """Download an attachment of one's own outgoing message (another user's: 404)."""
+    row = _own(outgoing_id)
+    found = next((a for a in row.attachments if a.id == attachment_id), None)
+    if found is None:
+        abort(404)
+    return attachments.download(found.filename, found.content_type, found.data)
 
 
 @bp.route("/outgoing/<int:outgoing_id>/edit", methods=["GET", "POST"])

@@ -8,9 +8,10 @@ web never talks to a mail server (see webapp.message_bodies).
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from .. import attachments
 from .. import message_bodies as bodies
 from .. import message_queries as mq
 from ..errors import Invalid, NotFound
@@ -123,6 +124,26 @@ def show(message_id: int):
         "messages/message.html",
         **_layout(m=message, info=info, body=bodies.parse(raw), headers=bodies.headers(raw)),
     )
+
+
+@bp.route("/<int:message_id>/attachments/<int:number>")
+@login_required
+def attachment(message_id: int, number: int):
+    """Download an attachment; not cached yet: the body is fetched and the message page waits for it."""
+    try:
+        message = mq.get_message(current_user, message_id)
+    except NotFound:
+        abort(404)
+    if bodies.is_gone(message):
+        abort(404)
+    raw = bodies.cached_raw(message)
+    if raw is None:
+        bodies.request_body(message, current_user, api=False)
+        return redirect(url_for("messages.show", message_id=message.id))
+    found = bodies.attachment(raw, number)
+    if found is None:
+        abort(404)
+    return attachments.download(*found)
 
 
 @bp.route("/thread")
