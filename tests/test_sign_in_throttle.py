@@ -210,14 +210,20 @@ def test_a_throttled_answer_computes_no_password_hash(app, users):
 
 
 def test_sign_in_works_when_redis_is_down(make_app, caplog):
-    from webapp.auth import create_user
+    from webapp.auth import create_user, issue_token
 
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
     with app.app_context():
         create_user("alice", "alice-console-pw")
-        client = app.test_client()
-        assert "Wrong username or password." in _page_guess(client, "alice").get_data(as_text=True)
-        assert login(client, "alice", "alice-console-pw").status_code == 302
-        assert _api_guess(client, "alice", "alice-console-pw").status_code == 201
+        admin_token = issue_token(create_user("admin", "admin-console-pw", admin=True))
         db.session.remove()
+    client = app.test_client()
+    assert "Wrong username or password." in _page_guess(client, "alice").get_data(as_text=True)
+    assert _api_guess(client, "alice", "alice-console-pw").status_code == 201
     assert "Redis is unavailable" in caplog.text
+    # Locks cannot be listed or lifted without Redis: a sentence, never a 500.
+    unlock = Api(client, admin_token).post("/api/v1/users/alice/unlock")
+    assert unlock.status_code == 503 and "Redis" in unlock.get_json()["error"]
+    assert login(client, "admin", "admin-console-pw").status_code == 302
+    page = client.get("/admin/email/locked-sign-ins")
+    assert page.status_code == 200 and "cannot be reached" in page.get_data(as_text=True)

@@ -25,11 +25,13 @@ import redis
 from flask import current_app
 
 from .errors import DomainError
-from .queue import get_redis
+from .queue import redis_url
 
 log = logging.getLogger(__name__)
 
 PREFIX = "mailroom:signin:"
+# Redis unreachable, or (embedded default) its server could not be started (a DomainError, 503).
+UNAVAILABLE = (redis.RedisError, OSError, DomainError)
 # Keys hold the name as typed; a bound keeps a pasted novel from becoming a huge key.
 MAX_NAME = 200
 
@@ -49,6 +51,16 @@ class Lock:
 
     username: str
     seconds_left: int
+
+
+def get_redis() -> redis.Redis:
+    """A client of the app's Redis with short timeouts of its own: an unreachable Redis (even a
+    silent one, dropping packets) must cost sign-in a second, not the queue's patience."""
+    conn = current_app.extensions.get("mailroom.throttle_redis")
+    if conn is None:
+        conn = redis.Redis.from_url(redis_url(), socket_connect_timeout=1, socket_timeout=1)
+        current_app.extensions["mailroom.throttle_redis"] = conn
+    return conn
 
 
 def _key(kind: str, value: str) -> str:
@@ -72,7 +84,7 @@ def address_retry_after(address: str) -> int | None:
         if count is None or int(count) < int(current_app.config["SIGN_IN_ADDRESS_FAILURES"]):
             return None
         return max(1, int(conn.ttl(key)))
-    except redis.RedisError as exc:
+    except UNAVAILABLE as exc:
         _warn(exc)
         return None
 
@@ -81,7 +93,7 @@ def account_locked_for(username: str) -> int | None:
     """Seconds left on ``username``'s lock, or None when it is not locked."""
     try:
         ttl = int(get_redis().ttl(_key("lock", username)))
-    except redis.RedisError as exc:
+    except UNAVAILABLE as exc:
         _warn(exc)
         return None
     return ttl if ttl > 0 else None
@@ -113,7 +125,7 @@ def record_failure(username: str, address: str, count_account: bool = True) -> i
         pipe.delete(_key("acct", username))
         locked, _ = pipe.execute()
         return lock_seconds if locked else None
-    except redis.RedisError as exc:
+    except UNAVAILABLE as exc:
         _warn(exc)
         return None
 
@@ -122,7 +134,7 @@ def record_success(username: str) -> None:
     """A correct sign-in forgets the account's earlier failures (not the address's)."""
     try:
         get_redis().delete(_key("acct", username))
-    except redis.RedisError as exc:
+    except UNAVAILABLE as exc:
         _warn(exc)
 
 
@@ -130,21 +142,21 @@ def unlock(username: str) -> bool:
     """Lift ``username``'s lock and forget its failures; True if it was locked."""
     try:
         removed = get_redis().delete(_key("lock", username), _key("acct", username))
-    except redis.RedisError as exc:
+    except UNAVAILABLE as exc:
         raise ThrottleUnavailable() from exc
     return removed > 0
 
 
 def locked_accounts() -> list[Lock]:
     """Every account name locked now, with the time each lock has left, by name."""
-    conn = get_redis()
     prefix = _key("lock", "")
     locks = []
     try:
+        conn = get_redis()
         for key in conn.scan_iter(match=prefix + "*", count=500):
             ttl = int(conn.ttl(key))
             if ttl > 0:
                 locks.append(Lock(key.decode("utf-8", "replace")[len(prefix) :], ttl))
-    except redis.RedisError as exc:
+    except UNAVAILABLE as exc:
         raise ThrottleUnavailable() from exc
     return sorted(locks, key=lambda lock: lock.username)
