@@ -136,11 +136,13 @@ def test_an_smtp_connection_cut_at_auth_is_not_auth(clean_smtp_server, reset):
     assert NOT_THE_PASSWORD in error["message"]
 
 
+@pytest.mark.parametrize("security", ["none", "tls"])
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
-def test_dovecot_killed_while_the_password_is_checked_is_not_auth(dovecot_factory, protocol):
-    dovecot = dovecot_factory(ssl=False, auth_fault="hang")
+def test_dovecot_killed_while_the_password_is_checked_is_not_auth(dovecot_factory, certs, protocol, security):
+    dovecot = dovecot_factory(auth_fault="hang")
+    port = dovecot.ports[protocol + ("s" if security == "tls" else "")]
     killer = kill_when_login_in_flight(dovecot)
-    report = check(protocol, dovecot.ports[protocol])
+    report = check(protocol, port, security=security, ca_file=str(certs.ca_cert))
     killer.join(timeout=30)
     assert dovecot.auth_in_flight.exists()  # the kill really came during the sign-in
     error = failed_at_login(report, ErrorClass.SERVER_ERROR)
@@ -155,6 +157,16 @@ def test_dovecot_temporary_authentication_failure_is_server_error(dovecot_factor
     assert "[SYS/TEMP]" in pop3["raw"]
     for error in (imap, pop3):
         assert error["message"] == Detail.LOGIN_UNAVAILABLE and error["field"] != "password"
+
+
+def test_an_smtp_server_hanging_up_in_the_middle_of_auth_over_tls_is_not_auth(smtp_factory, certs):
+    def hang_up(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        server.transport.abort()  # no answer, no TLS close_notify: the connection is simply gone
+        return AuthResult(success=False, handled=True)
+
+    smtp = smtp_factory(authenticator=hang_up)
+    report = check("smtp", smtp.smtps_port, security="tls", ca_file=str(certs.ca_cert))
+    assert NOT_THE_PASSWORD in failed_at_login(report, ErrorClass.SERVER_ERROR)["message"]
 
 
 @pytest.mark.parametrize(
