@@ -4,6 +4,8 @@
 each accepted connection is relayed to the upstream server, and once ``cut_after`` bytes have
 travelled from the server to the client, both sides are closed abruptly (RST where possible).
 ``cut_after=None`` relays without cutting.  ``cuts`` counts the connections it has cut.
+``bytes_per_second=N`` makes it a slow link instead: the server's answers reach the client at
+about N bytes a second, so a job lasts long enough for a page to show its progress.
 
 ``cut_on=rb"..."`` (a regular expression) cuts instead when the *client* sends a command that
 matches it, before the server sees that command: ``cut_on=rb"^\\S+ LOGIN "`` hangs up on an IMAP
@@ -17,6 +19,7 @@ import re
 import socket
 import struct
 import threading
+import time
 
 
 class CuttingProxy:
@@ -25,12 +28,14 @@ class CuttingProxy:
         upstream_host: str,
         upstream_port: int,
         cut_after: int | None = None,
+        bytes_per_second: int | None = None,
         *,
         cut_on: bytes | None = None,
         reset: bool = True,
     ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.cut_after = cut_after
+        self.bytes_per_second = bytes_per_second
         self.cut_on = re.compile(cut_on, re.MULTILINE | re.IGNORECASE) if cut_on else None
         self.reset = reset
         self.cuts = 0
@@ -95,7 +100,7 @@ class CuttingProxy:
     def _pump(self, src: socket.socket, dst: socket.socket, budget: dict | None, pair) -> None:
         try:
             while True:
-                data = src.recv(65536)
+                data = src.recv(4096 if self.bytes_per_second else 65536)
                 if not data:
                     break
                 if budget is not None and budget["left"] is not None:
@@ -107,6 +112,8 @@ class CuttingProxy:
                         break
                     budget["left"] -= len(data)
                 dst.sendall(data)
+                if budget is not None and self.bytes_per_second:
+                    time.sleep(len(data) / self.bytes_per_second)
         except OSError:
             pass
         for sock in pair:
