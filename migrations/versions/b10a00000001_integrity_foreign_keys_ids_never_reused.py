@@ -94,9 +94,10 @@ def remove_orphans():
         count = bind.execute(sa.text(sql)).rowcount
         if count:
             counts[(table, column)] = count
+            done = 'Deleted' if action == 'CASCADE' else f'Set {column} to NULL in'
             log.warning(
-                'Removed %d row(s) of %s whose %s pointed at a deleted %s row (%s).',
-                count, table, column, parent, action,
+                '%s %d row(s) of %s whose %s pointed at a deleted %s row (ON DELETE %s).',
+                done, count, table, column, parent, action,
             )
     return counts
 
