@@ -19,6 +19,9 @@ down_revision = 'b10a00000001'
 branch_labels = None
 depends_on = None
 
+# A batch rebuild on SQLite must keep AUTOINCREMENT (ids never reused; see docs/development.md).
+KEEP_AUTOINCREMENT = {'sqlite_autoincrement': True}
+
 
 def upgrade():
     op.create_table(
@@ -36,25 +39,25 @@ def upgrade():
         sa.UniqueConstraint('session_hash', name=op.f('uq_user_sessions_session_hash')),
         sqlite_autoincrement=True,
     )
-    with op.batch_alter_table('user_sessions', schema=None) as batch_op:
+    with op.batch_alter_table('user_sessions', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
 
-    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+    with op.batch_alter_table('api_tokens', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.add_column(sa.Column('name', sa.String(length=100), server_default='', nullable=False))
         batch_op.add_column(sa.Column('expires_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('revoked_at', sa.DateTime(), nullable=True))
     expires = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=90)
     tokens = sa.table('api_tokens', sa.column('name', sa.String), sa.column('expires_at', sa.DateTime))
     op.execute(tokens.update().values(name='(before expiry)', expires_at=expires))
-    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+    with op.batch_alter_table('api_tokens', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.alter_column('expires_at', existing_type=sa.DateTime(), nullable=False)
 
 
 def downgrade():
-    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+    with op.batch_alter_table('api_tokens', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.drop_column('revoked_at')
         batch_op.drop_column('expires_at')
         batch_op.drop_column('name')
-    with op.batch_alter_table('user_sessions', schema=None) as batch_op:
+    with op.batch_alter_table('user_sessions', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
     op.drop_table('user_sessions')

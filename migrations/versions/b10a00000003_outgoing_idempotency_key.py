@@ -18,9 +18,12 @@ down_revision = 'b10a00000002'
 branch_labels = None
 depends_on = None
 
+# A batch rebuild on SQLite must keep AUTOINCREMENT (ids never reused; see docs/development.md).
+KEEP_AUTOINCREMENT = {'sqlite_autoincrement': True}
+
 
 def upgrade():
-    with op.batch_alter_table('outgoing_messages', schema=None) as batch_op:
+    with op.batch_alter_table('outgoing_messages', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.add_column(sa.Column('idempotency_key', sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column('request_hash', sa.String(length=64), nullable=True))
         batch_op.create_unique_constraint(
@@ -29,7 +32,7 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('outgoing_messages', schema=None) as batch_op:
+    with op.batch_alter_table('outgoing_messages', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.drop_constraint('uq_outgoing_messages_user_idempotency_key', type_='unique')
         batch_op.drop_column('request_hash')
         batch_op.drop_column('idempotency_key')

@@ -19,14 +19,17 @@ down_revision = 'b10a00000003'
 branch_labels = None
 depends_on = None
 
+# A batch rebuild on SQLite must keep AUTOINCREMENT (ids never reused; see docs/development.md).
+KEEP_AUTOINCREMENT = {'sqlite_autoincrement': True}
+
 
 def upgrade():
-    with op.batch_alter_table('services', schema=None) as batch_op:
+    with op.batch_alter_table('services', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.add_column(sa.Column('ca_certificate', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('verify_certificate', sa.Boolean(), server_default='1', nullable=False))
 
 
 def downgrade():
-    with op.batch_alter_table('services', schema=None) as batch_op:
+    with op.batch_alter_table('services', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.drop_column('verify_certificate')
         batch_op.drop_column('ca_certificate')
