@@ -72,6 +72,10 @@ def _parse_time(value: str, field: str, errors: dict) -> datetime | None:
     return parsed
 
 
+#: The longest search text ``q``, as for messages (webapp.message_queries.clean_query).
+MAX_QUERY = 200
+
+
 def search(viewer: User, args: dict[str, Any], max_limit: int = 500) -> tuple[list[LogEntry], int | None]:
     """Entries visible to ``viewer`` matching the filters, newest first; returns (rows, next cursor).
 
@@ -115,7 +119,9 @@ def search(viewer: User, args: dict[str, Any], max_limit: int = 500) -> tuple[li
         if t:
             q = q.filter(LogEntry.created_at <= t)
     text = args.get("q")
-    if text:
+    if text and len(text) > MAX_QUERY:  # SQLite refuses a longer LIKE pattern ("too complex"): a 500
+        errors["q"] = f"must be at most {MAX_QUERY} characters"
+    elif text:
         q = q.filter(LogEntry.message.ilike(f"%{text}%"))
     try:
         limit = int(args.get("limit") or 100)

@@ -5,9 +5,10 @@
 * ``<int:...>`` in every URL is :class:`IdConverter`: 1 to 2**31-1 (PostgreSQL's ``integer``,
   the narrower of the two databases), else the route does not match and the answer is a 404.
 * :func:`check_request` (``before_request``) refuses NUL characters (PostgreSQL cannot store
-  them in text) and lone surrogates (no database driver can encode them) in the query
-  string, the form and the JSON body (422 naming the field), and a JSON body that is not
-  valid JSON or is nested deeper than :data:`MAX_JSON_DEPTH` (400).
+  them in text) and lone surrogates (no database driver can encode them): in a path
+  parameter a 404 (nothing is stored under such a name), in the query string, the form and
+  the JSON body a 422 naming the field; and a JSON body that is not valid JSON or is nested
+  deeper than :data:`MAX_JSON_DEPTH` is a 400.
 * :mod:`webapp.column_limits` refuses a string longer than its column (422 naming it).
 * A :class:`~webapp.errors.DomainError` escaping a page view is a 4xx page, not a 500.
 
@@ -26,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from . import column_limits
-from .errors import DomainError, Invalid, Malformed
+from .errors import DomainError, Invalid, Malformed, NotFound
 from .extensions import db
 from .validation import MAX_ID
 
@@ -39,8 +40,25 @@ API_PREFIX = "/api/"
 BAD_JSON = "The JSON body is not valid or is too deeply nested."
 
 
+def decimal_up_to(limit: int) -> str:
+    """A regex matching exactly the decimal numbers 1..``limit`` (ASCII digits, no leading zero)."""
+    digits = str(limit)
+    parts = [f"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(digit) > low:
+            parts.append(f"{digits[:i]}[{low}-{int(digit) - 1}][0-9]{{{len(digits) - i - 1}}}")
+    return "|".join([*parts, digits])
+
+
 class IdConverter(IntegerConverter):
-    """``<int:...>``: only an id either database can hold matches; anything else is a 404."""
+    """``<int:...>``: only an id either database can hold matches; anything else is a 404.
+
+    The range is in the regex, not only in ``to_python``: werkzeug checks converters after
+    the methods, so a rejected value would answer 405 where a route has other methods.
+    """
+
+    regex = decimal_up_to(MAX_ID)
 
     def __init__(
         self, map, fixed_digits: int = 0, min: int | None = 1, max: int | None = MAX_ID, signed=False
@@ -117,6 +135,9 @@ def parse_json_body() -> Any:
 def check_request() -> Any:
     """``before_request``: refuse what cannot be stored, naming the field, before any view runs."""
     try:
+        for name, value in (request.view_args or {}).items():
+            if isinstance(value, str) and text_problem(value):
+                raise NotFound(f"Nothing is found at this address ({name} {text_problem(value)}).")
         fields = pair_problems(request.args.items(multi=True))
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             fields.update(pair_problems(request.form.items(multi=True)))

@@ -1,0 +1,92 @@
+"""The published OpenAPI description: public, valid, and complete (a meta-test like datasette's).
+
+Every ``/api/v1`` rule of ``app.url_map`` with each of its methods must be in the description,
+every view that reads a JSON body or a query string must have it described, and string
+lengths must be the columns' own, so a new route or a widened column cannot be left out.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import schemathesis
+
+from webapp.api import openapi
+from webapp.column_limits import column_length
+from webapp.models import Account, Filter, User
+
+
+def test_description_is_public_json(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    assert response.is_json
+    description = response.get_json()
+    assert description["openapi"].startswith("3.1")
+    assert description["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_every_api_rule_and_method_is_described(app, client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1"):
+            continue
+        described = paths.get(openapi.openapi_path(rule), {})
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            if method.lower() not in described:
+                missing.append(f"{method} {rule.rule}")
+    assert missing == []
+    assert len(paths) >= 40
+
+
+def test_every_view_reading_a_body_or_query_has_it_described(app):
+    """A view that calls ``_json()`` needs a request schema, one reading ``request.args`` its parameters."""
+    undescribed = []
+    for rule in openapi.api_rules(app):
+        name = rule.endpoint.removeprefix("api.")
+        source = inspect.getsource(inspect.unwrap(app.view_functions[rule.endpoint]))
+        if "_json()" in source and name not in openapi.REQUEST_BODIES:
+            undescribed.append(f"body of {name}")
+        if "request.args" in source and name not in openapi.QUERY_PARAMETERS:
+            undescribed.append(f"query of {name}")
+    assert undescribed == []
+    stale = (set(openapi.REQUEST_BODIES) | set(openapi.QUERY_PARAMETERS) | set(openapi.SUCCESS)) - {
+        r.endpoint.removeprefix("api.") for r in openapi.api_rules(app)
+    }
+    assert stale == set(), "table entries for endpoints that no longer exist"
+
+
+def test_security_follows_the_views_decorators(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "security" not in paths["/api/v1/tokens"]["post"]
+    assert "security" not in paths["/api/v1/openapi.json"]["get"]
+    assert paths["/api/v1/accounts"]["get"]["security"] == [{"bearer": []}]
+    assert "403" in paths["/api/v1/services"]["post"]["responses"]
+    assert "403" not in paths["/api/v1/accounts"]["post"]["responses"]
+
+
+def test_lengths_and_ids_come_from_the_model(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    me = paths["/api/v1/me"]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+    assert me["properties"]["first_name"]["maxLength"] == column_length(User.first_name) == 120
+    account = paths["/api/v1/accounts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert account["properties"]["email"]["maxLength"] == column_length(Account.email)
+    assert account["properties"]["service_id"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    rule = paths["/api/v1/accounts/{account_id}/filters"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]
+    assert rule["schema"]["properties"]["name"]["maxLength"] == column_length(Filter.name)
+    job = paths["/api/v1/jobs/{job_id}"]["get"]["parameters"]
+    assert job == [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def test_schemathesis_reads_every_operation(app):
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    got = {result.ok().label for result in schema.get_all_operations()}
+    want = {
+        f"{method} {openapi.openapi_path(rule)}"
+        for rule in openapi.api_rules(app)
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert want - got == {"GET /api/v1/openapi.json"}  # Schemathesis leaves out the description itself
+    assert got - want == set()
