@@ -45,7 +45,7 @@ def test_compose_and_send_shows_sent(live, page, clean_dovecot, smtp_server):
     page.fill("#body", "Sent from the compose page.")
     shot(page, "compose")
     page.click("#send-now")
-    expect(page.locator("#outgoing-state")).to_have_text("sent", timeout=60_000)
+    expect(page.locator("#outgoing-state")).to_have_text("Sent", timeout=60_000)
     shot(page, "compose-sent")
     (received,) = smtp_server.messages
     msg = parsed(received.data)
@@ -56,7 +56,7 @@ def test_compose_and_send_shows_sent(live, page, clean_dovecot, smtp_server):
     page.click("#compose-nav >> text=Outgoing")
     row = page.locator("#outgoing tbody tr").first
     expect(row).to_contain_text("Hello from Chromium")
-    expect(row.locator(".badge")).to_have_text("sent")
+    expect(row.locator(".badge")).to_have_text("Sent")
 
 
 def test_compose_errors_then_schedule_and_cancel(live, page, smtp_server):
@@ -79,7 +79,7 @@ def test_compose_errors_then_schedule_and_cancel(live, page, smtp_server):
     page.fill("#body", "Later.")
     page.fill("#send_at_local", tomorrow.strftime("%Y-%m-%dT%H:%M"))
     page.click("#send-later")
-    expect(page.locator("#outgoing-state")).to_have_text("scheduled")
+    expect(page.locator("#outgoing-state")).to_have_text("Scheduled")
     page.click("#nav-scheduled")
     row = page.locator("#outgoing tbody tr", has_text="For tomorrow")
     expect(row).to_be_visible()

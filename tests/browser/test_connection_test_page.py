@@ -121,7 +121,7 @@ def test_wrong_password_then_fixed_shows_diagnosis_then_connected(live, page, do
     expect(imap.locator(".diagnosis")).to_have_attribute("data-error-class", "auth", timeout=JOB_MS)
     expect(imap.locator(".sentence")).to_have_text("Authentication failed due to incorrect credentials.")
     expect(imap.locator(".hint").first).to_contain_text("Check the login and password.")
-    expect(imap.locator(".field-name")).to_have_text("password")
+    expect(imap.locator(".field-name")).to_have_text("Password")  # the form's label, not the field id
     expect(row.locator("[data-state]")).to_have_text("Authentication error")
     expect(row.locator(".check-protocol[data-protocol=smtp] .sentence")).to_contain_text(
         "incorrect credentials"
@@ -162,7 +162,8 @@ def test_tls_on_the_plain_port_is_explained(live, page, dovecot, smtp_server):
     expect(imap.locator(".diagnosis")).to_have_attribute("data-error-class", "tls", timeout=JOB_MS)
     expect(imap.locator(".sentence")).to_contain_text("this port does not use TLS from the first byte")
     expect(imap.locator(".hint").first).to_contain_text("Use TLS on ports 993, 995 and 465")
-    expect(imap.locator(".field-name")).to_have_text("imap.security")
+    expect(imap.locator(".field-name")).to_have_text("Connection protection")
+    expect(imap.locator(".field-name")).to_have_attribute("data-field", "imap.security")
     expect(row.locator("[data-state]")).to_have_text("Connection error")
     assert "Testing…" in seen(page) and page.evaluate("window.__noReload") is True
 
@@ -170,17 +171,17 @@ def test_tls_on_the_plain_port_is_explained(live, page, dovecot, smtp_server):
 @pytest.mark.parametrize(
     ("case", "error_class", "sentence", "hint", "field"),
     [
-        ("closed_port", "refused", "refused", "check the port number", "imap.port"),
-        ("self_signed", "certificate", "self-signed", "valid certificate", "imap.host"),
-        ("expired", "certificate", "expired", "valid certificate", "imap.host"),
+        ("closed_port", "refused", "refused", "check the port number", "IMAP server"),
+        ("self_signed", "certificate", "self-signed", "valid certificate", "IMAP server"),
+        ("expired", "certificate", "expired", "valid certificate", "IMAP server"),
         (
             "starttls_missing",
             "starttls_missing",
             "does not offer STARTTLS",
             "Mailroom never falls back",
-            "imap.security",
+            "Connection protection",
         ),
-        ("logindisabled", "auth_method", "LOGINDISABLED", "only over TLS", "imap.security"),
+        ("logindisabled", "auth_method", "LOGINDISABLED", "only over TLS", "Connection protection"),
     ],
 )
 def test_each_failure_class_shows_its_sentence_and_hint(
