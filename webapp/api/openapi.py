@@ -30,6 +30,7 @@ from ..input_guard import IdConverter
 from ..message_queries import MAX_LIMIT, VIEWS
 from ..models import Account, Alias, Filter, OAuthApp, OutgoingAttachment, Service, User
 from ..out_of_office import MAX_BODY, MAX_SUBJECT
+from ..service_trust import MAX_PEM
 from ..signatures import MODES as SIGNATURE_MODES
 from ..validation import MAX_ID
 from . import bp
@@ -136,6 +137,9 @@ SERVICE = obj(
     smtp=ENDPOINT,
     pop3={"oneOf": [ENDPOINT, {"type": "null"}]},
     hidden=BOOLEAN,
+    # A corporate server's own trust (webapp.service_trust): CA certificate(s) as PEM, or no check.
+    ca_certificate=string(max_length=MAX_PEM, nullable=True),
+    verify_certificate=BOOLEAN,
 )
 ACCOUNT = obj(
     (),
