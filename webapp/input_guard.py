@@ -136,8 +136,8 @@ def check_request() -> Any:
     """``before_request``: refuse what cannot be stored, naming the field, before any view runs."""
     try:
         for name, value in (request.view_args or {}).items():
-            if isinstance(value, str) and text_problem(value):
-                raise NotFound(f"Nothing is found at this address ({name} {text_problem(value)}).")
+            if isinstance(value, str) and (problem := text_problem(value)):
+                raise NotFound(f"Nothing is found at this address ({name} {problem}).")
         fields = pair_problems(request.args.items(multi=True))
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             fields.update(pair_problems(request.form.items(multi=True)))
@@ -155,8 +155,8 @@ def domain_error(exc: DomainError):
     """A DomainError as JSON for JSON requests and the API, else as a small HTML page."""
     db.session.rollback()
     if request.blueprint == "api" or request.is_json or request.accept_mimetypes.best == "application/json":
-        return jsonify(exc.as_dict()), exc.status
-    return render_template("bad_input.html", error=exc), exc.status
+        return jsonify(exc.as_dict()), exc.status, getattr(exc, "headers", None) or {}
+    return render_template("bad_input.html", error=exc), exc.status, getattr(exc, "headers", None) or {}
 
 
 def api_http_error(exc: HTTPException):
