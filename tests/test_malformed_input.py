@@ -64,6 +64,20 @@ def test_api_path_id_out_of_range_is_a_json_404(api, world, method, path):
     assert get_redis().keys("rq:job:*") == [], "nothing may be enqueued"
 
 
+JOB_PATHS = [(m, p) for m, p in API_ID_PATHS if m == "POST"]
+
+
+@pytest.mark.parametrize(("method", "path"), JOB_PATHS)
+def test_job_for_an_id_in_range_that_does_not_exist_is_a_404_and_nothing_is_enqueued(
+    api, world, method, path
+):
+    for n in (2**31 - 1, 1_000_000):
+        body = {"username": "u", "password": "p"}  # the service test's credentials, ignored elsewhere
+        response = api["admin"].post(path.format(n=n, **world), json=body)
+        assert response.status_code == 404, (n, response.get_json())
+    assert get_redis().keys("rq:job:*") == []
+
+
 @pytest.mark.parametrize(
     ("who", "path", "body", "field"),
     [
