@@ -33,6 +33,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -306,9 +307,21 @@ def prepare(args) -> tuple:
     return users, server
 
 
+def code_version() -> str:
+    """The commit measured, "+dirty" when the work tree has changes (the shared checkout often has)."""
+    git = ["git", "-C", str(RESULTS.parent.parent)]
+    head = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    )
+    return (head or "?") + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started, load = time.monotonic(), os.getloadavg()
+    started, load, commit = time.monotonic(), os.getloadavg(), code_version()
     users, server = prepare(args)
     try:
         with SmtpSink() as smtp:
@@ -325,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     summary = summarize(args, yard, runs)
     summary["load_at_start"] = [round(x, 2) for x in load]
+    summary["commit"] = commit
     summary["minutes"] = round((time.monotonic() - started) / 60, 1)
     print(table(summary))
     print(
