@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from webapp import create_app
 from webapp.extensions import db
 
-pytest_plugins = ["tests.servers.fixtures", "tests.discovery_servers"]
+pytest_plugins = ["tests.servers.fixtures", "tests.support.discovery_servers"]
 
 SECRET_KEY = Fernet.generate_key().decode()
 

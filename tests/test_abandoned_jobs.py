@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.job_worker import WorkerProcess, run_burst
+from tests.support.job_worker import WorkerProcess, run_burst
 from tests.servers.proxy import CuttingProxy
-from tests.sync_support import folder_id, make_mailbox, server_flags, stored_flags
+from tests.support.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 from webapp import settings_store
 from webapp.abandoned_jobs import PULSE_KEY, SENTENCE
 from webapp.extensions import db

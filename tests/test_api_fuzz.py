@@ -25,7 +25,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.generation import GenerationMode
 
-from tests.api_fuzz_support import (
+from tests.support.api_fuzz_support import (
     ODD_JSON_VALUES,
     ODD_PATH_VALUES,
     ODD_QUERY_VALUES,

@@ -14,7 +14,7 @@ import pytest
 from rq import SimpleWorker
 
 from tests.conftest import login
-from tests.sync_support import make_mailbox
+from tests.support.sync_support import make_mailbox
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Message
@@ -115,7 +115,7 @@ def test_a_received_attachment_not_cached_yet_is_fetched_first(client, users, re
 def test_sent_attachments_download_by_their_owner_only(
     app, api, client, users, clean_dovecot, clean_smtp_server
 ):
-    from tests.send_support import sending_mailbox
+    from tests.support.send_support import sending_mailbox
 
     sending_mailbox(clean_dovecot, clean_smtp_server, users["alice"]["user"])
     files = [(NAME, "application/pdf", PDF), ("page.html", "text/html", HTML)]

@@ -2,7 +2,7 @@
 mailbox state and email log.
 
 Every failure class of issue 3 comes from a server set up to fail that way; the
-job runs on a real RQ worker (``tests.job_worker``), never called directly.
+job runs on a real RQ worker (``tests.support.job_worker``), never called directly.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Api
-from tests.job_worker import run_burst
+from tests.support.job_worker import run_burst
 from tests.servers.net import free_ports
 
 PASSWORD = "secret-alice-pw"  # the session Dovecot's and SMTP server's password for alice
@@ -340,7 +340,7 @@ def test_service_test_keeps_credentials_out_of_db_and_job_args(japp, people, dov
 
     from rq.job import Job
 
-    from tests.secret_search import database_text
+    from tests.support.secret_search import database_text
     from webapp.extensions import db
     from webapp.queue import get_redis
 

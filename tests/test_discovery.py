@@ -27,7 +27,7 @@ from connectors.net import AddressPolicy
 from connectors.plugins import hookimpl
 from connectors.presets import DiscoveredSettings, Endpoint
 from connectors.settings import Security
-from tests.discovery_servers import Greeter, Route
+from tests.support.discovery_servers import Greeter, Route
 from tests.servers.dovecot import Dovecot, DovecotError
 from tests.servers.net import free_ports
 from tests.servers.smtp import SMTPServer

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from tests.conftest import Api, login
-from tests.discovery_servers import Route
-from tests.job_worker import run_burst
+from tests.support.discovery_servers import Route
+from tests.support.job_worker import run_burst
 from tests.servers.net import free_ports
 from tests.test_discovery import ISP_PATH, WELL_KNOWN, config_xml
 

@@ -10,7 +10,7 @@ import pytest
 from rq import SimpleWorker
 
 from connectors.sync import SyncOptions, sync_folders
-from tests.sync_support import folder_id, imap_login, make_mailbox, server_flags, stored_flags
+from tests.support.sync_support import folder_id, imap_login, make_mailbox, server_flags, stored_flags
 from webapp import filters, settings_store
 from webapp.extensions import db
 from webapp.models import Folder, LogEntry, LogSource, Message

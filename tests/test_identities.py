@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.message_factory import make_account, make_folder, make_message
+from tests.support.message_factory import make_account, make_folder, make_message
 from webapp import message_queries as mq
 from webapp.extensions import db
 from webapp.identities import shared_senders

@@ -16,8 +16,8 @@ from rq import Queue
 from sqlalchemy import Integer, Table, func, insert, select, text
 
 from tests.conftest import login
-from tests.job_worker import WorkerProcess
-from tests.message_factory import make_folder, make_message
+from tests.support.job_worker import WorkerProcess
+from tests.support.message_factory import make_folder, make_message
 from webapp.extensions import db
 from webapp.models import Account, AutoReply, MessageBody, Notification, User, utcnow
 from webapp.queue import get_redis

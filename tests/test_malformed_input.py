@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import login
-from tests.message_factory import make_account, make_folder, make_message
+from tests.support.message_factory import make_account, make_folder, make_message
 from webapp.message_queries import encode_cursor
 from webapp.queue import get_redis
 

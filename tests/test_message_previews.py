@@ -13,8 +13,8 @@ import pytest
 from rq import SimpleWorker
 
 from connectors import plugins
-from tests.send_support import sending_mailbox
-from tests.sync_support import make_mailbox
+from tests.support.send_support import sending_mailbox
+from tests.support.sync_support import make_mailbox
 from webapp import message_bodies, pop3_sync, settings_store
 from webapp.extensions import db
 from webapp.models import Folder, Message, OutgoingMessage

@@ -10,7 +10,7 @@ import pytest
 from imapclient import IMAPClient
 from rq import SimpleWorker
 
-from tests.message_factory import make_account, make_folder, make_message
+from tests.support.message_factory import make_account, make_folder, make_message
 from webapp import message_bodies
 from webapp.extensions import db
 from webapp.models import LogEntry, MessageBody

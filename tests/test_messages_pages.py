@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from tests.conftest import login
-from tests.message_factory import make_account, make_folder, make_message
+from tests.support.message_factory import make_account, make_folder, make_message
 from webapp.extensions import db
 from webapp.models import AccountState, MessageBody
 

@@ -20,8 +20,8 @@ import urllib.parse
 import pytest
 
 from tests.conftest import Api, login
-from tests.job_worker import WorkerProcess
-from tests.secret_search import database_text, redis_text, rq_jobs
+from tests.support.job_worker import WorkerProcess
+from tests.support.secret_search import database_text, redis_text, rq_jobs
 
 USER = "carol"
 GOOD = 'Zeta"Qx7-Lm9!Pw'  # a double quote, so IMAP must quote and escape it

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.conftest import login
-from tests.job_worker import run_burst
-from tests.oauth_support import USER, connect_via_consent, custom_service, path_of
-from tests.secret_search import database_text, redis_text
+from tests.support.job_worker import run_burst
+from tests.support.oauth_support import USER, connect_via_consent, custom_service, path_of
+from tests.support.secret_search import database_text, redis_text
 from tests.servers.oauth_server import CLIENT_SECRET
 from webapp import settings_store
 from webapp.extensions import db

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from rq.job import Job
 
-from tests.job_worker import run_burst
-from tests.oauth_support import USER, connect_via_consent, custom_service
+from tests.support.job_worker import run_burst
+from tests.support.oauth_support import USER, connect_via_consent, custom_service
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Account, LogEntry, Message, Notification, utcnow

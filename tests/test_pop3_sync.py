@@ -312,7 +312,7 @@ def test_the_database_refuses_a_second_row_for_the_same_uidl(app, users):
     """Beyond the one-download-per-mailbox lock: a duplicate UIDL cannot be stored at all."""
     import sqlalchemy.exc
 
-    from tests.message_factory import make_account
+    from tests.support.message_factory import make_account
     from webapp.models import Folder, Message
 
     account = make_account(users["alice"]["id"], "alice@pop.test")

@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import login
-from tests.redis_server import PrivateRedis, free_port
-from tests.send_support import sending_mailbox
+from tests.support.redis_server import PrivateRedis, free_port
+from tests.support.send_support import sending_mailbox
 from webapp.auth import create_user, issue_token
 from webapp.extensions import db
 from webapp.models import OutgoingMessage, User, utcnow

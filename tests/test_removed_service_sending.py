@@ -10,7 +10,7 @@ import pytest
 from rq import SimpleWorker
 
 from tests.conftest import login
-from tests.send_support import parsed, sending_mailbox
+from tests.support.send_support import parsed, sending_mailbox
 from webapp import accounts, service_catalog, settings_store
 from webapp.extensions import db
 from webapp.models import Account, Notification, OutgoingMessage, Service

@@ -15,8 +15,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from tests.job_worker import WorkerProcess
-from tests.send_support import parsed, sending_mailbox
+from tests.support.job_worker import WorkerProcess
+from tests.support.send_support import parsed, sending_mailbox
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import OutgoingMessage

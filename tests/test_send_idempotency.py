@@ -10,8 +10,8 @@ import threading
 import pytest
 
 from tests.conftest import Api
-from tests.job_worker import run_burst
-from tests.send_support import sending_mailbox
+from tests.support.job_worker import run_burst
+from tests.support.send_support import sending_mailbox
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import OutgoingMessage

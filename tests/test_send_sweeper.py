@@ -12,8 +12,8 @@ import pytest
 from rq.job import Job
 from sqlalchemy import update
 
-from tests.job_worker import run_burst
-from tests.send_support import sending_mailbox, server_message_ids
+from tests.support.job_worker import run_burst
+from tests.support.send_support import sending_mailbox, server_message_ids
 from webapp import send_queue, sending, settings_store
 from webapp.extensions import db
 from webapp.models import OutgoingMessage, utcnow

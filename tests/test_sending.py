@@ -14,7 +14,7 @@ from rq import SimpleWorker
 from connectors import plugins
 from connectors.plugins import hookimpl
 from tests.conftest import login
-from tests.send_support import parsed, sending_mailbox, server_message_ids
+from tests.support.send_support import parsed, sending_mailbox, server_message_ids
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Account, Alias, Folder, LogEntry, Message, OutgoingMessage

@@ -9,7 +9,7 @@ import pytest
 from rq import SimpleWorker
 
 from connectors import plugins
-from tests.send_support import sending_mailbox, server_message_ids
+from tests.support.send_support import sending_mailbox, server_message_ids
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Folder, LogEntry, OutgoingMessage

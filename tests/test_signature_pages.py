@@ -6,7 +6,7 @@ import html
 import re
 
 from tests.conftest import login
-from tests.message_factory import make_account
+from tests.support.message_factory import make_account
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Account, Alias, LogEntry

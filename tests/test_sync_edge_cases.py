@@ -12,7 +12,7 @@ import pytest
 from rq import SimpleWorker
 
 from tests.conftest import login
-from tests.sync_support import make_mailbox
+from tests.support.sync_support import make_mailbox
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.folder_jobs import list_folders

@@ -16,7 +16,7 @@ from connectors import plugins
 from connectors.plugins import hookimpl
 from connectors.sync import SyncOptions, sync_folders, uid_set
 from tests.servers.proxy import CuttingProxy
-from tests.sync_support import MODES, folder_id, imap_login, make_mailbox, server_flags, stored_flags
+from tests.support.sync_support import MODES, folder_id, imap_login, make_mailbox, server_flags, stored_flags
 from webapp.extensions import db
 from webapp.models import Folder, Message
 from webapp.sync_store import SqlSyncStore

@@ -18,7 +18,7 @@ from rq import SimpleWorker
 from rq.job import Job
 
 from tests.conftest import SECRET_KEY, login
-from tests.sync_support import folder_id, make_mailbox, server_flags, stored_flags
+from tests.support.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Account, AccountState, LogEntry, LogSource

@@ -56,7 +56,7 @@ class LiveServer:
 def serve(app: Flask, users: dict, worker_dir=None) -> Iterator[LiveServer]:
     """Serve ``app`` on 127.0.0.1:<free port> (and run a real ``mailroom worker`` when
     ``worker_dir`` is given, for pages whose buttons enqueue jobs); stop both afterwards."""
-    from tests.job_worker import WorkerProcess
+    from tests.support.job_worker import WorkerProcess
 
     worker = WorkerProcess(app, worker_dir, burst=False).start().wait_ready() if worker_dir else None
     server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -11,7 +11,7 @@ import email.message
 from rq import SimpleWorker
 
 from tests.browser.conftest import login, shot
-from tests.sync_support import make_mailbox
+from tests.support.sync_support import make_mailbox
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Message, User

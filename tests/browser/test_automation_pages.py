@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.sync_support import imap_login
+from tests.support.sync_support import imap_login
 from webapp.extensions import db
 from webapp.models import Filter, Folder, OutOfOffice
 from webapp.sync_jobs import sync_account
@@ -100,7 +100,7 @@ def test_create_reorder_and_run_a_filter(live_server, page, clean_dovecot, tmp_p
         db.session.remove()
 
     # Run now on the inbox, with a real worker serving the queue.
-    from tests.job_worker import WorkerProcess
+    from tests.support.job_worker import WorkerProcess
 
     page.select_option("#run-folder", label="INBOX")
     worker = WorkerProcess(live_server.app, tmp_path, burst=False).start()

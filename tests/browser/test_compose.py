@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.send_support import parsed, sending_mailbox, server_message_ids
+from tests.support.send_support import parsed, sending_mailbox, server_message_ids
 
 from .conftest import USERS, login, serve, shot
 

@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.discovery_servers import Route
+from tests.support.discovery_servers import Route
 from tests.servers.net import free_ports
 from tests.test_discovery import ISP_PATH, config_xml
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.message_factory import make_message
+from tests.support.message_factory import make_message
 from webapp.extensions import db
 
 from .conftest import USERS, login, serve

@@ -9,7 +9,7 @@ from imapclient import IMAPClient
 from rq import SimpleWorker
 
 from tests.browser.conftest import login, shot
-from tests.message_factory import make_account, make_folder, make_message
+from tests.support.message_factory import make_account, make_folder, make_message
 from webapp.extensions import db
 from webapp.queue import get_queue, get_redis
 

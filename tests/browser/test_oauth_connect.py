@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.oauth_support import USER
+from tests.support.oauth_support import USER
 from tests.servers.oauth_server import CLIENT_ID, CLIENT_SECRET
 
 from .conftest import USERS, login, serve

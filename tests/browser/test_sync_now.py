@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.servers.proxy import CuttingProxy
-from tests.sync_support import folder_id, make_mailbox, server_flags, stored_flags
+from tests.support.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 
 from .conftest import USERS, login, serve
 

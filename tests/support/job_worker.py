@@ -7,7 +7,7 @@ process, built from the same configuration as the test app, so its log output
 can be captured (the no-secret proof) or so it can serve a live server
 (browser tests) until stopped.
 
-Run as ``python -m tests.job_worker CONFIG.json [--burst]``.
+Run as ``python -m tests.support.job_worker CONFIG.json [--burst]``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from flask import Flask
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 _FORK_HOOKED: set[int] = set()
 
 
@@ -66,7 +66,7 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
-        args = [sys.executable, "-m", "tests.job_worker", str(self.config_path)]
+        args = [sys.executable, "-m", "tests.support.job_worker", str(self.config_path)]
         if self.burst:
             args.append("--burst")
         log = open(self.log_path, "ab")

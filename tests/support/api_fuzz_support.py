@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tests.message_factory import make_account, make_folder, make_message
+from tests.support.message_factory import make_account, make_folder, make_message
 from webapp.extensions import db
 from webapp.models import Alias
 

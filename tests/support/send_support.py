@@ -6,7 +6,7 @@ import email
 import email.policy
 from email.message import EmailMessage
 
-from tests.sync_support import imap_login
+from tests.support.sync_support import imap_login
 from webapp.extensions import db
 from webapp.models import Account, Folder, User
 from webapp.secretbox import box
