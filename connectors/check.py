@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from connectors import plugins
 from connectors.client import Step
 from connectors.errors import ErrorClass, MailError, redact
+from connectors.imap import ImapClient
+from connectors.pop3 import Pop3Client
 from connectors.settings import Credentials, Protocol, ServerSettings
+from connectors.smtp import SmtpClient
 from connectors.transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,12 @@ class CheckReport:
         }
 
 
+#: The clients shipped with Mailroom; ``plugins.protocols`` offers them through the
+#: ``mailroom_protocol_clients`` hook, and :func:`client_class` falls back to them
+#: when that built-in plugin is disabled.
+BUILTIN_CLIENTS: dict[str, type] = {"imap": ImapClient, "pop3": Pop3Client, "smtp": SmtpClient}
+
+
 def default_budget(settings: ServerSettings) -> float:
     """Longest a whole check may take: connect and greeting may each use the timeout, plus slack."""
     return 2 * float(settings.timeout) + 5
@@ -69,9 +78,7 @@ def client_class(protocol: Protocol | str) -> type:
     protocol = Protocol(protocol).value
     cls = plugins.protocol_clients().get(protocol)
     if cls is None:  # the built-in plugin was disabled
-        from plugins.protocols import CLIENTS
-
-        cls = CLIENTS[protocol]
+        cls = BUILTIN_CLIENTS[protocol]
     return cls
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from connectors.discovery import DiscoveryContext
+    from connectors.discovery_context import DiscoveryContext
     from connectors.presets import DiscoveredSettings, ServicePreset
     from connectors.settings import ServerSettings
 
@@ -50,7 +50,7 @@ def mailroom_discover_settings(
     later steps are slower.  Network work must finish within ``timeout``
     seconds, this source's own timeout.
 
-    ``context`` is a :class:`connectors.discovery.DiscoveryContext`: the DNS
+    ``context`` is a :class:`connectors.discovery_context.DiscoveryContext`: the DNS
     resolver to use, HTTPS settings, the address policy every fetch and
     connection must pass (``connectors.discovery.connect_checked`` and
     ``fetch_https`` apply it), and ``context.note(text)`` to say why nothing

@@ -5,7 +5,7 @@ IMAP, POP3 and SMTP alike:
 
 * **The address guard.**  A server typed by a person must not be a way into
   the internal network.  The name is resolved once, *every* address it
-  resolves to is checked against the :class:`AddressPolicy`, and the socket is
+  resolves to is checked against the :class:`connectors.addresses.AddressPolicy`, and the socket is
   connected to the checked address itself — never to the name, which a
   hostile DNS server could answer differently a second time.  TLS still uses
   the *name* for SNI and for the certificate check.
@@ -29,102 +29,18 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from connectors.addresses import IPAddress
 from connectors.errors import VARIANT_HINTS, Detail, ErrorClass, MailError, redact
 from connectors.settings import WELL_KNOWN_PORTS, Protocol, Security, ServerSettings
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Register = Callable[[socket.socket], None]
-
-_SHARED = ipaddress.ip_network("100.64.0.0/10")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 #: How long to wait for a greeting before probing for implicit TLS (capped at half the timeout).
 PROBE_AFTER = 1.5
 #: Longest a TLS probe may take.
 PROBE_TIMEOUT = 3.0
-
-
-# --- the address guard -----------------------------------------------------------------
-
-
-def internal_reason(ip: IPAddress) -> str | None:
-    """Why ``ip`` is not a public Internet address (``"loopback"``, ``"private"``, ...), or None.
-
-    IPv6 forms that carry an IPv4 address (``::ffff:127.0.0.1``, 6to4, NAT64)
-    are judged by the IPv4 address inside, which is where a connection goes.
-    """
-    if ip.version == 6:
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            inner = internal_reason(embedded)
-            return f"{inner} (IPv4 {embedded} inside IPv6)" if inner else None
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.version == 4 and ip in _SHARED:
-        return "shared (carrier-grade NAT)"
-    if ip.is_private:
-        return "private"
-    if ip.is_reserved:
-        return "reserved"
-    if not ip.is_global:
-        return "non-public"
-    return None
-
-
-@dataclass(frozen=True)
-class AddressPolicy:
-    """Which internal addresses a manually entered server may use.
-
-    Public addresses are always allowed.  ``allow_private`` lets every
-    internal address through (a console on a closed network);
-    ``allowed_networks`` and ``allowed_hosts`` are the administrator's
-    exceptions.  A host entry ``.corp.example`` allows every name under it.
-    """
-
-    allow_private: bool = False
-    allowed_networks: tuple[IPNetwork, ...] = ()
-    allowed_hosts: tuple[str, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        nets = tuple(ipaddress.ip_network(n, strict=False) for n in self.allowed_networks)
-        hosts = tuple(h.strip().lower().rstrip(".") for h in self.allowed_hosts if h and h.strip())
-        object.__setattr__(self, "allowed_networks", nets)
-        object.__setattr__(self, "allowed_hosts", hosts)
-
-    def host_allowed(self, host: str) -> bool:
-        host = host.lower().rstrip(".")
-        return any(host == h or (h.startswith(".") and host.endswith(h)) for h in self.allowed_hosts)
-
-    def network_allowed(self, ip: IPAddress) -> bool:
-        candidates = [ip]
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            candidates.append(ip.ipv4_mapped)
-        return any(c in net for c in candidates for net in self.allowed_networks if c.version == net.version)
-
-    def refusal(self, host: str, ip: IPAddress) -> str | None:
-        """The reason ``host`` may not be reached at ``ip``, or None when it may."""
-        reason = internal_reason(ip)
-        if reason is None or self.allow_private or self.host_allowed(host) or self.network_allowed(ip):
-            return None
-        return reason
-
-    def as_dict(self) -> dict:
-        return {
-            "allow_private": self.allow_private,
-            "allowed_networks": [str(n) for n in self.allowed_networks],
-            "allowed_hosts": list(self.allowed_hosts),
-        }
 
 
 # --- resolving and connecting ----------------------------------------------------------

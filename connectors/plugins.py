@@ -9,7 +9,7 @@ The rest of Mailroom calls the small functions at the bottom of this module
   built-in one, and ``@hookimpl(tryfirst=True)`` outranks both;
 * where answers are merged (presets by key, folder roles by folder, protocol
   clients by protocol), the higher-ranked answer wins and the built-in order
-  of :data:`plugins.BUILTIN_PLUGINS` sets the order of lists.
+  of :data:`DEFAULT_PLUGINS` sets the order of lists.
 
 A plugin that fails to import or to register is logged and skipped, so one
 broken package cannot take the web app or the workers down.  Set
@@ -20,24 +20,19 @@ names like ``plugins.yahoo`` or entry-point names) from loading at all.
 from __future__ import annotations
 
 import configparser
-import dataclasses
 import importlib
 import importlib.metadata
 import logging
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
-import plugins as builtin_plugins
 from connectors import hookspecs
-from connectors.presets import FOLDER_ROLES, DiscoveredSettings, ServicePreset
+from connectors.presets import FOLDER_ROLES, ServicePreset
 from connectors.settings import ServerSettings
-
-if TYPE_CHECKING:
-    from connectors.discovery import DiscoveryContext
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +40,33 @@ PROJECT = "mailroom"
 ENTRY_POINT_GROUP = "mailroom"
 
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: The built-in plugins, registered in this order when the manager is first built
+#: (as datasette registers its DEFAULT_PLUGINS).  They are named, not imported, so
+#: that ``connectors`` never imports ``plugins`` (which imports ``connectors``).
+#: The order is the order presets are listed in, and later modules win when answers
+#: are merged: ``protocols`` (the built-in IMAP/POP3/SMTP clients) and ``custom``
+#: (generic folder names) come first so every other plugin outranks them.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "plugins.protocols",
+    "plugins.custom",
+    "plugins.gmail",
+    "plugins.office365",
+    "plugins.outlook",
+    "plugins.yahoo",
+    "plugins.icloud",
+    "plugins.aruba",
+    "plugins.aruba_pec",
+    "plugins.legalmail",
+    # Discovery sources.  pluggy asks the last registered first within a rank, so
+    # these are listed in reverse: presets by domain and by MX (both tryfirst),
+    # autoconfig, SRV, then probing (trylast).  See docs/discovery.md.
+    "plugins.discovery_probe",
+    "plugins.discovery_srv",
+    "plugins.discovery_autoconfig",
+    "plugins.discovery_mx",
+    "plugins.presets_discovery",
+)
 
 _lock = threading.Lock()
 _pm: pluggy.PluginManager | None = None
@@ -84,7 +106,7 @@ def _build_plugin_manager() -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     for name in _disabled_names():
         pm.set_blocked(name)
-    for module_name in builtin_plugins.BUILTIN_PLUGINS:
+    for module_name in DEFAULT_PLUGINS:
         if pm.is_blocked(module_name):
             continue
         try:
@@ -154,7 +176,7 @@ def describe_plugins() -> list[dict[str, Any]]:
 
 
 def service_presets() -> list[ServicePreset]:
-    """Every known preset once, built-ins first in ``BUILTIN_PLUGINS`` order.
+    """Every known preset once, built-ins first in ``DEFAULT_PLUGINS`` order.
 
     When two plugins give the same key, the higher-ranked plugin's preset is
     kept in the lower-ranked one's position, so overriding Gmail does not move
@@ -184,29 +206,6 @@ def protocol_clients() -> dict[str, type]:
     for answer in reversed(get_plugin_manager().hook.mailroom_protocol_clients()):
         merged.update(answer or {})
     return merged
-
-
-def discover_settings(
-    email: str, timeout: float | None = None, context: DiscoveryContext | None = None
-) -> DiscoveredSettings | None:
-    """Ask the discovery plugins, in rank order, for the servers of ``email``; None for a non-address.
-
-    A thin wrapper over :func:`connectors.discovery.discover` (which raises
-    ``ValueError`` for a bad address instead).  ``timeout``, when given,
-    caps every source's timeout.
-    """
-    from connectors.discovery import DiscoveryContext, discover
-
-    context = context or DiscoveryContext()
-    if timeout is not None:
-        capped = {name: min(seconds, timeout) for name, seconds in context.timeouts.items()}
-        context = dataclasses.replace(
-            context, timeouts=capped, default_timeout=min(context.default_timeout, timeout)
-        )
-    try:
-        return discover(email, context)
-    except ValueError:
-        return None
 
 
 def diagnosis_hints(

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import base64
 import enum
+import ipaddress
 import re
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from connectors.net import AddressPolicy
+from connectors.addresses import AddressPolicy
 
 
 class Security(str, enum.Enum):
@@ -96,8 +95,6 @@ def normalize_host(host: str) -> str:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if ":" in host:  # IPv6 literal
-        import ipaddress
-
         try:
             return str(ipaddress.IPv6Address(host))
         except ValueError:

@@ -49,6 +49,7 @@ from typing import Any, Protocol
 from imapclient.datetime_util import parse_to_datetime
 from imapclient.response_parser import parse_fetch_response, parse_response
 
+from connectors import plugins
 from connectors.envelope import HEADER_FIELDS, parse_envelope
 from connectors.errors import folder_error
 from connectors.folder_list import decode_name
@@ -632,8 +633,6 @@ class _Engine:
                     if new_uids is not None:
                         new_uids.extend(uids)
                     if uids and self.account_id is not None:
-                        from connectors import plugins
-
                         plugins.messages_synced(self.account_id, name, uids)
                     self._report(number, count, name, stored + inserted, exists)
                     if pending is not None:

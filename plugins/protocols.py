@@ -7,12 +7,10 @@ and sync code look clients up through ``connectors.plugins.protocol_clients()``.
 
 from __future__ import annotations
 
-from connectors.imap import ImapClient
+from connectors.check import BUILTIN_CLIENTS
 from connectors.plugins import hookimpl
-from connectors.pop3 import Pop3Client
-from connectors.smtp import SmtpClient
 
-CLIENTS: dict[str, type] = {"imap": ImapClient, "pop3": Pop3Client, "smtp": SmtpClient}
+CLIENTS: dict[str, type] = dict(BUILTIN_CLIENTS)
 
 
 @hookimpl(trylast=True)

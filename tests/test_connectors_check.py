@@ -20,9 +20,9 @@ from collections.abc import Callable
 import pytest
 
 from connectors import plugins
+from connectors.addresses import AddressPolicy
 from connectors.check import CheckReport, check_incoming, check_outgoing
 from connectors.errors import ErrorClass
-from connectors.net import AddressPolicy
 from connectors.plugins import hookimpl
 from connectors.settings import Credentials, Protocol, Security, ServerSettings
 from tests.servers.dovecot import free_ports

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from connectors import net
+from connectors.addresses import AddressPolicy, internal_reason
 from connectors.errors import ErrorClass, MailError
 from connectors.imap import ImapClient
-from connectors.net import AddressPolicy, internal_reason
 from connectors.settings import Credentials, Protocol, Security, ServerSettings
 
 ALICE = Credentials("alice", "secret-alice-pw")

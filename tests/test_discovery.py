@@ -14,6 +14,7 @@ import time
 import pytest
 
 from connectors import discovery, plugins
+from connectors.addresses import AddressPolicy
 from connectors.discovery import (
     AutoconfigError,
     DiscoveryContext,
@@ -23,14 +24,13 @@ from connectors.discovery import (
     parse_autoconfig,
     run_discovery,
 )
-from connectors.net import AddressPolicy
 from connectors.plugins import hookimpl
 from connectors.presets import DiscoveredSettings, Endpoint
 from connectors.settings import Security
-from tests.support.discovery_servers import Greeter, Route
 from tests.servers.dovecot import Dovecot, DovecotError
 from tests.servers.net import free_ports
 from tests.servers.smtp import SMTPServer
+from tests.support.discovery_servers import Greeter, Route
 
 TLS, STARTTLS, NONE = Security.TLS, Security.STARTTLS, Security.NONE
 ALLOW_LOOPBACK = AddressPolicy(allowed_networks=("127.0.0.1/32",))
@@ -150,7 +150,7 @@ def test_a_bad_address_raises_value_error_with_a_clear_message(email, message, c
 
 
 def test_the_plugin_helper_answers_none_for_a_bad_address():
-    assert plugins.discover_settings("not an address") is None
+    assert discovery.discover_settings("not an address") is None
 
 
 def test_an_international_domain_is_idna_encoded():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors import plugins
+from connectors import discovery, plugins
 from connectors.discovery import DiscoveryContext
 from connectors.plugins import hookimpl
 from connectors.presets import DiscoveredSettings, Endpoint, ServicePreset, find_by_mx
@@ -173,22 +173,22 @@ def test_preset_with_a_bad_key_or_oauth2_without_endpoints_is_refused():
     ],
 )
 def test_discovery_matches_the_address_domain_to_a_preset(email, key):
-    found = plugins.discover_settings(email)
+    found = discovery.discover_settings(email)
     assert found.service_key == key and found.source == "preset"
     assert found.imap == preset(key).imap and found.smtp == preset(key).smtp
 
 
 def test_discovery_prefills_the_address_as_user_name_except_for_legalmail_user_ids():
-    assert plugins.discover_settings("mario@gmail.com").username_hint == "mario@gmail.com"
-    assert plugins.discover_settings("studio@legalmail.it").username_hint is None
+    assert discovery.discover_settings("mario@gmail.com").username_hint == "mario@gmail.com"
+    assert discovery.discover_settings("studio@legalmail.it").username_hint is None
 
 
 def test_discovery_of_an_unknown_domain_finds_nothing_without_network():
     # Only the presets by domain: the MX, autoconfig, SRV and probing sources are
     # tested against local servers in tests/test_discovery.py.
     offline = DiscoveryContext.offline()
-    assert plugins.discover_settings("someone@unknown-domain.example", context=offline) is None
-    assert plugins.discover_settings("not an address", context=offline) is None
+    assert discovery.discover_settings("someone@unknown-domain.example", context=offline) is None
+    assert discovery.discover_settings("not an address", context=offline) is None
 
 
 def test_registered_discovery_plugin_answers_for_domains_no_preset_claims():
@@ -205,9 +205,9 @@ def test_registered_discovery_plugin_answers_for_domains_no_preset_claims():
             return DiscoveredSettings(imap=None, smtp=None, source="wrong")
 
     plugins.get_plugin_manager().register(Discovery())
-    assert plugins.discover_settings("ann@corp.example").username_hint == "ann"
+    assert discovery.discover_settings("ann@corp.example").username_hint == "ann"
     # Known presets still answer first: they are exact and need no network.
-    assert plugins.discover_settings("ann@gmail.com").source == "preset"
+    assert discovery.discover_settings("ann@gmail.com").source == "preset"
 
 
 def test_mx_host_maps_to_the_most_specific_preset():
@@ -247,7 +247,7 @@ def test_registered_plugin_contributes_a_preset():
     plugins.get_plugin_manager().register(AcmePlugin())
     presets = plugins.service_presets()
     assert presets[-1] == AcmePlugin.PRESET
-    assert plugins.discover_settings("bob@acme.test").service_key == "acme"
+    assert discovery.discover_settings("bob@acme.test").service_key == "acme"
 
 
 def test_registered_plugin_contributes_a_diagnosis_hint():
@@ -412,9 +412,7 @@ def test_registered_plugin_folder_roles_win_and_cannot_invent_folders_or_roles()
 
 def test_describe_plugins_lists_builtins_with_their_hooks():
     described = {d["name"]: d for d in plugins.describe_plugins()}
-    from plugins import BUILTIN_PLUGINS
-
-    assert set(BUILTIN_PLUGINS) <= set(described)
+    assert set(plugins.DEFAULT_PLUGINS) <= set(described)
     gmail = described["plugins.gmail"]
     assert gmail["builtin"] is True and gmail["version"].startswith("built-in")
     assert gmail["hooks"] == [
@@ -502,8 +500,8 @@ def test_disabled_plugins_are_not_loaded(monkeypatch):
 
 def test_plugin_layer_imports_without_flask():
     code = (
-        "import sys, importlib, connectors.plugins as p, plugins;"
-        "[importlib.import_module(m) for m in plugins.BUILTIN_PLUGINS]; p.service_presets();"
+        "import sys, importlib, connectors.plugins as p;"
+        "[importlib.import_module(m) for m in p.DEFAULT_PLUGINS]; p.service_presets();"
         "sys.exit('flask' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

@@ -23,12 +23,12 @@ from aiosmtpd.smtp import AuthResult
 from rq import SimpleWorker
 from rq.job import Job
 
+from connectors.addresses import AddressPolicy
 from connectors.check import CheckReport, check_incoming, check_outgoing
 from connectors.errors import Detail, ErrorClass
-from connectors.net import AddressPolicy
 from connectors.settings import Credentials, Protocol, Security, ServerSettings
-from tests.support.send_support import sending_mailbox
 from tests.servers.proxy import CuttingProxy
+from tests.support.send_support import sending_mailbox
 from tests.support.sync_support import make_mailbox
 from webapp import connection_tests, folder_jobs, settings_store
 from webapp.extensions import db
