@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from . import identities, security_headers, signatures
+from . import html_safety, identities, security_headers, signatures
 from .errors import DomainError
 from .extensions import db
 from .forms import apply_errors
@@ -79,6 +79,6 @@ def signature_frame():
     signature pages: a ``srcdoc`` frame would inherit the page's policy, which (rightly) refuses
     the ``style=`` attributes signatures are made of.  Sanitized again here, so whatever is
     posted, only what a signature may hold is shown; no script runs (FRAMED_CSP)."""
-    html = signatures.sanitize_html(request.form.get("html", ""))
+    html = html_safety.for_signature(request.form.get("html", ""))
     response = make_response(render_template("signatures/frame.html", html=html))
     return security_headers.framed(response)

@@ -7,13 +7,17 @@ agree on what a valid value is.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from typing import Any
 
+from connectors.settings import ServerParseError, normalize_host
+
+from . import email_log, signature_templates
 from .errors import Invalid, Malformed
 from .extensions import db
-from .models import Account, Setting
+from .models import Account, LogLevel, LogSource, Setting
 from .validation import is_id
 
 
@@ -36,10 +40,6 @@ def _account_id(value: Any) -> int | None:
 
 def _internal_hosts(value: Any) -> list[str]:
     """Hosts and networks that manual server details may reach although they are internal."""
-    import ipaddress
-
-    from connectors.settings import ServerParseError, normalize_host
-
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError('must be a list of host names or networks, e.g. ["127.0.0.1", "10.1.0.0/16"]')
     out = []
@@ -81,17 +81,11 @@ SCHEMA: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "connection_timeout": (15, _timeout),
     # Minutes between periodic syncs of a mailbox (the cron job enqueues those due).
     "sync_interval_minutes": (5, _sync_interval),
-    # The company's centralized signature (webapp.signatures): {{placeholders}} are checked when saved.
-    "company_name": ("", lambda v: _signatures().clean_company(v)),
-    "central_signature_text": ("", lambda v: _signatures().clean_text_template(v)),
-    "central_signature_html": ("", lambda v: _signatures().clean_html_template(v)),
+    # The company's centralized signature (webapp.signature_templates): {{placeholders}} checked when saved.
+    "company_name": ("", signature_templates.clean_company),
+    "central_signature_text": ("", signature_templates.clean_text_template),
+    "central_signature_html": ("", signature_templates.clean_html_template),
 }
-
-
-def _signatures():
-    from . import signatures
-
-    return signatures
 
 
 def get(key: str) -> Any:
@@ -121,9 +115,6 @@ def update(changes: Any) -> dict[str, Any]:
             errors[key] = str(exc)
     if errors:
         raise Invalid(errors)
-    from . import email_log
-    from .models import LogLevel, LogSource
-
     before = all_settings()
     for key, value in cleaned.items():
         put(key, value)

@@ -1,184 +1,28 @@
-"""Signatures: the company's centralized template, mailboxes' own signatures, HTML sanitizing.
+"""Signatures: the company's centralized template and mailboxes' own signatures.
 
 A mailbox's ``signature_mode`` says which signature a message sent through it
 gets: ``none``, ``custom`` (the mailbox's own text and/or HTML) or ``central``
 (the administrator's template, filled with the sender's profile).
 
-Template syntax: ``{{name}}`` (spaces inside the braces allowed), where name is
-one of :data:`PLACEHOLDERS`.  A single ``{`` or ``}`` is plain text.  An
-unknown or malformed placeholder is refused when the template is SAVED (the
-settings validators below raise, naming the placeholder), so filling at
-sending time never fails.  In the HTML template every filled value is
-HTML-escaped; all HTML (templates and custom signatures) goes through nh3:
-no script or style elements, no event attributes, no ``javascript:`` URLs,
-images only from ``https://`` URLs.
+The template language (placeholders, the checks made when a template is saved,
+filling) is in :mod:`webapp.signature_templates`.  All signature HTML
+(templates and custom signatures) goes through the ``SIGNATURE`` policy of
+:mod:`webapp.html_safety`: no script or style elements, no event attributes, no
+``javascript:`` URLs, images only from ``https://`` URLs.
 """
 
 from __future__ import annotations
 
-import html as html_lib
-import re
 from dataclasses import dataclass
 from typing import Any
 
-import nh3
-
+from . import settings_store
+from .html_safety import for_signature
 from .models import Account, User
+from .signature_templates import MAX_HTML, MAX_TEXT, fill, template_errors
+from .signature_templates import PLACEHOLDERS as PLACEHOLDERS  # re-exported for the admin page
 
-#: Placeholder name → what it is filled with (shown on the admin page).
-PLACEHOLDERS: dict[str, str] = {
-    "first_name": "the sender's first name (My profile)",
-    "last_name": "the sender's last name",
-    "full_name": "first and last name, separated by a space",
-    "role": "the sender's role / job title",
-    "email": "the address the message is sent from",
-    "phone": "the sender's phone number",
-    "company": "the company name set on this page",
-}
 MODES = ("none", "custom", "central")
-MAX_TEXT = 10_000
-MAX_HTML = 50_000
-
-# ``{{ name }}``; anything else between double braces (or an unclosed ``{{``) is malformed.
-_TOKEN = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_OPEN_OR_CLOSE = re.compile(r"\{\{|\}\}")
-
-_URL_SCHEMES = {"http", "https", "mailto", "tel"}
-_ATTRIBUTES: dict[str, set[str]] = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
-for _tag in nh3.ALLOWED_TAGS:
-    _ATTRIBUTES.setdefault(_tag, set()).update({"style", "title"})
-_ATTRIBUTES["a"].add("title")
-# Inline CSS that lays out a signature; nothing that loads a URL (background, …) or moves the page.
-_STYLE_PROPERTIES = {
-    "color",
-    "font",
-    "font-family",
-    "font-size",
-    "font-style",
-    "font-weight",
-    "line-height",
-    "text-align",
-    "text-decoration",
-    "vertical-align",
-    "margin",
-    "margin-top",
-    "margin-bottom",
-    "margin-left",
-    "margin-right",
-    "padding",
-    "padding-top",
-    "padding-bottom",
-    "padding-left",
-    "padding-right",
-    "border",
-    "border-top",
-    "border-bottom",
-    "border-left",
-    "border-right",
-    "border-collapse",
-    "width",
-    "height",
-    "max-width",
-}
-
-
-def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
-    """Images only from https:// (a plain http image leaks the reader's address unencrypted)."""
-    if tag == "img" and attr == "src" and not value.strip().lower().startswith("https://"):
-        return None
-    return value
-
-
-def sanitize_html(value: str | None) -> str:
-    """HTML safe to put in a message: nh3 with a signature-sized allow-list."""
-    if not value:
-        return ""
-    return nh3.clean(
-        value,
-        attributes=_ATTRIBUTES,
-        url_schemes=_URL_SCHEMES,
-        attribute_filter=_attribute_filter,
-        filter_style_properties=_STYLE_PROPERTIES,
-        clean_content_tags={"script", "style"},
-        link_rel="noopener noreferrer",
-    ).strip()
-
-
-# -- templates ------------------------------------------------------------------------------
-
-
-def template_errors(template: str) -> list[str]:
-    """What is wrong with a template's placeholders, one sentence each (empty when it is fine)."""
-    errors: list[str] = []
-    pos = 0
-    for match in _OPEN_OR_CLOSE.finditer(template):
-        if match.start() < pos:
-            continue
-        if match.group() == "}}":
-            errors.append(f'"}}}}" at character {match.start() + 1} closes no placeholder.')
-            pos = match.end()
-            continue
-        token = _TOKEN.match(template, match.start())
-        if token is None:
-            close = template.find("}}", match.end())
-            reopen = template.find("{{", match.end())
-            end = close + 2 if close != -1 and (reopen == -1 or close < reopen) else match.end()
-            snippet = template[match.start() : max(end, match.start() + 2)][:40].split("\n")[0]
-            errors.append(f'Malformed placeholder "{snippet}": write {{{{name}}}}, e.g. {{{{first_name}}}}.')
-            pos = end
-            continue
-        name = token.group(1)
-        if name not in PLACEHOLDERS:
-            errors.append(f'Unknown placeholder "{{{{{name}}}}}"; use one of: {", ".join(PLACEHOLDERS)}.')
-        pos = token.end()
-    return errors
-
-
-def _template(value: Any, max_length: int) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    if len(value) > max_length:
-        raise ValueError(f"must be at most {max_length} characters")
-    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise ValueError("must not contain control characters")
-    errors = template_errors(value)
-    if errors:
-        raise ValueError(" ".join(errors))
-    return value.strip()
-
-
-def clean_text_template(value: Any) -> str:
-    """Validator of ``central_signature_text`` (settings_store): placeholders checked now, not at sending."""
-    return _template(value, MAX_TEXT)
-
-
-def clean_html_template(value: Any) -> str:
-    """Validator of ``central_signature_html``: placeholders checked, then the HTML sanitized."""
-    checked = _template(value, MAX_HTML)
-    cleaned = sanitize_html(checked)
-    # Sanitizing must not break a placeholder (e.g. one that was inside a dropped attribute).
-    errors = template_errors(cleaned)
-    if errors:
-        raise ValueError(" ".join(errors))
-    return cleaned
-
-
-def clean_company(value: Any) -> str:
-    """Validator of ``company_name``."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    value = value.strip()
-    if len(value) > 200:
-        raise ValueError("must be at most 200 characters")
-    if any(ord(c) < 32 for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 def values_for(user: User, address: str, company: str) -> dict[str, str]:
     """The placeholder values for one sender sending from ``address``."""
     first, last = (user.first_name or "").strip(), (user.last_name or "").strip()
@@ -191,16 +35,6 @@ def values_for(user: User, address: str, company: str) -> dict[str, str]:
         "phone": (user.phone or "").strip(),
         "company": company,
     }
-
-
-def fill(template: str, values: dict[str, str], *, html: bool = False) -> str:
-    """The template with its placeholders replaced; values are escaped in HTML."""
-
-    def replace(match: re.Match) -> str:
-        value = values.get(match.group(1), "")
-        return html_lib.escape(value, quote=True) if html else value
-
-    return _TOKEN.sub(replace, template)
 
 
 # -- what a message gets ------------------------------------------------------------------------
@@ -226,8 +60,6 @@ def render_central(
     company: str | None = None,
 ) -> Rendered:
     """The central template filled for ``user``; templates default to the saved ones."""
-    from . import settings_store
-
     if text_template is None:
         text_template = settings_store.get("central_signature_text")
     if html_template is None:
@@ -236,7 +68,7 @@ def render_central(
         company = settings_store.get("company_name")
     values = values_for(user, address, company or "")
     text = fill(text_template, values).strip() if text_template else ""
-    html = sanitize_html(fill(html_template, values, html=True)) if html_template else ""
+    html = for_signature(fill(html_template, values, html=True)) if html_template else ""
     return Rendered(text or None, html or None)
 
 
@@ -250,7 +82,7 @@ def signature_for(account: Account, user: User, address: str | None = None) -> t
     mode = account.signature_mode or "none"
     if mode == "custom":
         text = (account.signature_text or "").strip()
-        html = sanitize_html(account.signature_html)
+        html = for_signature(account.signature_html)
         return text or None, html or None
     if mode == "central":
         rendered = render_central(user, address or sending_address(account))
@@ -320,7 +152,7 @@ def clean_account_fields(data: dict, existing: Account | None, errors: dict[str,
         elif value and len(value) > MAX_HTML:
             errors["signature_html"] = f"must be at most {MAX_HTML} characters"
         else:
-            out["signature_html"] = sanitize_html(value) or None
+            out["signature_html"] = for_signature(value) or None
     mode = out.get("signature_mode", existing.signature_mode if existing is not None else "none")
     if mode == "custom" and "signature_mode" not in errors:
         text = out["signature_text"] if "signature_text" in out else getattr(existing, "signature_text", None)
