@@ -11,6 +11,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from .validation import endpoint_from_form
+
 SECURITY_CHOICES = [
     SelectChoice("tls", "TLS"),
     SelectChoice("starttls", "STARTTLS"),
@@ -136,8 +138,6 @@ def apply_errors(form: FlaskForm, fields: dict[str, str], mapping: dict[str, str
 
 def endpoints_from_form(form, errors: dict[str, str]) -> dict:
     """Parse the host:port fields of a ServiceForm or ConnectForm into API-shaped endpoints."""
-    from .validation import endpoint_from_form
-
     out = {}
     imap = endpoint_from_form(
         "imap", form.imap_server.data, form.imap_security.data, "imap_server", "imap_security", errors

@@ -17,6 +17,7 @@ from . import email_log
 from .errors import Conflict, Invalid, Malformed, NotFound
 from .extensions import db
 from .models import Account, Alias, LogLevel, LogSource, User
+from .signatures import render_preview
 from .validation import email as clean_email
 from .validation import text
 
@@ -160,8 +161,6 @@ def update_profile(user: User, cleaned: dict) -> User:
 
 
 def profile_as_dict(user: User) -> dict:
-    from .signatures import render_preview
-
     return {
         "id": user.id,
         "username": user.username,

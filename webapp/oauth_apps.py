@@ -24,7 +24,7 @@ from .errors import Invalid, Malformed, NotFound
 from .extensions import db
 from .models import LogLevel, LogSource, OAuthApp, Service
 from .secretbox import box
-from .service_catalog import preset_for, sync_builtin_services
+from .service_catalog import list_services, preset_for, sync_builtin_services
 from .validation import boolean, is_id
 
 MICROSOFT_TENANTS = ("common", "organizations", "consumers")
@@ -113,8 +113,6 @@ def redirect_uri() -> str:
 
 def oauth_services() -> list[Service]:
     """Services an administrator can set up OAuth2 for: OAuth2 presets and every corporate service."""
-    from .service_catalog import list_services
-
     return [s for s in list_services() if supports_oauth(s)]
 
 
