@@ -88,7 +88,7 @@ class Watch:
 
 @pytest.fixture
 def live(make_app, clean_dovecot, tmp_path):
-    from webapp.auth import create_user
+    from webapp.users import create_user
 
     app = make_app(WTF_CSRF_ENABLED=True)
     users = {}
@@ -341,8 +341,9 @@ def test_features_whose_script_moved_out_still_work(live, session_for, clean_dov
     # The OAuth2 application page: the redirect URL field selects itself on focus.
     admin.goto(live.url + "/admin/email/oauth-apps")
     admin.locator("a[href*='/admin/email/oauth-apps/']").first.click()
+    admin.wait_for_load_state("load")  # mailroom.js (the focus listener) runs at the end of the body
     admin.focus("#redirect-uri")
-    assert admin.evaluate("() => document.activeElement.selectionEnd") > 0
+    admin.wait_for_function("() => document.activeElement.id === 'redirect-uri' && document.activeElement.selectionEnd > 0")
     admin.click("#copy-redirect-uri")
     expect(admin.locator("#copy-redirect-uri")).not_to_have_text("Copy")
 
