@@ -33,14 +33,14 @@ from webapp.queue import get_queue, get_redis
 #: (label, pstats function-name pattern): cumulative time of each, per job.
 SPOTS = [
     ("RQ perform_job (the whole job as RQ runs it)", r"perform_job"),
-    ("webapp.sync_jobs.sync_account", r"sync_jobs.py:\d+\(sync_account\)"),
-    ("  _Lock acquire + release (Redis)", r"sync_jobs.py:\d+\((acquire|release)\)"),
-    ("  webapp.mail_session.open_client (enter)", r"mail_session.py:\d+\(open_client\)"),
+    ("webapp.jobs.sync.sync_account", r"sync(_jobs)?\.py:\d+\(sync_account\)"),
+    ("  _Lock acquire + release (Redis)", r"sync(_jobs)?\.py:\d+\((acquire|release)\)"),
+    ("  webapp.jobs.session.open_client (enter)", r"session\.py:\d+\(open_client\)"),
     ("    connectors.net.tls_context", r"net.py:\d+\(tls_context\)"),
     ("      ssl.create_default_context", r"ssl.py:\d+\(create_default_context\)"),
     ("    connectors connect (socket, greeting)", r"imap.py:\d+\(connect\)"),
     ("    connectors login", r"imap.py:\d+\(login\)"),
-    ("    credentials (decrypt password)", r"mail_session.py:\d+\(credentials\)"),
+    ("    credentials (decrypt password)", r"session\.py:\d+\(credentials\)"),
     ("  _folders_to_sync (2 queries)", r"_folders_to_sync"),
     ("  connectors.sync.sync_folders (the engine)", r"sync.py:\d+\(sync_folders\)"),
     ("  _succeeded (outcome, email log, commit)", r"_succeeded"),

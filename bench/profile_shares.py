@@ -25,7 +25,7 @@ WAITING = re.compile(
 #: (label, regex on the stack): the first match wins.
 CATEGORIES = [
     (
-        "plugin manager built in each horse (webapp.mail_session -> connectors.plugins)",
+        "plugin manager built in each horse (open_client -> connectors.plugins)",
         r"_build_plugin_manager",
     ),
     ("ssl.create_default_context (connectors.net.tls_context)", r"create_default_context"),
