@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 def main(n: int = 100_000) -> None:
     from webapp import create_app
     from webapp import message_queries as mq
-    from webapp.auth import create_user
     from webapp.extensions import db
     from webapp.models import Account, Folder, Message
+    from webapp.users import create_user
 
     instance = tempfile.mkdtemp(prefix="mailroom-bench-browse-")
     config = {"INSTANCE_PATH": instance, "SECRET_KEY": "bench"}

@@ -117,7 +117,8 @@ def runner(app):
 @pytest.fixture
 def users(app):
     """An administrator and two ordinary users, with passwords and API tokens."""
-    from webapp.auth import create_user, issue_token
+    from webapp.api_tokens import issue_token
+    from webapp.users import create_user
 
     out = {}
     for name, admin in (("admin", True), ("alice", False), ("bob", False)):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.job_worker import WorkerProcess, run_burst
 from tests.servers.proxy import CuttingProxy
+from tests.support.job_worker import WorkerProcess, run_burst
 from tests.support.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 from webapp import settings_store
 from webapp.abandoned_jobs import PULSE_KEY, SENTENCE
@@ -118,7 +118,7 @@ def test_a_sync_whose_worker_is_killed_fails_with_a_sentence_and_sync_now_runs_a
     again = api["alice"].post(f"/api/v1/accounts/{account.id}/sync")
     assert again.status_code == 202, again.json
     assert time.monotonic() - killed_at < 60
-    run_burst(app)
+    run_burst(app, fork=True)
     done = api["alice"].get(again.json["status_url"]).json
     assert done["status"] == "finished" and done["result"]["ok"], done
     assert stored_flags(folder_id(mailbox)) == server_flags(clean_dovecot)
@@ -129,12 +129,12 @@ def test_a_lock_left_by_a_finished_job_is_taken_over(app, api, users, clean_dove
     clean_dovecot.add_messages("alice", 3)
     account = make_mailbox(clean_dovecot, owner=users["alice"]["user"])
     first = api["alice"].post(f"/api/v1/accounts/{account.id}/sync").json
-    run_burst(app)
+    run_burst(app, fork=True)
     get_redis().set(LOCK_KEY.format(account.id), first["job_id"], ex=60)  # as a killed run leaves it
     clean_dovecot.add_messages("alice", 2, subject="Later")
     second = api["alice"].post(f"/api/v1/accounts/{account.id}/sync")
     assert second.status_code == 202
-    run_burst(app)
+    run_burst(app, fork=True)
     result = api["alice"].get(second.json["status_url"]).json["result"]
     assert result["ok"] and result["inserted"] == 2
 

@@ -36,7 +36,7 @@ def test_a_new_token_has_a_name_and_expires_after_90_days_by_default(client, use
 
 
 def test_the_default_lifetime_comes_from_the_config(make_app):
-    from webapp.auth import create_user
+    from webapp.users import create_user
 
     app = make_app(TOKEN_DAYS=3)
     with app.app_context():

@@ -11,24 +11,19 @@ import email.message
 from urllib.parse import quote
 
 import pytest
-from rq import SimpleWorker
 
 from tests.conftest import login
+from tests.support.job_worker import run_burst
 from tests.support.sync_support import make_mailbox
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Message
-from webapp.queue import get_queue, get_redis
 from webapp.sync_jobs import sync_account
 
 NAME = "Fattura März – 日本.pdf"
 PDF = b"%PDF-1.4 " + bytes(range(256)) * 4
 HTML = b"<script>alert(document.cookie)</script>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
-
-
-def work() -> None:
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
 
 
 @pytest.fixture
@@ -71,7 +66,7 @@ def test_received_attachments_download_from_the_cached_body(api, client, users, 
     # Not cached yet: the body job is queued, as for the message itself.
     pending = api["alice"].get(url)
     assert pending.status_code == 202 and pending.json["status_url"].startswith("/api/v1/jobs/")
-    work()
+    run_burst()
     body = api["alice"].get(f"/api/v1/messages/{received.id}").json["body"]
     assert [(a["number"], a["filename"], a["download_url"]) for a in body["attachments"]] == [
         (1, NAME, url),
@@ -108,7 +103,7 @@ def test_a_received_attachment_not_cached_yet_is_fetched_first(client, users, re
     web_url = f"/messages/{received.id}/attachments/1"
     response = client.get(web_url)
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/messages/{received.id}")
-    work()
+    run_burst()
     _assert_download(client.get(web_url), NAME, "application/pdf", PDF)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Api
-from tests.support.job_worker import run_burst
 from tests.servers.net import free_ports
+from tests.support.job_worker import run_burst
 
 PASSWORD = "secret-alice-pw"  # the session Dovecot's and SMTP server's password for alice
 
@@ -31,8 +31,9 @@ def japp(make_app, certs):
 
 @pytest.fixture
 def people(japp):
-    from webapp.auth import create_user, issue_token
+    from webapp.api_tokens import issue_token
     from webapp.extensions import db
+    from webapp.users import create_user
 
     client = japp.test_client()
     out = {}

@@ -20,7 +20,7 @@ from webapp.queue import get_redis
 def ca_app(make_app, certs):
     app = make_app(MAIL_CA_FILE=str(certs.ca_cert))
     with app.app_context():
-        from webapp.auth import create_user
+        from webapp.users import create_user
 
         settings_store.update({"allowed_internal_hosts": ["127.0.0.1"], "connection_timeout": 5})
         for name, admin in (("admin", True), ("alice", False)):

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from tests.conftest import Api, login
+from tests.servers.net import free_ports
 from tests.support.discovery_servers import Route
 from tests.support.job_worker import run_burst
-from tests.servers.net import free_ports
 from tests.test_discovery import ISP_PATH, WELL_KNOWN, config_xml
 
 GMAIL = "Gmail / Google Workspace"
@@ -38,8 +38,9 @@ def discovery_config(dns_server, https_server, pki):
 
 def build(make_app, config: dict):
     from webapp import settings_store
-    from webapp.auth import create_user, issue_token
+    from webapp.api_tokens import issue_token
     from webapp.extensions import db
+    from webapp.users import create_user
 
     app = make_app(**config)
     ctx = app.app_context()

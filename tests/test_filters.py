@@ -7,14 +7,13 @@ after the next sync (the sync engine's own invariant).
 from __future__ import annotations
 
 import pytest
-from rq import SimpleWorker
 
 from connectors.sync import SyncOptions, sync_folders
+from tests.support.job_worker import run_burst
 from tests.support.sync_support import folder_id, imap_login, make_mailbox, server_flags, stored_flags
 from webapp import filters, settings_store
 from webapp.extensions import db
 from webapp.models import Folder, LogEntry, LogSource, Message
-from webapp.queue import get_queue, get_redis
 from webapp.sync_jobs import sync_account
 from webapp.sync_store import SqlSyncStore
 
@@ -234,7 +233,7 @@ def test_run_now_on_a_folder(api, mailbox, clean_dovecot):
     assert api["bob"].post(f"/api/v1/accounts/{mailbox.id}/folders/{inbox}/run-filters").status_code == 404
     response = api["alice"].post(f"/api/v1/accounts/{mailbox.id}/folders/{inbox}/run-filters")
     assert response.status_code == 202
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
+    run_burst()
     body = api["alice"].get(response.json["status_url"]).json
     assert body["status"] == "finished" and body["result"]["ok"], body
     assert body["result"]["moved"] == 2 and body["result"]["checked"] == 3

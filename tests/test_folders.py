@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from imapclient import IMAPClient
 
+from tests.support.job_worker import run_burst
 from webapp import accounts, settings_store
 from webapp.extensions import db
 from webapp.folder_jobs import list_folders
@@ -314,17 +315,13 @@ def test_api_patch_validation(alice_box, clean_dovecot, api):
 
 
 def test_api_refresh_runs_the_job(alice_box, clean_dovecot, api):
-    from rq import SimpleWorker
-
-    from webapp.queue import get_queue, get_redis
-
     clean_dovecot.create_folder("alice", "Über")
     r = api["alice"].post(f"/api/v1/accounts/{alice_box.id}/folders/refresh")
     assert r.status_code == 202
     job = r.get_json()
     assert r.headers["Location"] == job["status_url"]
     db.session.remove()
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
+    run_burst()
     status = api["alice"].get(job["status_url"]).get_json()
     assert status["status"] == "finished" and status["kind"] == "list_folders"
     # People read the result: the decoded name, never the wire's modified UTF-7 (issue 12, point 4).

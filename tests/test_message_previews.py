@@ -10,15 +10,14 @@ import base64
 from email.message import EmailMessage
 
 import pytest
-from rq import SimpleWorker
 
 from connectors import plugins
+from tests.support.job_worker import run_burst
 from tests.support.send_support import sending_mailbox
 from tests.support.sync_support import make_mailbox
 from webapp import message_bodies, pop3_sync, settings_store
 from webapp.extensions import db
 from webapp.models import Folder, Message, OutgoingMessage
-from webapp.queue import get_queue, get_redis
 from webapp.sync_jobs import sync_account
 
 from .test_pop3_sync import make_account
@@ -67,7 +66,7 @@ def test_a_sent_message_with_attachments_previews_its_text(app, api, users, clea
         },
     )
     assert response.status_code == 202, response.json
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
+    run_burst()
     assert db.session.get(OutgoingMessage, response.json["id"]).sent_copy_saved_at is not None
     assert sync_account(account.id)["ok"]
 

@@ -8,13 +8,12 @@ from urllib.parse import quote
 
 import pytest
 from imapclient import IMAPClient
-from rq import SimpleWorker
 
+from tests.support.job_worker import run_burst
 from tests.support.message_factory import make_account, make_folder, make_message
 from webapp import message_bodies
 from webapp.extensions import db
 from webapp.models import LogEntry, MessageBody
-from webapp.queue import get_queue, get_redis
 
 T0 = datetime(2026, 3, 1, 12, 0)
 
@@ -31,11 +30,6 @@ def mailboxes(users):
         "b_inbox": make_folder(make_account(bob, "bob@example.com")),
     }
     return {"a1": a1, "a2": a2, **folders}
-
-
-def run_jobs() -> None:
-    """Run what is queued, in this process and app context (a burst worker, as `mailroom worker --burst`)."""
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
 
 
 def test_folder_messages_paginate_with_cursor(api, mailboxes):
@@ -228,7 +222,7 @@ def test_body_is_fetched_on_demand_through_the_job_and_cached(api, clean_dovecot
     assert body["body"] is None and body["job_id"] and body["id"] == message.id
     # Asking again while the job waits gives the same job, not a second fetch.
     assert api["alice"].get(f"/api/v1/messages/{message.id}").get_json()["job_id"] == body["job_id"]
-    run_jobs()
+    run_burst()
     status = api["alice"].get(body["status_url"]).get_json()
     assert status["status"] == "finished" and status["result"]["ok"] is True, status
 
@@ -255,7 +249,7 @@ def test_body_is_fetched_on_demand_through_the_job_and_cached(api, clean_dovecot
         assert b"\\Seen" not in imap.get_flags(uids[0])[uids[0]]
 
     assert api["alice"].get(f"/api/v1/messages/{in_uber.id}").status_code == 202
-    run_jobs()
+    run_burst()
     assert api["alice"].get(f"/api/v1/messages/{in_uber.id}").get_json()["body"]["text"].startswith("Grüße")
 
 
@@ -271,7 +265,7 @@ def test_a_message_gone_from_the_server_is_a_clear_404(api, clean_dovecot, alice
 
     for message in (expunged, in_lost, old_uidvalidity):
         assert api["alice"].get(f"/api/v1/messages/{message.id}").status_code == 202
-    run_jobs()
+    run_burst()
     for message in (expunged, in_lost, old_uidvalidity):
         r = api["alice"].get(f"/api/v1/messages/{message.id}")
         assert r.status_code == 404 and "no longer on the server" in r.get_json()["error"], r.get_json()
@@ -285,7 +279,7 @@ def test_a_failed_fetch_is_reported_and_logged_without_secrets(api, clean_doveco
     )  # fmt: skip
     message = make_message(make_folder(account), uid=1)
     body = api["alice"].get(f"/api/v1/messages/{message.id}").get_json()
-    run_jobs()
+    run_burst()
     status = api["alice"].get(body["status_url"]).get_json()
     assert status["result"]["ok"] is False and status["result"]["gone"] is False
     entry = LogEntry.query.filter_by(account_id=account.id).one()
@@ -313,6 +307,6 @@ def test_job_status_is_private_to_who_asked(api, clean_dovecot, alice_on_dovecot
     message = make_message(make_folder(alice_on_dovecot, uidvalidity=uidvalidity), uid=77)
     body = api["alice"].get(f"/api/v1/messages/{message.id}").get_json()
     assert api["bob"].get(body["status_url"]).status_code == 404
-    run_jobs()
+    run_burst()
     assert api["bob"].get(body["status_url"]).status_code == 404
     assert api["alice"].get(body["status_url"]).get_json()["status"] == "finished"

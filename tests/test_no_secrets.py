@@ -88,9 +88,10 @@ def servers(dovecot_factory, smtp_factory, certs):
 
 def test_nothing_written_holds_a_password(make_app, certs, servers, tmp_path):
     from webapp import settings_store
-    from webapp.auth import create_user, issue_token
+    from webapp.api_tokens import issue_token
     from webapp.extensions import db
     from webapp.queue import get_redis
+    from webapp.users import create_user
 
     dovecot, smtp = servers
     app = make_app(MAIL_CA_FILE=str(certs.ca_cert))

@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.conftest import login
+from tests.servers.oauth_server import CLIENT_SECRET
 from tests.support.job_worker import run_burst
 from tests.support.oauth_support import USER, connect_via_consent, custom_service, path_of
 from tests.support.secret_search import database_text, redis_text
-from tests.servers.oauth_server import CLIENT_SECRET
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Account, Message, OAuthApp, Service

@@ -21,7 +21,8 @@ from webapp.secretbox import box
 def connected(make_app, certs, oauth_server, clean_oauth_dovecot, clean_oauth_smtp_server):
     """alice's mailbox connected through the consent flow; the server's counters start at zero."""
     from tests.conftest import Api
-    from webapp.auth import create_user, issue_token
+    from webapp.api_tokens import issue_token
+    from webapp.users import create_user
 
     app = make_app(MAIL_CA_FILE=str(certs.ca_cert), SYNC_RETRY_INTERVALS=[0, 0])
     with app.app_context():
@@ -54,7 +55,7 @@ def _sync(connected) -> str:
     r = connected["api"]["alice"].post(f"/api/v1/accounts/{connected['account_id']}/sync")
     assert r.status_code == 202, r.get_json()
     job_id = r.get_json()["job_id"]
-    run_burst(connected["app"])
+    run_burst(connected["app"], fork=True)
     return job_id
 
 
@@ -126,7 +127,7 @@ def test_revoked_refresh_token_needs_sign_in_without_retry_storm(connected, oaut
         assert account.id not in sync_due_accounts()["enqueued"]
     assert connected["api"]["alice"].post(f"/api/v1/accounts/{account.id}/sync").status_code == 422
     assert connected["api"]["alice"].post(f"/api/v1/accounts/{account.id}/test").status_code == 202
-    run_burst(connected["app"])
+    run_burst(connected["app"], fork=True)
     assert oauth_server.token_requests["refresh_token"] == 1
 
     # The notification shows on every page.

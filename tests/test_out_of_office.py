@@ -11,18 +11,13 @@ import email.policy
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
 
+from tests.support.job_worker import run_burst
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Account, Alias, AutoReply, Folder, LogEntry, LogSource, OutgoingMessage, utcnow
-from webapp.queue import get_queue, get_redis
 from webapp.secretbox import box
 from webapp.sync_jobs import sync_account
-
-
-def work() -> None:
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
 
 
 @pytest.fixture
@@ -104,7 +99,7 @@ def test_one_reply_per_sender_with_rfc3834_headers(api, mailbox, clean_dovecot, 
     incoming(d, "Budget again", return_path="<carol.sender@ext.test>")
     result = sync_account(mailbox.id)
     assert result["automation"]["out_of_office"] == {"replied": 1, "skipped": 1}
-    work()
+    run_burst()
     (reply,) = replies(smtp)
     assert smtp.messages[0].rcpt_tos == ["carol.sender@ext.test"]  # the Return-Path (RFC 3834 section 4)
     assert reply["Auto-Submitted"] == "auto-replied"
@@ -121,7 +116,7 @@ def test_one_reply_per_sender_with_rfc3834_headers(api, mailbox, clean_dovecot, 
     incoming(d, "Third", return_path="<carol.sender@ext.test>")
     incoming(d, "From Dan", sender="dan@ext.test", return_path="<dan@ext.test>")
     sync_account(mailbox.id)
-    work()
+    run_burst()
     assert [m.rcpt_tos for m in smtp.messages] == [["carol.sender@ext.test"], ["dan@ext.test"]]
     # Once the interval has passed, the sender gets a reply again.
     row = AutoReply.query.filter_by(sender="carol.sender@ext.test").one()
@@ -129,7 +124,7 @@ def test_one_reply_per_sender_with_rfc3834_headers(api, mailbox, clean_dovecot, 
     db.session.commit()
     incoming(d, "Fourth", return_path="<carol.sender@ext.test>")
     sync_account(mailbox.id)
-    work()
+    run_burst()
     assert len(smtp.messages) == 3 and replies(smtp)[2]["Subject"] == "Auto: Fourth"
 
 
@@ -161,7 +156,7 @@ def test_no_reply_to_automatic_list_bulk_own_or_noreply_mail(
     incoming(d, "explicit no", sender="hal@ext.test", extra="Auto-Submitted: no\r\n")
     result = sync_account(mailbox.id)
     assert result["automation"]["out_of_office"] == {"replied": 2, "skipped": 13}
-    work()
+    run_burst()
     assert sorted(m.rcpt_tos[0] for m in smtp.messages) == ["gina@ext.test", "hal@ext.test"]
     assert {r["Subject"] for r in replies(smtp)} == {"Away"}
     reasons = "\n".join(skips(mailbox))
@@ -197,7 +192,7 @@ def test_no_reply_outside_the_window(api, mailbox, clean_dovecot, clean_smtp_ser
     sync_account(mailbox.id)
     incoming(clean_dovecot, "Hello")
     result = sync_account(mailbox.id)
-    work()
+    run_burst()
     assert result["automation"]["out_of_office"] == {"replied": 0, "skipped": 1}
     assert clean_smtp_server.messages == [] and AutoReply.query.count() == 0
     assert "outside its dates" in skips(mailbox)[0]
@@ -208,7 +203,7 @@ def test_inside_an_open_ended_window_replies(api, mailbox, clean_dovecot, clean_
     sync_account(mailbox.id)
     incoming(clean_dovecot, "Hello")
     sync_account(mailbox.id)
-    work()
+    run_burst()
     assert [m.rcpt_tos for m in clean_smtp_server.messages] == [["carol@ext.test"]]  # no Return-Path: From
 
 

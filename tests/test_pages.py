@@ -175,7 +175,7 @@ def test_connecting_with_the_form_makes_the_first_mailbox_main(client, users, ap
 
 
 def test_csrf_token_is_required_on_forms(make_app):
-    from webapp.auth import create_user
+    from webapp.users import create_user
 
     app = make_app(WTF_CSRF_ENABLED=True)
     with app.app_context():

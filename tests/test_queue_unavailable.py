@@ -14,9 +14,10 @@ import pytest
 from tests.conftest import login
 from tests.support.redis_server import PrivateRedis, free_port
 from tests.support.send_support import sending_mailbox
-from webapp.auth import create_user, issue_token
+from webapp.api_tokens import issue_token
 from webapp.extensions import db
 from webapp.models import OutgoingMessage, User, utcnow
+from webapp.users import create_user
 
 SENTENCE = "The job queue (Redis) cannot be reached right now"
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq import SimpleWorker
 
 from tests.conftest import login
+from tests.support.job_worker import run_burst
 from tests.support.send_support import parsed, sending_mailbox
 from webapp import accounts, service_catalog, settings_store
 from webapp.extensions import db
 from webapp.models import Account, Notification, OutgoingMessage, Service
-from webapp.queue import get_queue, get_redis
 
 
 @pytest.fixture
@@ -132,7 +131,7 @@ def test_removal_names_the_scheduled_messages_and_another_from_sends_them(
     assert "Choose another From for" not in client.get("/mailboxes/").get_data(as_text=True)
 
     api["alice"].patch(f"/api/v1/outgoing/{outgoing_id}", json={"send_at": None})  # send it now
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
+    run_burst()
     db.session.refresh(row)
     assert row.state == "sent", row.error
     (received,) = clean_smtp_server.messages

@@ -10,12 +10,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq import SimpleWorker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from tests.support.job_worker import WorkerProcess
+from tests.support.job_worker import WorkerProcess, run_burst
 from tests.support.send_support import parsed, sending_mailbox
 from webapp import settings_store
 from webapp.extensions import db
@@ -119,7 +118,7 @@ def test_edit_a_scheduled_send_reschedules_it(app, api, mailbox, smtp_server):
     # send_at null: send now.
     now = api["alice"].patch(url, json={"send_at": None})
     assert now.status_code == 202 and now.json["state"] == "queued" and scheduled_jobs() == []
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
+    run_burst()
     assert row(body["id"]).state == "sent"
     (received,) = smtp_server.messages
     assert str(parsed(received.data)["Subject"]) == "Later, edited"

@@ -167,7 +167,8 @@ def test_proxy_and_cookie_settings_come_from_the_environment(monkeypatch, tmp_pa
 
 def _alice() -> str:
     """Create alice (password alice-console-pw); return an API token of hers."""
-    from webapp.auth import create_user, issue_token
+    from webapp.api_tokens import issue_token
+    from webapp.users import create_user
 
     return issue_token(create_user("alice", "alice-console-pw"))
 

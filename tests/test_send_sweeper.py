@@ -66,14 +66,14 @@ def test_a_queued_message_without_a_job_is_sent_once_even_when_swept_twice(
     _age(row.id, 61)
     assert send_queue.sweep_outgoing()["enqueued"] == []  # its job is queued: nothing more
     assert _row(row.id).job_id == job_id
-    run_burst(app)
+    run_burst(app, fork=True)
     sent = _row(row.id)
     assert sent.state == "sent" and sent.smtp_accepted_at is not None
     assert len(smtp_server.messages) == 1
     assert [mid for mid, _ in server_message_ids(clean_dovecot)] == [sent.message_id]
     _age(row.id, 61)
     assert send_queue.sweep_outgoing()["enqueued"] == []
-    run_burst(app)
+    run_burst(app, fork=True)
     assert len(smtp_server.messages) == 1
 
 
@@ -83,7 +83,7 @@ def test_a_message_whose_job_vanished_from_redis_gets_a_new_one(app, users, mail
     Job.fetch(row.job_id, connection=get_redis()).delete()  # Redis lost it (a restart without a dump)
     _age(row.id, 61)
     assert send_queue.sweep_outgoing()["enqueued"] == [row.id]
-    run_burst(app)
+    run_burst(app, fork=True)
     assert _row(row.id).state == "sent" and len(smtp_server.messages) == 1
 
 
@@ -94,13 +94,13 @@ def test_a_job_that_ended_without_sending_leaves_no_message_behind(app, users, m
     held = get_redis().lock(sending.LOCK_KEY.format(row.id), timeout=30)
     assert held.acquire(blocking=False)
     try:
-        run_burst(app)
+        run_burst(app, fork=True)
     finally:
         held.release()
     assert _row(row.id).state == "queued" and not smtp_server.messages
     _age(row.id, 61)
     assert send_queue.sweep_outgoing()["enqueued"] == [row.id]
-    run_burst(app)
+    run_burst(app, fork=True)
     assert _row(row.id).state == "sent" and len(smtp_server.messages) == 1
 
 

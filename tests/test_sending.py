@@ -9,22 +9,17 @@ from __future__ import annotations
 import base64
 
 import pytest
-from rq import SimpleWorker
 
 from connectors import plugins
 from connectors.plugins import hookimpl
 from tests.conftest import login
+from tests.support.job_worker import run_burst
 from tests.support.send_support import parsed, sending_mailbox, server_message_ids
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Account, Alias, Folder, LogEntry, Message, OutgoingMessage
-from webapp.queue import get_queue, get_redis
 from webapp.send_jobs import send_outgoing
 from webapp.sync_jobs import sync_account
-
-
-def work() -> None:
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
 
 
 @pytest.fixture
@@ -86,7 +81,7 @@ def test_send_arrives_with_headers_and_lands_once_in_sent(
     body = response.json
     assert body["state"] == "queued" and body["status_url"] == f"/api/v1/outgoing/{body['id']}"
     assert body["message_id"].startswith("<") and body["message_id"].endswith("@example.com>")
-    work()
+    run_burst()
 
     row = outgoing(body["id"])
     assert row.state == "sent", (row.error, row.error_class)
@@ -163,7 +158,7 @@ def test_from_defaults_to_main_and_forbidden_from_is_403(
 
     default = send(api["alice"])
     assert outgoing(default.json["id"]).from_addr == "alice@example.com"
-    work()
+    run_burst()
     froms = sorted((m.mail_from, m.login) for m in smtp_server.messages)
     assert froms == [
         ("alice@example.com", "alice"),
@@ -204,9 +199,9 @@ def test_fields_are_validated_and_named(app, api, mailbox):
 def test_attachment_size_limit(make_app, certs, users_factory=None):
     app = make_app(SEND_MAX_ATTACHMENT_BYTES=10)
     with app.app_context():
-        from webapp.auth import create_user
         from webapp.errors import Invalid
         from webapp.sending import create_outgoing
+        from webapp.users import create_user
 
         user = create_user("dora", "dora-console-pw")
         db.session.add(
@@ -230,7 +225,7 @@ def test_attachment_size_limit(make_app, certs, users_factory=None):
 def test_a_retried_send_does_not_send_twice(app, mailbox, clean_dovecot, smtp_server, api):
     response = send(api["alice"], subject="Once only")
     row_id = response.json["id"]
-    work()
+    run_burst()
     assert outgoing(row_id).state == "sent" and len(smtp_server.messages) == 1
     first_copy = server_message_ids(clean_dovecot)
 
@@ -267,7 +262,7 @@ def test_a_retried_send_does_not_send_twice(app, mailbox, clean_dovecot, smtp_se
 def test_authentication_failure_is_not_retried(app, users, clean_dovecot, clean_smtp_server, api):
     account = sending_mailbox(clean_dovecot, clean_smtp_server, users["alice"]["user"], smtp_password="wrong")
     row_id = send(api["alice"]).json["id"]
-    work()
+    run_burst()
     row = outgoing(row_id)
     assert row.state == "failed" and row.error_class == "auth" and row.attempts == 1
     assert clean_smtp_server.messages == []
@@ -282,7 +277,7 @@ def test_transient_failure_is_retried_then_failed(app, users, clean_dovecot, cle
     account.smtp_port = 1  # refused
     db.session.commit()
     row_id = send(api["alice"]).json["id"]
-    work()
+    run_burst()
     row = outgoing(row_id)
     assert row.state == "failed" and row.error_class == "refused" and row.attempts == 3
     entries = (
@@ -304,7 +299,7 @@ def test_provider_that_files_sent_skips_the_append(app, mailbox, clean_dovecot, 
     assert plugins.server_saves_sent(None) is False
     plugins.get_plugin_manager().register(SavesSent())
     row_id = send(api["alice"], subject="Filed by the provider").json["id"]
-    work()
+    run_burst()
     row = outgoing(row_id)
     assert row.state == "sent" and row.sent_copy_saved_at is None
     assert len(smtp_server.messages) == 1 and server_message_ids(clean_dovecot) == []
@@ -317,7 +312,7 @@ def test_no_sent_folder_still_sends_with_a_warning(app, users, clean_dovecot, cl
     db.session.add(Folder(account_id=account.id, name="Sent", display_name="Sent"))
     db.session.commit()
     row_id = send(api["alice"]).json["id"]
-    work()
+    run_burst()
     assert outgoing(row_id).state == "sent" and len(clean_smtp_server.messages) == 1
     warning = LogEntry.query.filter_by(account_id=account.id, level="warning").one()
     assert "No Sent folder" in warning.message
@@ -370,7 +365,7 @@ def test_compose_page_sends_and_shows_state(app, client, users, mailbox, smtp_se
     row = OutgoingMessage.query.one()
     assert status_url.endswith(f"/compose/outgoing/{row.id}") and row.origin == "compose"
     assert client.get(status_url + "/state").json["state"] == "queued"
-    work()
+    run_burst()
     assert client.get(status_url + "/state").json["state"] == "sent"
     (received,) = smtp_server.messages
     msg = parsed(received.data)
@@ -440,7 +435,7 @@ def test_a_refused_recipient_is_named_and_nothing_is_sent(app, users, clean_dove
         controller.handler.handle_RCPT = handle_RCPT
     account = sending_mailbox(clean_dovecot, server, users["alice"]["user"])
     row_id = send(api["alice"], to=["ok@example.org", "gone@example.org"]).json["id"]
-    work()
+    run_burst()
     row = outgoing(row_id)
     assert row.state == "failed" and row.error_class == "protocol" and row.attempts == 1  # 5xx: not retried
     assert "gone@example.org" in row.error and "User unknown" in row.error

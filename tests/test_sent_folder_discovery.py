@@ -6,14 +6,13 @@ Real Dovecot (with and without RFC 6154 special-use), real aiosmtpd, a real RQ w
 from __future__ import annotations
 
 import pytest
-from rq import SimpleWorker
 
 from connectors import plugins
+from tests.support.job_worker import run_burst
 from tests.support.send_support import sending_mailbox, server_message_ids
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Folder, LogEntry, OutgoingMessage
-from webapp.queue import get_queue, get_redis
 
 
 @pytest.fixture
@@ -31,10 +30,6 @@ def fresh_plugins():
     plugins.reset_plugin_manager()
     yield
     plugins.reset_plugin_manager()
-
-
-def work() -> None:
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
 
 
 def _send(api_client, subject: str) -> int:
@@ -59,7 +54,7 @@ def test_send_right_after_connecting_finds_maps_and_fills_the_special_use_sent_f
     account = _fresh_mailbox(clean_dovecot, clean_smtp_server, users["alice"]["user"])
     assert Folder.query.filter_by(account_id=account.id).count() == 0
     row_id = _send(api["alice"], "First words")
-    work()
+    run_burst()
 
     db.session.expire_all()
     row = db.session.get(OutgoingMessage, row_id)
@@ -77,7 +72,7 @@ def test_send_right_after_connecting_finds_maps_and_fills_the_special_use_sent_f
     assert '"Sent" was found on the server (\\Sent)' in found.message
     # A second send uses the mapping without listing again.
     second = _send(api["alice"], "Second words")
-    work()
+    run_burst()
     db.session.expire_all()
     assert db.session.get(OutgoingMessage, second).sent_copy_saved_at is not None
     assert len(server_message_ids(clean_dovecot, "Sent")) == 2
@@ -92,7 +87,7 @@ def test_without_special_use_a_common_sent_name_is_found(
     server.create_folder("alice", sent_name)
     account = _fresh_mailbox(server, clean_smtp_server, users["alice"]["user"])
     row_id = _send(api["alice"], "Cześć")
-    work()
+    run_burst()
 
     db.session.expire_all()
     row = db.session.get(OutgoingMessage, row_id)
@@ -109,7 +104,7 @@ def test_a_sent_folder_the_user_unmapped_stays_unmapped(app, api, users, clean_d
     db.session.add(Folder(account_id=account.id, name="Sent", display_name="Sent", role=None))
     db.session.commit()
     row_id = _send(api["alice"], "Not kept")
-    work()
+    run_burst()
     db.session.expire_all()
     row = db.session.get(OutgoingMessage, row_id)
     assert row.state == "sent" and row.sent_copy_saved_at is None

@@ -13,10 +13,10 @@ import pytest
 from flask_login.utils import encode_cookie
 
 from tests.conftest import login
-from webapp.auth import change_password
 from webapp.cli import cli
 from webapp.extensions import db
 from webapp.models import User, UserSession, utcnow
+from webapp.users import change_password
 
 PASSWORDS = {"alice": "alice-console-pw", "bob": "bob-console-pw"}
 
@@ -24,7 +24,7 @@ PASSWORDS = {"alice": "alice-console-pw", "bob": "bob-console-pw"}
 @pytest.fixture
 def site(make_app):
     """The app with alice and bob, and no app context pushed."""
-    from webapp.auth import create_user
+    from webapp.users import create_user
 
     app = make_app()
     with app.app_context():
@@ -133,7 +133,7 @@ def test_an_idle_session_ends(site, users):
 
 
 def test_the_idle_timeout_is_configurable(make_app):
-    from webapp.auth import create_user
+    from webapp.users import create_user
 
     app = make_app(SESSION_IDLE_MINUTES=1)
     with database(app):

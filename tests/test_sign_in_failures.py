@@ -20,7 +20,6 @@ from datetime import timedelta
 
 import pytest
 from aiosmtpd.smtp import AuthResult
-from rq import SimpleWorker
 from rq.job import Job
 
 from connectors.addresses import AddressPolicy
@@ -28,12 +27,13 @@ from connectors.check import CheckReport, check_incoming, check_outgoing
 from connectors.errors import Detail, ErrorClass
 from connectors.settings import Credentials, Protocol, Security, ServerSettings
 from tests.servers.proxy import CuttingProxy
+from tests.support.job_worker import run_burst
 from tests.support.send_support import sending_mailbox
 from tests.support.sync_support import make_mailbox
 from webapp import connection_tests, folder_jobs, settings_store
 from webapp.extensions import db
 from webapp.models import Account, AccountState, LogEntry, OutgoingMessage, utcnow
-from webapp.queue import get_queue, get_redis
+from webapp.queue import get_redis
 from webapp.secretbox import box
 from webapp.sync_jobs import enqueue_sync, sync_due_accounts
 
@@ -67,10 +67,6 @@ def failed_at_login(report: CheckReport, error_class: ErrorClass) -> dict:
     error = report.as_dict()["error"]
     assert report.error.error_class is error_class and error["step"] == "login", error
     return error
-
-
-def work() -> None:
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
 
 
 def kill_when_login_in_flight(dovecot) -> threading.Thread:
@@ -201,7 +197,7 @@ def test_a_sync_whose_login_is_cut_is_retried_and_stays_due(app, users, clean_do
         account.imap_port = proxy.port
         db.session.commit()
         job_id = enqueue_sync(account)["job_id"]
-        work()
+        run_burst()
     assert proxy.cuts == 2  # the first run and its retry
     assert Job.fetch(job_id, connection=get_redis()).get_status().value == "failed"
     db.session.expire_all()
@@ -217,7 +213,7 @@ def test_a_sync_with_dovecot_killed_during_login_keeps_the_mailbox_due(app, user
     account = make_mailbox(dovecot, owner=users["alice"]["user"])
     killer = kill_when_login_in_flight(dovecot)
     enqueue_sync(account)
-    work()
+    run_burst()
     killer.join(timeout=30)
     assert dovecot.auth_in_flight.exists()
     still_due(account.id)
@@ -230,7 +226,7 @@ def test_a_pop3_sync_whose_login_is_cut_stays_due(app, users, clean_dovecot):
         account.pop3_host, account.pop3_port, account.pop3_security = "127.0.0.1", proxy.port, "none"
         db.session.commit()
         enqueue_sync(account)
-        work()
+        run_burst()
     assert proxy.cuts == 2
     db.session.expire_all()
     assert NOT_THE_PASSWORD in db.session.get(Account, account.id).last_sync_error
@@ -261,7 +257,7 @@ def test_a_wrong_password_still_stops_the_periodic_sync(app, users, clean_doveco
     account.password_encrypted = box().encrypt("wrong-pw-32")
     db.session.commit()
     enqueue_sync(account)
-    work()
+    run_burst()
     db.session.expire_all()
     account = db.session.get(Account, account.id)
     assert account.state == AccountState.AUTH_ERROR.value
@@ -280,7 +276,7 @@ def test_a_send_refused_with_454_is_retried_not_an_auth_failure(app, users, clea
         "/api/v1/messages/send", json={"to": ["bob@example.org"], "subject": "Hi", "text": "Hello."}
     )
     assert response.status_code == 202, response.json
-    work()
+    run_burst()
     db.session.expire_all()
     row = db.session.get(OutgoingMessage, response.json["id"])
     assert row.attempts == 2 and row.error_class == "server_error", (row.state, row.error)

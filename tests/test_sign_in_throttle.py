@@ -98,7 +98,7 @@ def _csrf(client, url):
 
 
 def test_the_admin_page_lists_locked_names_and_unlocks_with_a_csrf_protected_form(make_app):
-    from webapp.auth import create_user
+    from webapp.users import create_user
 
     app = make_app(WTF_CSRF_ENABLED=True)
     with app.app_context():
@@ -181,7 +181,7 @@ def _median_seconds(call, times=10):
 
 
 def test_an_unknown_name_takes_as_long_as_a_wrong_password(make_app):
-    from webapp.auth import create_user
+    from webapp.users import create_user
 
     # Limits high enough that all 20 attempts reach the password check.
     app = make_app(SIGN_IN_ACCOUNT_FAILURES=1000, SIGN_IN_ADDRESS_FAILURES=1000)
@@ -214,7 +214,8 @@ def test_a_throttled_answer_computes_no_password_hash(app, users):
 
 
 def test_sign_in_works_when_redis_is_down(make_app, caplog):
-    from webapp.auth import create_user, issue_token
+    from webapp.api_tokens import issue_token
+    from webapp.users import create_user
 
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
     with app.app_context():

@@ -9,24 +9,19 @@ import json
 import re
 
 import pytest
-from rq import SimpleWorker
 
 from tests.conftest import login
+from tests.support.job_worker import run_burst
 from tests.support.sync_support import make_mailbox
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.folder_jobs import list_folders
 from webapp.models import Account, Folder, LogEntry, Message
-from webapp.queue import get_queue, get_redis
 
 from .test_pop3_sync import make_account
 
 #: Modified UTF-7 on the wire: what a person must never read.
 WIRE = re.compile(r"&[A-Za-z0-9+,]+-")
-
-
-def work() -> None:
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
 
 
 @pytest.fixture
@@ -53,7 +48,7 @@ def mailbox(app, local, clean_dovecot, users):
 def _sync(api_client, account_id: int) -> dict:
     response = api_client.post(f"/api/v1/accounts/{account_id}/sync")
     assert response.status_code == 202, response.json
-    work()
+    run_burst()
     body = api_client.get(response.json["status_url"]).json
     assert body["status"] == "finished", body
     return body
@@ -141,7 +136,8 @@ def test_dropping_a_folder_is_csrf_protected_and_refused_while_on_the_server(
     app = make_app(WTF_CSRF_ENABLED=True)
     with app.app_context():
         settings_store.put("allowed_internal_hosts", ["127.0.0.1"])
-        from webapp.auth import create_user, issue_token
+        from webapp.api_tokens import issue_token
+        from webapp.users import create_user
 
         owner = create_user("carol", "carol-console-pw")
         account = make_mailbox(clean_dovecot, owner=owner, folders=("INBOX", "Gone"))

@@ -14,20 +14,16 @@ import sys
 import time
 
 import pytest
-from rq import SimpleWorker
 from rq.job import Job
 
 from tests.conftest import SECRET_KEY, login
+from tests.support.job_worker import run_burst
 from tests.support.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Account, AccountState, LogEntry, LogSource
-from webapp.queue import get_queue, get_redis
+from webapp.queue import get_redis
 from webapp.sync_jobs import LOCK_KEY, enqueue_sync, sync_account, sync_due_accounts
-
-
-def work() -> None:
-    SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
 
 
 @pytest.fixture
@@ -63,7 +59,7 @@ def test_api_sync_enqueues_runs_and_reports_progress(api, mailbox, clean_dovecot
     assert api["bob"].post(f"/api/v1/accounts/{mailbox.id}/sync").status_code == 404
     assert api["bob"].get(status_url).status_code == 404
 
-    work()
+    run_burst()
     body = api["alice"].get(status_url).json
     assert body["status"] == "finished" and body["kind"] == "sync"
     assert body["result"]["ok"] and body["result"]["inserted"] == 25
@@ -78,7 +74,7 @@ def test_api_sync_enqueues_runs_and_reports_progress(api, mailbox, clean_dovecot
     # Finished: a new sync may be queued; with nothing changed it sends no FETCH.
     response = api["alice"].post(f"/api/v1/accounts/{mailbox.id}/sync")
     assert response.status_code == 202
-    work()
+    run_burst()
     result = api["alice"].get(response.json["status_url"]).json["result"]
     assert result["commands"] == {"STATUS": 1} and result["inserted"] == 0
 
@@ -116,7 +112,7 @@ def test_sync_now_page_route_and_row(client, users, mailbox, clean_dovecot):
     assert response.status_code == 202
     assert response.json["status_url"] == f"/mailboxes/jobs/{response.json['job_id']}"
     assert client.post(f"/mailboxes/{mailbox.id}/sync").status_code == 409
-    work()
+    run_burst()
     assert client.get(response.json["status_url"]).json["status"] == "finished"
     row = client.get(f"/mailboxes/{mailbox.id}/row").get_data(as_text=True)
     assert "synced" in row
@@ -147,7 +143,7 @@ def test_cron_enqueues_due_mailboxes_once(app, local, clean_dovecot, users, api)
         .json["sync_interval_minutes"]
         == 1
     )
-    work()
+    run_burst()
     recent.last_synced_at = utcnow().replace(year=2000)
     db.session.commit()
     assert sync_due_accounts()["enqueued"] == [recent.id]
@@ -159,14 +155,14 @@ def test_cron_enqueues_due_mailboxes_once(app, local, clean_dovecot, users, api)
     never_again.active = False
     db.session.get(Account, recent.id).state = AccountState.AUTH_ERROR.value
     db.session.commit()
-    work()
+    run_burst()
     assert sync_due_accounts()["enqueued"] == []
 
 
 def test_transient_failure_is_retried_then_fails(make_app, clean_dovecot, users_factory=None):
     app = make_app(SYNC_RETRY_INTERVALS=[0, 0])
     with app.app_context():
-        from webapp.auth import create_user
+        from webapp.users import create_user
 
         owner = create_user("carol", "carol-console-pw")
         settings_store.put("allowed_internal_hosts", ["127.0.0.1"])
@@ -176,7 +172,7 @@ def test_transient_failure_is_retried_then_fails(make_app, clean_dovecot, users_
         db.session.commit()
         with app.test_request_context():
             job_id = enqueue_sync(account)["job_id"]
-        work()
+        run_burst()
         job = Job.fetch(job_id, connection=get_redis())
         assert job.get_status().value == "failed" and job.retries_left == 0
         logs = sync_logs(account.id)
@@ -197,7 +193,7 @@ def test_authentication_failure_stops_retrying_and_marks_the_mailbox(mailbox):
     mailbox.password_encrypted = box().encrypt("wrong-password-1")
     db.session.commit()
     job_id = enqueue_sync(mailbox)["job_id"]
-    work()
+    run_burst()
     job = Job.fetch(job_id, connection=get_redis())
     assert job.get_status().value == "finished"
     assert job.return_value()["class"] == "auth"
@@ -272,7 +268,7 @@ def test_worker_killed_mid_sync_and_the_sync_finished_later(
             time.sleep(0.5)
     assert not get_redis().exists(LOCK_KEY.format(mailbox.id))
     assert again != job_id
-    work()
+    run_burst()
     result = Job.fetch(again, connection=get_redis()).return_value()
     assert result["ok"] and result["folders"][0]["path"] == "resumed"
     assert result["inserted"] == 3000 - len(partial)

@@ -31,8 +31,8 @@ def prepare_database() -> str | None:
     """Apply migrations, create the first administrator; return a generated admin password."""
     from flask_migrate import upgrade
 
-    from .auth import ensure_admin
     from .service_catalog import sync_builtin_services
+    from .users import ensure_admin
 
     upgrade()
     generated = ensure_admin(current_app.config.get("ADMIN_PASSWORD"))
@@ -191,7 +191,7 @@ def users():
 @with_appcontext
 def users_create(name: str, admin: bool):
     """Create a console user; the password is asked for, or read from stdin when piped."""
-    from .auth import create_user
+    from .users import create_user
 
     try:
         create_user(name, _read_password(), admin=admin)
@@ -237,7 +237,7 @@ def users_token(name: str, token_name: str, days: int | None):
 @with_appcontext
 def users_passwd(name: str):
     """Set a user's password (asked for, or read from stdin when piped); signs them out everywhere."""
-    from .auth import change_password
+    from .users import change_password
 
     user = _user_named(name)
     try:

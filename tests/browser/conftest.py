@@ -80,7 +80,7 @@ def serve(app: Flask, users: dict, worker_dir=None) -> Iterator[LiveServer]:
 @pytest.fixture
 def live_server(make_app):
     """The app with CSRF on, the three users of ``users`` created, served on 127.0.0.1:<free port>."""
-    from webapp.auth import create_user
+    from webapp.users import create_user
 
     app = make_app(WTF_CSRF_ENABLED=True)
     users = {}

@@ -33,7 +33,7 @@ def add_mailbox(live, username, service_id, login, password="mailbox-secret"):
 
 
 def issue_token(live, username):
-    from webapp.auth import issue_token as issue
+    from webapp.api_tokens import issue_token as issue
 
     with live.app.app_context():
         token = issue(db.session.get(User, live.users[username]["id"]))

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import email.message
 
-from rq import SimpleWorker
-
 from tests.browser.conftest import login, shot
+from tests.support.job_worker import run_burst
 from tests.support.sync_support import make_mailbox
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Message, User
-from webapp.queue import get_queue, get_redis
 from webapp.sync_jobs import sync_account
 
 NAME = "Fattura März – 日本.pdf"
@@ -40,12 +38,6 @@ def _synced_message(live, dovecot) -> tuple[int, int]:
     return ids
 
 
-def _run_worker(live) -> None:
-    with live.app.app_context():
-        SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
-        db.session.remove()
-
-
 def test_attachment_with_a_non_ascii_name_downloads_with_its_name_and_bytes(live_server, page, clean_dovecot):
     message_id, folder_id = _synced_message(live_server, clean_dovecot)
     login(page, live_server, "alice")
@@ -56,7 +48,7 @@ def test_attachment_with_a_non_ascii_name_downloads_with_its_name_and_bytes(live
 
     row.locator("a.open").click()
     page.wait_for_selector("#body-pending")
-    _run_worker(live_server)
+    run_burst(live_server.app)
     page.wait_for_selector("#attachments a.attachment")
     links = page.locator("#attachments a.attachment")
     assert links.all_inner_texts() == [NAME, "page.html"]

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live(make_app, clean_dovecot, clean_smtp_server, certs, tmp_path):
     from webapp import settings_store
-    from webapp.auth import create_user
     from webapp.extensions import db
+    from webapp.users import create_user
 
     app = make_app(WTF_CSRF_ENABLED=True, MAIL_CA_FILE=str(certs.ca_cert), SEND_RETRY_INTERVALS=[])
     users = {}

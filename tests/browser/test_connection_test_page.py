@@ -13,8 +13,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.discovery_servers import Route
 from tests.servers.net import free_ports
+from tests.support.discovery_servers import Route
 from tests.test_discovery import ISP_PATH, config_xml
 
 from .conftest import USERS, login, serve, shot
@@ -30,8 +30,8 @@ JOB_MS = 20_000  # a job's result: worker pick-up plus connection attempts with 
 def live(make_app, certs, pki, dns_server, https_server, tmp_path):
     """The app (CSRF on) on a free port, plus ``mailroom worker`` running its jobs until the test ends."""
     from webapp import settings_store
-    from webapp.auth import create_user
     from webapp.extensions import db
+    from webapp.users import create_user
 
     dns_server.reset()
     https_server.reset()

@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.job_worker import run_burst
 from webapp.extensions import db
 from webapp.models import Folder
 
@@ -21,17 +22,6 @@ def _folders(live, account_id) -> dict[str, tuple[bool, str | None]]:
         out = {f.display_name: (f.sync, f.role) for f in Folder.query.filter_by(account_id=account_id)}
         db.session.remove()
         return out
-
-
-def _run_jobs(live) -> None:
-    """Run the queued jobs here, in the main thread, as a burst worker would."""
-    from rq import SimpleWorker
-
-    from webapp.queue import get_queue, get_redis
-
-    with live.app.app_context():
-        SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
-        db.session.remove()
 
 
 def test_user_picks_folders_and_the_sent_folder(live_server, page, clean_dovecot):
@@ -69,7 +59,7 @@ def test_user_picks_folders_and_the_sent_folder(live_server, page, clean_dovecot
         page.click("#refresh-folders")
     assert answer.value.status == 202
     expect(page.locator("#refresh-status")).to_contain_text("Refreshing")
-    _run_jobs(live_server)
+    run_burst(live_server.app)
     expect(page.locator("#refresh-status")).to_contain_text("Folder list refreshed", timeout=15_000)
     expect(page.locator("#folders")).to_contain_text("Fatture 2024")
     expect(page.locator("#role_sent option:checked")).to_have_text("Posta inviata")

@@ -6,12 +6,11 @@ import email.message
 from datetime import datetime, timedelta
 
 from imapclient import IMAPClient
-from rq import SimpleWorker
 
 from tests.browser.conftest import login, shot
+from tests.support.job_worker import run_burst
 from tests.support.message_factory import make_account, make_folder, make_message
 from webapp.extensions import db
-from webapp.queue import get_queue, get_redis
 
 T0 = datetime(2026, 3, 1, 12, 0)
 
@@ -62,12 +61,6 @@ def _seed(live, dovecot) -> dict:
     return ids
 
 
-def _run_worker(live) -> None:
-    with live.app.app_context():
-        SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
-        db.session.remove()
-
-
 def test_user_browses_searches_opens_a_message_and_the_senders_history(live_server, page, clean_dovecot):
     ids = _seed(live_server, clean_dovecot)
     login(page, live_server, "alice")
@@ -93,7 +86,7 @@ def test_user_browses_searches_opens_a_message_and_the_senders_history(live_serv
     page.click(f"#messages tr[data-id='{ids['invoice']}'] a.open")
     page.wait_for_selector("#body-pending")
     assert "Fetching the message" in page.inner_text("#body-pending")
-    _run_worker(live_server)  # the job fetches the body from Dovecot; the page notices and shows it
+    run_burst(live_server.app)  # the job fetches the body from Dovecot; the page notices and shows it
     page.wait_for_selector("#body")
     assert "the invoice for Q1 is attached." in page.inner_text("#body")
     assert "invoice-q1.pdf" in page.inner_text("#attachments")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.oauth_support import USER
 from tests.servers.oauth_server import CLIENT_ID, CLIENT_SECRET
+from tests.support.oauth_support import USER
 
 from .conftest import USERS, login, serve
 
@@ -18,9 +18,9 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live(make_app, certs, oauth_server, clean_oauth_dovecot, clean_oauth_smtp_server, tmp_path):
     from webapp import settings_store
-    from webapp.auth import create_user
     from webapp.extensions import db
     from webapp.service_catalog import clean_service, create_service
+    from webapp.users import create_user
 
     app = make_app(WTF_CSRF_ENABLED=True, MAIL_CA_FILE=str(certs.ca_cert))
     users = {}

@@ -32,7 +32,7 @@ JOB_MS = 30_000
 @pytest.fixture
 def live(make_app, certs, clean_dovecot, clean_smtp_server, tmp_path):
     from tests.support.send_support import sending_mailbox
-    from webapp.auth import create_user
+    from webapp.users import create_user
 
     app = make_app(WTF_CSRF_ENABLED=True, MAIL_CA_FILE=str(certs.ca_cert), SEND_RETRY_INTERVALS=[])
     users = {}

@@ -18,8 +18,8 @@ JOB_MS = 30_000
 @pytest.fixture
 def live(make_app, clean_dovecot, clean_smtp_server, tmp_path):
     from webapp import service_catalog
-    from webapp.auth import create_user
     from webapp.extensions import db
+    from webapp.users import create_user
 
     app = make_app(WTF_CSRF_ENABLED=True)  # no MAIL_CA_FILE: only the service's own trust helps
     users = {}

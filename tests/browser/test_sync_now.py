@@ -19,8 +19,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live(make_app, clean_dovecot, tmp_path):
     from webapp import settings_store
-    from webapp.auth import create_user
     from webapp.extensions import db
+    from webapp.users import create_user
 
     app = make_app(WTF_CSRF_ENABLED=True)
     users = {}

@@ -1,7 +1,10 @@
 """Run Mailroom's RQ jobs in tests the way production runs them.
 
-``run_burst(app)`` runs a real ``rq.Worker`` on the app's queue in burst mode in
-this process (it forks a work horse per job, like ``mailroom worker``).
+``run_burst(app)`` works the app's queue until it is empty, in this process: an
+``rq.SimpleWorker`` by default (jobs run in the test's own process, so monkeypatches
+and the test's database session see them), or with ``fork=True`` a real ``rq.Worker``
+that forks a work horse per job, like ``mailroom worker``. It is the one way tests run
+queued jobs; do not build workers by hand.
 ``WorkerProcess`` runs the ``mailroom worker`` command itself in a child
 process, built from the same configuration as the test app, so its log output
 can be captured (the no-secret proof) or so it can serve a live server
@@ -17,30 +20,49 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
+from rq import Queue, SimpleWorker, Worker
 
 ROOT = Path(__file__).resolve().parents[2]
 _FORK_HOOKED: set[int] = set()
 
 
-def run_burst(app: Flask) -> None:
-    """Work the queue until it is empty, in the app context, with a forking RQ worker."""
-    from rq import Worker
+def run_burst(app: Flask | None = None, queue: Queue | None = None, *, fork: bool = False) -> None:
+    """Work ``queue`` (the app's queue by default) until it is empty.
 
+    ``app`` defaults to the current app; when its context is already pushed (the ``app``
+    fixture), the jobs run inside it so the test's session stays usable afterwards.
+    ``fork=True`` runs a forking ``rq.Worker`` in a fresh app context whose session is closed
+    first, so no open transaction blocks the horse's writes (SQLite); the horse gets fresh
+    connections.
+    """
+    from webapp.queue import get_queue
+
+    app = app or current_app._get_current_object()
+    reuse = not fork and has_app_context() and current_app._get_current_object() is app
+    # A forking run gets its own app context, hence its own session: closing it leaves the test's alone.
+    with nullcontext() if reuse else app.app_context():
+        queues = [queue or get_queue()]
+        if fork:
+            _work_forking(queues)
+        else:
+            SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+
+
+def _work_forking(queues: list[Queue]) -> None:
     from webapp.extensions import db
-    from webapp.queue import get_queue, get_redis
 
-    with app.app_context():
-        engine = db.engine
-        if id(engine) not in _FORK_HOOKED:
-            # As ``mailroom worker`` does: the forked horse must not reuse the parent's connections.
-            os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-            _FORK_HOOKED.add(id(engine))
-        db.session.remove()  # no open transaction may block the horse's writes (SQLite)
-        Worker([get_queue()], connection=get_redis()).work(burst=True)
-        db.session.remove()
+    engine = db.engine
+    if id(engine) not in _FORK_HOOKED:
+        # As ``mailroom worker`` does: the forked horse must not reuse the parent's connections.
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        _FORK_HOOKED.add(id(engine))
+    db.session.remove()  # no open transaction may block the horse's writes (SQLite)
+    Worker(queues, connection=queues[0].connection).work(burst=True)
+    db.session.remove()
 
 
 def _jsonable_config(app: Flask) -> dict:

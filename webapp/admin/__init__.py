@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from wtforms.fields.choices import SelectChoice
 
 from .. import service_catalog, service_trust, settings_store
-from ..auth import admin_required
+from ..auth.decorators import admin_required
 from ..errors import DomainError
 from ..extensions import db
 from ..forms import ActionForm, ServiceForm, SettingsForm, apply_errors, endpoints_from_form

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from .. import throttle
-from ..auth import admin_required
+from ..auth.decorators import admin_required
 from ..errors import DomainError
 from ..forms import ActionForm
 from ..models import User

@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 
 from .. import oauth_apps
-from ..auth import admin_required
+from ..auth.decorators import admin_required
 from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..forms import apply_errors

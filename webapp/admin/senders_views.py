@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 
 from .. import identities
-from ..auth import admin_required
+from ..auth.decorators import admin_required
 from ..extensions import db
 from ..forms import ActionForm
 from ..models import Account, User

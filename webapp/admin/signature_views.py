@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 
 from .. import settings_store, signatures
-from ..auth import admin_required
+from ..auth.decorators import admin_required
 from ..errors import DomainError
 from ..extensions import db
 from ..forms import apply_errors
