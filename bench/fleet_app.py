@@ -23,12 +23,18 @@ from rq.job import Job
 from connectors.sync import sync_folders
 from webapp import accounts, api_tokens, create_app, settings_store
 from webapp.extensions import db
-from webapp.jobs.sync import sync_due_accounts
-from webapp.jobs.sync_store import SqlSyncStore
 from webapp.models import Account, Folder, Message, User
 from webapp.queue import get_redis, start_embedded, stop_embedded
 
 from .fleet_servers import ENGINE_USER, PROBE_USER
+
+try:  # the worker side as a package (issue 11)
+    from webapp.jobs.sync import sync_due_accounts
+    from webapp.jobs.sync_store import SqlSyncStore
+except ImportError:  # the layout before it, so the "before" figures can be measured on that code
+    from webapp.sync_store import SqlSyncStore
+
+    from webapp.sync_jobs import sync_due_accounts
 
 
 @dataclass
