@@ -16,11 +16,11 @@ from tests.servers.proxy import CuttingProxy
 from tests.support.job_worker import WorkerProcess, run_burst
 from tests.support.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 from webapp import settings_store
-from webapp.abandoned_jobs import PULSE_KEY, SENTENCE
 from webapp.extensions import db
+from webapp.jobs.abandoned import PULSE_KEY, SENTENCE
+from webapp.jobs.sync import LOCK_KEY
 from webapp.models import Account, LogEntry
 from webapp.queue import get_redis
-from webapp.sync_jobs import LOCK_KEY
 
 PULSE_TTL = 4
 

@@ -17,8 +17,8 @@ from tests.support.job_worker import run_burst
 from tests.support.sync_support import make_mailbox
 from webapp import settings_store
 from webapp.extensions import db
+from webapp.jobs.sync import sync_account
 from webapp.models import Message
-from webapp.sync_jobs import sync_account
 
 NAME = "Fattura März – 日本.pdf"
 PDF = b"%PDF-1.4 " + bytes(range(256)) * 4

@@ -387,21 +387,16 @@ def test_service_test_keeps_credentials_out_of_db_and_job_args(japp, people, dov
     )
 
     # The same stash cannot be replayed: a second job with the spent key says so.
-    from webapp import job_status
-    from webapp.jobs import test_service_connection
-    from webapp.models import User
+    from webapp.jobs import connection_test
+    from webapp.queue import enqueue_for
 
     with japp.test_request_context():
-        again = job_status.enqueue(
-            test_service_connection,
-            service_id,
-            credentials_key,
-            owner=db.session.get(User, admin.user_id),
-            kind="service_test",
+        again = enqueue_for(
+            connection_test.test_service, service_id, credentials_key, owner_id=admin.user_id, kind="service_test"
         )
     db.session.remove()
     run_burst(japp)
-    replay = admin.get(again["status_url"]).get_json()
+    replay = admin.get(f"/api/v1/jobs/{again.id}").get_json()
     assert replay["result"] == {"ok": False, "error": "The test credentials expired; start the test again."}
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from tests.conftest import login
 from tests.servers.net import free_ports
-from webapp import accounts, connection_tests, service_catalog, settings_store
+from webapp import accounts, service_catalog, settings_store
 from webapp.extensions import db
+from webapp.jobs import connection_test
 from webapp.models import User
 from webapp.queue import get_redis
 
@@ -58,7 +59,7 @@ def _page_text(app, path):
 def test_field_to_correct_is_the_forms_label_and_protection_says_no(ca_app, dovecot):
     (closed,) = free_ports(1)
     account = _manual(("127.0.0.1", dovecot.imap_port, "tls"), ("127.0.0.1", closed, "tls"))
-    summary = connection_tests.test_account(account.id)
+    summary = connection_test.test_account(account.id)
     imap, smtp = summary["checks"]["imap"]["error"], summary["checks"]["smtp"]["error"]
     assert (imap["class"], imap["field"], imap["field_label"]) == (
         "tls",
@@ -79,13 +80,13 @@ def test_smtp_relay_without_auth_points_at_the_smtp_requires_authentication_box(
 ):
     relay = smtp_factory(offer_auth=False)
     account = _manual(("127.0.0.1", dovecot.imaps_port, "tls"), ("127.0.0.1", relay.smtps_port, "tls"))
-    error = connection_tests.test_account(account.id)["checks"]["smtp"]["error"]
+    error = connection_test.test_account(account.id)["checks"]["smtp"]["error"]
     assert (error["class"], error["field"]) == ("auth_method", "smtp_requires_auth")
     assert error["field_label"] == "SMTP requires authentication"
     assert 'untick "SMTP requires authentication"' in error["hints"][0]
     assert "Field to correct: SMTP requires authentication" in _page_text(ca_app, "/mailboxes/")
     accounts.update_account(account, {"smtp_requires_auth": False})
-    assert connection_tests.test_account(account.id)["ok"]
+    assert connection_test.test_account(account.id)["ok"]
 
 
 def test_mailbox_on_a_service_is_told_to_ask_the_administrator_who_gets_the_fix(ca_app, dovecot, smtp_server):
@@ -104,7 +105,7 @@ def test_mailbox_on_a_service_is_told_to_ask_the_administrator_who_gets_the_fix(
     data = {"service_id": service.id, "username": "alice", "email": "alice@example.com", "password": password}
     account = accounts.create_account(user, accounts.clean_account(user, data))
 
-    mine = connection_tests.test_account(account.id)["checks"]["imap"]["error"]
+    mine = connection_test.test_account(account.id)["checks"]["imap"]["error"]
     assert mine["class"] == "tls" and mine["fix_by"] == "administrator"
     assert mine["field_label"] == ""
     assert mine["hints"] == [
@@ -117,9 +118,9 @@ def test_mailbox_on_a_service_is_told_to_ask_the_administrator_who_gets_the_fix(
     assert "Who can fix it: your administrator" in text
     assert "instead of STARTTLS" not in text and "Field to correct" not in text
 
-    key = connection_tests.stash_credentials(get_redis(), "alice", dovecot.users["alice"])
+    key = connection_test.stash_credentials(get_redis(), "alice", dovecot.users["alice"])
     admin = User.query.filter_by(username="admin").one()
-    theirs = connection_tests.test_service(service.id, key, admin.id)["checks"]["imap"]["error"]
+    theirs = connection_test.test_service(service.id, key, admin.id)["checks"]["imap"]["error"]
     assert theirs["class"] == "tls" and theirs["fix_by"] == "administrator"
     assert "choose TLS instead of STARTTLS" in theirs["message"]
     assert theirs["field_label"] == "Connection protection"

@@ -13,9 +13,9 @@ from tests.support.job_worker import run_burst
 from tests.support.sync_support import folder_id, imap_login, make_mailbox, server_flags, stored_flags
 from webapp import filters, settings_store
 from webapp.extensions import db
+from webapp.jobs.sync import sync_account
+from webapp.jobs.sync_store import SqlSyncStore
 from webapp.models import Folder, LogEntry, LogSource, Message
-from webapp.sync_jobs import sync_account
-from webapp.sync_store import SqlSyncStore
 
 
 def mail(sender: str, subject: str, to: str = "alice@example.com", extra: str = "", n: int = 0) -> str:

@@ -13,9 +13,8 @@ from imapclient import IMAPClient
 from tests.support.job_worker import run_burst
 from webapp import accounts, settings_store
 from webapp.extensions import db
-from webapp.folder_jobs import list_folders
-from webapp.folders import refresh_folders
-from webapp.mail_session import open_client
+from webapp.jobs.folders import list_folders, refresh_folders
+from webapp.jobs.session import open_client
 from webapp.models import Account, Folder, LogEntry, Message
 
 ODD_NAMES = [

@@ -15,10 +15,11 @@ from connectors import plugins
 from tests.support.job_worker import run_burst
 from tests.support.send_support import sending_mailbox
 from tests.support.sync_support import make_mailbox
-from webapp import message_bodies, pop3_sync, settings_store
+from webapp import message_bodies, settings_store
 from webapp.extensions import db
+from webapp.jobs import pop3 as pop3_job
+from webapp.jobs.sync import sync_account
 from webapp.models import Folder, Message, OutgoingMessage
-from webapp.sync_jobs import sync_account
 
 from .test_pop3_sync import make_account
 
@@ -136,6 +137,6 @@ def test_received_previews_come_from_the_decoded_text_part_over_imap_and_pop3(ap
     assert db.session.get(Message, synced["scan first"].id).preview == EXPECTED["scan first"]
 
     pop3 = make_account(users["bob"]["id"], clean_dovecot.pop3_port)
-    pop3_sync.download(pop3)
+    pop3_job.download(pop3)
     downloaded = {m.subject: m.preview for m in Message.query.filter_by(account_id=pop3.id)}
     assert downloaded == EXPECTED

@@ -76,7 +76,7 @@ def test_expired_access_token_is_refreshed_in_the_sync_job_and_rotation_stored(
 
 
 def test_two_workers_refreshing_at_once_make_one_request(connected, oauth_server):
-    from webapp.oauth_tokens import refresh
+    from webapp.jobs.oauth_refresh import refresh
 
     _expire(connected["account_id"], oauth_server)
     app, account_id = connected["app"], connected["account_id"]
@@ -105,7 +105,7 @@ def test_two_workers_refreshing_at_once_make_one_request(connected, oauth_server
 
 
 def test_revoked_refresh_token_needs_sign_in_without_retry_storm(connected, oauth_server):
-    from webapp.sync_jobs import sync_due_accounts
+    from webapp.jobs.sync import sync_due_accounts
 
     _expire(connected["account_id"], oauth_server)
     oauth_server.revoke_refresh_tokens(USER)

@@ -15,9 +15,9 @@ import pytest
 from tests.support.job_worker import run_burst
 from webapp import settings_store
 from webapp.extensions import db
+from webapp.jobs.sync import sync_account
 from webapp.models import Account, Alias, AutoReply, Folder, LogEntry, LogSource, OutgoingMessage, utcnow
 from webapp.secretbox import box
-from webapp.sync_jobs import sync_account
 
 
 @pytest.fixture

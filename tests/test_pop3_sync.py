@@ -18,8 +18,9 @@ import pytest
 from connectors.errors import ErrorClass, MailError
 from connectors.pop3 import NO_UIDL
 from tests.conftest import login
-from webapp import pop3_sync, settings_store
+from webapp import settings_store
 from webapp.extensions import db
+from webapp.jobs import pop3 as pop3_job
 from webapp.models import Account, Folder, LogEntry, Message, MessageBody
 from webapp.secretbox import box
 
@@ -142,7 +143,7 @@ def test_a_pop3_mailbox_downloaded_twice_without_duplicates(app, users, clean_do
     account = make_account(users["alice"]["id"], clean_dovecot.pop3_port)
     seen = []
 
-    first = pop3_sync.download(account, progress=lambda done, total: seen.append((done, total)))
+    first = pop3_job.download(account, progress=lambda done, total: seen.append((done, total)))
     assert first == {"protocol": "pop3", "on_server": 3, "new": 3, "downloaded": 3, "deleted": 0, "stored": 3}
     assert seen[0] == (0, 3) and seen[-1] == (3, 3)
     rows = stored(account)
@@ -156,7 +157,7 @@ def test_a_pop3_mailbox_downloaded_twice_without_duplicates(app, users, clean_do
     folder = db.session.get(Folder, rows[0].folder_id)
     assert (folder.name, folder.role, folder.sync, folder.message_count) == ("INBOX", "inbox", True, 3)
 
-    second = pop3_sync.download(account)
+    second = pop3_job.download(account)
     assert second["downloaded"] == 0 and second["on_server"] == 3 and second["stored"] == 3
     assert Message.query.count() == 3 and MessageBody.query.count() == 3
     assert on_server(clean_dovecot) == 3  # "leave messages on the server" is on by default
@@ -169,9 +170,9 @@ def test_a_pop3_mailbox_downloaded_twice_without_duplicates(app, users, clean_do
 def test_only_a_new_message_is_downloaded(app, users, clean_dovecot):
     clean_dovecot.add_messages("alice", 2, subject="Old")
     account = make_account(users["alice"]["id"], clean_dovecot.pop3_port)
-    pop3_sync.download(account)
+    pop3_job.download(account)
     [new_id] = clean_dovecot.add_messages("alice", 1, subject="Fresh")
-    result = pop3_sync.download(account)
+    result = pop3_job.download(account)
     assert result["new"] == 1 and result["downloaded"] == 1 and result["stored"] == 3
     rows = stored(account)
     assert [m.uid for m in rows] == [1, 2, 3] and rows[-1].message_id == new_id
@@ -181,11 +182,11 @@ def test_only_a_new_message_is_downloaded(app, users, clean_dovecot):
 def test_leave_on_server_off_deletes_after_storing_and_keeps_the_rows(app, users, clean_dovecot):
     clean_dovecot.add_messages("alice", 3)
     account = make_account(users["alice"]["id"], clean_dovecot.pop3_port, pop3_leave_on_server=False)
-    result = pop3_sync.download(account)
+    result = pop3_job.download(account)
     assert result["downloaded"] == 3 and result["deleted"] == 3
     assert on_server(clean_dovecot) == 0 and len(stored(account)) == 3
     clean_dovecot.add_messages("alice", 1, subject="Later")
-    again = pop3_sync.download(account)
+    again = pop3_job.download(account)
     assert again == {"protocol": "pop3", "on_server": 1, "new": 1, "downloaded": 1, "deleted": 1, "stored": 4}
     assert on_server(clean_dovecot) == 0
     assert [m.uid for m in stored(account)] == [1, 2, 3, 4]  # deleted on the server, kept here
@@ -194,7 +195,7 @@ def test_leave_on_server_off_deletes_after_storing_and_keeps_the_rows(app, users
 def test_a_connection_cut_mid_download_is_finished_by_the_next_run(
     app, users, clean_dovecot, proxy, monkeypatch
 ):
-    monkeypatch.setattr(pop3_sync, "BATCH_MESSAGES", 2)
+    monkeypatch.setattr(pop3_job, "BATCH_MESSAGES", 2)
     clean_dovecot.add_messages("alice", 5)
     account = make_account(users["alice"]["id"], proxy.port, pop3_leave_on_server=False)
 
@@ -203,7 +204,7 @@ def test_a_connection_cut_mid_download_is_finished_by_the_next_run(
             proxy.cut()
 
     with pytest.raises(MailError) as info:
-        pop3_sync.download(account, progress=cut_after_first_batch)
+        pop3_job.download(account, progress=cut_after_first_batch)
     assert info.value.step in ("dele", "retr")
     # The first batch is stored whole (rows and bodies); nothing was deleted: no clean QUIT happened.
     assert [m.uid for m in stored(account)] == [1, 2] and MessageBody.query.count() == 2
@@ -213,7 +214,7 @@ def test_a_connection_cut_mid_download_is_finished_by_the_next_run(
         "POP3 download failed" in failure.message and json.loads(failure.details)["counts"]["downloaded"] == 2
     )
 
-    result = pop3_sync.download(account)
+    result = pop3_job.download(account)
     assert result["new"] == 3 and result["downloaded"] == 3 and result["deleted"] == 5
     rows = stored(account)
     assert [m.uid for m in rows] == [1, 2, 3, 4, 5] and len({m.pop3_uidl for m in rows}) == 5
@@ -222,7 +223,7 @@ def test_a_connection_cut_mid_download_is_finished_by_the_next_run(
 
 
 def test_a_job_dying_mid_download_leaves_consistent_data(app, users, clean_dovecot, monkeypatch):
-    monkeypatch.setattr(pop3_sync, "BATCH_MESSAGES", 2)
+    monkeypatch.setattr(pop3_job, "BATCH_MESSAGES", 2)
     clean_dovecot.add_messages("alice", 5)
     account = make_account(users["alice"]["id"], clean_dovecot.pop3_port)
 
@@ -231,9 +232,9 @@ def test_a_job_dying_mid_download_leaves_consistent_data(app, users, clean_dovec
             raise RuntimeError("worker stopped")
 
     with pytest.raises(RuntimeError):
-        pop3_sync.download(account, progress=die)
+        pop3_job.download(account, progress=die)
     assert len(stored(account)) == 4 and MessageBody.query.count() == 4
-    result = pop3_sync.download(account)
+    result = pop3_job.download(account)
     assert result["downloaded"] == 1 and result["stored"] == 5
     assert len({m.pop3_uidl for m in stored(account)}) == 5
 
@@ -255,7 +256,7 @@ def test_a_server_without_uidl_is_refused(app, users, scripted):  # noqa: F811
     server = scripted(pop3)
     account = make_account(users["alice"]["id"], server.port)
     with pytest.raises(MailError) as info:
-        pop3_sync.download(account)
+        pop3_job.download(account)
     assert info.value.error_class is ErrorClass.PROTOCOL and info.value.message == NO_UIDL
     assert Message.query.count() == 0
     entry = LogEntry.query.filter_by(source="Incoming mail").one()

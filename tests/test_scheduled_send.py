@@ -18,9 +18,9 @@ from tests.support.job_worker import WorkerProcess, run_burst
 from tests.support.send_support import parsed, sending_mailbox
 from webapp import settings_store
 from webapp.extensions import db
+from webapp.jobs.send import send_outgoing
 from webapp.models import OutgoingMessage
 from webapp.queue import get_queue, get_redis
-from webapp.send_jobs import send_outgoing
 
 
 @pytest.fixture

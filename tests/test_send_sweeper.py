@@ -14,8 +14,9 @@ from sqlalchemy import update
 
 from tests.support.job_worker import run_burst
 from tests.support.send_support import sending_mailbox, server_message_ids
-from webapp import send_queue, sending, settings_store
+from webapp import sending, settings_store
 from webapp.extensions import db
+from webapp.jobs import send as send_job
 from webapp.models import OutgoingMessage, utcnow
 from webapp.queue import get_redis
 
@@ -58,13 +59,13 @@ def test_a_queued_message_without_a_job_is_sent_once_even_when_swept_twice(
     # The web committed the row and died before enqueueing: queued, no job.
     row = sending.create_outgoing(users["alice"]["user"], FIELDS, origin="api")
     assert row.state == "queued" and row.job_id is None
-    assert send_queue.sweep_outgoing()["enqueued"] == []  # within the grace period: left alone
+    assert send_job.sweep_outgoing()["enqueued"] == []  # within the grace period: left alone
     _age(row.id, 61)
-    first = send_queue.sweep_outgoing()
+    first = send_job.sweep_outgoing()
     assert first["enqueued"] == [row.id]
     job_id = _row(row.id).job_id
     _age(row.id, 61)
-    assert send_queue.sweep_outgoing()["enqueued"] == []  # its job is queued: nothing more
+    assert send_job.sweep_outgoing()["enqueued"] == []  # its job is queued: nothing more
     assert _row(row.id).job_id == job_id
     run_burst(app, fork=True)
     sent = _row(row.id)
@@ -72,17 +73,17 @@ def test_a_queued_message_without_a_job_is_sent_once_even_when_swept_twice(
     assert len(smtp_server.messages) == 1
     assert [mid for mid, _ in server_message_ids(clean_dovecot)] == [sent.message_id]
     _age(row.id, 61)
-    assert send_queue.sweep_outgoing()["enqueued"] == []
+    assert send_job.sweep_outgoing()["enqueued"] == []
     run_burst(app, fork=True)
     assert len(smtp_server.messages) == 1
 
 
 def test_a_message_whose_job_vanished_from_redis_gets_a_new_one(app, users, mailbox, smtp_server):
     row = sending.create_outgoing(users["alice"]["user"], FIELDS, origin="api")
-    sending.enqueue_send(row)
+    send_job.start(row)
     Job.fetch(row.job_id, connection=get_redis()).delete()  # Redis lost it (a restart without a dump)
     _age(row.id, 61)
-    assert send_queue.sweep_outgoing()["enqueued"] == [row.id]
+    assert send_job.sweep_outgoing()["enqueued"] == [row.id]
     run_burst(app, fork=True)
     assert _row(row.id).state == "sent" and len(smtp_server.messages) == 1
 
@@ -90,7 +91,7 @@ def test_a_message_whose_job_vanished_from_redis_gets_a_new_one(app, users, mail
 def test_a_job_that_ended_without_sending_leaves_no_message_behind(app, users, mailbox, smtp_server):
     """The job found the message's lock taken and returned: the row stayed queued; swept, it goes."""
     row = sending.create_outgoing(users["alice"]["user"], FIELDS, origin="api")
-    sending.enqueue_send(row)
+    send_job.start(row)
     held = get_redis().lock(sending.LOCK_KEY.format(row.id), timeout=30)
     assert held.acquire(blocking=False)
     try:
@@ -99,7 +100,7 @@ def test_a_job_that_ended_without_sending_leaves_no_message_behind(app, users, m
         held.release()
     assert _row(row.id).state == "queued" and not smtp_server.messages
     _age(row.id, 61)
-    assert send_queue.sweep_outgoing()["enqueued"] == [row.id]
+    assert send_job.sweep_outgoing()["enqueued"] == [row.id]
     run_burst(app, fork=True)
     assert _row(row.id).state == "sent" and len(smtp_server.messages) == 1
 
@@ -107,10 +108,10 @@ def test_a_job_that_ended_without_sending_leaves_no_message_behind(app, users, m
 def test_a_scheduled_message_whose_job_vanished_is_scheduled_again(app, users, mailbox):
     later = (utcnow() + timedelta(days=1)).isoformat()
     row = sending.create_outgoing(users["alice"]["user"], {**FIELDS, "send_at": later}, origin="api")
-    sending.enqueue_send(row)
+    send_job.start(row)
     Job.fetch(row.job_id, connection=get_redis()).delete()
     _age(row.id, 61)
-    assert send_queue.sweep_outgoing()["enqueued"] == [row.id]
+    assert send_job.sweep_outgoing()["enqueued"] == [row.id]
     fresh = _row(row.id)
     assert fresh.state == "scheduled"
     job = Job.fetch(fresh.job_id, connection=get_redis())

@@ -17,9 +17,9 @@ from tests.support.job_worker import run_burst
 from tests.support.send_support import parsed, sending_mailbox, server_message_ids
 from webapp import settings_store
 from webapp.extensions import db
+from webapp.jobs.send import send_outgoing
+from webapp.jobs.sync import sync_account
 from webapp.models import Account, Alias, Folder, LogEntry, Message, OutgoingMessage
-from webapp.send_jobs import send_outgoing
-from webapp.sync_jobs import sync_account
 
 
 @pytest.fixture

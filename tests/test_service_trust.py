@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from webapp import accounts, connection_tests, service_catalog
+from webapp import accounts, service_catalog
 from webapp.extensions import db
-from webapp.mail_session import open_client
+from webapp.jobs import connection_test
+from webapp.jobs.session import open_client
 from webapp.models import Account, Service
 
 
@@ -74,7 +75,7 @@ def test_private_ca_server_passes_only_with_the_service_trust(
     service = _service(clean_dovecot, clean_smtp_server)
     account = _mailbox(users["alice"]["user"], service, clean_dovecot)
 
-    failed = connection_tests.test_account(account.id)
+    failed = connection_test.test_account(account.id)
     assert not failed["ok"]
     assert {c["error"]["class"] for c in failed["checks"].values()} == {"certificate"}
 
@@ -82,7 +83,7 @@ def test_private_ca_server_passes_only_with_the_service_trust(
         service,
         service_catalog.clean_service({"ca_certificate": certs.ca_cert.read_text()}, existing=service),
     )
-    passed = connection_tests.test_account(account.id)
+    passed = connection_test.test_account(account.id)
     assert passed["ok"], passed
     # Sync, folder listing, bodies and sending open their connections the same way.
     account = db.session.get(Account, account.id)
@@ -96,7 +97,7 @@ def test_private_ca_server_passes_only_with_the_service_trust(
             {"ca_certificate": None, "verify_certificate": False}, existing=service
         ),
     )
-    unverified = connection_tests.test_account(account.id)
+    unverified = connection_test.test_account(account.id)
     assert unverified["ok"], unverified
     with open_client(db.session.get(Account, account.id), "imap") as client:
         assert client.info["certificate_verified"] is False
@@ -106,8 +107,8 @@ def test_service_test_uses_the_service_trust(app, users, clean_dovecot, clean_sm
     from webapp.queue import get_redis
 
     service = _service(clean_dovecot, clean_smtp_server, ca_certificate=certs.ca_cert.read_text())
-    key = connection_tests.stash_credentials(get_redis(), "alice", clean_dovecot.users["alice"])
-    summary = connection_tests.test_service(service.id, key, users["admin"]["id"])
+    key = connection_test.stash_credentials(get_redis(), "alice", clean_dovecot.users["alice"])
+    summary = connection_test.test_service(service.id, key, users["admin"]["id"])
     assert summary["ok"], summary
 
 

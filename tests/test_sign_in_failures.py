@@ -30,12 +30,15 @@ from tests.servers.proxy import CuttingProxy
 from tests.support.job_worker import run_burst
 from tests.support.send_support import sending_mailbox
 from tests.support.sync_support import make_mailbox
-from webapp import connection_tests, folder_jobs, settings_store
+from webapp import settings_store
 from webapp.extensions import db
+from webapp.jobs import connection_test
+from webapp.jobs import folders as folder_jobs
+from webapp.jobs.sync import start as start_sync
+from webapp.jobs.sync import sync_due_accounts
 from webapp.models import Account, AccountState, LogEntry, OutgoingMessage, utcnow
 from webapp.queue import get_redis
 from webapp.secretbox import box
-from webapp.sync_jobs import enqueue_sync, sync_due_accounts
 
 LOCAL = AddressPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
 ALICE = Credentials("alice", "secret-alice-pw")
@@ -196,7 +199,7 @@ def test_a_sync_whose_login_is_cut_is_retried_and_stays_due(app, users, clean_do
         account = make_mailbox(clean_dovecot, owner=users["alice"]["user"])
         account.imap_port = proxy.port
         db.session.commit()
-        job_id = enqueue_sync(account)["job_id"]
+        job_id = start_sync(account).id
         run_burst()
     assert proxy.cuts == 2  # the first run and its retry
     assert Job.fetch(job_id, connection=get_redis()).get_status().value == "failed"
@@ -212,7 +215,7 @@ def test_a_sync_with_dovecot_killed_during_login_keeps_the_mailbox_due(app, user
     dovecot = dovecot_factory(ssl=False, auth_fault="hang")
     account = make_mailbox(dovecot, owner=users["alice"]["user"])
     killer = kill_when_login_in_flight(dovecot)
-    enqueue_sync(account)
+    start_sync(account)
     run_burst()
     killer.join(timeout=30)
     assert dovecot.auth_in_flight.exists()
@@ -225,7 +228,7 @@ def test_a_pop3_sync_whose_login_is_cut_stays_due(app, users, clean_dovecot):
         account.incoming_protocol = "pop3"
         account.pop3_host, account.pop3_port, account.pop3_security = "127.0.0.1", proxy.port, "none"
         db.session.commit()
-        enqueue_sync(account)
+        start_sync(account)
         run_burst()
     assert proxy.cuts == 2
     db.session.expire_all()
@@ -240,7 +243,7 @@ def test_connection_test_and_folder_list_on_a_temporary_failure_are_connection_e
     account = make_mailbox(dovecot, owner=users["alice"]["user"])
     account.smtp_port = clean_smtp_server.plain_port
     db.session.commit()
-    summary = connection_tests.test_account(account.id)
+    summary = connection_test.test_account(account.id)
     assert summary["checks"]["imap"]["error"]["class"] == "server_error", summary
     db.session.expire_all()
     assert db.session.get(Account, account.id).state == AccountState.CONNECTION_ERROR.value
@@ -256,7 +259,7 @@ def test_a_wrong_password_still_stops_the_periodic_sync(app, users, clean_doveco
     account = make_mailbox(clean_dovecot, owner=users["alice"]["user"])
     account.password_encrypted = box().encrypt("wrong-pw-32")
     db.session.commit()
-    enqueue_sync(account)
+    start_sync(account)
     run_burst()
     db.session.expire_all()
     account = db.session.get(Account, account.id)

@@ -15,7 +15,7 @@ from tests.support.job_worker import run_burst
 from tests.support.sync_support import make_mailbox
 from webapp import settings_store
 from webapp.extensions import db
-from webapp.folder_jobs import list_folders
+from webapp.jobs.folders import list_folders
 from webapp.models import Account, Folder, LogEntry, Message
 
 from .test_pop3_sync import make_account

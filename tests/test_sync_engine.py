@@ -18,8 +18,8 @@ from connectors.sync import SyncOptions, sync_folders, uid_set
 from tests.servers.proxy import CuttingProxy
 from tests.support.sync_support import MODES, folder_id, imap_login, make_mailbox, server_flags, stored_flags
 from webapp.extensions import db
+from webapp.jobs.sync_store import SqlSyncStore
 from webapp.models import Folder, Message
-from webapp.sync_store import SqlSyncStore
 
 
 def run(dovecot, account, names=("INBOX",), port=None, **options):

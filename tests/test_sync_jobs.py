@@ -21,9 +21,10 @@ from tests.support.job_worker import run_burst
 from tests.support.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 from webapp import settings_store
 from webapp.extensions import db
+from webapp.jobs.sync import LOCK_KEY, sync_account, sync_due_accounts
+from webapp.jobs.sync import start as start_sync
 from webapp.models import Account, AccountState, LogEntry, LogSource
 from webapp.queue import get_redis
-from webapp.sync_jobs import LOCK_KEY, enqueue_sync, sync_account, sync_due_accounts
 
 
 @pytest.fixture
@@ -171,7 +172,7 @@ def test_transient_failure_is_retried_then_fails(make_app, clean_dovecot, users_
         account.imap_port = _closed_port()
         db.session.commit()
         with app.test_request_context():
-            job_id = enqueue_sync(account)["job_id"]
+            job_id = start_sync(account).id
         run_burst()
         job = Job.fetch(job_id, connection=get_redis())
         assert job.get_status().value == "failed" and job.retries_left == 0
@@ -192,7 +193,7 @@ def test_authentication_failure_stops_retrying_and_marks_the_mailbox(mailbox):
 
     mailbox.password_encrypted = box().encrypt("wrong-password-1")
     db.session.commit()
-    job_id = enqueue_sync(mailbox)["job_id"]
+    job_id = start_sync(mailbox).id
     run_burst()
     job = Job.fetch(job_id, connection=get_redis())
     assert job.get_status().value == "finished"
@@ -210,7 +211,7 @@ def test_worker_killed_mid_sync_and_the_sync_finished_later(
 ):
     clean_dovecot.add_messages("alice", 3000)
     with app.test_request_context():
-        job_id = enqueue_sync(mailbox)["job_id"]
+        job_id = start_sync(mailbox).id
     env = dict(
         os.environ,
         DATABASE_URL=database_url,
@@ -255,13 +256,13 @@ def test_worker_killed_mid_sync_and_the_sync_finished_later(
     assert db.session.get(Account, mailbox.id).last_synced_at is None
 
     # The killed job still looks "started" to RQ; once its lock has expired a new sync is accepted.
-    from webapp.sync_jobs import SyncRunning
+    from webapp.jobs.sync import SyncRunning
 
     deadline = time.monotonic() + 30
     while True:
         try:
             with app.test_request_context():
-                again = enqueue_sync(mailbox)["job_id"]
+                again = start_sync(mailbox).id
             break
         except SyncRunning as exc:
             assert exc.job_id == job_id and time.monotonic() < deadline

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import func
 
-from . import email_log, settings_store, validation
+from . import account_states, email_log, settings_store, validation
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
-from .models import Account, AccountState, LogLevel, LogSource, Notification, Service, User
+from .models import Account, LogLevel, LogSource, Notification, Service, User
 from .secretbox import box
 from .service_catalog import PROTOCOLS, sync_builtin_services
 from .validation import boolean, email, endpoint_from_json, text
@@ -204,18 +204,14 @@ def _apply(account: Account, cleaned: dict) -> None:
         account.manual = False
         for proto in (*PROTOCOLS, "pop3"):
             account.set_endpoint(proto, None)
-        if account.state == AccountState.SERVICE_REMOVED.value:
-            account.state = AccountState.NEW.value
-            account.last_error = None
+        account_states.reconnected(account)
     elif "manual" in cleaned:
         account.service = None
         account.service_name = None
         account.manual = True
         for proto in (*PROTOCOLS, "pop3"):
             account.set_endpoint(proto, cleaned["manual"].get(proto))
-        if account.state == AccountState.SERVICE_REMOVED.value:
-            account.state = AccountState.NEW.value
-            account.last_error = None
+        account_states.reconnected(account)
     for key in ("username", "email"):
         if cleaned.get(key):
             setattr(account, key, cleaned[key])
@@ -233,9 +229,9 @@ def _apply(account: Account, cleaned: dict) -> None:
             setattr(account, key, cleaned[key])
     if "active" in cleaned:
         if not cleaned["active"]:
-            account.state = AccountState.DISABLED.value
-        elif account.state == AccountState.DISABLED.value:
-            account.state = AccountState.NEW.value
+            account_states.turned_off(account)
+        else:
+            account_states.turned_on(account)
 
 
 def _check_incoming(account: Account) -> None:

@@ -31,8 +31,8 @@ def prepare_database() -> str | None:
     """Apply migrations, create the first administrator; return a generated admin password."""
     from flask_migrate import upgrade
 
-    from .service_catalog import sync_builtin_services
     from .users import ensure_admin
+    from .service_catalog import sync_builtin_services
 
     upgrade()
     generated = ensure_admin(current_app.config.get("ADMIN_PASSWORD"))
@@ -137,7 +137,7 @@ def worker(burst: bool):
     """Run an RQ worker for Mailroom's queue, with the application context."""
     from rq import Worker
 
-    from .abandoned_jobs import Pulse, die_with_parent
+    from .jobs.abandoned import Pulse, die_with_parent
     from .extensions import db
     from .queue import get_queue, get_redis
 
@@ -159,25 +159,14 @@ def worker(burst: bool):
 @cli.command("cron")
 @with_appcontext
 def cron():
-    """Run RQ's cron scheduler with Mailroom's periodic jobs."""
+    """Run RQ's cron scheduler with Mailroom's periodic jobs (webapp.jobs.schedule)."""
     from rq.cron import CronScheduler
 
-    from . import jobs
+    from .jobs import schedule
     from .queue import get_redis
 
     scheduler = CronScheduler(connection=get_redis())
-    queue = current_app.config["QUEUE_NAME"]
-    scheduler.register(jobs.heartbeat, queue_name=queue, interval=60, job_timeout=30)
-    from .sync_jobs import sync_due_accounts
-
-    scheduler.register(sync_due_accounts, queue_name=queue, interval=60, job_timeout=120)
-    from .abandoned_jobs import recover_abandoned
-    from .send_queue import sweep_outgoing
-
-    # A killed worker's jobs failed through RQ's abandoned-job path; messages whose job was lost.
-    scheduler.register(recover_abandoned, queue_name=queue, interval=60, job_timeout=60)
-    scheduler.register(sweep_outgoing, queue_name=queue, interval=60, job_timeout=120)
-    scheduler.start()
+    schedule.register(scheduler, current_app.config["QUEUE_NAME"]).start()
 
 
 @cli.group("users")

@@ -75,3 +75,10 @@ class QueueUnavailable(DomainError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class MailboxUnavailable(Exception):
+    """A job cannot use the mailbox now (disabled, service removed, no server for the protocol).
+
+    Not a :class:`DomainError`: jobs raise it before connecting and record it as their outcome.
+    """

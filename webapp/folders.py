@@ -25,8 +25,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from connectors import plugins
-from connectors.folder_list import NOSELECT, ListedFolder, list_folders
-from connectors.imap import ImapClient
+from connectors.folder_list import NOSELECT, ListedFolder
+from connectors.folder_names import role_for
 
 from .errors import Conflict, Invalid
 from .extensions import db
@@ -83,39 +83,11 @@ def folder_as_dict(folder: Folder) -> dict[str, Any]:
     }
 
 
-# Refresh from the server ---------------------------------------------------------------------
+# Store what the server listed (the job lists: webapp.jobs.folders) -------------------------
 
 
-def refresh_folders(account: Account, client: ImapClient) -> list[Folder]:
-    """LIST the server's folders and upsert the rows; commits; returns the folders the server has.
-
-    ``client`` is connected and logged in (``webapp.mail_session.open_client``).
-    """
-    listed = list_folders(client)
-    try:
-        return _upsert(account, listed)
-    except IntegrityError:
-        # Another refresh of the same mailbox inserted the same names first: redo on its rows.
-        db.session.rollback()
-        return _upsert(account, listed)
-
-
-def find_sent_folder(account: Account, client: ImapClient) -> Folder | None:
-    """The Sent folder of a mailbox that has none mapped yet, found on the server and mapped.
-
-    A mailbox used right after it was connected has no folder rows: the send job asks here
-    instead of losing the Sent copy.  The server's folders are listed and stored by the same
-    code as "Refresh folder list", so the role comes from the same rules, in the same order:
-    RFC 6154 ``\\Sent``, then the provider plugin's names, then common names ("Sent Items",
-    "INBOX.Sent", "Posta inviata", "Wysłane", ... from the generic plugin).  Only folders seen
-    for the first time get a role, so a user who chose "no Sent folder" keeps that choice.
-    Commits; ``client`` is logged in.
-    """
-    refresh_folders(account, client)
-    return Folder.query.filter_by(account_id=account.id, role=FolderRole.SENT.value).first()
-
-
-def _upsert(account: Account, listed: list[ListedFolder]) -> list[Folder]:
+def store_listing(account: Account, listed: list[ListedFolder]) -> list[Folder]:
+    """Upsert the folder rows from a LIST answer (the rules above); returns the folders the server has."""
     rows = {f.name: f for f in Folder.query.filter_by(account_id=account.id)}
     first_listing = not rows
     fresh: list[Folder] = []
@@ -196,11 +168,7 @@ def _fill_roles(
 
 
 def _generic_guesses(names: list[str]) -> dict[str, str]:
-    """What the built-in generic plugin alone guesses from the names (to rank provider answers first)."""
-    try:
-        from plugins.custom import role_for
-    except ImportError:  # pragma: no cover - the built-in plugins ship with Mailroom
-        return {}
+    """What the generic folder names alone suggest (to rank provider answers first)."""
     return {name: role for name in names if (role := role_for(name))}
 
 

@@ -1,36 +1,18 @@
-"""Enqueueing jobs for a console user and reporting their status to that user only."""
+"""A job's status, reported to the console user who started it only (or an administrator).
+
+Jobs are started by the ``start`` functions of :mod:`webapp.jobs` (through
+:func:`webapp.queue.enqueue_for`); the web turns the :class:`rq.job.Job` into its answer.
+"""
 
 from __future__ import annotations
 
-from flask import current_app, url_for
 from rq.exceptions import NoSuchJobError
 from rq.job import JOB_ID_PATTERN, Job
 
-from . import abandoned_jobs, queue
+from . import queue
 from .errors import NotFound
+from .jobs import abandoned as abandoned_jobs
 from .models import User
-
-
-def enqueue(
-    func,
-    *args,
-    owner: User,
-    kind: str,
-    account_id: int | None = None,
-    timeout: int | None = None,
-    api: bool = True,
-) -> dict:
-    """Enqueue ``func(*args)`` (ids only) on behalf of ``owner``; answer the job id and status URL."""
-    job = queue.enqueue(
-        func,
-        *args,
-        job_timeout=timeout or current_app.config["JOB_TIMEOUT"],
-        result_ttl=3600,
-        failure_ttl=24 * 3600,
-        meta={"owner_id": owner.id, "kind": kind, "account_id": account_id},
-    )
-    endpoint = "api.job_status" if api else "mailboxes.job_status"
-    return {"job_id": job.id, "status_url": url_for(endpoint, job_id=job.id)}
 
 
 def status(job_id: str, viewer: User) -> dict:

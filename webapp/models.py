@@ -524,6 +524,27 @@ class OutgoingState(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
+_OUT = OutgoingState
+#: Every change of an outgoing message's state, and nothing else (``None``: a row being made).
+#: Moving to the state a row is already in is not a change and always allowed.
+OUTGOING_TRANSITIONS: dict[OutgoingState | None, frozenset[OutgoingState]] = {
+    None: frozenset({_OUT.QUEUED, _OUT.SCHEDULED}),
+    # Edited, re-scheduled or due now; picked up by its job; cancelled; its mailbox is gone.
+    _OUT.QUEUED: frozenset({_OUT.SCHEDULED, _OUT.SENDING, _OUT.CANCELLED, _OUT.FAILED}),
+    _OUT.SCHEDULED: frozenset({_OUT.QUEUED, _OUT.SENDING, _OUT.CANCELLED, _OUT.FAILED}),
+    # Done; failed for good; a transient failure before the server accepted it (retried).
+    _OUT.SENDING: frozenset({_OUT.SENT, _OUT.FAILED, _OUT.QUEUED}),
+    # Only an operator re-queueing its failed RQ job runs it again.
+    _OUT.FAILED: frozenset({_OUT.SENDING}),
+    _OUT.SENT: frozenset(),
+    _OUT.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    """An outgoing message was asked to change state along an edge :data:`OUTGOING_TRANSITIONS` lacks."""
+
+
 class OutgoingMessage(db.Model):
     """A message a user sends through one of the mailboxes they may send from.
 
@@ -578,6 +599,20 @@ class OutgoingMessage(db.Model):
     attachments: Mapped[list[OutgoingAttachment]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="OutgoingAttachment.id"
     )
+
+    @property
+    def state_enum(self) -> OutgoingState | None:
+        return OutgoingState(self.state) if self.state else None
+
+    def can_move_to(self, state: OutgoingState) -> bool:
+        current = self.state_enum
+        return state == current or state in OUTGOING_TRANSITIONS[current]
+
+    def move_to(self, state: OutgoingState) -> None:
+        """The one way an outgoing message changes state; an edge the table lacks raises."""
+        if not self.can_move_to(state):
+            raise IllegalTransition(f"An outgoing message cannot go from {self.state} to {state.value}.")
+        self.state = state.value
 
 
 class OutgoingAttachment(db.Model):

@@ -27,10 +27,10 @@ from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from flask import session
 
-from . import email_log
+from . import account_states, email_log
 from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from .extensions import db
-from .models import Account, AccountState, LogLevel, LogSource, Notification, Service, User, utcnow
+from .models import Account, LogLevel, LogSource, Notification, Service, User, utcnow
 from .oauth_apps import endpoints, oauth_preset, usable_app
 from .oauth_tokens import NOTIFICATION_KIND, REQUEST_TIMEOUT, oauth_client, store_tokens
 from .secretbox import box
@@ -282,17 +282,7 @@ def _save(user: User, service: Service, account_id: int | None, address: str, to
     account.password_encrypted = None
     account.smtp_password_encrypted = None
     store_tokens(account, token)
-    if (
-        account.state
-        in (
-            AccountState.NEEDS_SIGN_IN.value,
-            AccountState.AUTH_ERROR.value,
-            AccountState.SERVICE_REMOVED.value,
-        )
-        or created
-    ):
-        account.state = AccountState.NEW.value
-        account.last_error = None
+    account_states.signed_in(account, created)
     db.session.flush()
     for note in Notification.query.filter_by(account_id=account.id, kind=NOTIFICATION_KIND, read_at=None):
         note.read_at = utcnow()

@@ -147,6 +147,21 @@ def enqueue_at(when: datetime, func, *args, **options) -> Job:
         return get_queue().enqueue_at(when, func, *args, **options)
 
 
+def enqueue_for(
+    func, *args, owner_id: int, kind: str, account_id: int | None = None, timeout: int | None = None
+) -> Job:
+    """Enqueue ``func(*args)`` (ids only) on behalf of a console user, who alone (or an administrator)
+    may read its status (:mod:`webapp.job_status`); :class:`QueueUnavailable` without Redis."""
+    return enqueue(
+        func,
+        *args,
+        job_timeout=timeout or current_app.config["JOB_TIMEOUT"],
+        result_ttl=3600,
+        failure_ttl=24 * 3600,
+        meta={"owner_id": owner_id, "kind": kind, "account_id": account_id},
+    )
+
+
 def get_queue() -> Queue:
     return Queue(
         current_app.config["QUEUE_NAME"],

@@ -13,15 +13,15 @@ The contract other areas rely on (keep it stable):
   outside :func:`allowed_senders` is :class:`~webapp.errors.Forbidden`, 403), picks the
   mailbox that owns the From address, makes the Message-ID once and stores the row,
   ``scheduled`` when ``send_at`` is in the future, else ``queued``.  It does not enqueue.
-* :func:`enqueue_send` ``(outgoing) -> {"job_id", "status_url"}`` — enqueues
-  :func:`webapp.send_jobs.send_outgoing` now, or at ``send_at`` with RQ's scheduler,
-  with ``Retry`` for transient failures.  Rows made elsewhere (out-of-office replies)
-  may be passed too: state ``queued`` (or ``scheduled`` with ``send_at``), a unique
-  ``message_id`` (use :func:`connectors.outgoing.make_message_id`) and ``account_id`` set.
-* :func:`cancel` and :func:`update_scheduled` — until the message goes; a message already
+* :func:`webapp.jobs.send.start` ``(outgoing) -> Job`` — enqueues the send job now, or at
+  ``send_at`` with RQ's scheduler, with ``Retry`` for transient failures.  Rows made elsewhere
+  (out-of-office replies) may be passed too: state ``queued`` (or ``scheduled`` with
+  ``send_at``), a unique ``message_id`` (use :func:`connectors.outgoing.make_message_id`) and
+  ``account_id`` set.  :func:`webapp.jobs.send.reschedule` edits a scheduled message.
+* :func:`cancel` (and ``reschedule``) — until the message goes; a message already
   sending or sent is a 409 (:class:`~webapp.errors.Conflict`).
 
-The web never talks to a mail server: the job does (webapp.send_jobs).
+The web never talks to a mail server: the job does (webapp.jobs.send).
 """
 
 from __future__ import annotations
@@ -36,13 +36,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app, url_for
-from rq import Callback, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from connectors.outgoing import check_header_name, make_message_id
 
-from . import mailbox_usability, queue, validation
+from . import html_safety, mailbox_usability, validation
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .extensions import db
 from .models import (
@@ -226,13 +225,6 @@ def _body(value: Any, name: str, errors: dict[str, str]) -> str | None:
     return value.replace("\r\n", "\n")
 
 
-def sanitize_html(markup: str) -> str:
-    """HTML made safe to send and to show: scripts, event handlers and unknown tags removed."""
-    import nh3
-
-    return nh3.clean(markup)
-
-
 def _attachments(value: Any, errors: dict[str, str]) -> list[dict]:
     if value is None:
         return []
@@ -372,7 +364,7 @@ def clean(user: User, data: Any) -> dict:
     cleaned["subject"] = subject.strip() if isinstance(subject, str) else ""
     cleaned["text"] = _body(data.get("text"), "text", errors)
     markup = _body(data.get("html"), "html", errors)
-    cleaned["html"] = sanitize_html(markup) if markup else None
+    cleaned["html"] = html_safety.for_outgoing(markup) if markup else None
     if cleaned["text"] is None and cleaned["html"] is None and not ({"text", "html"} & set(errors)):
         errors["text"] = "Write a message (text and/or HTML)."
     cleaned["attachments"] = _attachments(data.get("attachments"), errors)
@@ -395,7 +387,8 @@ def _profile_name(user: User) -> str:
 # -- creating, enqueueing, changing --------------------------------------------------------------
 
 
-def _apply(row: OutgoingMessage, cleaned: dict) -> None:
+def apply_fields(row: OutgoingMessage, cleaned: dict) -> None:
+    """Write validated fields (:func:`clean`) on a new or scheduled row: ``scheduled`` or ``queued``."""
     sender = cleaned["sender"]
     row.account_id = sender["account_id"]
     row.from_addr = sender["email"]
@@ -410,7 +403,7 @@ def _apply(row: OutgoingMessage, cleaned: dict) -> None:
     row.references_header = cleaned["references"]
     row.extra_headers = json.dumps(cleaned["extra_headers"]) if cleaned["extra_headers"] else None
     row.send_at = cleaned["send_at"]
-    row.state = (OutgoingState.SCHEDULED if cleaned["send_at"] else OutgoingState.QUEUED).value
+    row.move_to(OutgoingState.SCHEDULED if cleaned["send_at"] else OutgoingState.QUEUED)
     row.error = row.error_class = None
 
 
@@ -433,7 +426,7 @@ def create_outgoing(
         idempotency_key=key,
         request_hash=request_hash,
     )
-    _apply(row, cleaned)
+    apply_fields(row, cleaned)
     for att in cleaned["attachments"]:
         row.attachments.append(OutgoingAttachment(**att))
     db.session.add(row)
@@ -452,46 +445,6 @@ def job_timeout() -> int:
     return 8 * int(settings_store.get("connection_timeout")) + 60
 
 
-def _status_url(job_id: str) -> str | None:
-    from flask import url_for
-
-    try:
-        return url_for("api.job_status", job_id=job_id)
-    except RuntimeError:  # outside a request (a job enqueueing a reply)
-        return None
-
-
-def enqueue_send(outgoing: OutgoingMessage) -> dict:
-    """Enqueue the send job (now, or at ``send_at``); store and return its id. Commits."""
-    if outgoing.state not in (OutgoingState.QUEUED.value, OutgoingState.SCHEDULED.value):
-        raise Conflict(f"This message is {outgoing.state}; it cannot be sent again.")
-    intervals = retry_intervals()
-    options = dict(
-        job_timeout=job_timeout(),
-        result_ttl=24 * 3600,
-        failure_ttl=7 * 24 * 3600,
-        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-        # A worker killed mid-send: webapp.send_queue.on_send_failure (a string: no import loop).
-        on_failure=Callback("webapp.send_queue.on_send_failure"),
-        meta={
-            "owner_id": outgoing.user_id,
-            "kind": "send",
-            "account_id": outgoing.account_id,
-            "outgoing_id": outgoing.id,
-        },
-    )
-    if outgoing.send_at is not None and outgoing.send_at > utcnow():
-        outgoing.state = OutgoingState.SCHEDULED.value
-        when = outgoing.send_at.replace(tzinfo=UTC)
-        job = queue.enqueue_at(when, "webapp.send_jobs.send_outgoing", outgoing.id, **options)
-    else:
-        outgoing.state = OutgoingState.QUEUED.value
-        job = queue.enqueue("webapp.send_jobs.send_outgoing", outgoing.id, **options)
-    outgoing.job_id = job.id
-    db.session.commit()
-    return {"job_id": job.id, "status_url": _status_url(job.id)}
-
-
 @contextmanager
 def message_lock(outgoing_id: int, wait: float = 5.0):
     """The per-message Redis lock the send job holds while it sends; 409 if it cannot be had."""
@@ -507,7 +460,8 @@ def message_lock(outgoing_id: int, wait: float = 5.0):
             pass
 
 
-def _drop_job(job_id: str | None) -> None:
+def drop_job(job_id: str | None) -> None:
+    """Delete the message's RQ job (a scheduled one too), if it still exists."""
     if not job_id:
         return
     try:
@@ -526,8 +480,8 @@ def cancel(outgoing: OutgoingMessage) -> OutgoingMessage:
     with message_lock(outgoing.id):
         db.session.refresh(outgoing)
         _changeable(outgoing, (OutgoingState.SCHEDULED.value, OutgoingState.QUEUED.value), "cancelled")
-        _drop_job(outgoing.job_id)
-        outgoing.state = OutgoingState.CANCELLED.value
+        drop_job(outgoing.job_id)
+        outgoing.move_to(OutgoingState.CANCELLED)
         db.session.commit()
     return outgoing
 
@@ -547,32 +501,6 @@ def as_fields(outgoing: OutgoingMessage) -> dict:
         "references": outgoing.references_header,
         "extra_headers": json.loads(outgoing.extra_headers) if outgoing.extra_headers else None,
     }
-
-
-def update_scheduled(outgoing: OutgoingMessage, fields: dict) -> OutgoingMessage:
-    """Edit a scheduled message and re-schedule it (``send_at`` null: send now); 409 once it goes.
-
-    Fields not given keep their values; ``attachments`` given replaces them all.
-    """
-    if not isinstance(fields, dict):
-        raise Invalid({"body": "must be an object"})
-    user = db.session.get(User, outgoing.user_id)
-    with message_lock(outgoing.id):
-        db.session.refresh(outgoing)
-        _changeable(outgoing, (OutgoingState.SCHEDULED.value,), "edited")
-        merged = {**as_fields(outgoing), **fields}
-        if "send_at" not in fields and outgoing.send_at is not None and outgoing.send_at <= utcnow():
-            merged["send_at"] = None  # it is due right now
-        cleaned = clean(user, merged)
-        _drop_job(outgoing.job_id)
-        _apply(outgoing, cleaned)
-        if "attachments" in fields:
-            outgoing.attachments.clear()
-            for att in cleaned["attachments"]:
-                outgoing.attachments.append(OutgoingAttachment(**att))
-        db.session.flush()
-        enqueue_send(outgoing)
-    return outgoing
 
 
 # -- reading ------------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 
 from connectors import plugins as plugin_registry
 
-from . import email_log, mailbox_usability, service_trust
+from . import account_states, email_log, mailbox_usability, service_trust
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
-from .models import Account, AccountState, LogLevel, LogSource, Notification, Service, ServiceKind, utcnow
+from .models import Account, LogLevel, LogSource, Notification, Service, ServiceKind, utcnow
 from .validation import boolean, endpoint_from_json, is_id, text
 
 PROTOCOLS = ("imap", "smtp")
@@ -234,9 +234,7 @@ def delete_service(service: Service) -> list[Account]:
     for account in accounts:
         account.service_name = service.name
         account.service_id = None
-        account.state = AccountState.SERVICE_REMOVED.value
-        account.last_error = message
-        account.last_error_at = now
+        account_states.service_removed(account, message, now)
         db.session.add(
             Notification(
                 user_id=account.user_id,

@@ -72,8 +72,8 @@ def mailboxes_of(live, username):
 def dovecot_mailbox_with_folders(live, server, username: str = "alice") -> int:
     """Connect ``username``'s Dovecot mailbox (plain IMAP on loopback) and list its folders."""
     from webapp import settings_store
-    from webapp.folders import refresh_folders
-    from webapp.mail_session import open_client
+    from webapp.jobs.folders import refresh_folders
+    from webapp.jobs.session import open_client
 
     with live.app.app_context():
         settings_store.update({"allowed_internal_hosts": ["127.0.0.1"]})

@@ -7,8 +7,8 @@ from playwright.sync_api import expect
 
 from tests.support.sync_support import imap_login
 from webapp.extensions import db
+from webapp.jobs.sync import sync_account
 from webapp.models import Filter, Folder, OutOfOffice
-from webapp.sync_jobs import sync_account
 
 from .conftest import login, shot
 from .helpers import dovecot_mailbox_with_folders

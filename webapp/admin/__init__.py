@@ -12,6 +12,8 @@ from ..auth.decorators import admin_required
 from ..errors import DomainError
 from ..extensions import db
 from ..forms import ActionForm, ServiceForm, SettingsForm, apply_errors, endpoints_from_form
+from ..jobs import connection_test
+from ..mailboxes.jobs import accepted
 from ..models import Account, Service, Setting
 from ..validation import text
 
@@ -203,11 +205,6 @@ def test_service(service_id: int):
     from flask import jsonify, request
     from flask_login import current_user
 
-    from .. import job_status
-    from ..connection_tests import job_timeout, stash_credentials
-    from ..jobs import test_service_connection
-    from ..queue import get_redis
-
     service = _service_or_404(service_id)
     data = request.get_json(silent=True) or {}
     fields = {
@@ -217,18 +214,7 @@ def test_service(service_id: int):
     }
     if fields:
         return jsonify({"error": "Enter a login and password to test with.", "fields": fields}), 422
-    key = stash_credentials(get_redis(), data["username"], data["password"])
-    body = job_status.enqueue(
-        test_service_connection,
-        service.id,
-        key,
-        current_user.id,
-        owner=current_user,
-        kind="service_test",
-        timeout=job_timeout(),
-        api=False,
-    )
-    return jsonify(body), 202
+    return accepted(connection_test.start_service(service, current_user, data["username"], data["password"]))
 
 
 @bp.route("/log")

@@ -15,7 +15,9 @@ from .. import accounts, email_log, job_status, service_catalog, settings_store
 from ..api_tokens import TokenRefused, authenticate
 from ..errors import DomainError, Forbidden, Invalid, Malformed, NotFound
 from ..extensions import db
+from ..jobs import connection_test
 from ..models import Account
+from .jobs import accepted
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -202,19 +204,8 @@ def logs():
 @bp.post("/accounts/<int:account_id>/test")
 @token_required
 def test_account(account_id: int):
-    from ..connection_tests import job_timeout
-    from ..jobs import test_account_connection
-
     account = accounts.get_account(g.api_user, account_id)
-    body = job_status.enqueue(
-        test_account_connection,
-        account.id,
-        owner=g.api_user,
-        kind="connection_test",
-        account_id=account.id,
-        timeout=job_timeout(),
-    )
-    return jsonify(body), 202, {"Location": body["status_url"]}
+    return accepted(connection_test.start(account, g.api_user))
 
 
 @bp.post("/services/<int:service_id>/test")
@@ -232,23 +223,15 @@ def test_service(service_id: int):
             fields[key] = "must be a string"
     if fields:
         raise Invalid(fields)
-    from ..connection_tests import job_timeout, stash_credentials
-    from ..jobs import test_service_connection
-    from ..queue import get_redis
-
-    key = stash_credentials(
-        get_redis(), data["username"], data["password"], data.get("smtp_username"), data.get("smtp_password")
+    job = connection_test.start_service(
+        service,
+        g.api_user,
+        data["username"],
+        data["password"],
+        data.get("smtp_username"),
+        data.get("smtp_password"),
     )
-    body = job_status.enqueue(
-        test_service_connection,
-        service.id,
-        key,
-        g.api_user.id,
-        owner=g.api_user,
-        kind="service_test",
-        timeout=job_timeout(),
-    )
-    return jsonify(body), 202, {"Location": body["status_url"]}
+    return accepted(job)
 
 
 @bp.get("/jobs/<job_id>", endpoint="job_status")

@@ -9,13 +9,15 @@ attachment of one's own outgoing message.  Both answer the bytes as a download
 
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import g
 
 from .. import attachments, sending
 from .. import message_bodies as bodies
 from .. import message_queries as mq
 from ..errors import NotFound
+from ..jobs import bodies as body_jobs
 from . import bp, token_required
+from .jobs import accepted
 
 _NO_SUCH = "No such attachment."
 
@@ -28,8 +30,7 @@ def message_attachment(message_id: int, number: int):
         raise NotFound(bodies.GONE_TEXT)
     raw = bodies.cached_raw(message)
     if raw is None:
-        job = bodies.request_body(message, g.api_user)
-        return jsonify({"body": None, **job}), 202, {"Location": job["status_url"]}
+        return accepted(body_jobs.start(message, g.api_user), {"body": None})
     found = bodies.attachment(raw, number)
     if found is None:
         raise NotFound(_NO_SUCH)

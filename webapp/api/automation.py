@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from flask import g, jsonify
 
-from .. import accounts, filters, job_status, out_of_office
+from .. import accounts, filters, out_of_office
 from ..errors import Invalid, NotFound
 from ..extensions import db
+from ..jobs import automation
 from ..models import Folder
 from . import _json, bp, token_required
+from .jobs import accepted
 
 
 @bp.get("/accounts/<int:account_id>/filters")
@@ -76,18 +78,11 @@ def move_filter(account_id: int, filter_id: int):
 @bp.post("/accounts/<int:account_id>/folders/<int:folder_id>/run-filters")
 @token_required
 def run_filters(account_id: int, folder_id: int):
-    from ..automation import run_filters as job
-    from ..folders import check_listable
-
     account = accounts.get_account(g.api_user, account_id)
     folder = db.session.get(Folder, folder_id)
     if folder is None or folder.account_id != account.id:
         raise NotFound("No such folder in this mailbox.")
-    check_listable(account)
-    body = job_status.enqueue(
-        job, account.id, folder.id, owner=g.api_user, kind="run_filters", account_id=account.id
-    )
-    return jsonify(body), 202, {"Location": body["status_url"]}
+    return accepted(automation.start(account, folder, g.api_user))
 
 
 @bp.get("/accounts/<int:account_id>/out-of-office")

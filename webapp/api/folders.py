@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from flask import g, jsonify
 
-from .. import accounts, folders, job_status
+from .. import accounts, folders
 from ..errors import NotFound
 from ..extensions import db
+from ..jobs import folders as folder_jobs
 from ..models import Folder
 from . import _json, bp, token_required
+from .jobs import accepted
 
 
 def _folder(account_id: int, folder_id: int) -> Folder:
@@ -50,12 +52,4 @@ def delete_folder(account_id: int, folder_id: int):
 @bp.post("/accounts/<int:account_id>/folders/refresh")
 @token_required
 def refresh_folders(account_id: int):
-    from ..folder_jobs import job_timeout
-    from ..folder_jobs import list_folders as job
-
-    account = accounts.get_account(g.api_user, account_id)
-    folders.check_listable(account)
-    body = job_status.enqueue(
-        job, account.id, owner=g.api_user, kind="list_folders", account_id=account.id, timeout=job_timeout()
-    )
-    return jsonify(body), 202, {"Location": body["status_url"]}
+    return accepted(folder_jobs.start(accounts.get_account(g.api_user, account_id), g.api_user))

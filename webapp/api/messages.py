@@ -13,7 +13,9 @@ from flask import g, jsonify, request, url_for
 from .. import message_bodies as bodies
 from .. import message_queries as mq
 from ..errors import NotFound
+from ..jobs import bodies as body_jobs
 from . import bp, token_required
+from .jobs import accepted
 
 
 def _page_args() -> tuple[int, str | None, str]:
@@ -75,10 +77,8 @@ def _message_response(message):
                 "api.message_attachment", message_id=message.id, number=item["number"]
             )
         return jsonify(body)
-    job = bodies.request_body(message, g.api_user)
     body["body"] = None
-    body.update(job)
-    return jsonify(body), 202, {"Location": job["status_url"]}
+    return accepted(body_jobs.start(message, g.api_user), body)
 
 
 @bp.get("/threads")

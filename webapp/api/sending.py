@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import g, jsonify, request, url_for
 
 from .. import send_queue, sending
+from ..jobs import send as send_job
 from . import _json, bp, token_required
 
 
@@ -64,7 +65,8 @@ def get_outgoing(outgoing_id: int):
 @token_required
 def patch_outgoing(outgoing_id: int):
     """Edit a scheduled message (any send field; ``send_at`` null sends it now); 409 once it goes."""
-    row = sending.update_scheduled(sending.get_outgoing(g.api_user, outgoing_id), _json())
+    row = sending.get_outgoing(g.api_user, outgoing_id)
+    send_job.reschedule(row, _json())
     return _accepted(row)
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import g
 
 from .. import accounts
+from ..jobs import sync
 from . import bp, token_required
+from .jobs import accepted, status_url
 
 
 @bp.post("/accounts/<int:account_id>/sync")
 @token_required
 def sync_account(account_id: int):
     """Enqueue a sync of the mailbox's selected folders: 202 with the job, 409 if one is queued or running."""
-    from ..sync_jobs import check_syncable, enqueue_sync
-
     account = accounts.get_account(g.api_user, account_id)  # 404 unless owner or admin
-    check_syncable(account)
-    body = enqueue_sync(account, owner_id=g.api_user.id)
-    return jsonify(body), 202, {"Location": body["status_url"]}
+    try:
+        job = sync.start(account, owner_id=g.api_user.id)
+    except sync.SyncRunning as exc:
+        exc.status_url = status_url(exc.job_id)
+        raise
+    return accepted(job)

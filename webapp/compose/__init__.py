@@ -16,6 +16,7 @@ from flask_login import current_user, login_required
 from .. import attachments, mailbox_usability, send_queue, sending
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
+from ..jobs import send as send_job
 from ..models import Account
 
 bp = Blueprint("compose", __name__, url_prefix="/compose")
@@ -218,7 +219,7 @@ def edit(outgoing_id: int):
             fields["text"] = None
         else:
             fields["html"] = None
-        sending.update_scheduled(row, fields)
+        send_job.reschedule(row, fields)
     except DomainError as exc:
         db.session.rollback()
         errors = dict(exc.fields) or {"form": exc.message}

@@ -18,7 +18,9 @@ from .. import (
 from ..errors import DomainError, Invalid, NotFound
 from ..extensions import db
 from ..forms import ActionForm, ConnectForm, ReconnectForm, apply_errors, endpoints_from_form
+from ..jobs import connection_test
 from ..models import Account, Notification, utcnow
+from .jobs import accepted
 
 bp = Blueprint("mailboxes", __name__, url_prefix="/mailboxes")
 
@@ -313,21 +315,7 @@ def log():
 @login_required
 def test(account_id: int):
     """Start a connection test (CSRF token in the X-CSRFToken header); the page then polls the job."""
-    from .. import job_status
-    from ..connection_tests import job_timeout
-    from ..jobs import test_account_connection
-
-    account = _own_account(account_id)
-    body = job_status.enqueue(
-        test_account_connection,
-        account.id,
-        owner=current_user,
-        kind="connection_test",
-        account_id=account.id,
-        timeout=job_timeout(),
-        api=False,
-    )
-    return jsonify(body), 202
+    return accepted(connection_test.start(_own_account(account_id), current_user))
 
 
 @bp.route("/jobs/<job_id>")

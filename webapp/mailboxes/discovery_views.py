@@ -6,19 +6,19 @@ from flask import jsonify, request
 from flask_login import current_user, login_required
 
 from ..errors import DomainError
+from ..jobs import discovery
 from . import bp
+from .jobs import accepted
 
 
 @bp.route("/discover", methods=["POST"])
 @login_required
 def discover():
     """JSON ``{"email"}`` in, 202 ``{"job_id","status_url"}`` out (CSRF token in the X-CSRFToken header)."""
-    from ..api.discovery import start_discovery
-
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify({"error": 'Send a JSON object {"email": ...}.'}), 400
     try:
-        return jsonify(start_discovery(body, current_user, api=False)), 202
+        return accepted(discovery.start(body, current_user))
     except DomainError as exc:
         return jsonify(exc.as_dict()), exc.status

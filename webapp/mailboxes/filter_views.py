@@ -11,13 +11,15 @@ from __future__ import annotations
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import filters, job_status
+from .. import filters
 from .. import folders as folder_rules
 from ..errors import DomainError, Invalid
 from ..extensions import db
 from ..forms import ActionForm
+from ..jobs import automation
 from ..models import Account, Filter, Folder
 from . import _own_account, bp
+from .jobs import accepted
 
 
 def _folders(account: Account) -> list[Folder]:
@@ -171,17 +173,12 @@ def filter_action(account_id: int, filter_id: int, action: str):
 @login_required
 def run_filters_now(account_id: int, folder_id: int):
     """Enqueue "Run now" (CSRF token in the X-CSRFToken header); the page polls the job."""
-    from ..automation import run_filters as job
-
     account = _own_account(account_id)
     folder = db.session.get(Folder, folder_id)
     if folder is None or folder.account_id != account.id:
         abort(404)
     try:
-        folder_rules.check_listable(account)
+        job = automation.start(account, folder, current_user)
     except DomainError as exc:
         return jsonify(exc.as_dict()), exc.status
-    body = job_status.enqueue(
-        job, account.id, folder.id, owner=current_user, kind="run_filters", account_id=account.id, api=False
-    )
-    return jsonify(body), 202
+    return accepted(job)

@@ -13,12 +13,13 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
 from .. import folders as folder_rules
-from .. import job_status
 from ..errors import DomainError
 from ..extensions import db
 from ..forms import ActionForm
+from ..jobs import folders as folder_jobs
 from ..models import Account, Folder
 from . import _own_account, bp
+from .jobs import accepted
 
 
 def _context(account: Account, errors: dict[str, str] | None = None, chosen: dict | None = None) -> dict:
@@ -135,21 +136,9 @@ def folders_form(account_id: int):
 @login_required
 def refresh_folders(account_id: int):
     """Enqueue the folder listing (CSRF token in the X-CSRFToken header); the page polls the job."""
-    from ..folder_jobs import job_timeout
-    from ..folder_jobs import list_folders as job
-
     account = _own_account(account_id)
     try:
-        folder_rules.check_listable(account)
+        job = folder_jobs.start(account, current_user)
     except DomainError as exc:
         return jsonify(exc.as_dict()), exc.status
-    body = job_status.enqueue(
-        job,
-        account.id,
-        owner=current_user,
-        kind="list_folders",
-        account_id=account.id,
-        timeout=job_timeout(),
-        api=False,
-    )
-    return jsonify(body), 202
+    return accepted(job)

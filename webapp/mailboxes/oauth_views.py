@@ -9,24 +9,9 @@ from .. import oauth
 from ..errors import DomainError
 from ..extensions import db
 from ..forms import ActionForm
+from ..jobs import connection_test
 from ..validation import record_id
 from . import _own_account, bp
-
-
-def _enqueue_test(account) -> None:
-    from .. import job_status
-    from ..connection_tests import job_timeout
-    from ..jobs import test_account_connection
-
-    job_status.enqueue(
-        test_account_connection,
-        account.id,
-        owner=current_user,
-        kind="connection_test",
-        account_id=account.id,
-        timeout=job_timeout(),
-        api=False,
-    )
 
 
 @bp.route("/oauth/start")
@@ -58,7 +43,7 @@ def _finished(result: oauth.Finished):
     if result.ask_email:
         return redirect(url_for("mailboxes.oauth_email"))
     account = result.account
-    _enqueue_test(account)
+    connection_test.start(account, current_user)  # the list page shows its outcome on the row
     flash(
         f"Mailbox {account.email} {'connected' if result.created else 'signed in again'} with OAuth2; "
         "testing the connection now.",

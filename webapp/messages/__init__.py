@@ -16,6 +16,8 @@ from .. import message_bodies as bodies
 from .. import message_queries as mq
 from ..errors import Invalid, NotFound
 from ..extensions import db
+from ..jobs import bodies as body_jobs
+from ..mailboxes.jobs import job_body
 from ..models import Account
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
@@ -118,7 +120,7 @@ def show(message_id: int):
         return render_template("messages/message.html", **_layout(m=message, info=info, gone=True)), 404
     raw = bodies.cached_raw(message)
     if raw is None:
-        job = bodies.request_body(message, current_user, api=False)
+        job = job_body(body_jobs.start(message, current_user))
         return render_template("messages/message.html", **_layout(m=message, info=info, job=job))
     return render_template(
         "messages/message.html",
@@ -138,7 +140,7 @@ def attachment(message_id: int, number: int):
         abort(404)
     raw = bodies.cached_raw(message)
     if raw is None:
-        bodies.request_body(message, current_user, api=False)
+        body_jobs.start(message, current_user)
         return redirect(url_for("messages.show", message_id=message.id))
     found = bodies.attachment(raw, number)
     if found is None:

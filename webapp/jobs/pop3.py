@@ -16,7 +16,8 @@ without UIDL is refused (classified ``protocol`` error) rather than risking
 duplicates.
 
 The IMAP sync job calls :func:`download` for mailboxes whose
-``incoming_protocol`` is ``"pop3"``.
+``incoming_protocol`` is ``"pop3"``; the outcome is the mailbox's like a sync's
+(:mod:`webapp.jobs.outcome`, check ``pop3``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from collections.abc import Callable
 from sqlalchemy import func
 
 from connectors.envelope import parse_envelope
-from connectors.errors import MailError
+from connectors.errors import AUTH_CLASSES, MailError
 from connectors.mime_text import split_message
+from connectors.transcript import Transcript
 
-from . import email_log
-from .extensions import db
-from .mail_session import MailboxUnavailable, open_client
-from .models import Account, Folder, FolderRole, LogLevel, LogSource, Message, MessageBody, utcnow
+from ..errors import MailboxUnavailable
+from ..extensions import db
+from ..models import Account, Folder, FolderRole, LogLevel, LogSource, Message, MessageBody, utcnow
+from .outcome import Check, Line, record_failure, record_not_run, record_success
+from .session import open_client
 
 #: Commit after this many messages or this many bytes, whichever comes first.
 BATCH_MESSAGES = 25
@@ -85,11 +88,9 @@ def download(account: Account, progress: Progress | None = None) -> dict:
 
     Returns ``{"protocol": "pop3", "on_server", "new", "downloaded", "deleted", "stored"}``.
     Raises :class:`connectors.errors.MailError` (classified) or
-    :class:`webapp.mail_session.MailboxUnavailable` after logging them; what
+    :class:`webapp.errors.MailboxUnavailable` after recording them; what
     was committed before a failure stays, and the next run continues from it.
     """
-    from connectors.transcript import Transcript
-
     transcript = Transcript() if account.debug else None
     counts = {"protocol": "pop3", "on_server": 0, "new": 0, "downloaded": 0, "deleted": 0, "stored": 0}
     try:
@@ -97,17 +98,15 @@ def download(account: Account, progress: Progress | None = None) -> dict:
         _run(account, folder, transcript, progress, counts)
     except Exception as exc:
         db.session.rollback()
-        _log_failure(account, exc, counts, transcript)
+        _record_failure(account, exc, counts, transcript)
         raise
-    level = LogLevel.INFO
-    message = result_sentence(counts, account.pop3_leave_on_server)
     details: dict = {"counts": counts}
     if transcript is not None:
         details["transcript"] = transcript.as_list()
-    email_log.record(
-        LogSource.INCOMING, level, message, account=account, details=details, created_by="system"
+    line = Line(
+        LogSource.INCOMING, LogLevel.INFO, result_sentence(counts, account.pop3_leave_on_server), details
     )
-    db.session.commit()
+    record_success(account, Check.POP3, lines=[line])
     return counts
 
 
@@ -195,7 +194,7 @@ def _run(account: Account, folder: Folder, transcript, progress: Progress | None
     counts["stored"] = folder.message_count
 
 
-def _log_failure(account: Account, exc: BaseException, counts: dict, transcript) -> None:
+def _record_failure(account: Account, exc: BaseException, counts: dict, transcript) -> None:
     if isinstance(exc, MailError):
         message = f"POP3 download failed: {exc.message}"
         details: dict = {"error": exc.as_dict()}
@@ -208,13 +207,15 @@ def _log_failure(account: Account, exc: BaseException, counts: dict, transcript)
     details["counts"] = counts
     if transcript is not None:
         details["transcript"] = transcript.as_list()
+    line = Line(LogSource.INCOMING, LogLevel.ERROR, message, details)
     try:
         folder = Folder.query.filter_by(account_id=account.id, name="INBOX").one_or_none()
         if folder is not None:
             folder.last_error = message
-        email_log.record(
-            LogSource.INCOMING, LogLevel.ERROR, message, account=account, details=details, created_by="system"
-        )
-        db.session.commit()
+        if isinstance(exc, MailError):
+            error = f"POP3: {exc.message}"
+            record_failure(account, Check.POP3, error, auth=exc.error_class in AUTH_CLASSES, lines=[line])
+        else:
+            record_not_run(account, Check.POP3, line)
     except Exception:
         db.session.rollback()

@@ -10,32 +10,65 @@ the web process never does, because it never talks to a mail server.
 
 from __future__ import annotations
 
+import ipaddress
 from contextlib import contextmanager
 from typing import Any
 
+from flask import current_app
+
 from connectors import plugins
+from connectors.addresses import AddressPolicy
 from connectors.errors import ErrorClass, MailError
-from connectors.settings import Credentials
+from connectors.settings import Credentials, Protocol, Security, ServerSettings
 
-from . import settings_store
-from .models import Account
-from .secretbox import box
-from .service_trust import trust_for_account
+from .. import settings_store
+from ..errors import MailboxUnavailable
+from ..models import Account
+from ..secretbox import box
+from ..service_trust import trust_for_account
+from .oauth_refresh import access_token
+
+__all__ = ["MailboxUnavailable", "address_policy", "credentials", "open_client", "server_settings", "timeout"]
 
 
-class MailboxUnavailable(Exception):
-    """The mailbox cannot be used now (disabled, service removed, no server for the protocol)."""
+def address_policy() -> AddressPolicy:
+    """The guard for hand-typed servers: internal addresses only where the administrator allowed them."""
+    networks, hosts = [], []
+    for item in settings_store.get("allowed_internal_hosts"):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError:
+            hosts.append(item)
+    return AddressPolicy(allow_private=False, allowed_networks=tuple(networks), allowed_hosts=tuple(hosts))
+
+
+def settings_for(
+    endpoint: dict, protocol: str, *, verify: bool = True, policy=None, ca_data: str | None = None
+) -> ServerSettings:
+    """``verify`` and ``ca_data`` come from :mod:`webapp.service_trust` (the service's own trust)."""
+    kwargs = {}
+    if policy is not None:
+        kwargs["address_policy"] = policy
+    return ServerSettings(
+        protocol=Protocol(protocol),
+        host=endpoint["host"],
+        port=endpoint["port"],
+        security=Security(endpoint["security"]),
+        verify_certificate=verify,
+        timeout=float(settings_store.get("connection_timeout")),
+        ca_file=current_app.config.get("MAIL_CA_FILE"),
+        ca_data=ca_data,
+        **kwargs,
+    )
 
 
 def credentials(account: Account, protocol: str) -> Credentials:
     """The decrypted login for ``protocol`` (SMTP may have its own).
 
     An OAuth2 mailbox gets a fresh access token (refreshed here when it is about to expire;
-    see :mod:`webapp.oauth_tokens`), which the clients send with XOAUTH2 or OAUTHBEARER.
+    see :mod:`webapp.jobs.oauth_refresh`), which the clients send with XOAUTH2 or OAUTHBEARER.
     """
     if account.auth_method == "oauth2":
-        from .oauth_tokens import access_token
-
         username = (account.smtp_username if protocol == "smtp" else None) or account.username
         return Credentials(username=username, oauth2_token=access_token(account))
     password = box().decrypt(account.password_encrypted) if account.password_encrypted else None
@@ -49,8 +82,6 @@ def credentials(account: Account, protocol: str) -> Credentials:
 
 def server_settings(account: Account, protocol: str):
     """The ServerSettings of the mailbox's current server for ``protocol``."""
-    from .connection_tests import _settings, address_policy
-
     if not account.active:
         raise MailboxUnavailable("The mailbox is disabled.")
     if account.service_removed:
@@ -59,7 +90,7 @@ def server_settings(account: Account, protocol: str):
     if endpoint is None:
         raise MailboxUnavailable(f"The mailbox has no {protocol.upper()} server.")
     trust = trust_for_account(account)
-    return _settings(
+    return settings_for(
         endpoint,
         protocol,
         verify=trust.verify,
@@ -78,7 +109,9 @@ def open_client(account: Account, protocol: str, transcript: Any = None):
     settings = server_settings(account, protocol)
     client_class = plugins.protocol_clients().get(protocol)
     if client_class is None:
-        raise MailError(ErrorClass.PROTOCOL, protocol, "connect", detail=f"No {protocol} client is installed.")
+        raise MailError(
+            ErrorClass.PROTOCOL, protocol, "connect", detail=f"No {protocol} client is installed."
+        )
     client = client_class(settings, credentials(account, protocol), transcript)
     with client:
         yield client

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Dialect
 
 from connectors.sync import FolderState
 
-from .extensions import db
-from .models import Folder, Message
+from ..extensions import db
+from ..models import Folder, Message
 
 _STATE_COLUMNS = (
     "uidvalidity",

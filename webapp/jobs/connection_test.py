@@ -10,21 +10,26 @@ under a random key that is the only thing the job receives.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets as pysecrets
 
-from flask import current_app
+from rq.job import Job
 
-from connectors.errors import AUTH_CLASSES
-from connectors.settings import Protocol, Security, ServerSettings
+from connectors.check import check_incoming, check_outgoing
+from connectors.errors import AUTH_CLASSES, MailError
+from connectors.settings import Credentials
+from connectors.transcript import Transcript
 
-from . import email_log, settings_store
-from .diagnosis import Audience, explain_summary
-from .extensions import db
-from .models import Account, AccountState, LogLevel, LogSource, Service, User, utcnow
-from .secretbox import box
-from .service_trust import Trust, trust_for_account, trust_for_service
+from .. import email_log, settings_store
+from ..diagnosis import Audience, explain_summary
+from ..errors import MailboxUnavailable
+from ..extensions import db
+from ..models import Account, LogLevel, LogSource, Service, User
+from ..queue import enqueue_for, get_redis
+from ..secretbox import box
+from ..service_trust import Trust, trust_for_account, trust_for_service
+from .outcome import Check, Line, record_failure, record_success
+from .session import address_policy, credentials, settings_for
 
 CREDENTIAL_TTL = 300
 
@@ -40,36 +45,30 @@ _AUTH_SOURCES = {"imap": LogSource.IMAP_AUTH, "pop3": LogSource.POP3_AUTH, "smtp
 _AUTH_CLASSES = {c.value for c in AUTH_CLASSES}
 
 
-def address_policy():
-    """The guard for hand-typed servers: internal addresses only where the administrator allowed them."""
-    from connectors.net import AddressPolicy
+def start(account: Account, owner: User) -> Job:
+    """Enqueue the connection test of ``account`` for ``owner`` (the status is theirs to read)."""
+    return enqueue_for(
+        test_account,
+        account.id,
+        owner_id=owner.id,
+        kind="connection_test",
+        account_id=account.id,
+        timeout=job_timeout(),
+    )
 
-    networks, hosts = [], []
-    for item in settings_store.get("allowed_internal_hosts"):
-        try:
-            networks.append(ipaddress.ip_network(item))
-        except ValueError:
-            hosts.append(item)
-    return AddressPolicy(allow_private=False, allowed_networks=tuple(networks), allowed_hosts=tuple(hosts))
 
-
-def _settings(
-    endpoint: dict, protocol: str, *, verify: bool = True, policy=None, ca_data: str | None = None
-) -> ServerSettings:
-    """``verify`` and ``ca_data`` come from :mod:`webapp.service_trust` (the service's own trust)."""
-    kwargs = {}
-    if policy is not None:
-        kwargs["address_policy"] = policy
-    return ServerSettings(
-        protocol=Protocol(protocol),
-        host=endpoint["host"],
-        port=endpoint["port"],
-        security=Security(endpoint["security"]),
-        verify_certificate=verify,
-        timeout=float(settings_store.get("connection_timeout")),
-        ca_file=current_app.config.get("MAIL_CA_FILE"),
-        ca_data=ca_data,
-        **kwargs,
+def start_service(
+    service: Service,
+    owner: User,
+    username: str,
+    password: str,
+    smtp_username: str | None = None,
+    smtp_password: str | None = None,
+) -> Job:
+    """Enqueue the test of a corporate server; the credentials wait encrypted in Redis, not in the job."""
+    key = stash_credentials(get_redis(), username, password, smtp_username, smtp_password)
+    return enqueue_for(
+        test_service, service.id, key, owner.id, owner_id=owner.id, kind="service_test", timeout=job_timeout()
     )
 
 
@@ -85,15 +84,12 @@ def _run_checks(
     requires_auth,
     debug,
 ) -> dict:
-    from connectors.check import check_incoming, check_outgoing
-    from connectors.transcript import Transcript
-
     reports = {}
     if incoming is not None:
         protocol, endpoint = incoming
         transcript = Transcript() if debug else None
         report = check_incoming(
-            _settings(endpoint, protocol, verify=trust.verify, policy=policy, ca_data=trust.ca_data),
+            settings_for(endpoint, protocol, verify=trust.verify, policy=policy, ca_data=trust.ca_data),
             creds_in,
             service_key=service_key,
             transcript=transcript,
@@ -102,7 +98,7 @@ def _run_checks(
     if smtp is not None:
         transcript = Transcript() if debug else None
         report = check_outgoing(
-            _settings(smtp, "smtp", verify=trust.verify, policy=policy, ca_data=trust.ca_data),
+            settings_for(smtp, "smtp", verify=trust.verify, policy=policy, ca_data=trust.ca_data),
             creds_out,
             requires_auth=requires_auth,
             service_key=service_key,
@@ -128,10 +124,6 @@ def test_account(account_id: int) -> dict:
         return {"ok": False, "error": account.last_error, "state": account.state}
     if not account.active:
         return {"ok": False, "error": "The mailbox is disabled.", "state": account.state}
-    from connectors.errors import MailError
-
-    from .mail_session import MailboxUnavailable, credentials
-
     try:
         # The same logins as every other job: OAuth2 mailboxes get a fresh access token here.
         creds_in, creds_out = credentials(account, account.incoming_protocol), credentials(account, "smtp")
@@ -140,9 +132,13 @@ def test_account(account_id: int) -> dict:
         return {"ok": False, "error": str(exc), "state": account.state}
     except MailError as exc:
         db.session.rollback()
-        account.state, account.last_error = AccountState.CONNECTION_ERROR.value, exc.message
-        account.last_error_at = account.last_checked_at = utcnow()
-        db.session.commit()
+        line = Line(
+            _AUTH_SOURCES.get(account.incoming_protocol, LogSource.IMAP_AUTH),
+            LogLevel.ERROR,
+            f"Connection test not run: {exc.message}",
+            {"error": exc.as_dict()},
+        )
+        record_failure(account, Check.TEST, exc.message, lines=[line])
         return {"ok": False, "error": exc.message, "class": exc.error_class.value, "state": account.state}
     reports = _run_checks(
         (account.incoming_protocol, account.server(account.incoming_protocol))
@@ -165,44 +161,37 @@ def test_account(account_id: int) -> dict:
 
 
 def _apply_outcome(account: Account, reports: dict, summary: dict) -> None:
-    now = utcnow()
-    account.last_checked_at = now
-    account.last_check = json.dumps(summary)
+    lines = [_log_line(protocol, report, transcript) for protocol, (report, transcript) in reports.items()]
     failures = [(p, r) for p, (r, _) in reports.items() if not r.ok]
     if not failures:
-        account.state = AccountState.CONNECTED.value
-        account.last_error = None
+        record_success(account, Check.TEST, lines=lines, report=summary)
+        return
+    protocol, report = failures[0]
+    error = report.error
+    auth = error is not None and error.error_class.value in _AUTH_CLASSES
+    # The explained sentence: a mailbox on a service never reads an instruction meant for its admin.
+    shown = summary["checks"][protocol].get("error") or {}
+    message = (
+        f"{protocol.upper()}: {shown.get('message') or error.message}"
+        if error
+        else f"{protocol.upper()} check failed."
+    )
+    record_failure(account, Check.TEST, message, auth=auth, lines=lines, report=summary)
+
+
+def _log_line(protocol: str, report, transcript) -> Line:
+    steps = ", ".join(f"{s.name} {s.duration_ms:.0f} ms" for s in report.steps)
+    if report.ok:
+        level, message = LogLevel.INFO, f"{protocol.upper()} connection test passed ({steps})."
     else:
-        protocol, report = failures[0]
-        error = report.error
-        auth = error is not None and error.error_class.value in _AUTH_CLASSES
-        account.state = (AccountState.AUTH_ERROR if auth else AccountState.CONNECTION_ERROR).value
-        # The explained sentence: a mailbox on a service never reads an instruction meant for its admin.
-        shown = summary["checks"][protocol].get("error") or {}
-        account.last_error = (
-            f"{protocol.upper()}: {shown.get('message') or error.message}"
-            if error
-            else f"{protocol.upper()} check failed."
+        level = LogLevel.ERROR
+        message = (
+            f"{protocol.upper()} connection test failed: {report.error.message}" if report.error else "failed"
         )
-        account.last_error_at = now
-    for protocol, (report, transcript) in reports.items():
-        steps = ", ".join(f"{s.name} {s.duration_ms:.0f} ms" for s in report.steps)
-        if report.ok:
-            level, message = LogLevel.INFO, f"{protocol.upper()} connection test passed ({steps})."
-        else:
-            level = LogLevel.ERROR
-            message = (
-                f"{protocol.upper()} connection test failed: {report.error.message}"
-                if report.error
-                else "failed"
-            )
-        details = {"check": report.as_dict()}
-        if transcript is not None:
-            details["transcript"] = transcript.as_list()
-        email_log.record(
-            _AUTH_SOURCES[protocol], level, message, account=account, details=details, created_by="system"
-        )
-    db.session.commit()
+    details = {"check": report.as_dict()}
+    if transcript is not None:
+        details["transcript"] = transcript.as_list()
+    return Line(_AUTH_SOURCES[protocol], level, message, details)
 
 
 def stash_credentials(
@@ -224,10 +213,6 @@ def stash_credentials(
 
 def test_service(service_id: int, credentials_key: str, requested_by: int | None = None) -> dict:
     """Test a corporate server with credentials that are not stored (read once from Redis)."""
-    from connectors.settings import Credentials
-
-    from .queue import get_redis
-
     redis = get_redis()
     token = redis.getdel(credentials_key)
     service = db.session.get(Service, service_id)

@@ -22,10 +22,10 @@ from sqlalchemy import func, select, update
 
 from connectors.sync import uid_set
 
-from . import email_log
-from .extensions import db
-from .filters import Candidate, Decision, decide
-from .models import Account, Filter, Folder, LogLevel, LogSource, Message
+from .. import email_log
+from ..extensions import db
+from ..filters import Candidate, Decision, decide
+from ..models import Account, Filter, Folder, LogLevel, LogSource, Message
 
 #: UIDs per STORE/MOVE/COPY command.
 CHUNK = 500

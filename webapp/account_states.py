@@ -1,0 +1,49 @@
+"""The named changes of a mailbox's state that are not a job's outcome (see webapp.jobs.outcome).
+
+A mailbox's ``state``, ``last_error`` and ``last_error_at`` are written here (what a person or an
+administrator did) and in :mod:`webapp.jobs.outcome` (what a check found), nowhere else.  Each
+function changes the row only; the caller commits with the rest of its change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .models import Account, AccountState
+
+#: States a new sign-in or a new service leaves behind: the mailbox is "not tested yet" again.
+_RESET_BY_SIGN_IN = (
+    AccountState.NEEDS_SIGN_IN.value,
+    AccountState.AUTH_ERROR.value,
+    AccountState.SERVICE_REMOVED.value,
+)
+
+
+def service_removed(account: Account, message: str, now: datetime) -> None:
+    """An administrator removed the mailbox's service: it cannot connect, whatever a test said before."""
+    account.state = AccountState.SERVICE_REMOVED.value
+    account.last_error, account.last_error_at = message, now
+    account.last_check = None  # the last test's green ticks no longer say anything true
+
+
+def reconnected(account: Account) -> None:
+    """A mailbox whose service was removed now has another service (or typed servers)."""
+    if account.state == AccountState.SERVICE_REMOVED.value:
+        account.state = AccountState.NEW.value
+        account.last_error = None
+
+
+def turned_off(account: Account) -> None:
+    account.state = AccountState.DISABLED.value
+
+
+def turned_on(account: Account) -> None:
+    if account.state == AccountState.DISABLED.value:
+        account.state = AccountState.NEW.value
+
+
+def signed_in(account: Account, created: bool) -> None:
+    """A (new) OAuth2 sign-in: an earlier sign-in, authentication or removed-service error is over."""
+    if created or account.state in _RESET_BY_SIGN_IN:
+        account.state = AccountState.NEW.value
+        account.last_error = None

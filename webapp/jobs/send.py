@@ -1,0 +1,485 @@
+"""The send job: one outgoing message through its mailbox's SMTP server, then the Sent copy.
+
+``send_outgoing(outgoing_id)`` runs in an RQ worker and receives the row id only.  It never
+sends a message twice:
+
+1. it takes the message's Redis lock (cancel and edit take it too, so a message cannot be
+   cancelled halfway through its SMTP transaction);
+2. a job that is no longer the row's job (the message was edited or cancelled) does nothing;
+3. if ``smtp_accepted_at`` is set, an earlier run already handed the message to the SMTP
+   server: this run only finishes the Sent copy;
+4. otherwise it sends (MAIL FROM, RCPT TO for To, Cc and Bcc, DATA) and writes
+   ``smtp_accepted_at`` and COMMITS the moment DATA is answered 250, before anything else
+   can fail;
+5. the Sent copy — the same bytes, the same Message-ID, flagged ``\\Seen`` — is appended
+   with IMAP APPEND to the folder holding the SENT role, unless the provider files it itself
+   (the ``mailroom_server_saves_sent`` plugin hook; Gmail does).  No folder mapped to Sent yet
+   (a mailbox used right after connecting): the folders are listed and the Sent folder found
+   and mapped first (``webapp.jobs.folders.find_sent_folder``: SPECIAL-USE, provider hints, common
+   names).  Still none: the message is sent, and the log says the copy was not kept.
+
+Started by :func:`start` (now, or at ``send_at`` with RQ's scheduler) and :func:`reschedule`
+(an edited scheduled message); :func:`sweep_outgoing` (cron) gives a new job to a message whose
+job was lost, and :func:`on_send_failure` ends a message whose worker was killed.  The row's
+state changes only along ``OUTGOING_TRANSITIONS`` (``OutgoingMessage.move_to``).
+
+Failures are classified (connectors.errors) and stored on the row.  Transient ones (timeout,
+refused, unreachable, throttled, server_error — a 454 to AUTH or a server hanging up during
+sign-in —, a temporary 4xx answer) are raised again so RQ's ``Retry``
+tries later; the row says ``failed`` only after the last attempt.  Authentication failures are
+not retried.  Every send and failure is in the email log ("Email Logger", "SMTP Auth").
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import UTC, timedelta
+
+from flask import current_app
+from rq import Callback, Retry, get_current_job
+from rq.exceptions import AbandonedJobError, NoSuchJobError
+from rq.job import Job
+
+from connectors import plugins
+from connectors.errors import AUTH_CLASSES, TRANSIENT_CLASSES, ErrorClass, MailError
+from connectors.outgoing import Attachment, Outgoing, build_message, envelope_recipients
+from connectors.settings import Credentials
+
+from .. import email_log, queue
+from ..errors import Conflict, Invalid, MailboxUnavailable
+from ..extensions import db
+from ..models import (
+    Account,
+    Folder,
+    FolderRole,
+    LogLevel,
+    LogSource,
+    OutgoingAttachment,
+    OutgoingMessage,
+    OutgoingState,
+    User,
+    utcnow,
+)
+from ..sending import (
+    LOCK_KEY,
+    apply_fields,
+    as_fields,
+    clean,
+    drop_job,
+    job_timeout,
+    message_lock,
+    retry_intervals,
+)
+from ..signatures import signature_for
+from . import abandoned as abandoned_jobs
+from .folders import find_sent_folder
+from .outcome import Check, Line, record_failure, record_success, will_retry
+from .session import open_client, server_settings
+
+TRANSIENT = TRANSIENT_CLASSES
+_AUTH = AUTH_CLASSES
+#: Origins that get the sender's signature (automatic replies bring their own text).
+SIGNED_ORIGINS = {"compose", "api"}
+
+
+class Transient(Exception):
+    """Raised to RQ so the job is retried; the failure is already classified, stored and logged."""
+
+
+def _signature(account: Account, user: User | None, address: str) -> tuple[str | None, str | None]:
+    """The sender's signature (webapp.signatures), filled now for this sender and From address."""
+    if user is None:
+        return None, None
+    return signature_for(account, user, address)
+
+
+def to_outgoing(row: OutgoingMessage, account: Account, user: User | None) -> Outgoing:
+    """The Flask-free description of the row; the Date is the time the SMTP server accepted it."""
+    names = {
+        "to": json.loads(row.to_addrs or "[]"),
+        "cc": json.loads(row.cc_addrs or "[]"),
+        "bcc": json.loads(row.bcc_addrs or "[]"),
+    }
+    sig_text, sig_html = (
+        _signature(account, user, row.from_addr) if row.origin in SIGNED_ORIGINS else (None, None)
+    )
+    date = row.smtp_accepted_at or utcnow()
+    return Outgoing(
+        from_addr=row.from_addr,
+        from_name=row.from_name or "",
+        message_id=row.message_id,
+        to=names["to"],
+        cc=names["cc"],
+        bcc=names["bcc"],
+        subject=row.subject or "",
+        text=row.text_body,
+        html=row.html_body,
+        in_reply_to=row.in_reply_to,
+        references=row.references_header,
+        extra_headers=json.loads(row.extra_headers) if row.extra_headers else {},
+        attachments=[Attachment(a.filename, a.content_type, a.data) for a in row.attachments],
+        date=date.replace(tzinfo=UTC),
+        signature_text=sig_text,
+        signature_html=sig_html,
+    )
+
+
+def send_outgoing(outgoing_id: int) -> dict:
+    """RQ job: send one outgoing message (ids only); see the module docstring."""
+    row = db.session.get(OutgoingMessage, outgoing_id)
+    if row is None:
+        return {"ok": False, "error": "The message no longer exists."}
+    job = get_current_job()
+    if job is not None and row.job_id and job.id != row.job_id:
+        return {"ok": False, "skipped": True, "state": row.state, "error": "Superseded by a newer job."}
+    lock = queue.get_redis().lock(LOCK_KEY.format(outgoing_id), timeout=job_timeout(), blocking_timeout=10)
+    if not lock.acquire():
+        return {"ok": False, "status": "already running", "error": "This message is being sent already."}
+    try:
+        db.session.refresh(row)
+        return _run(row)
+    finally:
+        try:
+            lock.release()
+        except Exception:
+            pass  # expired meanwhile
+
+
+def _run(row: OutgoingMessage) -> dict:
+    if row.state == OutgoingState.CANCELLED.value:
+        return {"ok": False, "skipped": True, "state": row.state, "error": "The message was cancelled."}
+    if row.state == OutgoingState.SENT.value:
+        return {"ok": True, "state": row.state, "skipped": True}
+    account = db.session.get(Account, row.account_id) if row.account_id else None
+    user = db.session.get(User, row.user_id)
+    if account is None:
+        return _failed(
+            row, None, user, "The mailbox this message was to be sent from no longer exists.", None
+        )
+    row.move_to(OutgoingState.SENDING)
+    row.attempts = (row.attempts or 0) + 1
+    db.session.commit()
+    try:
+        if row.smtp_accepted_at is None:
+            _smtp(row, account, user)
+        copy_note = _sent_copy(row, account, user)
+    except MailboxUnavailable as exc:
+        db.session.rollback()
+        return _failed(row, account, user, str(exc), None)
+    except MailError as exc:
+        db.session.rollback()
+        return _failed(row, account, user, exc.message, exc)
+    row.move_to(OutgoingState.SENT)
+    row.sent_at = utcnow()
+    db.session.commit()
+    return {
+        "ok": True,
+        "state": row.state,
+        "message_id": row.message_id,
+        "sent_copy": copy_note,
+    }
+
+
+@contextmanager
+def _smtp_client(account: Account):
+    """The mailbox's SMTP connection, logged in unless the server takes mail without a login."""
+    if account.smtp_requires_auth:
+        with open_client(account, "smtp") as client:
+            yield client
+        return
+    client_class = plugins.protocol_clients()["smtp"]
+    username = account.smtp_username or account.username
+    with client_class(server_settings(account, "smtp"), Credentials(username=username)) as client:
+        yield client
+
+
+def _smtp(row: OutgoingMessage, account: Account, user: User | None) -> None:
+    accepted_at = utcnow().replace(microsecond=0)
+    spec = to_outgoing(row, account, user)
+    spec.date = accepted_at.replace(tzinfo=UTC)
+    data = build_message(spec).as_bytes()
+    recipients = envelope_recipients(spec)
+    with _smtp_client(account) as client:
+        reply = client.send_message(data, row.from_addr, recipients)
+        # The server has it now: record that before anything else can fail.
+        row.smtp_accepted_at = accepted_at
+        row.error = row.error_class = None
+        db.session.commit()
+    line = Line(
+        LogSource.EMAIL_LOGGER,
+        LogLevel.INFO,
+        f'Sent "{row.subject}" from {row.from_addr} to {len(recipients)} '
+        f"recipient{'s' * (len(recipients) != 1)} ({row.message_id}).",
+        {"outgoing_id": row.id, "message_id": row.message_id, "size": len(data), "reply": reply},
+        user=user,
+    )
+    record_success(account, Check.SEND, lines=[line])
+
+
+def _sent_copy(row: OutgoingMessage, account: Account, user: User | None) -> str:
+    """APPEND the Sent copy unless it is saved already, the provider files it, or there is no Sent.
+
+    With no folder mapped to the Sent role yet (a mailbox used right after connecting), the
+    Sent folder is found on the server and mapped first (webapp.jobs.folders.find_sent_folder).
+    """
+    if row.sent_copy_saved_at is not None:
+        return "saved"
+    service_key = account.service.key if account.service is not None else None
+    if plugins.server_saves_sent(service_key):
+        return "filed by the provider"
+    if account.incoming_protocol != "imap":
+        return "not kept (POP3 mailbox)"
+    folder = Folder.query.filter_by(account_id=account.id, role=FolderRole.SENT.value).first()
+    data = build_message(to_outgoing(row, account, user)).as_bytes()
+    with open_client(account, "imap") as client:
+        if folder is None:
+            folder = _found_sent(account, user, client)
+        if folder is None:
+            _no_sent_folder(row, account, user)
+            return "not kept (no Sent folder)"
+        imap = client.imap
+        imap.folder_encode = False  # Folder.name is the server's modified UTF-7 already
+        try:
+            imap.append(
+                folder.name, data, flags=(rb"\Seen",), msg_time=row.smtp_accepted_at.replace(tzinfo=UTC)
+            )
+        except MailError:
+            raise
+        except Exception as exc:
+            raise client.classify(exc, "append") from exc
+    row.sent_copy_saved_at = utcnow()
+    db.session.commit()
+    return f"saved in {folder.display_name}"
+
+
+def _found_sent(account: Account, user: User | None, client) -> Folder | None:
+    """List the server's folders to find and map the Sent folder; the log says which was chosen."""
+    try:
+        folder = find_sent_folder(account, client)
+    except MailError:
+        raise
+    except Exception as exc:
+        raise client.classify(exc, "list") from exc
+    if folder is not None:
+        email_log.record(
+            LogSource.EMAIL_LOGGER,
+            LogLevel.INFO,
+            f'No Sent folder was mapped for {account.email}: "{folder.display_name}" was found on the '
+            f"server ({folder.special_use or 'by its name'}) and is now the Sent folder.",
+            account=account,
+            user=user,
+            details={"folder_id": folder.id},
+            created_by="system",
+            commit=True,
+        )
+    return folder
+
+
+def _no_sent_folder(row: OutgoingMessage, account: Account, user: User | None) -> None:
+    email_log.record(
+        LogSource.EMAIL_LOGGER,
+        LogLevel.WARNING,
+        f'No Sent folder is mapped for {account.email}: the copy of "{row.subject}" '
+        f"({row.message_id}) was not kept. Choose a Sent folder on the mailbox's folder page.",
+        account=account,
+        user=user,
+        details={"outgoing_id": row.id},
+        created_by="system",
+        commit=True,
+    )
+
+
+def _transient(exc: MailError | None) -> bool:
+    if exc is None:
+        return False
+    if exc.error_class in TRANSIENT:
+        return True
+    return exc.error_class is ErrorClass.PROTOCOL and exc.raw[:1] == "4"  # a temporary SMTP answer
+
+
+def _failed(
+    row: OutgoingMessage, account: Account | None, user: User | None, message: str, exc: MailError | None
+) -> dict:
+    retry = will_retry(_transient(exc))
+    accepted = row.smtp_accepted_at is not None
+    protocol = exc.protocol.upper() if exc is not None else ""
+    text = f"{protocol}: {message}" if protocol else message
+    if accepted:
+        # Sent; only the Sent copy failed.  Never "failed": the recipients have it.
+        row.move_to(OutgoingState.SENDING if retry else OutgoingState.SENT)
+        row.error = f"Sent, but the copy in Sent could not be saved: {text}"
+        if not retry:
+            row.sent_at = utcnow()
+    else:
+        row.move_to(OutgoingState.QUEUED if retry else OutgoingState.FAILED)
+        row.error = text
+        row.error_class = exc.error_class.value if exc is not None else None
+    source = LogSource.SMTP_AUTH if exc is not None and exc.error_class in _AUTH else LogSource.EMAIL_LOGGER
+    what = "Saving the Sent copy of" if accepted else "Sending"
+    line = Line(
+        source,
+        LogLevel.WARNING if accepted else LogLevel.ERROR,
+        f'{what} "{row.subject}" ({row.message_id}) failed: {text}'
+        + (" It will be retried." if retry else ""),
+        {"outgoing_id": row.id, "error": exc.as_dict()} if exc else {"outgoing_id": row.id},
+        user=user,
+    )
+    record_failure(account, Check.SEND, text, lines=[line])
+    if retry:
+        raise Transient(text)
+    return {"ok": accepted, "state": row.state, "error": row.error, "class": row.error_class}
+
+
+# -- starting -------------------------------------------------------------------------------------
+
+
+def start(outgoing: OutgoingMessage) -> Job:
+    """Enqueue the send job (now, or at ``send_at``); store its id on the row and commit.
+
+    Rows made elsewhere (out-of-office replies) may be passed too: state ``queued`` (or
+    ``scheduled`` with ``send_at``), a unique ``message_id`` and ``account_id`` set.
+    """
+    if outgoing.state not in (OutgoingState.QUEUED.value, OutgoingState.SCHEDULED.value):
+        raise Conflict(f"This message is {outgoing.state}; it cannot be sent again.")
+    intervals = retry_intervals()
+    options = dict(
+        job_timeout=job_timeout(),
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        on_failure=FAILURE_CALLBACK,  # a worker killed mid-send
+        meta={
+            "owner_id": outgoing.user_id,
+            "kind": "send",
+            "account_id": outgoing.account_id,
+            "outgoing_id": outgoing.id,
+        },
+    )
+    if outgoing.send_at is not None and outgoing.send_at > utcnow():
+        outgoing.move_to(OutgoingState.SCHEDULED)
+        job = queue.enqueue_at(outgoing.send_at.replace(tzinfo=UTC), send_outgoing, outgoing.id, **options)
+    else:
+        outgoing.move_to(OutgoingState.QUEUED)
+        job = queue.enqueue(send_outgoing, outgoing.id, **options)
+    outgoing.job_id = job.id
+    db.session.commit()
+    return job
+
+
+def reschedule(outgoing: OutgoingMessage, fields: dict) -> Job:
+    """Edit a scheduled message and start it again (``send_at`` null: now); 409 once it goes.
+
+    Fields not given keep their values; ``attachments`` given replaces them all.
+    """
+    if not isinstance(fields, dict):
+        raise Invalid({"body": "must be an object"})
+    user = db.session.get(User, outgoing.user_id)
+    with message_lock(outgoing.id):
+        db.session.refresh(outgoing)
+        if outgoing.state != OutgoingState.SCHEDULED.value:
+            raise Conflict(f"This message is {outgoing.state}; it can no longer be edited.")
+        merged = {**as_fields(outgoing), **fields}
+        if "send_at" not in fields and outgoing.send_at is not None and outgoing.send_at <= utcnow():
+            merged["send_at"] = None  # it is due right now
+        cleaned = clean(user, merged)
+        drop_job(outgoing.job_id)
+        apply_fields(outgoing, cleaned)
+        if "attachments" in fields:
+            outgoing.attachments.clear()
+            for att in cleaned["attachments"]:
+                outgoing.attachments.append(OutgoingAttachment(**att))
+        db.session.flush()
+        return start(outgoing)
+
+
+# -- a killed worker, a lost job ------------------------------------------------------------------
+
+#: Seconds a queued message may wait for its job before the sweeper steps in (``SEND_SWEEP_GRACE``).
+SWEEP_GRACE = 120
+_LIVE = {"queued", "deferred", "scheduled", "started"}
+
+
+def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback of a send job; acts only when RQ found the job abandoned.
+
+    With retries left RQ runs the job again (it never sends twice once the server accepted the
+    message).  After the last one the row says why instead of staying ``sending`` for ever.
+    """
+    if exc_type is not AbandonedJobError or job.retries_left:
+        return
+    row = db.session.get(OutgoingMessage, job.meta.get("outgoing_id"))
+    if (
+        row is None
+        or row.job_id != job.id
+        or row.state in (OutgoingState.SENT.value, OutgoingState.CANCELLED.value)
+    ):
+        return
+    if row.smtp_accepted_at is not None:
+        row.move_to(OutgoingState.SENT)
+        row.sent_at = utcnow()
+        row.error = "Sent, but the copy in Sent could not be saved: " + abandoned_jobs.SENTENCE
+    else:
+        row.move_to(OutgoingState.FAILED)
+        row.error = abandoned_jobs.SENTENCE + " The message may not have been sent."
+    db.session.commit()
+
+
+FAILURE_CALLBACK = Callback(on_send_failure)
+
+
+def _job_lost(row: OutgoingMessage) -> bool:
+    """True when no job will ever send this row: none recorded, gone from Redis, or over."""
+    if not row.job_id:
+        return True
+    try:
+        job = Job.fetch(row.job_id, connection=queue.get_redis())
+    except NoSuchJobError:
+        return True
+    abandoned_jobs.recover(job)
+    status = getattr(job.get_status(refresh=True), "value", None)
+    return status not in _LIVE
+
+
+def _resend(outgoing_id: int) -> str | None:
+    """Enqueue a new job for a lost row (under the message's lock); what was done, or None."""
+    try:
+        with message_lock(outgoing_id, wait=0.5):
+            row = db.session.get(OutgoingMessage, outgoing_id)
+            db.session.refresh(row)
+            if row.state not in (OutgoingState.QUEUED.value, OutgoingState.SCHEDULED.value):
+                return None
+            if not _job_lost(row):
+                return None
+            start(row)
+            return "enqueued"
+    except Conflict:
+        return None  # being sent, cancelled or edited right now
+
+
+def sweep_outgoing() -> dict:
+    """Cron: give a new job to every queued or scheduled message whose job is lost.
+
+    Covers what :func:`webapp.send_queue.submit` cannot: a web process killed between the
+    commit and the enqueue, a job lost with Redis's data, a job that ended without updating its
+    row.  The send job itself never sends twice (``smtp_accepted_at``).
+    """
+    grace = int(current_app.config.get("SEND_SWEEP_GRACE", SWEEP_GRACE))
+    cutoff = utcnow() - timedelta(seconds=grace)
+    ids = [
+        row_id
+        for (row_id,) in db.session.query(OutgoingMessage.id)
+        .filter(
+            OutgoingMessage.state.in_([OutgoingState.QUEUED.value, OutgoingState.SCHEDULED.value]),
+            OutgoingMessage.updated_at < cutoff,
+        )
+        .order_by(OutgoingMessage.id)
+        .limit(1000)
+    ]
+    db.session.rollback()
+    enqueued = []
+    with queue.reachable():
+        for outgoing_id in ids:
+            if _resend(outgoing_id):
+                enqueued.append(outgoing_id)
+    return {"checked": len(ids), "enqueued": enqueued}

@@ -1,0 +1,474 @@
+"""The sync job of a mailbox, its lock, its start (web, API, cron) and its outcome.
+
+``sync_account(account_id)`` runs in an RQ worker: it takes a Redis lock per mailbox (a second
+run of the same mailbox answers "already running" instead of syncing alongside), opens the
+mailbox's IMAP connection, runs :func:`connectors.sync.sync_folders` on the folders marked for
+sync (listing them first if the mailbox has none yet), reports progress in ``job.meta`` and
+records the outcome on the mailbox, its folders and the email log (source "Sync").  POP3
+mailboxes are handed to :func:`webapp.jobs.pop3.download`.  The lock's value is the job's id,
+so a lock whose job is no longer running can be told apart from a busy one.
+
+Failures: transient ones (timeout, refused, unreachable, throttled, server_error, a connection
+lost mid-sync) are re-raised so RQ's ``Retry`` (set at enqueue) tries again with backoff, and the
+mailbox stays due for cron; an authentication failure (only the server's explicit refusal of the
+credentials, never a server that died or hung up during sign-in) is not retried: the mailbox is marked ``auth_error`` and periodic syncs skip it until
+its owner fixes the password or presses "Sync now".
+
+A worker killed mid-sync (SIGKILL, a lost machine): RQ's abandoned-job path, sped up by
+:mod:`webapp.jobs.abandoned`, fails the job and calls :func:`on_sync_failure`, which releases
+the mailbox's lock and records the failure like any other; "Sync now" then starts at once.
+The abandoned sync is not retried by RQ: the next sync (periodic or "Sync now") resumes where
+it stopped, and a retry waiting in RQ would only make "Sync now" answer 409.  A lock whose job
+is no longer running is taken over by the next sync; otherwise the lock expires on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from redis.exceptions import LockError
+from rq import Callback, Retry, get_current_job
+from rq.exceptions import AbandonedJobError, NoSuchJobError
+from rq.job import Job
+
+from connectors.errors import AUTH_CLASSES, TRANSIENT_CLASSES, ErrorClass, MailError
+from connectors.sync import sync_folders
+
+from .. import email_log, settings_store
+from ..errors import Conflict, Invalid, MailboxUnavailable
+from ..extensions import db
+from ..models import Account, AccountState, Folder, LogLevel, LogSource, utcnow
+from ..queue import enqueue, get_redis, reachable
+from . import abandoned as abandoned_jobs
+from .automation import after_sync
+from .folders import refresh_folders
+from .outcome import Check, Line, record_failure, record_success, will_retry
+from .pop3 import download, result_sentence
+from .session import open_client
+from .sync_store import SqlSyncStore
+
+LOCK_KEY = "mailroom:sync:lock:{}"
+JOB_KEY = "mailroom:sync:job:{}"
+#: Seconds the per-mailbox lock lives without being extended (config ``SYNC_LOCK_TTL``).
+LOCK_TTL = 60
+#: Seconds between retries of a transient failure (config ``SYNC_RETRY_INTERVALS``).
+RETRY_INTERVALS = (30, 120, 600)
+#: Seconds a just-started job may run before taking its lock (it takes it at once; this is slack).
+START_GRACE = 10
+#: Retried by RQ; the mailbox keeps its state and stays due for cron (a server that failed or hung
+#: up during sign-in is ``server_error``, one of them, never ``auth``).
+TRANSIENT = TRANSIENT_CLASSES
+_ACTIVE = {"queued", "started", "deferred", "scheduled"}
+
+
+class SyncRunning(Conflict):
+    """409: a sync of the mailbox is queued or running; the body names that job (the web adds its URL)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__("A sync of this mailbox is already queued or running.")
+        self.job_id = job_id
+        self.status_url: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"error": self.message, "job_id": self.job_id, "status_url": self.status_url}
+
+
+class Transient(Exception):
+    """Raised to RQ so the job is retried; the message is already classified and logged."""
+
+
+def job_timeout() -> int:
+    """A large first sync may take many minutes; a stuck read is bounded by the connection timeout."""
+    return int(current_app.config.get("SYNC_JOB_TIMEOUT", 3600))
+
+
+# -- starting ----------------------------------------------------------------------------------
+
+
+def active_job(account_id: int) -> Job | None:
+    """The mailbox's sync job that is queued or running, if any."""
+    job_id = get_redis().get(JOB_KEY.format(account_id))
+    if not job_id:
+        return None
+    try:
+        job = Job.fetch(job_id.decode(), connection=get_redis())
+    except NoSuchJobError:
+        return None
+    status = job.get_status(refresh=True)
+    status = getattr(status, "value", status)
+    if status == "started" and abandoned_jobs.recover(job):
+        return None  # its worker died: RQ failed it and on_sync_failure released the lock
+    if status == "started" and not _alive(job, account_id):
+        return None  # its worker died (killed, machine lost): the lock it held has expired
+    if status in _ACTIVE:
+        return job
+    if status == "failed" and job.retries_left:
+        return job  # waiting for its retry
+    return None
+
+
+def lock_ttl() -> int:
+    """Seconds the per-mailbox lock outlives a killed worker (``MAILROOM_SYNC_LOCK_TTL`` or config)."""
+    return int(os.environ.get("MAILROOM_SYNC_LOCK_TTL") or current_app.config.get("SYNC_LOCK_TTL", LOCK_TTL))
+
+
+def _alive(job: Job, account_id: int) -> bool:
+    """A started sync holds the mailbox lock, extended while it runs; no lock after a grace period = dead."""
+    if get_redis().exists(LOCK_KEY.format(account_id)):
+        return True
+    started = job.started_at
+    if started is None:
+        return True
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - started).total_seconds() < START_GRACE
+
+
+def check_syncable(account: Account) -> None:
+    """Refuse clearly (422 naming ``active``/``service_id``) when the mailbox cannot be synced."""
+    if not account.active:
+        raise Invalid({"active": "The mailbox is disabled; enable it to sync."}, "The mailbox is disabled.")
+    if account.service_removed:
+        raise Invalid(
+            {"service_id": "The mailbox's mail service was removed; choose another one."},
+            "The mailbox's mail service was removed.",
+        )
+    if account.state == AccountState.NEEDS_SIGN_IN.value:
+        raise Invalid(
+            {"auth_method": "Sign in again with the provider first (Sign in again on My mailboxes)."},
+            "The mailbox needs to sign in again.",
+        )
+
+
+def start(account: Account, owner_id: int | None = None) -> Job:
+    """Enqueue a sync of ``account`` (422 when it cannot sync; :class:`SyncRunning` when one is
+    queued or running).  The job's meta carries owner, kind and mailbox so the job status
+    endpoints show it to its owner (or an administrator) only.
+    """
+    check_syncable(account)
+    with reachable():
+        return _enqueue(account, owner_id)
+
+
+def _enqueue(account: Account, owner_id: int | None) -> Job:
+    redis = get_redis()
+    with redis.lock(f"mailroom:sync:enqueue:{account.id}", timeout=10, blocking_timeout=10):
+        running = active_job(account.id)
+        if running is not None:
+            raise SyncRunning(running.id)
+        intervals = list(current_app.config.get("SYNC_RETRY_INTERVALS", RETRY_INTERVALS))
+        job = enqueue(
+            sync_account,
+            account.id,
+            job_timeout=job_timeout(),
+            result_ttl=3600,
+            failure_ttl=24 * 3600,
+            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+            on_failure=Callback(on_sync_failure),
+            meta={"owner_id": owner_id or account.user_id, "kind": "sync", "account_id": account.id},
+        )
+        redis.set(JOB_KEY.format(account.id), job.id, ex=job_timeout() * (len(intervals) + 2) + 3600)
+    return job
+
+
+def sync_due_accounts() -> dict:
+    """Cron: enqueue a sync of every active mailbox whose last sync is older than the interval.
+
+    Skipped: disabled mailboxes, removed services, authentication errors (retrying a wrong
+    password every few minutes could get the account locked by the provider), OAuth2 mailboxes
+    that need to sign in again and mailboxes
+    whose sync is already queued or running.
+    """
+    interval = timedelta(minutes=int(settings_store.get("sync_interval_minutes")))
+    due_before = utcnow() - interval
+    accounts = (
+        Account.query.filter(
+            Account.active.is_(True),
+            Account.state.notin_(
+                [
+                    AccountState.SERVICE_REMOVED.value,
+                    AccountState.AUTH_ERROR.value,
+                    AccountState.NEEDS_SIGN_IN.value,  # only its owner can fix it (OAuth2 sign-in)
+                ]
+            ),
+            db.or_(Account.last_synced_at.is_(None), Account.last_synced_at < due_before),
+        )
+        .order_by(Account.last_synced_at.is_not(None), Account.last_synced_at, Account.id)
+        .all()
+    )
+    enqueued, busy = [], []
+    for account in accounts:
+        try:
+            start(account)
+            enqueued.append(account.id)
+        except SyncRunning:
+            busy.append(account.id)
+    return {"enqueued": enqueued, "already_running": busy}
+
+
+# -- the job -----------------------------------------------------------------------------------
+
+
+class _Lock:
+    """The mailbox's lock, its value the job's id, extended by a thread while the job runs."""
+
+    def __init__(self, account_id: int) -> None:
+        self.ttl = lock_ttl()
+        # thread_local=False: the thread that extends the lock must see the token.
+        self.lock = get_redis().lock(
+            LOCK_KEY.format(account_id), timeout=self.ttl, blocking=False, thread_local=False
+        )
+        job = get_current_job()
+        self.token = job.id if job is not None else os.urandom(8).hex()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        if not self.lock.acquire(blocking=False, token=self.token):
+            if not _release_stale(self.lock, self.token):
+                return False
+            if not self.lock.acquire(blocking=False, token=self.token):
+                return False
+        self._thread = threading.Thread(target=self._keep, daemon=True)
+        self._thread.start()
+        return True
+
+    def _keep(self) -> None:
+        while not self._stop.wait(max(1.0, self.ttl / 3)):
+            try:
+                self.lock.reacquire()
+            except Exception:
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.lock.release()
+        except Exception:
+            pass  # expired meanwhile
+
+
+def _release_stale(lock, token: str) -> bool:
+    """Free the lock if its holder is this very job (an earlier, dead run) or a job no longer running."""
+    holder = lock.redis.get(lock.name)
+    if holder is None:
+        return True
+    holder = holder.decode()
+    if holder != token and _running(holder):
+        return False
+    try:
+        lock.do_release(holder)
+    except LockError:
+        return False  # changed hands meanwhile
+    return True
+
+
+def _running(job_id: str) -> bool:
+    """False only for a job known to be over (or whose worker is gone); anything else may run."""
+    try:
+        job = Job.fetch(job_id, connection=get_redis())
+    except (NoSuchJobError, ValueError):
+        return True  # not a job's id: respect the lock until it expires
+    status = getattr(job.get_status(refresh=True), "value", None)
+    return status == "started" and not abandoned_jobs.recover(job)
+
+
+def on_sync_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback of a sync job; acts only when RQ found the job abandoned.
+
+    The job is not retried by RQ (see the module docstring), the mailbox's lock is released if
+    the dead job still holds it, and the failure is recorded like any other sync failure.
+    """
+    if exc_type is not AbandonedJobError:
+        return  # the job itself recorded its outcome
+    job.retries_left = 0
+    job.meta["error"] = abandoned_jobs.SENTENCE + " The next sync picks up where it stopped."
+    job.save_meta()
+    account_id = job.meta.get("account_id")
+    lock = connection.lock(LOCK_KEY.format(account_id), thread_local=False)
+    try:
+        lock.do_release(job.id)
+    except LockError:
+        pass  # expired already, or held by another job
+    account = db.session.get(Account, account_id) if account_id is not None else None
+    if account is not None:
+        _failed(account, abandoned_jobs.SENTENCE, None, retry=False)
+
+
+class _Progress:
+    """Writes ``{"folder", "folders", "folder_name", "done", "total"}`` to the job's meta, at most ~4×/s."""
+
+    def __init__(self) -> None:
+        self.job = get_current_job()
+        self._last = 0.0
+
+    def __call__(self, folder: int, folders: int, name: str, done: int, total: int) -> None:
+        if self.job is None:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.25 and done < total:
+            return
+        self._last = now
+        self.job.meta["progress"] = {
+            "folder": folder,
+            "folders": folders,
+            "folder_name": name,
+            "done": done,
+            "total": total,
+        }
+        self.job.save_meta()
+
+
+def sync_account(account_id: int) -> dict:
+    """RQ job: sync one mailbox (ids only).  See the module docstring."""
+    account = db.session.get(Account, account_id)
+    if account is None:
+        return {"ok": False, "error": "The mailbox no longer exists."}
+    if not account.active:
+        return {"ok": False, "skipped": True, "error": "The mailbox is disabled."}
+    if account.service_removed:
+        return {"ok": False, "skipped": True, "error": account.last_error or "The mail service was removed."}
+    lock = _Lock(account_id)
+    if not lock.acquire():
+        return {
+            "ok": False,
+            "status": "already running",
+            "error": "A sync of this mailbox is already running.",
+        }
+    try:
+        if account.incoming_protocol == "pop3":
+            return _pop3(account)
+        return _imap(account)
+    finally:
+        lock.release()
+
+
+def _imap(account: Account) -> dict:
+    started = time.monotonic()
+    progress = _Progress()
+    client = None
+    try:
+        with open_client(account, "imap") as client:
+            folders = _folders_to_sync(account, client)
+            pairs = [(f.id, f.name) for f in folders]
+            try:
+                stats = sync_folders(
+                    client.imap, SqlSyncStore(account.id), pairs, progress=progress, account_id=account.id
+                )
+            except MailError:
+                raise
+            except Exception as exc:  # the connection broke mid-sync: classify it like any other failure
+                raise client.classify(exc, "sync") from exc
+            automation = _automation(account, client, stats)
+    except MailboxUnavailable as exc:
+        db.session.rollback()
+        return _failed(account, str(exc), None, retry=False)
+    except MailError as exc:
+        db.session.rollback()
+        transient = exc.error_class in TRANSIENT or (
+            exc.step == "sync" and exc.error_class is ErrorClass.PROTOCOL
+        )
+        return _failed(account, f"IMAP: {exc.message}", exc, retry=transient)
+    result = _succeeded(account, stats, time.monotonic() - started)
+    if automation:
+        result["automation"] = automation
+    return result
+
+
+def _automation(account: Account, client, stats) -> dict | None:
+    """Filters and out-of-office replies on the new mail of this run, on the same connection.
+
+    The sync itself is committed already; a failure here is logged and does not fail the sync.
+    """
+    new = stats.new_uids
+    if not new:
+        return None
+    try:
+        return after_sync(account, client, new)
+    except Exception as exc:
+        db.session.rollback()
+        email_log.record(
+            LogSource.INCOMING,
+            LogLevel.ERROR,
+            f"Filters and automatic replies failed after the sync: {exc.__class__.__name__}: {exc}"[:2000],
+            account=account,
+            created_by="system",
+            commit=True,
+        )
+        return {"error": str(exc)[:500]}
+
+
+def _folders_to_sync(account: Account, client) -> list[Folder]:
+    if not Folder.query.filter_by(account_id=account.id).count():
+        refresh_folders(account, client)
+    return (
+        Folder.query.filter_by(account_id=account.id, sync=True)
+        .filter(Folder.exists_on_server.is_(True))
+        .order_by(Folder.id)
+        .all()
+    )
+
+
+def _succeeded(account: Account, stats, seconds: float) -> dict:
+    by_id = {f.id: f for f in Folder.query.filter_by(account_id=account.id)}
+    for result in stats.folders:
+        folder = by_id.get(result.folder_id)
+        if folder is not None:
+            _record_folder_outcome(folder, result)
+    errors = stats.errors
+    summary = stats.as_dict()
+    changed = stats.inserted or stats.updated or stats.deleted
+    message = (
+        f"Synced {len(stats.folders)} folder{'s' * (len(stats.folders) != 1)}: {stats.inserted} new, "
+        f"{stats.updated} flag changes, {stats.deleted} removed ({stats.commands.get('FETCH', 0)} FETCH, "
+        f"{seconds:.1f} s)."
+    )
+    if errors:
+        message += " Failed: " + " ".join(e.error for e in errors)
+    level = LogLevel.WARNING if errors else (LogLevel.INFO if changed else LogLevel.DEBUG)
+    record_success(
+        account,
+        Check.SYNC,
+        lines=[Line(LogSource.SYNC, level, message, summary)],
+        sync_error="; ".join(e.error for e in errors)[:2000] if errors else None,
+    )
+    return {"ok": not errors, "protocol": "imap", "message": message, **summary}
+
+
+def _record_folder_outcome(folder: Folder, result) -> None:
+    """The folder's last error as its sentence and hint; a folder the server says is gone is
+    marked so (the folder page then offers to remove it, and the next syncs skip it)."""
+    folder.last_error = f"{result.error} {result.hint}" if result.error and result.hint else result.error
+    if result.error_class == ErrorClass.FOLDER_MISSING.value:
+        folder.exists_on_server = False
+
+
+def _failed(account: Account, message: str, error: MailError | None, *, retry: bool) -> dict:
+    auth = error is not None and error.error_class in AUTH_CLASSES
+    text = f"Sync failed: {message}" + (" It will be retried." if will_retry(retry) else "")
+    details = {"error": error.as_dict()} if error is not None else None
+    line = Line(LogSource.SYNC, LogLevel.ERROR, text, details)
+    record_failure(account, Check.SYNC, message, auth=auth, lines=[line], reached=error is not None)
+    if retry:
+        raise Transient(message)
+    return {"ok": False, "error": message, "class": error.error_class.value if error else None}
+
+
+def _pop3(account: Account) -> dict:
+    """A POP3 mailbox's download (webapp.jobs.pop3 records its outcome); transient failures are retried."""
+    progress = _Progress()
+    try:
+        counts = download(account, progress=lambda done, total: progress(1, 1, "INBOX", done, total))
+    except MailboxUnavailable as exc:
+        return {"ok": False, "error": str(exc)}
+    except MailError as exc:
+        if exc.error_class in TRANSIENT or exc.error_class is ErrorClass.PROTOCOL:
+            raise Transient(account.last_sync_error) from None
+        return {"ok": False, "error": account.last_sync_error, "class": exc.error_class.value}
+    return {"ok": True, "message": result_sentence(counts, account.pop3_leave_on_server), **counts}
