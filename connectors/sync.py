@@ -340,6 +340,16 @@ def _utc(value: Any) -> datetime | None:
     return value
 
 
+@dataclass
+class _Selected:
+    """What SELECT answered for a folder (UIDNEXT found by SEARCH when the server gives none)."""
+
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+    modseq: int | None
+
+
 class _Engine:
     def __init__(self, imap, store: SyncStore, options: SyncOptions, progress, account_id) -> None:
         self.imap = imap
@@ -453,9 +463,32 @@ class _Engine:
     # -- one folder -----------------------------------------------------------------------
 
     def sync_folder(self, result: FolderResult, number: int, count: int) -> None:
-        store, fid, name = self.store, result.folder_id, result.name
-        state = store.load_state(fid)
-        status = self._status(name)
+        """One folder, the cheapest correct way: nothing changed, flags/expunges, new mail, a reseed."""
+        fid = result.folder_id
+        state = self.store.load_state(fid)
+        if self._unchanged(result, state, number, count):
+            return
+        box = self._select_box(result.name)
+        result.total = box.exists
+        state = self._reseed_if_new_uidvalidity(result, state, box)
+        stored, max_uid = self.store.stored_count_and_max_uid(fid)
+        state = self._start_pass(result, state, box)
+        # New mail, as opposed to seeding: an incremental run, or one resuming an interrupted incremental
+        # run (a folder that completed a pass before).  A first pass or a reseed stores old mail.
+        fresh = result.path == "incremental" or (
+            result.path == "resumed" and state.last_full_sync_at is not None
+        )
+        if box.uidnext is None:  # a server without UIDNEXT: find the top ourselves
+            box.uidnext = (max(self._search_uids(1, 2**32 - 1) or {0}) + 1) if box.exists else 1
+        stored = self._sync_stored(result, state, box, max_uid, stored)
+        stored = self._sync_new(result, state, box, max_uid, stored, (number, count), fresh)
+        stored = self._sync_unannounced_expunges(result, max_uid, stored, box.exists)
+        self._finish_pass(result, state, box)
+        self._report(number, count, result.name, stored, box.exists)
+
+    def _unchanged(self, result: FolderResult, state: FolderState, number: int, count: int) -> bool:
+        """One STATUS says nothing changed since a completed pass: record that and stop."""
+        status = self._status(result.name)
         complete = state.uidvalidity is not None and state.seeded_uid is None
         same = (
             complete
@@ -465,87 +498,110 @@ class _Engine:
         )
         if same and self.condstore and status.get(b"HIGHESTMODSEQ") == state.highestmodseq:
             result.path, result.total = "unchanged", state.message_count or 0
-            self._report(number, count, name, result.total, result.total)
-            return
+            self._report(number, count, result.name, result.total, result.total)
+            return True
+        return False
 
+    def _select_box(self, name: str) -> _Selected:
         selected = self._select(name)
-        uidvalidity = int(selected.get(b"UIDVALIDITY", 0))
-        uidnext = int(selected.get(b"UIDNEXT", 0)) or None
-        exists = int(selected.get(b"EXISTS", 0))
-        modseq = int(selected[b"HIGHESTMODSEQ"]) if self.condstore and b"HIGHESTMODSEQ" in selected else None
-        result.total = exists
+        return _Selected(
+            uidvalidity=int(selected.get(b"UIDVALIDITY", 0)),
+            uidnext=int(selected.get(b"UIDNEXT", 0)) or None,
+            exists=int(selected.get(b"EXISTS", 0)),
+            modseq=int(selected[b"HIGHESTMODSEQ"])
+            if self.condstore and b"HIGHESTMODSEQ" in selected
+            else None,
+        )
 
-        if state.uidvalidity is not None and state.uidvalidity != uidvalidity:
-            store.clear_folder(fid)
-            state = FolderState()
+    def _reseed_if_new_uidvalidity(
+        self, result: FolderResult, state: FolderState, box: _Selected
+    ) -> FolderState:
+        """A new UIDVALIDITY makes every stored UID meaningless: drop the folder's rows, start again."""
+        if state.uidvalidity is not None and state.uidvalidity != box.uidvalidity:
+            self.store.clear_folder(result.folder_id)
             result.path = "reseeded"
-        stored, max_uid = store.stored_count_and_max_uid(fid)
+            return FolderState()
+        return state
+
+    def _start_pass(self, result: FolderResult, state: FolderState, box: _Selected) -> FolderState:
+        """Name the path (first, resumed, incremental); a first pass saves where CHANGEDSINCE starts."""
         if state.uidvalidity is None:
             # A first pass: remember where CHANGEDSINCE must start before anything is fetched.
-            state = FolderState(uidvalidity=uidvalidity, highestmodseq=modseq, seeded_uid=0)
-            store.save_state(fid, state)
-            store.commit()
+            state = FolderState(uidvalidity=box.uidvalidity, highestmodseq=box.modseq, seeded_uid=0)
+            self.store.save_state(result.folder_id, state)
+            self.store.commit()
             result.path = result.path or "first"
         elif state.seeded_uid is not None:
             result.path = "resumed"
         else:
             result.path = "incremental"
-        # New mail, as opposed to seeding: an incremental run, or one resuming an interrupted incremental
-        # run (a folder that completed a pass before).  A first pass or a reseed stores old mail.
-        fresh = result.path == "incremental" or (
-            result.path == "resumed" and state.last_full_sync_at is not None
-        )
-        if uidnext is None:  # a server without UIDNEXT: find the top ourselves
-            uidnext = (max(self._search_uids(1, 2**32 - 1) or {0}) + 1) if exists else 1
+        return state
 
-        # 1. What changed among the stored messages: flags and expunges.
+    def _sync_stored(
+        self, result: FolderResult, state: FolderState, box: _Selected, max_uid: int, stored: int
+    ) -> int:
+        """1. What changed among the stored messages: flags and expunges."""
         baseline = state.highestmodseq
         if max_uid and self.condstore and baseline is not None:
-            if modseq is None or modseq != baseline:
-                result.updated, result.deleted = self._changed_since(fid, max_uid, baseline)
+            if box.modseq is None or box.modseq != baseline:
+                result.updated, result.deleted = self._changed_since(result.folder_id, max_uid, baseline)
         elif max_uid:
-            result.updated, result.deleted = self._flag_scan(fid, max_uid)
-        stored -= result.deleted
+            result.updated, result.deleted = self._flag_scan(result.folder_id, max_uid)
+        return stored - result.deleted
 
-        # 2. New messages, in UID ranges, a commit per batch.
+    def _sync_new(
+        self,
+        result: FolderResult,
+        state: FolderState,
+        box: _Selected,
+        max_uid: int,
+        stored: int,
+        progress: tuple[int, int],
+        fresh: bool,
+    ) -> int:
+        """2. New messages, in UID ranges, a commit per batch."""
+        number, count = progress
         start = max(max_uid, state.seeded_uid or 0) + 1
-        self._report(number, count, name, stored, exists)
-        if start < uidnext:
+        self._report(number, count, result.name, stored, box.exists)
+        if start < box.uidnext:
             state.seeded_uid = start - 1
             result.inserted = self._fetch_new(
-                fid,
-                name,
+                result.folder_id,
+                result.name,
                 state,
                 start,
-                uidnext - 1,
+                box.uidnext - 1,
                 stored,
-                exists,
+                box.exists,
                 number,
                 count,
                 result.new_uids if fresh else None,
             )
-        stored += result.inserted
+        return stored + result.inserted
 
-        # 3. Expunges a CONDSTORE-only server did not announce: compare counts, then SEARCH.
+    def _sync_unannounced_expunges(self, result: FolderResult, max_uid: int, stored: int, exists: int) -> int:
+        """3. Expunges a CONDSTORE-only server did not announce: compare counts, then SEARCH."""
         if max_uid and self.condstore and not self.qresync and stored != exists:
             present = self._search_uids(1, max_uid)
-            gone = self.store.known_uids(fid) - present
+            gone = self.store.known_uids(result.folder_id) - present
             gone = {uid for uid in gone if uid <= max_uid}
             if gone:
-                store.delete_uids(fid, gone)
+                self.store.delete_uids(result.folder_id, gone)
                 result.deleted += len(gone)
                 stored -= len(gone)
+        return stored
 
+    def _finish_pass(self, result: FolderResult, state: FolderState, box: _Selected) -> None:
+        """Save what the server said, so the next run can compare, and commit."""
         now = datetime.now(UTC).replace(tzinfo=None)
         if state.seeded_uid is not None and result.path in ("first", "reseeded", "resumed"):
             state.last_full_sync_at = now
-        state.uidvalidity, state.uidnext, state.message_count = uidvalidity, uidnext, exists
-        state.highestmodseq = modseq
+        state.uidvalidity, state.uidnext, state.message_count = box.uidvalidity, box.uidnext, box.exists
+        state.highestmodseq = box.modseq
         state.seeded_uid = None
         state.last_synced_at = now
-        store.save_state(fid, state)
-        store.commit()
-        self._report(number, count, name, stored, exists)
+        self.store.save_state(result.folder_id, state)
+        self.store.commit()
 
     def _changed_since(self, fid: int, max_uid: int, baseline: int) -> tuple[int, int]:
         modifiers = f"(CHANGEDSINCE {baseline}{' VANISHED' if self.qresync else ''})"

@@ -10,6 +10,7 @@ is the main one.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
@@ -20,7 +21,7 @@ from .extensions import db
 from .models import Account, LogLevel, LogSource, Notification, Service, User
 from .secretbox import box
 from .service_catalog import PROTOCOLS, sync_builtin_services
-from .validation import boolean, email, endpoint_from_json, text
+from .validation import SKIP, Rule, boolean, email, endpoint_from_json, text
 
 CREATE_FIELDS = {
     "service_id",
@@ -51,136 +52,159 @@ def clean_account(user: User, data: Any, existing: Account | None = None, actor:
     """Validate API-shaped input; ``manual`` is ``{"imap": {...}, "smtp": {...}}``.
 
     ``actor`` is who asks (``user`` is the owner): only an administrator may set ``shared_sender``.
+    The fields' rules are the table :data:`ACCOUNT_FIELDS`; where the mail comes from (a service
+    or hand-typed servers) and the signature fields have steps of their own.
     """
     if not isinstance(data, dict):
         raise Malformed("Send a JSON object.")
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = {key: "unknown field" for key in set(data) - CREATE_FIELDS - {"id", "state"}}
     out: dict[str, Any] = {}
-    for key in set(data) - CREATE_FIELDS - {"id", "state"}:
-        errors[key] = "unknown field"
     creating = existing is None
-
     if creating or "service_id" in data or "manual" in data:
-        has_service = data.get("service_id") is not None
-        has_manual = data.get("manual") is not None
-        if has_service and has_manual:
-            errors["service_id"] = "Give either service_id or manual server details, not both."
-        elif not has_service and not has_manual:
-            errors["service_id"] = "Choose a mail service, or enter the server details (manual)."
-        elif has_service:
-            sid = data["service_id"]
-            if not validation.is_id(sid):
-                errors["service_id"] = "must be a service id (a whole number)"
-            else:
-                sync_builtin_services()
-                service = db.session.get(Service, sid)
-                if service is None:
-                    errors["service_id"] = "No such mail service."
-                elif service.hidden and (creating or existing.service_id != service.id):
-                    raise Forbidden(
-                        "This mail service is not offered for new mailboxes.",
-                        {"service_id": "hidden service"},
-                    )
-                else:
-                    out["service"] = service
-        else:
-            manual = data["manual"]
-            if not settings_store.get("allow_manual_entry"):
-                raise Forbidden(
-                    "The administrator does not allow entering server details manually.",
-                    {"manual": "manual server details are not allowed"},
-                )
-            if not isinstance(manual, dict):
-                errors["manual"] = 'must be an object {"imap": {...}, "smtp": {...}}'
-            else:
-                for key in set(manual) - {*PROTOCOLS, "pop3"}:
-                    errors[f"manual.{key}"] = "unknown field"
-                eps: dict[str, dict | None] = {}
-                for p in (*PROTOCOLS, "pop3"):
-                    if p == "pop3" and manual.get(p) is None:
-                        continue  # POP3 is optional
-                    sub: dict[str, str] = {}
-                    eps[p] = endpoint_from_json(p, manual.get(p), sub)
-                    errors.update({f"manual.{k}": v for k, v in sub.items()})
-                if all(eps.values()):
-                    out["manual"] = eps
-
-    if creating or "username" in data:
-        try:
-            out["username"] = text(data.get("username"), max_length=320)
-        except ValueError as exc:
-            errors["username"] = str(exc)
-    if creating or "password" in data:
-        password = data.get("password")
-        if password in (None, "") and not creating:
-            pass  # an empty password on edit keeps the stored one
-        elif not isinstance(password, str) or password == "":
-            errors["password"] = "This field is required."
-        elif len(password) > 1024:
-            errors["password"] = "must be at most 1024 characters"
-        else:
-            out["password"] = password
-    for key, max_length in (("email", 320), ("description", 255)):
-        if key in data:
-            try:
-                out[key] = text(data.get(key), required=False, max_length=max_length)
-                if key == "email" and out[key]:
-                    out[key] = email(out[key])
-            except ValueError as exc:
-                errors[key] = str(exc)
-    for key in ("is_main", *FLAGS):
-        if key in data:
-            try:
-                out[key] = boolean(data[key])
-            except ValueError as exc:
-                errors[key] = str(exc)
-    if "shared_sender" in data:
-        if actor is None or not actor.is_admin:
-            raise Forbidden(
-                "Only an administrator may share a mailbox for sending.",
-                {"shared_sender": "only an administrator may change this"},
-            )
-        try:
-            out["shared_sender"] = boolean(data["shared_sender"])
-        except ValueError as exc:
-            errors["shared_sender"] = str(exc)
+        _clean_source(data, existing, out, errors)
+    context = _Context(creating=creating, actor=actor)
+    validation.clean_fields(ACCOUNT_FIELDS, data, context, creating, out, errors)
     from . import signatures
 
     out.update(signatures.clean_account_fields(data, existing, errors))
-    if "incoming_protocol" in data:
-        if data["incoming_protocol"] not in ("imap", "pop3"):
-            errors["incoming_protocol"] = "must be imap or pop3"
-        else:
-            out["incoming_protocol"] = data["incoming_protocol"]
-    if "smtp_username" in data:
-        try:
-            out["smtp_username"] = text(data["smtp_username"], required=False, max_length=320)
-        except ValueError as exc:
-            errors["smtp_username"] = str(exc)
-    if "smtp_password" in data:
-        value = data["smtp_password"]
-        if value is not None and not isinstance(value, str):
-            errors["smtp_password"] = "must be a string"
-        elif value:
-            out["smtp_password"] = value
-    if "smtp_from" in data:
-        try:
-            value = text(data["smtp_from"], required=False, max_length=320)
-            out["smtp_from"] = email(value) if value else None
-        except ValueError as exc:
-            errors["smtp_from"] = str(exc)
-
-    if creating and "username" in out and not out.get("email"):
-        if "@" in (out["username"] or ""):
-            try:
-                out["email"] = email(out["username"])
-            except ValueError:
-                errors["email"] = "The login is not an email address; enter the email address."
-        else:
-            errors["email"] = "The login is not an email address; enter the email address."
+    if creating and "username" in out and not out.get("email") and not _typed_email(data):
+        _email_from_login(out, errors)
     if errors:
         raise Invalid(errors)
     return out
+
+
+def _clean_source(data: dict, existing: Account | None, out: dict, errors: dict[str, str]) -> None:
+    """Exactly one of ``service_id`` (a visible service) and ``manual`` (if the administrator allows it)."""
+    has_service = data.get("service_id") is not None
+    has_manual = data.get("manual") is not None
+    if has_service and has_manual:
+        errors["service_id"] = "Give either service_id or manual server details, not both."
+    elif not has_service and not has_manual:
+        errors["service_id"] = "Choose a mail service, or enter the server details (manual)."
+    elif has_service:
+        _clean_service(data["service_id"], existing, out, errors)
+    else:
+        _clean_manual(data["manual"], out, errors)
+
+
+def _clean_service(sid: Any, existing: Account | None, out: dict, errors: dict[str, str]) -> None:
+    if not validation.is_id(sid):
+        errors["service_id"] = "must be a service id (a whole number)"
+        return
+    sync_builtin_services()
+    service = db.session.get(Service, sid)
+    if service is None:
+        errors["service_id"] = "No such mail service."
+    elif service.hidden and (existing is None or existing.service_id != service.id):
+        raise Forbidden(
+            "This mail service is not offered for new mailboxes.", {"service_id": "hidden service"}
+        )
+    else:
+        out["service"] = service
+
+
+def _clean_manual(manual: Any, out: dict, errors: dict[str, str]) -> None:
+    if not settings_store.get("allow_manual_entry"):
+        raise Forbidden(
+            "The administrator does not allow entering server details manually.",
+            {"manual": "manual server details are not allowed"},
+        )
+    if not isinstance(manual, dict):
+        errors["manual"] = 'must be an object {"imap": {...}, "smtp": {...}}'
+        return
+    for key in set(manual) - {*PROTOCOLS, "pop3"}:
+        errors[f"manual.{key}"] = "unknown field"
+    eps: dict[str, dict | None] = {}
+    for p in (*PROTOCOLS, "pop3"):
+        if p == "pop3" and manual.get(p) is None:
+            continue  # POP3 is optional
+        sub: dict[str, str] = {}
+        eps[p] = endpoint_from_json(p, manual.get(p), sub)
+        errors.update({f"manual.{k}": v for k, v in sub.items()})
+    if all(eps.values()):
+        out["manual"] = eps
+
+
+def _typed_email(data: dict) -> bool:
+    """Whether the body holds an email text, valid or not: then the login does not stand in for it."""
+    try:
+        return bool(text(data.get("email"), required=False, max_length=320))
+    except ValueError:
+        return False
+
+
+def _email_from_login(out: dict, errors: dict[str, str]) -> None:
+    """A new mailbox without an email address takes its login, when the login is an address."""
+    if "@" in (out["username"] or ""):
+        try:
+            out["email"] = email(out["username"])
+            return
+        except ValueError:
+            pass
+    errors["email"] = "The login is not an email address; enter the email address."
+
+
+@dataclass(frozen=True)
+class _Context:
+    creating: bool
+    actor: User | None
+
+
+def _password(value: Any, context: _Context) -> Any:
+    if value in (None, "") and not context.creating:
+        return SKIP  # an empty password on edit keeps the stored one
+    if not isinstance(value, str) or value == "":
+        raise ValueError("This field is required.")
+    if len(value) > 1024:
+        raise ValueError("must be at most 1024 characters")
+    return value
+
+
+def _optional_email(value: Any, _context: _Context) -> str | None:
+    value = text(value, required=False, max_length=320)
+    return email(value) if value else value
+
+
+def _shared_sender(value: Any, context: _Context) -> bool:
+    if context.actor is None or not context.actor.is_admin:
+        raise Forbidden(
+            "Only an administrator may share a mailbox for sending.",
+            {"shared_sender": "only an administrator may change this"},
+        )
+    return boolean(value)
+
+
+def _incoming_protocol(value: Any, _context: _Context) -> str:
+    if value not in ("imap", "pop3"):
+        raise ValueError("must be imap or pop3")
+    return value
+
+
+def _smtp_password(value: Any, _context: _Context) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value or SKIP  # empty: keep the stored one (or none)
+
+
+def _flag(value: Any, _context: _Context) -> bool:
+    return boolean(value)
+
+
+#: Field -> its rule (webapp.validation.Rule): what the connect form and the API accept, in the
+#: order the errors are found. ``service_id``/``manual`` and the signature fields have steps of their own.
+ACCOUNT_FIELDS: dict[str, Rule] = {
+    "username": Rule(lambda v, _c: text(v, max_length=320), on_create=True),
+    "password": Rule(_password, on_create=True),
+    "email": Rule(_optional_email),
+    "description": Rule(lambda v, _c: text(v, required=False, max_length=255)),
+    **{key: Rule(_flag) for key in ("is_main", *FLAGS)},
+    "shared_sender": Rule(_shared_sender),
+    "incoming_protocol": Rule(_incoming_protocol),
+    "smtp_username": Rule(lambda v, _c: text(v, required=False, max_length=320)),
+    "smtp_password": Rule(_smtp_password),
+    "smtp_from": Rule(_optional_email),
+}
 
 
 def _duplicate(

@@ -19,6 +19,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from . import create_app
+from .queue import start_embedded, stop_embedded
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
@@ -49,14 +50,38 @@ def up(host: str, port: int, threads: int):
     """Run Mailroom on one machine: web server, one worker and the cron scheduler."""
     import faulthandler
 
-    from waitress import create_server
-
-    from .queue import start_embedded, stop_embedded
-
     # `kill -USR1 <pid>` prints every thread's stack: how to see where a stuck start or stop hangs.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     app = current_app._get_current_object()
-    generated = prepare_database()
+    _announce_admin(prepare_database())
+    env, embedded = _child_environment(app)
+    # The web server runs in a thread; the main thread only waits for a signal and watches the
+    # children.  A signal is then always handled here, at a known point, instead of surfacing as
+    # a KeyboardInterrupt somewhere inside the web server's loop.
+    stop = threading.Event()
+    server, web = _web_server(app, host, port, threads, stop)
+
+    def on_signal(*_):
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    children = {name: _spawn(name, env) for name in ("worker", "cron")}
+    web.start()
+    click.echo(f"Mailroom on http://{host}:{port}/  (Ctrl-C stops web, worker and cron)")
+    try:
+        _supervise(stop, web, children, env)
+    finally:
+        click.echo("Stopping the web server, the worker and the cron scheduler…")
+        stop.set()
+        _stop_web(server, web)
+        _stop_children(children)
+        if embedded:
+            stop_embedded(app.instance_path)
+        click.echo("Mailroom stopped.")
+
+
+def _announce_admin(generated: str | None) -> None:
     if generated:
         click.secho(
             f"Created the administrator 'admin' with the password: {generated}", fg="yellow", bold=True
@@ -64,22 +89,29 @@ def up(host: str, port: int, threads: int):
         click.echo(
             "It is shown only this once; change it or set MAILROOM_ADMIN_PASSWORD before the first start."
         )
+
+
+def _child_environment(app) -> tuple[dict[str, str], bool]:
+    """The worker's and cron's environment; starts the embedded Redis unless REDIS_URL is set."""
     env = dict(os.environ, MAILROOM_INSTANCE=app.instance_path)
     embedded = not app.config.get("REDIS_URL")
     if embedded:
         env["REDIS_URL"] = start_embedded(app.instance_path)
         app.config["REDIS_URL"] = env["REDIS_URL"]
         click.echo(f"Embedded Redis on {env['REDIS_URL']}")
+    return env, embedded
 
-    def spawn(name: str) -> subprocess.Popen:
-        # A session of their own: Ctrl-C reaches only this process, which then stops them in order.
-        return subprocess.Popen([sys.executable, "-m", "webapp.cli", name], env=env, start_new_session=True)
 
-    # The web server runs in a thread; the main thread only waits for a signal and watches the
-    # children.  A signal is then always handled here, at a known point, instead of surfacing as
-    # a KeyboardInterrupt somewhere inside the web server's loop.
+def _spawn(name: str, env: dict[str, str]) -> subprocess.Popen:
+    # A session of their own: Ctrl-C reaches only this process, which then stops them in order.
+    return subprocess.Popen([sys.executable, "-m", "webapp.cli", name], env=env, start_new_session=True)
+
+
+def _web_server(app, host: str, port: int, threads: int, stop: threading.Event):
+    """The waitress server and the (not yet started) thread that runs it."""
+    from waitress import create_server
+
     server = create_server(app, host=host, port=port, threads=threads, ident="mailroom")
-    stop = threading.Event()
 
     def run_web() -> None:
         try:
@@ -88,46 +120,41 @@ def up(host: str, port: int, threads: int):
             if not stop.is_set():
                 raise  # a real failure; during shutdown a closing socket may still be polled
 
-    web = threading.Thread(target=run_web, name="web", daemon=True)
+    return server, threading.Thread(target=run_web, name="web", daemon=True)
 
-    def on_signal(*_):
-        stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    children = {name: spawn(name) for name in ("worker", "cron")}
-    web.start()
-    click.echo(f"Mailroom on http://{host}:{port}/  (Ctrl-C stops web, worker and cron)")
-    try:
-        while not stop.wait(1):
-            if not web.is_alive():
-                click.secho("The web server stopped; stopping Mailroom.", fg="red", err=True)
-                break
-            for name, proc in list(children.items()):
-                if proc.poll() is not None:
-                    click.secho(f"The {name} exited ({proc.returncode}); restarting it.", fg="red", err=True)
-                    children[name] = spawn(name)
-    finally:
-        click.echo("Stopping the web server, the worker and the cron scheduler…")
-        stop.set()
-        if web.is_alive():
-            # Closed from inside the web server's own loop (waitress runs trigger thunks there),
-            # so no socket is closed under a poll() running in another thread.
-            server.trigger.pull_trigger(server.close)
-            web.join(timeout=10)
-        for proc in children.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in children.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if embedded:
-            stop_embedded(app.instance_path)
-        click.echo("Mailroom stopped.")
+def _supervise(stop: threading.Event, web: threading.Thread, children: dict, env: dict[str, str]) -> None:
+    """Until a signal: stop if the web server died, restart a worker or cron that exited."""
+    while not stop.wait(1):
+        if not web.is_alive():
+            click.secho("The web server stopped; stopping Mailroom.", fg="red", err=True)
+            break
+        for name, proc in list(children.items()):
+            if proc.poll() is not None:
+                click.secho(f"The {name} exited ({proc.returncode}); restarting it.", fg="red", err=True)
+                children[name] = _spawn(name, env)
+
+
+def _stop_web(server, web: threading.Thread) -> None:
+    if web.is_alive():
+        # Closed from inside the web server's own loop (waitress runs trigger thunks there),
+        # so no socket is closed under a poll() running in another thread.
+        server.trigger.pull_trigger(server.close)
+        web.join(timeout=10)
+
+
+def _stop_children(children: dict) -> None:
+    """SIGTERM (a warm shutdown) to each, then 15 s in all before SIGKILL."""
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in children.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @cli.command("worker")

@@ -79,68 +79,107 @@ MAX_QUERY = 200
 def search(viewer: User, args: dict[str, Any], max_limit: int = 500) -> tuple[list[LogEntry], int | None]:
     """Entries visible to ``viewer`` matching the filters, newest first; returns (rows, next cursor).
 
-    Filters: ``source``, ``level`` (that level and above), ``account_id``, ``user_id``,
-    ``since``, ``until``, ``q`` (text in the message), ``limit``, ``cursor`` (an entry id).
+    Filters (:data:`FILTERS`): ``source``, ``level`` (that level and above), ``account_id``,
+    ``user_id``, ``since``, ``until``, ``q`` (text in the message), ``cursor`` (an entry id);
+    and ``limit``.
     """
     errors: dict[str, str] = {}
-    q = LogEntry.query
-    if not viewer.is_admin:
-        # A user sees the entries of their own mailboxes (and their own actions on them).
-        own = db.session.query(Account.id).filter(Account.user_id == viewer.id)
-        q = q.filter(db.or_(LogEntry.account_id.in_(own), LogEntry.user_id == viewer.id))
-    source = args.get("source")
-    if source:
-        valid = {s.value for s in LogSource}
-        if source not in valid:
-            errors["source"] = "must be one of " + ", ".join(sorted(valid))
-        else:
-            q = q.filter(LogEntry.source == source)
-    level = args.get("level")
-    if level:
-        order = [lv.value for lv in LogLevel]
-        if level not in order:
-            errors["level"] = "must be one of " + ", ".join(order)
-        else:
-            q = q.filter(LogEntry.level.in_(order[order.index(level) :]))
-    for key, column in (("account_id", LogEntry.account_id), ("user_id", LogEntry.user_id)):
+    q = _visible_to(viewer)
+    for key, (given, condition) in FILTERS.items():
         value = args.get(key)
-        if value not in (None, ""):
-            try:
-                q = q.filter(column == record_id(value))
-            except ValueError as exc:
-                errors[key] = str(exc)
-    since, until = args.get("since"), args.get("until")
-    if since:
-        t = _parse_time(since, "since", errors)
-        if t:
-            q = q.filter(LogEntry.created_at >= t)
-    if until:
-        t = _parse_time(until, "until", errors)
-        if t:
-            q = q.filter(LogEntry.created_at <= t)
-    text = args.get("q")
-    if text and len(text) > MAX_QUERY:  # SQLite refuses a longer LIKE pattern ("too complex"): a 500
-        errors["q"] = f"must be at most {MAX_QUERY} characters"
-    elif text:
-        q = q.filter(LogEntry.message.ilike(f"%{text}%"))
-    try:
-        limit = int(args.get("limit") or 100)
-        if not 1 <= limit <= max_limit:
-            raise ValueError
-    except (TypeError, ValueError):
-        errors["limit"] = f"must be a whole number from 1 to {max_limit}"
-        limit = 100
-    cursor = args.get("cursor")
-    if cursor:
+        if not given(value):
+            continue
         try:
-            q = q.filter(LogEntry.id < record_id(cursor))
-        except ValueError:
-            errors["cursor"] = "must be the next_cursor of a previous page"
+            q = q.filter(condition(value))
+        except ValueError as exc:
+            errors[key] = str(exc)
+    limit = _limit(args.get("limit"), max_limit, errors)
     if errors:
         raise Invalid(errors)
     rows = q.order_by(LogEntry.id.desc()).limit(limit + 1).all()
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def _visible_to(viewer: User):
+    q = LogEntry.query
+    if not viewer.is_admin:
+        # A user sees the entries of their own mailboxes (and their own actions on them).
+        own = db.session.query(Account.id).filter(Account.user_id == viewer.id)
+        q = q.filter(db.or_(LogEntry.account_id.in_(own), LogEntry.user_id == viewer.id))
+    return q
+
+
+def _limit(value: Any, max_limit: int, errors: dict[str, str]) -> int:
+    try:
+        limit = int(value or 100)
+        if not 1 <= limit <= max_limit:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["limit"] = f"must be a whole number from 1 to {max_limit}"
+        return 100
+    return limit
+
+
+def _source(value: str):
+    valid = {s.value for s in LogSource}
+    if value not in valid:
+        raise ValueError("must be one of " + ", ".join(sorted(valid)))
+    return LogEntry.source == value
+
+
+def _level(value: str):
+    order = [lv.value for lv in LogLevel]
+    if value not in order:
+        raise ValueError("must be one of " + ", ".join(order))
+    return LogEntry.level.in_(order[order.index(value) :])
+
+
+def _time(field: str, compare):
+    """``since``/``until``: a time, compared with the entry's creation time (no filter if unparsable)."""
+
+    def condition(value: str):
+        errors: dict[str, str] = {}
+        moment = _parse_time(value, field, errors)
+        if errors:
+            raise ValueError(errors[field])
+        return compare(LogEntry.created_at, moment)
+
+    return condition
+
+
+def _text(value: str):
+    if len(value) > MAX_QUERY:  # SQLite refuses a longer LIKE pattern ("too complex"): a 500
+        raise ValueError(f"must be at most {MAX_QUERY} characters")
+    return LogEntry.message.ilike(f"%{value}%")
+
+
+def _cursor(value: Any):
+    try:
+        return LogEntry.id < record_id(value)
+    except ValueError:
+        raise ValueError("must be the next_cursor of a previous page") from None
+
+
+def _sent(value: Any) -> bool:
+    return bool(value)
+
+
+def _sent_id(value: Any) -> bool:
+    return value not in (None, "")
+
+
+#: Query parameter -> (whether it was given, its SQL condition or a ValueError with the sentence).
+FILTERS = {
+    "source": (_sent, _source),
+    "level": (_sent, _level),
+    "account_id": (_sent_id, lambda value: LogEntry.account_id == record_id(value)),
+    "user_id": (_sent_id, lambda value: LogEntry.user_id == record_id(value)),
+    "since": (_sent, _time("since", lambda column, moment: column >= moment)),
+    "until": (_sent, _time("until", lambda column, moment: column <= moment)),
+    "q": (_sent, _text),
+    "cursor": (_sent, _cursor),
+}
 
 
 def entry_as_dict(entry: LogEntry) -> dict:

@@ -247,27 +247,33 @@ def finish_with_email(user: User, key: str | None, address: str) -> Finished:
     return result
 
 
-def _save(user: User, service: Service, account_id: int | None, address: str, token: dict) -> Finished:
+def _account_signed_in(user: User, service: Service, account_id: int | None, address: str) -> Account | None:
+    """The mailbox this sign-in is for: the one being signed in again (it must be the same
+    address), or the user's mailbox of this service with this login; None: a new mailbox."""
     from sqlalchemy import func
 
-    from .accounts import _set_main
-
-    if account_id is not None:
-        account = db.session.get(Account, account_id)
-        if account is None or account.user_id != user.id:
-            raise NotFound("The mailbox no longer exists.")
-        if account.email.lower() != address.lower() and account.username.lower() != address.lower():
-            raise Conflict(
-                f"You signed in as {address}, but this mailbox is {account.email}. "
-                "Sign in with that account, or connect the other one as a new mailbox.",
-                {"email": "a different account signed in"},
-            )
-    else:
-        account = Account.query.filter(
+    if account_id is None:
+        return Account.query.filter(
             Account.user_id == user.id,
             Account.service_id == service.id,
             func.lower(Account.username) == address.lower(),
         ).first()
+    account = db.session.get(Account, account_id)
+    if account is None or account.user_id != user.id:
+        raise NotFound("The mailbox no longer exists.")
+    if account.email.lower() != address.lower() and account.username.lower() != address.lower():
+        raise Conflict(
+            f"You signed in as {address}, but this mailbox is {account.email}. "
+            "Sign in with that account, or connect the other one as a new mailbox.",
+            {"email": "a different account signed in"},
+        )
+    return account
+
+
+def _save(user: User, service: Service, account_id: int | None, address: str, token: dict) -> Finished:
+    from .accounts import _set_main
+
+    account = _account_signed_in(user, service, account_id, address)
     created = account is None
     if created:
         account = Account(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,13 +20,13 @@ from flask import url_for
 
 from connectors.presets import OAuth2Endpoints, ServicePreset
 
-from . import email_log
+from . import email_log, validation
 from .errors import Invalid, Malformed, NotFound
 from .extensions import db
 from .models import LogLevel, LogSource, OAuthApp, Service
 from .secretbox import box
 from .service_catalog import list_services, preset_for, sync_builtin_services
-from .validation import boolean, is_id
+from .validation import SKIP, Rule, boolean, is_id
 
 MICROSOFT_TENANTS = ("common", "organizations", "consumers")
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -154,79 +155,95 @@ def _url(value: Any, required: bool) -> str | None:
 
 
 def clean_oauth_app(service: Service, data: Any, existing: OAuthApp | None) -> dict:
-    """Validate a PUT body (API shape); errors name their field."""
+    """Validate a PUT body (API shape); errors name their field. The rules are :data:`APP_FIELDS`."""
     if not isinstance(data, dict):
         raise Malformed("Send a JSON object.")
-    errors: dict[str, str] = {}
+    known = FIELDS | {"service_id", "redirect_uri", "has_client_secret", "default_scopes"}
+    errors: dict[str, str] = {key: "unknown field" for key in set(data) - known}
     out: dict[str, Any] = {}
-    for key in set(data) - FIELDS - {"service_id", "redirect_uri", "has_client_secret", "default_scopes"}:
-        errors[key] = "unknown field"
-    client_id = data.get("client_id")
-    if not isinstance(client_id, str) or not client_id.strip():
-        errors["client_id"] = "This field is required."
-    elif len(client_id.strip()) > 512 or any(c.isspace() for c in client_id.strip()):
-        errors["client_id"] = "must be at most 512 characters, without spaces"
-    else:
-        out["client_id"] = client_id.strip()
-    secret = data.get("client_secret")
-    if secret not in (None, ""):
-        if not isinstance(secret, str) or len(secret) > 1024:
-            errors["client_secret"] = "must be a string of at most 1024 characters"
-        else:
-            out["client_secret"] = secret
-    tenant = data.get("tenant")
-    if uses_tenant(service):
-        tenant = (tenant or "common") if isinstance(tenant, str | type(None)) else tenant
-        if not isinstance(tenant, str):
-            errors["tenant"] = "must be a string"
-        else:
-            tenant = tenant.strip()
-            if tenant.lower() in MICROSOFT_TENANTS:
-                out["tenant"] = tenant.lower()
-            elif _GUID.match(tenant) or _DOMAIN.match(tenant):
-                out["tenant"] = tenant.lower()
-            else:
-                errors["tenant"] = (
-                    "must be common, organizations, consumers, a tenant id "
-                    "(00000000-0000-0000-0000-000000000000) or a domain (contoso.onmicrosoft.com)"
-                )
-    elif tenant not in (None, ""):
-        errors["tenant"] = "Only Microsoft services take a tenant."
-    scopes = data.get("scopes", "")
-    if isinstance(scopes, list):
-        scopes = (
-            " ".join(s for s in scopes if isinstance(s, str))
-            if all(isinstance(s, str) for s in scopes)
-            else 0
-        )
-    if not isinstance(scopes, str):
-        errors["scopes"] = "must be a space-separated string or a list of strings"
-    else:
-        tokens = scopes.split()
-        if len(scopes) > 2000:
-            errors["scopes"] = "must be at most 2000 characters"
-        elif any(not _SCOPE.match(t) for t in tokens):
-            errors["scopes"] = "contains a character that is not allowed in a scope"
-        else:
-            # The plugin's defaults are stored as "" so later plugin updates apply.
-            out["scopes"] = "" if tuple(tokens) == default_scopes(service) else " ".join(tokens)
-    custom = oauth_preset(service) is None
-    for key in URL_FIELDS:
-        if not custom and key != "userinfo_url" and data.get(key) not in (None, ""):
-            errors[key] = "comes from the provider's plugin and cannot be changed"
-            continue
-        try:
-            out[key] = _url(data.get(key), required=custom and key in ("authorization_url", "token_url"))
-        except ValueError as exc:
-            errors[key] = str(exc)
-    if "enabled" in data:
-        try:
-            out["enabled"] = boolean(data["enabled"])
-        except ValueError as exc:
-            errors["enabled"] = str(exc)
+    context = _Context(service=service, custom=oauth_preset(service) is None)
+    # A PUT replaces the whole app: every field with ``on_create`` is checked, sent or not.
+    validation.clean_fields(APP_FIELDS, data, context, True, out, errors)
     if errors:
         raise Invalid(errors)
     return out
+
+
+@dataclass(frozen=True)
+class _Context:
+    service: Service
+    custom: bool  # no plugin preset: the administrator gives the endpoints
+
+
+def _client_id(value: Any, _context: _Context) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("This field is required.")
+    value = value.strip()
+    if len(value) > 512 or any(c.isspace() for c in value):
+        raise ValueError("must be at most 512 characters, without spaces")
+    return value
+
+
+def _client_secret(value: Any, _context: _Context) -> Any:
+    if value in (None, ""):
+        return SKIP  # an empty secret on edit keeps the stored one
+    if not isinstance(value, str) or len(value) > 1024:
+        raise ValueError("must be a string of at most 1024 characters")
+    return value
+
+
+def _tenant(value: Any, context: _Context) -> Any:
+    if not uses_tenant(context.service):
+        if value not in (None, ""):
+            raise ValueError("Only Microsoft services take a tenant.")
+        return SKIP
+    tenant = (value or "common") if isinstance(value, str | type(None)) else value
+    if not isinstance(tenant, str):
+        raise ValueError("must be a string")
+    tenant = tenant.strip()
+    if tenant.lower() in MICROSOFT_TENANTS or _GUID.match(tenant) or _DOMAIN.match(tenant):
+        return tenant.lower()
+    raise ValueError(
+        "must be common, organizations, consumers, a tenant id "
+        "(00000000-0000-0000-0000-000000000000) or a domain (contoso.onmicrosoft.com)"
+    )
+
+
+def _scopes(value: Any, context: _Context) -> str:
+    if isinstance(value, list):
+        value = " ".join(value) if all(isinstance(s, str) for s in value) else 0
+    if not isinstance(value, str):
+        raise ValueError("must be a space-separated string or a list of strings")
+    tokens = value.split()
+    if len(value) > 2000:
+        raise ValueError("must be at most 2000 characters")
+    if any(not _SCOPE.match(t) for t in tokens):
+        raise ValueError("contains a character that is not allowed in a scope")
+    # The plugin's defaults are stored as "" so later plugin updates apply.
+    return "" if tuple(tokens) == default_scopes(context.service) else " ".join(tokens)
+
+
+def _endpoint_url(key: str):
+    """The rule of one URL field: a built-in provider's come from its plugin (userinfo excepted)."""
+
+    def clean(value: Any, context: _Context) -> str | None:
+        if not context.custom and key != "userinfo_url" and value not in (None, ""):
+            raise ValueError("comes from the provider's plugin and cannot be changed")
+        return _url(value, required=context.custom and key in ("authorization_url", "token_url"))
+
+    return clean
+
+
+#: Field -> its rule (webapp.validation.Rule), in the order errors are found. ``on_create`` marks
+#: the fields a PUT always checks (absent ones as null; scopes as "").
+APP_FIELDS: dict[str, Rule] = {
+    "client_id": Rule(_client_id, on_create=True),
+    "client_secret": Rule(_client_secret, on_create=True),
+    "tenant": Rule(_tenant, on_create=True),
+    "scopes": Rule(_scopes, on_create=True, default=""),
+    **{key: Rule(_endpoint_url(key), on_create=True) for key in URL_FIELDS},
+    "enabled": Rule(lambda value, _context: boolean(value)),
+}
 
 
 def save_oauth_app(service: Service, cleaned: dict) -> OAuthApp:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -142,3 +144,38 @@ def record_id(value: Any) -> int:
 def is_id(value: Any) -> bool:
     """Whether ``value`` is an int the database can look up (see :func:`record_id`)."""
     return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= MAX_ID
+
+
+#: A rule's answer for "store nothing for this field" (an empty password on edit keeps the stored one).
+SKIP = object()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one field of a body is cleaned, for :func:`clean_fields`.
+
+    ``clean(value, context)`` returns the value to store, :data:`SKIP`, or raises ValueError
+    with the field's sentence; a DomainError (Forbidden) stops the whole request.
+    ``on_create``: the field is also checked when absent from a body that creates the row
+    (so a missing required field gets its sentence); ``default`` is the value it then gets.
+    """
+
+    clean: Callable[[Any, Any], Any]
+    on_create: bool = False
+    default: Any = None
+
+
+def clean_fields(
+    table: dict[str, Rule], data: dict, context: Any, creating: bool, out: dict, errors: dict[str, str]
+) -> None:
+    """Clean every field of ``table`` that ``data`` holds (in table order) into ``out``/``errors``."""
+    for key, rule in table.items():
+        if key not in data and not (creating and rule.on_create):
+            continue
+        try:
+            value = rule.clean(data.get(key, rule.default), context)
+        except ValueError as exc:
+            errors[key] = str(exc)
+            continue
+        if value is not SKIP:
+            out[key] = value

@@ -8,6 +8,8 @@ web never talks to a mail server (see webapp.message_bodies).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -18,7 +20,7 @@ from ..errors import Invalid, NotFound
 from ..extensions import db
 from ..jobs import bodies as body_jobs
 from ..mailboxes.jobs import job_body
-from ..models import Account
+from ..models import Account, Folder
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
 
@@ -42,67 +44,85 @@ def _layout(**extra) -> dict:
 @login_required
 def index():
     """A unified view (``role``, default inbox) or one folder (``folder``), as messages or threads."""
-    args = request.args
-    folder = None
-    view = "inbox"
-    error = None
-    page = mq.Page()
-    threads_mode = args.get("view") == "threads"
-    q = ""
+    listing = _Listing(threads_mode=request.args.get("view") == "threads")
     try:
-        q = mq.clean_query(args.get("q"))
-        limit = mq.parse_limit(args.get("limit"))
-        if args.get("folder"):
-            try:
-                folder = mq.get_folder(mq.own_account_ids(current_user), args.get("folder"))
-            except NotFound:
-                abort(404)
-            threads_mode = False
-            page = mq.paginate(mq.folder_query(folder, q), limit, args.get("cursor"), args.get("after"))
-        else:
-            view = mq.clean_view(args.get("role", "inbox"))
-            if threads_mode:
-                page = mq.threads(current_user, view, q, limit, args.get("cursor"))
-            else:
-                page = mq.paginate(
-                    mq.view_query(current_user, view, q), limit, args.get("cursor"), args.get("after")
-                )
+        _fill_listing(listing, request.args)
     except Invalid as exc:
-        error = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+        listing.error = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+    folder, view = listing.folder, listing.view
     title = (
         f"{folder.display_name} · {folder.account.email}"
         if folder is not None
         else ROLE_LABELS.get(view, view)
     )
-    here = {"folder": folder.id} if folder is not None else {"role": view}
-    if threads_mode:
-        here["view"] = "threads"
-    if q:
-        here["q"] = q
     return render_template(
         "messages/index.html",
         **_layout(
             title=title,
             folder=folder,
             view=view,
-            q=q,
-            page=page,
-            threads_mode=threads_mode,
-            error=error,
-            older_url=url_for("messages.index", cursor=page.next_cursor, **here)
-            if page.next_cursor
-            else None,
-            newer_url=url_for("messages.index", after=page.prev_cursor, **here)
-            if page.prev_cursor and not threads_mode
-            else None,
-            first_url=url_for("messages.index", **here)
-            if (args.get("cursor") or args.get("after")) and (threads_mode or not page.prev_cursor)
-            else None,
-            clear_url=url_for("messages.index", **{k: v for k, v in here.items() if k != "q"}),
-            messages_url=url_for("messages.index", **{k: v for k, v in here.items() if k != "view"}),
-            threads_url=url_for("messages.index", **{**here, "view": "threads"}),
+            q=listing.q,
+            page=listing.page,
+            threads_mode=listing.threads_mode,
+            error=listing.error,
+            **_listing_links(listing, request.args),
         ),
-    ), (422 if error else 200)
+    ), (422 if listing.error else 200)
+
+
+@dataclass
+class _Listing:
+    """What the messages page lists; filled step by step, so a refused parameter keeps the rest."""
+
+    threads_mode: bool
+    folder: Folder | None = None
+    view: str = "inbox"
+    q: str = ""
+    page: mq.Page = field(default_factory=mq.Page)
+    error: str | None = None
+
+
+def _fill_listing(listing: _Listing, args) -> None:
+    listing.q = mq.clean_query(args.get("q"))
+    limit = mq.parse_limit(args.get("limit"))
+    if args.get("folder"):
+        try:
+            listing.folder = mq.get_folder(mq.own_account_ids(current_user), args.get("folder"))
+        except NotFound:
+            abort(404)
+        listing.threads_mode = False
+        query = mq.folder_query(listing.folder, listing.q)
+        listing.page = mq.paginate(query, limit, args.get("cursor"), args.get("after"))
+        return
+    listing.view = mq.clean_view(args.get("role", "inbox"))
+    if listing.threads_mode:
+        listing.page = mq.threads(current_user, listing.view, listing.q, limit, args.get("cursor"))
+    else:
+        query = mq.view_query(current_user, listing.view, listing.q)
+        listing.page = mq.paginate(query, limit, args.get("cursor"), args.get("after"))
+
+
+def _listing_links(listing: _Listing, args) -> dict:
+    """Older/newer/first page links and the switches (clear the search, messages or threads)."""
+    page, threads_mode = listing.page, listing.threads_mode
+    here = {"folder": listing.folder.id} if listing.folder is not None else {"role": listing.view}
+    if threads_mode:
+        here["view"] = "threads"
+    if listing.q:
+        here["q"] = listing.q
+    paged = args.get("cursor") or args.get("after")
+    return {
+        "older_url": url_for("messages.index", cursor=page.next_cursor, **here) if page.next_cursor else None,
+        "newer_url": url_for("messages.index", after=page.prev_cursor, **here)
+        if page.prev_cursor and not threads_mode
+        else None,
+        "first_url": url_for("messages.index", **here)
+        if paged and (threads_mode or not page.prev_cursor)
+        else None,
+        "clear_url": url_for("messages.index", **{k: v for k, v in here.items() if k != "q"}),
+        "messages_url": url_for("messages.index", **{k: v for k, v in here.items() if k != "view"}),
+        "threads_url": url_for("messages.index", **{**here, "view": "threads"}),
+    }
 
 
 @bp.route("/<int:message_id>")
