@@ -86,17 +86,44 @@ def apply_rules(
     folder_id, folder_name = folder.id, folder.display_name
     imap.select_folder(folder.name, readonly=False)
     caps = _caps(imap)
-    has_move = use_move and b"MOVE" in caps
-    has_uidplus = use_uidplus and b"UIDPLUS" in caps
+    _apply_flags(imap, folder.id, decisions, counts)
+    outcome = _apply_moves(
+        imap,
+        account,
+        folder,
+        decisions,
+        counts,
+        use_move and b"MOVE" in caps,
+        use_uidplus and b"UIDPLUS" in caps,
+    )
+    db.session.commit()
+    for uid, (_, d) in decisions.items():
+        _log_decision(account, d, outcome.get(uid), about[uid], rule_names, (folder_id, folder_name, uid))
+    db.session.commit()
+    return counts
 
+
+def _apply_flags(imap: Any, folder_id: int, decisions: dict, counts: dict[str, int]) -> None:
+    """Mark read and flag, on the server and in the store, only where the flag is missing."""
     to_read = [uid for uid, (c, d) in decisions.items() if d.mark_read and not c.message.seen]
     to_flag = [uid for uid, (c, d) in decisions.items() if d.flag and not c.message.flagged]
     _store(imap, to_read, b"\\Seen")
     _store(imap, to_flag, b"\\Flagged")
-    _flags_in_store(folder.id, to_read, "\\Seen")
-    _flags_in_store(folder.id, to_flag, "\\Flagged")
+    _flags_in_store(folder_id, to_read, "\\Seen")
+    _flags_in_store(folder_id, to_flag, "\\Flagged")
     counts["marked_read"], counts["flagged"] = len(to_read), len(to_flag)
 
+
+def _apply_moves(
+    imap: Any,
+    account: Account,
+    folder: Folder,
+    decisions: dict,
+    counts: dict[str, int],
+    has_move,
+    has_uidplus,
+) -> dict[int, str]:
+    """Move to each target folder in turn; returns what happened to each moved UID, in words."""
     targets: dict[int, list[int]] = defaultdict(list)
     for uid, (_, d) in decisions.items():
         if d.move_to is not None and d.move_to != folder.id:
@@ -113,30 +140,33 @@ def apply_rules(
             outcome[uid] = moved
         if not moved.startswith("not"):
             counts["moved"] += len(uids)
-    db.session.commit()
+    return outcome
 
-    for uid, (_, d) in decisions.items():
-        done = []
-        if d.mark_read:
-            done.append("marked as read")
-        if d.flag:
-            done.append("flagged")
-        if d.move_to is not None and uid in outcome:
-            done.append(outcome[uid])
-        subject, sender, message_id = about[uid]
-        names = ", ".join(f'"{rule_names[r_id]}"' for r_id in d.rule_ids)
-        level = LogLevel.WARNING if any(x.startswith("not") or "left" in x for x in done) else LogLevel.INFO
-        email_log.record(
-            LogSource.INCOMING,
-            level,
-            f'Filter {names} on "{subject[:120]}" from {sender} in {folder_name}: '
-            f"{'; '.join(done) or 'no change needed'}.",
-            account=account,
-            details={"filters": d.rule_ids, "folder_id": folder_id, "uid": uid, "message_id": message_id},
-            created_by="system",
-        )
-    db.session.commit()
-    return counts
+
+def _log_decision(
+    account: Account, d: Decision, moved: str | None, about: tuple, rule_names: dict, where: tuple
+) -> None:
+    """One log line per message: which filters matched and what was done (a warning if not all)."""
+    folder_id, folder_name, uid = where
+    done = []
+    if d.mark_read:
+        done.append("marked as read")
+    if d.flag:
+        done.append("flagged")
+    if d.move_to is not None and moved is not None:
+        done.append(moved)
+    subject, sender, message_id = about
+    names = ", ".join(f'"{rule_names[r_id]}"' for r_id in d.rule_ids)
+    level = LogLevel.WARNING if any(x.startswith("not") or "left" in x for x in done) else LogLevel.INFO
+    email_log.record(
+        LogSource.INCOMING,
+        level,
+        f'Filter {names} on "{subject[:120]}" from {sender} in {folder_name}: '
+        f"{'; '.join(done) or 'no change needed'}.",
+        account=account,
+        details={"filters": d.rule_ids, "folder_id": folder_id, "uid": uid, "message_id": message_id},
+        created_by="system",
+    )
 
 
 def _store(imap: Any, uids: list[int], flag: bytes) -> None:
