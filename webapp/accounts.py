@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import func
 
-from . import account_states, email_log, settings_store, validation
+from . import account_states, email_log, settings_store, signatures, validation
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
+from .identities import set_shared_sender
 from .models import Account, LogLevel, LogSource, Notification, Service, User
 from .secretbox import box
 from .service_catalog import PROTOCOLS, sync_builtin_services
@@ -64,7 +65,6 @@ def clean_account(user: User, data: Any, existing: Account | None = None, actor:
         _clean_source(data, existing, out, errors)
     context = _Context(creating=creating, actor=actor)
     validation.clean_fields(ACCOUNT_FIELDS, data, context, creating, out, errors)
-    from . import signatures
 
     out.update(signatures.clean_account_fields(data, existing, errors))
     if creating and "username" in out and not out.get("email") and not _typed_email(data):
@@ -287,8 +287,6 @@ def create_account(user: User, cleaned: dict) -> Account:
     if first or cleaned.get("is_main"):
         _set_main(user, account)
     if "shared_sender" in cleaned:
-        from .identities import set_shared_sender
-
         set_shared_sender(account, cleaned["shared_sender"])
     via = "server details entered manually" if account.manual else f'the service "{account.service_name}"'
     email_log.record(
@@ -311,8 +309,6 @@ def update_account(account: Account, cleaned: dict) -> Account:
     _apply(account, cleaned)
     _check_incoming(account)
     if "shared_sender" in cleaned:
-        from .identities import set_shared_sender
-
         set_shared_sender(account, cleaned["shared_sender"])
     if cleaned.get("is_main"):
         _set_main(user, account)

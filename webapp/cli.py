@@ -7,6 +7,7 @@ the RQ cron scheduler and the web server; Ctrl-C stops all of it.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import subprocess
@@ -17,9 +18,25 @@ import time
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade
+from rq import Worker
+from rq.cron import CronScheduler
+from waitress import create_server
+
+from connectors.plugins import describe_plugins
 
 from . import create_app
-from .queue import start_embedded, stop_embedded
+from .api_tokens import as_dict, issue_token, revoke, tokens_of
+from .errors import DomainError, NotFound
+from .extensions import db
+from .jobs import schedule
+from .jobs.abandoned import Pulse, die_with_parent
+from .models import Account, User
+from .queue import get_queue, get_redis, start_embedded, stop_embedded
+from .secretbox import box
+from .service_catalog import sync_builtin_services
+from .throttle import unlock
+from .users import change_password, create_user, ensure_admin
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
@@ -30,10 +47,6 @@ def cli():
 
 def prepare_database() -> str | None:
     """Apply migrations, create the first administrator; return a generated admin password."""
-    from flask_migrate import upgrade
-
-    from .users import ensure_admin
-    from .service_catalog import sync_builtin_services
 
     upgrade()
     generated = ensure_admin(current_app.config.get("ADMIN_PASSWORD"))
@@ -48,7 +61,6 @@ def prepare_database() -> str | None:
 @with_appcontext
 def up(host: str, port: int, threads: int):
     """Run Mailroom on one machine: web server, one worker and the cron scheduler."""
-    import faulthandler
 
     # `kill -USR1 <pid>` prints every thread's stack: how to see where a stuck start or stop hangs.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -109,7 +121,6 @@ def _spawn(name: str, env: dict[str, str]) -> subprocess.Popen:
 
 def _web_server(app, host: str, port: int, threads: int, stop: threading.Event):
     """The waitress server and the (not yet started) thread that runs it."""
-    from waitress import create_server
 
     server = create_server(app, host=host, port=port, threads=threads, ident="mailroom")
 
@@ -162,11 +173,6 @@ def _stop_children(children: dict) -> None:
 @with_appcontext
 def worker(burst: bool):
     """Run an RQ worker for Mailroom's queue, with the application context."""
-    from rq import Worker
-
-    from .jobs.abandoned import Pulse, die_with_parent
-    from .extensions import db
-    from .queue import get_queue, get_redis
 
     engine = db.engine
     parent = os.getpid()
@@ -187,10 +193,6 @@ def worker(burst: bool):
 @with_appcontext
 def cron():
     """Run RQ's cron scheduler with Mailroom's periodic jobs (webapp.jobs.schedule)."""
-    from rq.cron import CronScheduler
-
-    from .jobs import schedule
-    from .queue import get_redis
 
     scheduler = CronScheduler(connection=get_redis())
     schedule.register(scheduler, current_app.config["QUEUE_NAME"]).start()
@@ -207,7 +209,6 @@ def users():
 @with_appcontext
 def users_create(name: str, admin: bool):
     """Create a console user; the password is asked for, or read from stdin when piped."""
-    from .users import create_user
 
     try:
         create_user(name, _read_password(), admin=admin)
@@ -217,8 +218,6 @@ def users_create(name: str, admin: bool):
 
 
 def _user_named(name: str):
-    from .models import User
-
     user = User.query.filter_by(username=name).first()
     if user is None:
         raise click.ClickException(f"no user named {name!r}")
@@ -243,7 +242,6 @@ def _read_password() -> str:
 @with_appcontext
 def users_token(name: str, token_name: str, days: int | None):
     """Print a new API token for a user (shown once; it expires after --days)."""
-    from .api_tokens import issue_token
 
     click.echo(issue_token(_user_named(name), token_name[:100], days))
 
@@ -253,7 +251,6 @@ def users_token(name: str, token_name: str, days: int | None):
 @with_appcontext
 def users_passwd(name: str):
     """Set a user's password (asked for, or read from stdin when piped); signs them out everywhere."""
-    from .users import change_password
 
     user = _user_named(name)
     try:
@@ -268,8 +265,6 @@ def users_passwd(name: str):
 @with_appcontext
 def users_unlock(name: str):
     """Lift a sign-in lockout (after too many failed sign-ins) before it ends by itself."""
-    from .errors import DomainError
-    from .throttle import unlock
 
     try:
         was_locked = unlock(name)
@@ -288,7 +283,6 @@ def tokens_group():
 @with_appcontext
 def tokens_list(name: str):
     """A user's API tokens: id, name, created, last used, expires, state (never the secret)."""
-    from .api_tokens import as_dict, tokens_of
 
     for row in map(as_dict, tokens_of(_user_named(name))):
         state = "active" if row["active"] else ("revoked" if row["revoked_at"] else "expired")
@@ -303,8 +297,6 @@ def tokens_list(name: str):
 @with_appcontext
 def tokens_revoke(token_id: int):
     """Revoke an API token by id (any user's); it stops working at once."""
-    from .api_tokens import revoke
-    from .errors import NotFound
 
     try:
         row = revoke(token_id)
@@ -322,9 +314,6 @@ def secrets_group():
 @with_appcontext
 def secrets_rotate():
     """Re-encrypt every stored secret with the first key of MAILROOM_SECRET_KEYS."""
-    from .extensions import db
-    from .models import Account
-    from .secretbox import box
 
     count = 0
     for account in Account.query.filter(Account.password_encrypted.isnot(None)):
@@ -338,7 +327,6 @@ def secrets_rotate():
 @with_appcontext
 def plugins_command():
     """List the loaded plugins, their versions and the hooks each implements."""
-    from connectors.plugins import describe_plugins
 
     for plugin in describe_plugins():
         click.echo(f"{plugin['name']}  {plugin['version']}")

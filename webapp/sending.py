@@ -39,9 +39,10 @@ from flask import current_app, url_for
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from connectors.errors import DESCRIPTIONS, ErrorClass
 from connectors.outgoing import check_header_name, make_message_id
 
-from . import html_safety, mailbox_usability, validation
+from . import html_safety, mailbox_usability, settings_store, validation
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .extensions import db
 from .models import (
@@ -440,7 +441,6 @@ def retry_intervals() -> list[int]:
 
 def job_timeout() -> int:
     """Connect, TLS, login, MAIL/RCPT/DATA and the IMAP APPEND, each bounded by the connection timeout."""
-    from . import settings_store
 
     return 8 * int(settings_store.get("connection_timeout")) + 60
 
@@ -532,7 +532,6 @@ def _iso(value: datetime | None) -> str | None:
 
 def outgoing_as_dict(row: OutgoingMessage, full: bool = False) -> dict:
     """The row for the API and the pages (never the attachment bytes)."""
-    from connectors.errors import DESCRIPTIONS, ErrorClass
 
     sentence = None
     if row.error_class:

@@ -23,6 +23,8 @@ from .signature_templates import MAX_HTML, MAX_TEXT, fill, template_errors
 from .signature_templates import PLACEHOLDERS as PLACEHOLDERS  # re-exported for the admin page
 
 MODES = ("none", "custom", "central")
+
+
 def values_for(user: User, address: str, company: str) -> dict[str, str]:
     """The placeholder values for one sender sending from ``address``."""
     first, last = (user.first_name or "").strip(), (user.last_name or "").strip()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import g, jsonify, request, url_for
 
 from .. import send_queue, sending
+from ..errors import Invalid
 from ..jobs import send as send_job
 from . import _json, bp, token_required
 
@@ -48,8 +49,6 @@ def list_outgoing():
     """The user's outgoing messages, newest first; ``?state=scheduled,failed`` filters."""
     limit = request.args.get("limit", "100")
     if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 500:
-        from ..errors import Invalid
-
         raise Invalid({"limit": "must be a whole number between 1 and 500"})
     rows = sending.list_outgoing(g.api_user, request.args.get("state"), int(limit))
     return jsonify([sending.outgoing_as_dict(r) for r in rows])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from .. import oauth
@@ -68,7 +68,6 @@ def oauth_callback():
 @login_required
 def oauth_email():
     """Ask the address when neither the id_token nor the userinfo endpoint named it."""
-    from flask import session
 
     form = ActionForm()
     error = None
