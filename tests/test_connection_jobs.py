@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Api
+from tests.conftest import Api, login
 from tests.servers.net import free_ports
 from tests.support.job_worker import run_burst
 
@@ -392,7 +392,11 @@ def test_service_test_keeps_credentials_out_of_db_and_job_args(japp, people, dov
 
     with japp.test_request_context():
         again = enqueue_for(
-            connection_test.test_service, service_id, credentials_key, owner_id=admin.user_id, kind="service_test"
+            connection_test.test_service,
+            service_id,
+            credentials_key,
+            owner_id=admin.user_id,
+            kind="service_test",
         )
     db.session.remove()
     run_burst(japp)
@@ -432,3 +436,112 @@ def test_service_test_fields_are_validated(japp, people):
     bad = admin.post(f"/api/v1/services/{service_id}/test", json={"username": "x"})
     assert bad.status_code == 422 and set(bad.get_json()["fields"]) == {"password"}
     assert people["alice"].post(f"/api/v1/services/{service_id}/test", json={}).status_code == 403
+
+
+# --- the latest outcome of each kind of check, as the owner reads it (issue 12 point 10) ------------
+# One writer (webapp.jobs.outcome) for every check; the owner reads the API and the mailbox's row.
+
+
+@pytest.fixture
+def page(japp, people):
+    """alice signed in to the pages (the people fixture made her)."""
+    client = japp.test_client()
+    assert login(client, "alice", "alice-console-pw").status_code == 302
+    return client
+
+
+def sync_outcome(account_id: int) -> tuple:
+    """(last_synced_at, last_sync_error) as stored (the list page shows them; the API does not)."""
+    from webapp.extensions import db
+    from webapp.models import Account
+
+    db.session.expire_all()
+    row = db.session.get(Account, account_id)
+    return row.last_synced_at, row.last_sync_error
+
+
+def row_html(page, account_id: int) -> str:
+    response = page.get(f"/mailboxes/{account_id}/row")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_a_passing_test_clears_the_error_a_failed_test_left(japp, people, page, dovecot, smtp_server):
+    alice = people["alice"]
+    account_id = make_mailbox(alice, imaps(dovecot), smtps(smtp_server), password="wrong-password-9")
+    failed = run_test(japp, alice, account_id)
+    assert failed["result"]["ok"] is False
+    before = account(alice, account_id)
+    assert before["state"] == "auth_error" and before["last_error"].startswith("IMAP: ")
+    assert before["last_error_at"] and before["last_checked_at"]
+    old_error = before["last_error"]
+    assert old_error in row_html(page, account_id)
+
+    assert alice.patch(f"/api/v1/accounts/{account_id}", json={"password": PASSWORD}).status_code == 200
+    passed = run_test(japp, alice, account_id)
+    assert passed["result"]["ok"] is True
+
+    after = account(alice, account_id)
+    assert after["state"] == "connected"
+    assert after["last_error"] is None and after["last_error_at"] is None
+    assert after["last_checked_at"] >= before["last_checked_at"]
+    html = row_html(page, account_id)
+    assert 'data-state="connected"' in html and old_error not in html
+    assert "check-ok" in html and "check-failed" not in html
+    # The old error is not lost: the failed test's own line is in the email log.
+    messages = [e["message"] for e in log_entries(alice, account_id=account_id, level="error")]
+    assert any("IMAP connection test failed" in m for m in messages), messages
+
+
+def test_a_failed_sync_stays_the_sync_outcome_until_the_next_sync(japp, people, page, dovecot, smtp_server):
+    alice = people["alice"]
+    account_id = make_mailbox(alice, imaps(dovecot), smtps(smtp_server), password="wrong-password-9")
+    assert alice.post(f"/api/v1/accounts/{account_id}/sync").status_code == 202
+    run_burst(japp)
+    synced_at, sync_error = sync_outcome(account_id)
+    assert account(alice, account_id)["state"] == "auth_error" and sync_error.startswith("IMAP: ")
+
+    assert alice.patch(f"/api/v1/accounts/{account_id}", json={"password": PASSWORD}).status_code == 200
+    run_test(japp, alice, account_id)
+    tested = account(alice, account_id)
+    # The test's outcome replaced the test-and-login state; the sync's stays the sync's, named so.
+    assert tested["state"] == "connected" and tested["last_error"] is None
+    assert sync_outcome(account_id) == (synced_at, sync_error)
+    assert "Sync: IMAP: " in row_html(page, account_id)
+
+    assert alice.post(f"/api/v1/accounts/{account_id}/sync").status_code == 202
+    run_burst(japp)
+    synced_again_at, sync_error = sync_outcome(account_id)
+    assert sync_error is None and synced_again_at >= synced_at
+    assert "sync-error" not in row_html(page, account_id)
+
+
+def test_a_removed_service_row_shows_no_green_ticks(japp, people, page, dovecot, smtp_server):
+    admin, alice = people["admin"], people["alice"]
+    service_id = admin.post(
+        "/api/v1/services",
+        json={
+            "name": "Corp outcome",
+            "imap": {"host": "127.0.0.1", "port": dovecot.imaps_port, "security": "tls"},
+            "smtp": {"host": "127.0.0.1", "port": smtp_server.smtps_port, "security": "tls"},
+        },
+    ).get_json()["id"]
+    account_id = alice.post(
+        "/api/v1/accounts",
+        json={
+            "service_id": service_id,
+            "username": "alice",
+            "email": "alice@example.com",
+            "password": PASSWORD,
+        },
+    ).get_json()["id"]
+    tested = run_test(japp, alice, account_id)
+    assert tested["result"]["ok"] is True, tested
+    assert "check-ok" in row_html(page, account_id)
+
+    assert admin.delete(f"/api/v1/services/{service_id}").status_code == 200
+    removed = account(alice, account_id)
+    assert removed["state"] == "service_removed" and removed["last_check"] is None
+    html = row_html(page, account_id)
+    assert 'data-state="service_removed"' in html and "Corp outcome" in html
+    assert "✔" not in html and "check-ok" not in html

@@ -143,8 +143,17 @@ def test_wrong_password_then_fixed_shows_diagnosis_then_connected(live, page, do
     expect(row.locator(".check-protocol[data-protocol=smtp]")).to_have_attribute("data-ok", "true")
     expect(row.locator(".step.ok").first).to_contain_text(" ms")
     expect(row.locator(".diagnosis")).to_have_count(0)
+    # The latest test's outcome, with its time; the failed test's error is gone from the row (it is in the log).
+    expect(row.locator("span.error")).to_have_count(0)
+    expect(row).to_contain_text("tested ")
     assert page.evaluate("window.__noReload") is True
     shot(page, "connection-test-connected")
+    page.reload()
+    row = page.locator(f"tbody[data-account-id='{account_id}']")
+    expect(row.locator("[data-state]")).to_have_text("Connected")
+    expect(row).not_to_contain_text("incorrect credentials")
+    page.goto(live.url + "/mailboxes/log")
+    expect(page.locator("body")).to_contain_text("IMAP connection test failed")
 
 
 def test_tls_on_the_plain_port_is_explained(live, page, dovecot, smtp_server):
@@ -289,3 +298,64 @@ def test_other_form_says_when_nothing_is_found_and_refuses_a_bad_address(live, p
     page.fill("#email", "ann@localhost")
     page.click("#discover-button")
     expect(status.locator(".error")).to_contain_text("not a full domain name")
+
+
+def test_a_removed_service_row_shows_no_ticks_and_saving_another_mailbox_names_it(
+    live, page, dovecot, smtp_server
+):
+    """Issue 12 point 10: a removed-service row never shows the green ticks of its last test, and
+    saving another mailbox shows that mailbox's message and the removed one's notice, each naming it."""
+    from webapp import accounts, service_catalog
+    from webapp.extensions import db
+    from webapp.models import Service, User
+
+    with live.app.app_context():
+        service = service_catalog.create_service(
+            service_catalog.clean_service(
+                {
+                    "name": "Corp to remove",
+                    "imap": {"host": "127.0.0.1", "port": dovecot.imaps_port, "security": "tls"},
+                    "smtp": {"host": "127.0.0.1", "port": smtp_server.smtps_port, "security": "tls"},
+                }
+            )
+        )
+        user = db.session.get(User, live.users["alice"]["id"])
+        data = {
+            "service_id": service.id,
+            "username": "alice",
+            "email": "alice@corp.example",
+            "password": GOOD,
+        }
+        corp_id = accounts.create_account(user, accounts.clean_account(user, data)).id
+        service_id = service.id
+        db.session.remove()
+    other_id = add_manual_mailbox(
+        live, ("127.0.0.1", dovecot.imaps_port, "tls"), ("127.0.0.1", smtp_server.smtps_port, "tls"), GOOD
+    )
+    login(page, live, "alice")
+    corp = page.locator(f"tbody[data-account-id='{corp_id}']")
+    corp.locator("[data-action=test]").click()
+    expect(corp.locator("[data-state]")).to_have_text("Connected", timeout=JOB_MS)
+    expect(corp.locator(".check-protocol[data-ok=true]")).to_have_count(2)
+
+    with live.app.app_context():
+        service_catalog.delete_service(db.session.get(Service, service_id))
+        db.session.remove()
+    page.reload()
+    corp = page.locator(f"tbody[data-account-id='{corp_id}']")
+    expect(corp.locator("[data-state]")).to_have_text("Service removed")
+    expect(corp.locator(".check-protocol")).to_have_count(0)
+    expect(corp).not_to_contain_text("✔")
+    expect(corp.locator("span.error").last).to_contain_text('Corp to remove" was removed')
+    shot(page, "removed-service-row")
+
+    page.click(f"tbody[data-account-id='{other_id}'] a:has-text('Edit')")
+    page.fill("#password", GOOD)
+    page.click("button[type=submit]:has-text('Save')")
+    expect(page).to_have_url(re.compile(r"/mailboxes/$"))
+    flashes = page.locator(".flash")
+    expect(flashes.filter(has_text="saved")).to_have_text("Mailbox alice@example.com saved.")
+    for text in flashes.all_inner_texts():
+        # Every message names the mailbox it is about.
+        assert "alice@example.com" in text or "alice@corp.example" in text, text
+    expect(page.locator(f"tbody[data-account-id='{other_id}'] span.error")).to_have_count(0)
