@@ -8,7 +8,7 @@ Maildir is a generated folder of N varied messages (bench/maildir_gen.py, cached
 
 1. Mailroom's first sync of the folder into a fresh database (SQLite; also PostgreSQL with
    ``--database-url``, whose tables are dropped: give it a scratch database), through the real
-   engine (connectors.sync) and store (webapp.sync_store);
+   engine (connectors.sync) and store (webapp.jobs.sync_store);
 2. the raw limit: plain imapclient ``UID FETCH`` of the same items in batches, no parsing, no database;
 3. the usual Python way: imap-tools ``MailBox.fetch(headers_only=True, mark_seen=False)``;
 4. a second Mailroom sync with nothing changed: milliseconds and FETCH commands sent.
@@ -181,7 +181,7 @@ def mailroom_sync(app, server, account_id: int, folder_id: int, profile: cProfil
     """One run of the real engine and store on a fresh connection; returns (seconds, SyncStats)."""
     from connectors.sync import sync_folders
     from webapp.extensions import db
-    from webapp.sync_store import SqlSyncStore
+    from webapp.jobs.sync_store import SqlSyncStore
 
     client = imap_connect(server)
     try:
