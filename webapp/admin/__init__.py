@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
+
+from connectors.settings import format_server, format_server_with_security
 
 from .. import service_catalog, service_trust, settings_store
 from ..auth.decorators import admin_required
@@ -13,6 +16,7 @@ from ..errors import DomainError
 from ..extensions import db
 from ..forms import ActionForm, ServiceForm, SettingsForm, apply_errors, endpoints_from_form
 from ..jobs import connection_test
+from ..log_view import render_log
 from ..mailboxes.jobs import accepted
 from ..models import Account, Service, Setting
 from ..validation import text
@@ -103,8 +107,6 @@ def edit_service(service_id: int):
         return redirect(url_for("admin.services"))
     form = ServiceForm()
     if not form.is_submitted():
-        from connectors.settings import format_server, format_server_with_security
-
         form.name.data = service.name
         form.imap_server.data = format_server(service.imap_host, service.imap_port)
         form.imap_security.data = service.imap_security
@@ -202,8 +204,6 @@ def save_settings():
 @admin_required
 def test_service(service_id: int):
     """Test a server with credentials typed for this test only (never stored); JSON for the page script."""
-    from flask import jsonify, request
-    from flask_login import current_user
 
     service = _service_or_404(service_id)
     data = request.get_json(silent=True) or {}
@@ -220,10 +220,6 @@ def test_service(service_id: int):
 @bp.route("/log")
 @admin_required
 def log():
-    from flask_login import current_user
-
-    from ..log_view import render_log
-
     return render_log(current_user)
 
 

@@ -6,6 +6,8 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
+from connectors.settings import format_server, format_server_with_security
+
 from .. import (
     accounts,
     diagnosis,
@@ -18,8 +20,11 @@ from .. import (
 from ..errors import DomainError, Invalid, NotFound
 from ..extensions import db
 from ..forms import ActionForm, ConnectForm, ReconnectForm, apply_errors, endpoints_from_form
+from ..job_status import status as job_status_of
 from ..jobs import connection_test
+from ..log_view import render_log
 from ..models import Account, Notification, utcnow
+from ..validation import endpoint_from_form
 from .jobs import accepted
 
 bp = Blueprint("mailboxes", __name__, url_prefix="/mailboxes")
@@ -102,8 +107,6 @@ def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> 
     if form.service.data == OTHER:
         data["manual"] = endpoints_from_form(form, errors)
         if form.pop3_server.data and form.pop3_server.data.strip():
-            from ..validation import endpoint_from_form
-
             pop3 = endpoint_from_form(
                 "pop3", form.pop3_server.data, form.pop3_security.data, "pop3_server", "pop3_security", errors
             )
@@ -118,7 +121,6 @@ def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> 
 
 def _presets_for_page() -> dict:
     """Hints per service id for the connect form (app passwords, ports)."""
-    from .. import oauth_apps
 
     out = {}
     for service in service_catalog.list_services(include_hidden=False):
@@ -161,8 +163,6 @@ def edit(account_id: int):
     form = ConnectForm()
     form.service.choices = _service_choices(account)
     if not form.is_submitted():
-        from connectors.settings import format_server, format_server_with_security
-
         form.service.data = (
             OTHER if account.manual else (str(account.service_id) if account.service_id else "")
         )
@@ -306,8 +306,6 @@ def dismiss(note_id: int):
 @bp.route("/log")
 @login_required
 def log():
-    from ..log_view import render_log
-
     return render_log(current_user)
 
 
@@ -321,10 +319,8 @@ def test(account_id: int):
 @bp.route("/jobs/<job_id>")
 @login_required
 def job_status(job_id: str):
-    from .. import job_status as jobs
-
     try:
-        return jsonify(jobs.status(job_id, current_user))
+        return jsonify(job_status_of(job_id, current_user))
     except NotFound as exc:
         return jsonify(exc.as_dict()), 404
 
@@ -340,10 +336,8 @@ def row(account_id: int):
 @login_required
 def job_report(job_id: str):
     """A finished connection test rendered as HTML, for pages that show it without reloading."""
-    from .. import job_status as jobs
-
     try:
-        body = jobs.status(job_id, current_user)
+        body = job_status_of(job_id, current_user)
     except NotFound:
         abort(404)
     if body["status"] != "finished" or not isinstance(body.get("result"), dict):
