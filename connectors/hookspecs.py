@@ -6,14 +6,11 @@ of a hook's arguments, by name.  ``docs/plugins.md`` has an example for each.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pluggy
 
-if TYPE_CHECKING:
-    from connectors.discovery_context import DiscoveryContext
-    from connectors.presets import DiscoveredSettings, ServicePreset
-    from connectors.settings import ServerSettings
+from connectors.discovery_context import DiscoveryContext
+from connectors.presets import DiscoveredSettings, ServicePreset
+from connectors.settings import ServerSettings
 
 hookspec = pluggy.HookspecMarker("mailroom")
 
