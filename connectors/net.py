@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connectors.addresses import AddressPolicy as AddressPolicy  # old path, until every importer moved
 from connectors.addresses import IPAddress
 from connectors.errors import VARIANT_HINTS, Detail, ErrorClass, MailError, redact
 from connectors.settings import WELL_KNOWN_PORTS, Protocol, Security, ServerSettings
