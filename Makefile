@@ -1,6 +1,7 @@
 # Mailroom: the two commands of the README, and a few helpers.
 #   make run    set up and start Mailroom on its embedded default (http://127.0.0.1:5000)
 #   make test   set up and run the whole test suite
+#   make lint   ruff, and the import contracts of .importlinter (lint-imports)
 #   make bench  the sync benchmark (BENCH_ARGS="--messages 100000 --repeat 3" for more)
 #   make bench-fleet  the fleet benchmark (FLEET_ARGS="--mailboxes 10000 --workers 1,2,4" for more)
 
@@ -29,6 +30,7 @@ test: system-deps $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check webapp connectors plugins tests bench
+	$(BIN)/lint-imports
 
 bench: system-deps $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
