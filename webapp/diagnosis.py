@@ -20,7 +20,7 @@ import re
 
 from connectors.errors import VARIANT_HINTS
 
-from .forms import ConnectForm, ServiceForm
+from .forms import SERVER_FIELDS
 
 
 class Audience(str, enum.Enum):
@@ -71,17 +71,10 @@ _ADMIN_CERT_HINT = (
 
 def field_label(field: str, audience: Audience | str = Audience.OWNER) -> str:
     """``imap.host`` -> ``IMAP server``: the label of the form the reader fills in."""
-    form, fields = (
-        (ServiceForm, _SERVICE_FIELDS)
-        if Audience(audience) is Audience.ADMIN
-        else (
-            ConnectForm,
-            _CONNECT_FIELDS,
-        )
-    )
+    fields = _SERVICE_FIELDS if Audience(audience) is Audience.ADMIN else _CONNECT_FIELDS
     name = fields.get(field)
     if name is not None:
-        return getattr(form, name).args[0]
+        return SERVER_FIELDS[name].args[0]
     return _OTHER_LABELS.get(field, field)
 
 

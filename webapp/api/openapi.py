@@ -17,7 +17,6 @@ import inspect
 import re
 from typing import Any
 
-from flask import current_app, jsonify
 from werkzeug.routing import PathConverter, Rule
 
 from .. import __version__
@@ -33,7 +32,6 @@ from ..out_of_office import MAX_BODY, MAX_SUBJECT
 from ..service_trust import MAX_PEM
 from ..signatures import MODES as SIGNATURE_MODES
 from ..validation import MAX_ID
-from . import bp
 
 # -- schema pieces -----------------------------------------------------------------------------
 
@@ -371,12 +369,3 @@ def build(app) -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
-
-
-@bp.get("/openapi.json")
-def openapi():
-    """This description (no token needed: it holds no data)."""
-    cached = current_app.extensions.get("mailroom.openapi")
-    if cached is None:
-        cached = current_app.extensions["mailroom.openapi"] = build(current_app)
-    return jsonify(cached)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 
 from .. import oauth_apps
 from ..auth.decorators import admin_required
@@ -12,24 +10,7 @@ from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..forms import apply_errors
 from . import bp
-
-
-class OAuthAppForm(FlaskForm):
-    client_id = StringField("Client ID", description="From the application you registered at the provider")
-    client_secret = PasswordField("Client secret", description="Stored encrypted; never shown again")
-    tenant = StringField(
-        "Tenant",
-        description="common, organizations, consumers, your tenant id or your domain (contoso.onmicrosoft.com)",
-    )
-    scopes = TextAreaField("Scopes", description="Space-separated; empty uses the provider's defaults")
-    authorization_url = StringField("Authorization URL")
-    token_url = StringField("Token URL")
-    userinfo_url = StringField(
-        "Userinfo URL (optional)",
-        description="Where the signed-in address is read when the token does not carry it",
-    )
-    revocation_url = StringField("Revocation URL (optional)")
-    enabled = BooleanField("Offer “Sign in with OAuth2” for this service", default=True)
+from .forms import OAuthAppForm
 
 
 @bp.route("/oauth-apps")

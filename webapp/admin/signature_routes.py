@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
 
 from .. import settings_store, signatures
 from ..auth.decorators import admin_required
@@ -13,17 +11,9 @@ from ..errors import DomainError
 from ..extensions import db
 from ..forms import apply_errors
 from . import bp
+from .forms import SignatureForm
 
 KEYS = ("company_name", "central_signature_text", "central_signature_html")
-
-
-class SignatureForm(FlaskForm):
-    company_name = StringField("Company name", description="Fills {{company}}")
-    central_signature_text = TextAreaField("Text signature", description="For plain-text messages")
-    central_signature_html = TextAreaField(
-        "HTML signature",
-        description="Sanitized when saved: no scripts or event attributes; images only from https:// addresses.",
-    )
 
 
 @bp.route("/signature", methods=["GET", "POST"])

@@ -1,27 +1,18 @@
-"""My profile: the sender's fields that fill the company's centralized signature, with a live preview."""
+"""My profile's views: the sender's fields, their live preview and the signature frame."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flask import Blueprint, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask import flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
-from wtforms import StringField
 
-from . import html_safety, identities, security_headers, signatures
-from .errors import DomainError
-from .extensions import db
-from .forms import apply_errors
-
-bp = Blueprint("profile", __name__, url_prefix="/profile")
-
-
-class ProfileForm(FlaskForm):
-    first_name = StringField("First name")
-    last_name = StringField("Last name")
-    job_title = StringField("Role", description="Your job title, as the signature shows it")
-    phone = StringField("Phone")
+from .. import html_safety, identities, security_headers, signatures
+from ..errors import DomainError
+from ..extensions import db
+from ..forms import apply_errors
+from . import bp
+from .forms import ProfileForm
 
 
 def _payload(form: ProfileForm) -> dict:

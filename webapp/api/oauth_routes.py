@@ -7,7 +7,8 @@ from flask import g, jsonify
 from .. import accounts, oauth, oauth_apps
 from ..errors import Invalid
 from ..validation import is_id
-from . import _json, admin_only, bp, token_required
+from . import bp
+from .common import _json, admin_only, token_required
 
 
 @bp.get("/services/<int:service_id>/oauth-app")

@@ -18,7 +18,8 @@ from ..extensions import db
 from ..forms import ActionForm
 from ..jobs import folders as folder_jobs
 from ..models import Account, Folder
-from . import _own_account, bp
+from . import bp
+from .common import _own_account
 from .jobs import accepted
 
 

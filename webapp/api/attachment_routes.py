@@ -16,7 +16,8 @@ from .. import message_bodies as bodies
 from .. import message_queries as mq
 from ..errors import NotFound
 from ..jobs import bodies as body_jobs
-from . import bp, token_required
+from . import bp
+from .common import token_required
 from .jobs import accepted
 
 _NO_SUCH = "No such attachment."

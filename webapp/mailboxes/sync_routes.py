@@ -7,7 +7,8 @@ from flask_login import login_required
 
 from ..errors import DomainError
 from ..jobs import sync
-from . import _own_account, bp
+from . import bp
+from .common import _own_account
 from .jobs import accepted, status_url
 
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, url_for
 from flask_login import login_required
-from flask_wtf import FlaskForm
-from wtforms import StringField
 
 from .. import identities
 from ..errors import DomainError
 from ..extensions import db
 from ..forms import ActionForm
 from ..models import Account
-from . import _own_account, bp
-
-
-class AliasForm(FlaskForm):
-    address = StringField("Alias address", description="Another address this mailbox may send as")
-    display_name = StringField("Name shown", description="Optional")
+from . import bp
+from .common import _own_account
+from .forms import AliasForm
 
 
 @bp.app_template_global()

@@ -11,7 +11,8 @@ from ..extensions import db
 from ..forms import ActionForm
 from ..jobs import connection_test
 from ..validation import record_id
-from . import _own_account, bp
+from . import bp
+from .common import _own_account
 
 
 @bp.route("/oauth/start")

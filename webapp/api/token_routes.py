@@ -7,7 +7,8 @@ from flask import g, jsonify, request
 from .. import api_tokens
 from ..errors import Invalid
 from ..sign_in import SignInRefused, sign_in
-from . import _json, bp, token_required
+from . import bp
+from .common import _json, token_required
 
 
 @bp.post("/tokens")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import g
 
 from ..jobs import discovery
-from . import _json, bp, token_required
+from . import bp
+from .common import _json, token_required
 from .jobs import accepted
 
 

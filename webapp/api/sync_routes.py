@@ -6,7 +6,8 @@ from flask import g
 
 from .. import accounts
 from ..jobs import sync
-from . import bp, token_required
+from . import bp
+from .common import token_required
 from .jobs import accepted, status_url
 
 

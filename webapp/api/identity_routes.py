@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import g, jsonify
 
 from .. import accounts, identities
-from . import _json, bp, token_required
+from . import bp
+from .common import _json, token_required
 
 
 @bp.get("/me")

@@ -12,7 +12,8 @@ from .. import out_of_office
 from ..errors import Invalid
 from ..extensions import db
 from ..forms import ActionForm
-from . import _own_account, bp
+from . import bp
+from .common import _own_account
 
 
 def _local(value) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import jsonify
 
 from .. import throttle
-from . import admin_only, bp
+from . import bp
+from .common import admin_only
 
 
 @bp.post("/users/<username>/unlock")

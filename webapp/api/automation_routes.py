@@ -13,7 +13,8 @@ from ..errors import Invalid, NotFound
 from ..extensions import db
 from ..jobs import automation
 from ..models import Folder
-from . import _json, bp, token_required
+from . import bp
+from .common import _json, token_required
 from .jobs import accepted
 
 

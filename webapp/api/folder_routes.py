@@ -14,7 +14,8 @@ from ..errors import NotFound
 from ..extensions import db
 from ..jobs import folders as folder_jobs
 from ..models import Folder
-from . import _json, bp, token_required
+from . import bp
+from .common import _json, token_required
 from .jobs import accepted
 
 

@@ -12,7 +12,8 @@ from flask import g, jsonify, request, url_for
 from .. import send_queue, sending
 from ..errors import Invalid
 from ..jobs import send as send_job
-from . import _json, bp, token_required
+from . import bp
+from .common import _json, token_required
 
 
 def _accepted(row, replayed: bool = False) -> tuple:

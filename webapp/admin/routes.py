@@ -1,0 +1,226 @@
+"""Administration › Email › Email Service Settings: the list of services and the console settings."""
+
+from __future__ import annotations
+
+import json
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from connectors.settings import format_server, format_server_with_security
+
+from .. import service_catalog, service_trust, settings_store
+from ..auth.decorators import admin_required
+from ..errors import DomainError
+from ..extensions import db
+from ..forms import ActionForm, apply_errors, endpoints_from_form
+from ..jobs import connection_test
+from ..log_view import render_log
+from ..mailboxes.jobs import accepted
+from ..models import Account, Service, Setting
+from ..validation import text
+from . import bp
+from .forms import ServiceForm, SettingsForm
+
+
+def _service_or_404(service_id: int) -> Service:
+    service = db.session.get(Service, service_id)
+    if service is None:
+        abort(404)
+    return service
+
+
+def _settings_form(formdata=None) -> SettingsForm:
+    settings = settings_store.all_settings()
+    data = dict(settings)
+    data["allowed_internal_hosts"] = "\n".join(settings["allowed_internal_hosts"])
+    for key in ("default_incoming_account_id", "default_outgoing_account_id"):
+        data[key] = str(settings[key]) if settings[key] else ""
+    form = SettingsForm(data=data) if formdata is None else SettingsForm()
+    mailboxes = Account.query.order_by(Account.email).all()
+    choices = [SelectChoice("", "— none —")] + [
+        SelectChoice(str(a.id), f"{a.email} ({a.user.username})") for a in mailboxes
+    ]
+    form.default_incoming_account_id.choices = choices
+    form.default_outgoing_account_id.choices = list(choices)
+    return form
+
+
+@bp.route("/services")
+@admin_required
+def services(settings_form: SettingsForm | None = None):
+    heartbeat = db.session.get(Setting, "cron_heartbeat")
+    return render_template(
+        "admin/services.html",
+        services=service_catalog.list_services(),
+        settings_form=settings_form or _settings_form(),
+        action_form=ActionForm(),
+        cron_heartbeat=json.loads(heartbeat.value) if heartbeat else None,
+    )
+
+
+def _save_service(form: ServiceForm, service: Service | None) -> Service | None:
+    """Validate the form through the same rules as the API; errors go under their fields."""
+    errors: dict[str, str] = {}
+    data = endpoints_from_form(form, errors)
+    try:
+        data["name"] = text(form.name.data, max_length=120)
+    except ValueError as exc:
+        errors["name"] = str(exc)
+    data["ca_certificate"] = form.ca_certificate.data or None
+    data["verify_certificate"] = not form.skip_certificate_verification.data
+    if errors:
+        apply_errors(form, errors)
+        return None
+    try:
+        cleaned = service_catalog.clean_service(data, existing=service)
+        if service is None:
+            return service_catalog.create_service(cleaned)
+        return service_catalog.update_service(service, cleaned)
+    except DomainError as exc:
+        db.session.rollback()
+        apply_errors(form, exc.fields, {"verify_certificate": "skip_certificate_verification"})
+        if not exc.fields:
+            form.form_errors.append(exc.message)
+        return None
+
+
+@bp.route("/services/new", methods=["GET", "POST"])
+@admin_required
+def add_service():
+    form = ServiceForm()
+    if form.validate_on_submit():
+        service = _save_service(form, None)
+        if service is not None:
+            flash(f'Corporate server "{service.name}" added.', "success")
+            return redirect(url_for("admin.services"))
+    return render_template("admin/service_form.html", form=form, service=None)
+
+
+@bp.route("/services/<int:service_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_service(service_id: int):
+    service = _service_or_404(service_id)
+    if service.is_builtin:
+        flash("Built-in services are maintained by their plugin; you can hide them.", "info")
+        return redirect(url_for("admin.services"))
+    form = ServiceForm()
+    if not form.is_submitted():
+        form.name.data = service.name
+        form.imap_server.data = format_server(service.imap_host, service.imap_port)
+        form.imap_security.data = service.imap_security
+        form.smtp_server.data = format_server_with_security(
+            "smtp", service.smtp_host, service.smtp_port, service.smtp_security or "none"
+        )
+        form.smtp_use_tls.data = service.smtp_security != "none"
+        form.ca_certificate.data = service.ca_certificate or ""
+        form.skip_certificate_verification.data = not service.verify_certificate
+    if form.validate_on_submit():
+        if _save_service(form, service) is not None:
+            flash(
+                f'"{service.name}" saved. Connected mailboxes use the new settings from their next connection.',
+                "success",
+            )
+            return redirect(url_for("admin.services"))
+    return render_template(
+        "admin/service_form.html",
+        form=form,
+        service=service,
+        ca_summary=service_trust.summary(service.ca_certificate),
+        service_warning=service_trust.service_warning(service),
+    )
+
+
+@bp.route("/services/<int:service_id>/delete", methods=["GET", "POST"])
+@admin_required
+def delete_service(service_id: int):
+    service = _service_or_404(service_id)
+    form = ActionForm()
+    if service.is_builtin:
+        flash("Built-in services cannot be deleted; hide them instead.", "error")
+        return redirect(url_for("admin.services"))
+    if form.validate_on_submit():
+        name = service.name
+        accounts = service_catalog.delete_service(service)
+        flash(
+            f'"{name}" deleted; {len(accounts)} mailbox(es) lost their service and their owners were notified.',
+            "success",
+        )
+        return redirect(url_for("admin.services"))
+    return render_template(
+        "admin/service_delete.html",
+        service=service,
+        accounts=service_catalog.affected_accounts(service),
+        form=form,
+    )
+
+
+@bp.route("/services/<int:service_id>/visibility", methods=["POST"])
+@admin_required
+def toggle_hidden(service_id: int):
+    service = _service_or_404(service_id)
+    if ActionForm().validate_on_submit():
+        service_catalog.update_service(service, {"hidden": not service.hidden})
+        flash(
+            f'"{service.name}" is now {"hidden from" if service.hidden else "shown in"} the connect form.',
+            "success",
+        )
+    else:
+        abort(400)
+    return redirect(url_for("admin.services"))
+
+
+@bp.route("/settings", methods=["POST"])
+@admin_required
+def save_settings():
+    form = _settings_form(formdata=True)  # CSRFProtect has checked the token before this view runs
+    if not form.validate():
+        flash("Settings not saved: see the errors below.", "error")
+        return services(settings_form=form), 422
+    changes = {
+        "allow_manual_entry": bool(form.allow_manual_entry.data),
+        "allowed_internal_hosts": [
+            line.strip() for line in (form.allowed_internal_hosts.data or "").splitlines() if line.strip()
+        ],
+        "connection_timeout": form.connection_timeout.data,
+        "sync_interval_minutes": form.sync_interval_minutes.data,
+    }
+    for key in ("default_incoming_account_id", "default_outgoing_account_id"):
+        value = getattr(form, key).data
+        changes[key] = int(value) if value and value.isdigit() else None
+    try:
+        settings_store.update(changes)
+    except DomainError as exc:
+        db.session.rollback()
+        apply_errors(form, exc.fields)
+        flash("Settings not saved: see the errors below.", "error")
+        return services(settings_form=form), 422
+    flash("Settings saved.", "success")
+    return redirect(url_for("admin.services"))
+
+
+@bp.route("/services/<int:service_id>/test", methods=["POST"])
+@admin_required
+def test_service(service_id: int):
+    """Test a server with credentials typed for this test only (never stored); JSON for the page script."""
+
+    service = _service_or_404(service_id)
+    data = request.get_json(silent=True) or {}
+    fields = {
+        k: "This field is required."
+        for k in ("username", "password")
+        if not isinstance(data.get(k), str) or not data[k]
+    }
+    if fields:
+        return jsonify({"error": "Enter a login and password to test with.", "fields": fields}), 422
+    return accepted(connection_test.start_service(service, current_user, data["username"], data["password"]))
+
+
+@bp.route("/log")
+@admin_required
+def log():
+    return render_log(current_user)
+
+
+# Page modules of later areas register on the same blueprint.

@@ -1,0 +1,201 @@
+"""Services, settings, mailboxes, the log, connection tests, job status and the OpenAPI description."""
+
+from __future__ import annotations
+
+from flask import current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .. import accounts, email_log, job_status, service_catalog, settings_store
+from ..errors import DomainError, Invalid, NotFound
+from ..extensions import db
+from ..jobs import connection_test
+from ..models import Account
+from . import bp
+from . import openapi as description
+from .common import _json, admin_only, token_required
+from .jobs import accepted
+
+
+@bp.errorhandler(DomainError)
+def domain_error(exc: DomainError):
+    db.session.rollback()
+    return jsonify(exc.as_dict()), exc.status, getattr(exc, "headers", None) or {}
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    return jsonify({"error": exc.description}), exc.code
+
+
+# Services ------------------------------------------------------------------------------------
+
+
+@bp.get("/services")
+@token_required
+def list_services():
+    # Users see what they may connect to; administrators see the whole list with hidden ones.
+    services = service_catalog.list_services(include_hidden=g.api_user.is_admin)
+    return jsonify([service_catalog.service_as_dict(s) for s in services])
+
+
+@bp.post("/services")
+@admin_only
+def create_service():
+    cleaned = service_catalog.clean_service(_json())
+    service = service_catalog.create_service(cleaned)
+    return jsonify(service_catalog.service_as_dict(service)), 201
+
+
+@bp.get("/services/<int:service_id>")
+@token_required
+def get_service(service_id: int):
+    service = service_catalog.get_service(service_id)
+    if service.hidden and not g.api_user.is_admin:
+        raise NotFound("No such mail service.")
+    return jsonify(service_catalog.service_as_dict(service))
+
+
+@bp.patch("/services/<int:service_id>")
+@admin_only
+def patch_service(service_id: int):
+    service = service_catalog.get_service(service_id)
+    cleaned = service_catalog.clean_service(_json(), existing=service)
+    return jsonify(service_catalog.service_as_dict(service_catalog.update_service(service, cleaned)))
+
+
+@bp.delete("/services/<int:service_id>")
+@admin_only
+def delete_service(service_id: int):
+    service = service_catalog.get_service(service_id)
+    affected = service_catalog.delete_service(service)
+    return jsonify({"deleted": service_id, "affected_accounts": [a.id for a in affected]})
+
+
+@bp.get("/services/<int:service_id>/affected-accounts")
+@admin_only
+def affected_accounts(service_id: int):
+    service = service_catalog.get_service(service_id)
+    return jsonify(
+        [
+            {"id": a.id, "user": a.user.username, "email": a.email, "description": a.description}
+            for a in service_catalog.affected_accounts(service)
+        ]
+    )
+
+
+# Settings ------------------------------------------------------------------------------------
+
+
+@bp.get("/settings")
+@admin_only
+def get_settings():
+    return jsonify(settings_store.all_settings())
+
+
+@bp.patch("/settings")
+@admin_only
+def patch_settings():
+    return jsonify(settings_store.update(_json()))
+
+
+# Accounts ------------------------------------------------------------------------------------
+
+
+@bp.get("/accounts")
+@token_required
+def list_accounts():
+    q = Account.query.filter_by(user_id=g.api_user.id)
+    if g.api_user.is_admin and request.args.get("all") in ("1", "true"):
+        q = Account.query
+    return jsonify([accounts.account_as_dict(a) for a in q.order_by(Account.id)])
+
+
+@bp.post("/accounts")
+@token_required
+def create_account():
+    cleaned = accounts.clean_account(g.api_user, _json(), actor=g.api_user)
+    account = accounts.create_account(g.api_user, cleaned)
+    return jsonify(accounts.account_as_dict(account)), 201
+
+
+@bp.get("/accounts/<int:account_id>")
+@token_required
+def get_account(account_id: int):
+    return jsonify(accounts.account_as_dict(accounts.get_account(g.api_user, account_id)))
+
+
+@bp.patch("/accounts/<int:account_id>")
+@token_required
+def patch_account(account_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    cleaned = accounts.clean_account(account.user, _json(), existing=account, actor=g.api_user)
+    return jsonify(accounts.account_as_dict(accounts.update_account(account, cleaned)))
+
+
+@bp.delete("/accounts/<int:account_id>")
+@token_required
+def delete_account(account_id: int):
+    accounts.delete_account(accounts.get_account(g.api_user, account_id))
+    return "", 204
+
+
+# Email log -----------------------------------------------------------------------------------
+
+
+@bp.get("/logs")
+@token_required
+def logs():
+    """Administrators filter the whole log; users see the entries of their own mailboxes."""
+    rows, next_cursor = email_log.search(g.api_user, request.args.to_dict())
+    return jsonify({"entries": [email_log.entry_as_dict(e) for e in rows], "next_cursor": next_cursor})
+
+
+# Jobs ----------------------------------------------------------------------------------------
+
+
+@bp.post("/accounts/<int:account_id>/test")
+@token_required
+def test_account(account_id: int):
+    account = accounts.get_account(g.api_user, account_id)
+    return accepted(connection_test.start(account, g.api_user))
+
+
+@bp.post("/services/<int:service_id>/test")
+@admin_only
+def test_service(service_id: int):
+    """Test a corporate server with credentials that are used once and never stored."""
+    service = service_catalog.get_service(service_id)
+    data = _json()
+    fields = {}
+    for key in ("username", "password"):
+        if not isinstance(data.get(key), str) or not data.get(key):
+            fields[key] = "This field is required."
+    for key in ("smtp_username", "smtp_password"):
+        if data.get(key) is not None and not isinstance(data.get(key), str):
+            fields[key] = "must be a string"
+    if fields:
+        raise Invalid(fields)
+    job = connection_test.start_service(
+        service,
+        g.api_user,
+        data["username"],
+        data["password"],
+        data.get("smtp_username"),
+        data.get("smtp_password"),
+    )
+    return accepted(job)
+
+
+@bp.get("/jobs/<job_id>", endpoint="job_status")
+@token_required
+def job_status_view(job_id: str):
+    return jsonify(job_status.status(job_id, g.api_user))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """This description (no token needed: it holds no data)."""
+    cached = current_app.extensions.get("mailroom.openapi")
+    if cached is None:
+        cached = current_app.extensions["mailroom.openapi"] = description.build(current_app)
+    return jsonify(cached)

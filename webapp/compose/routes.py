@@ -1,0 +1,229 @@
+"""The compose page's views (see the package docstring)."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from .. import attachments, mailbox_usability, send_queue, sending
+from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, QueueUnavailable
+from ..extensions import db
+from ..jobs import send as send_job
+from ..models import Account
+from . import bp
+
+FINAL_STATES = ("sent", "failed", "cancelled")
+#: The words of the state badges (each state has its own colour in mailroom.css, .badge.state-*).
+STATE_LABELS = {
+    "scheduled": "Scheduled",
+    "queued": "Queued",
+    "sending": "Sending",
+    "sent": "Sent",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
+
+
+@bp.app_template_filter("outgoing_state_label")
+def outgoing_state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state)
+
+
+@bp.app_template_global("waiting_from")
+def waiting_from(account_id: int) -> list:
+    """The signed-in user's scheduled messages from a mailbox, for the removed-service notification."""
+    rows = mailbox_usability.waiting_messages(db.session.get(Account, account_id)) if account_id else []
+    return [r for r in rows if r.state == "scheduled" and r.user_id == current_user.id]
+
+
+def _stranded(row) -> str | None:
+    """Why the mailbox a message was to go from cannot send any more, if it cannot."""
+    account = db.session.get(Account, row.account_id) if row.account_id else None
+    return mailbox_usability.send_blocker(account) if account is not None else None
+
+
+def _own(outgoing_id: int):
+    try:
+        return sending.get_outgoing(current_user, outgoing_id)
+    except NotFound:
+        abort(404)
+
+
+def _form_fields(form, files, *, later: bool) -> dict:
+    """The posted form as the fields webapp.sending.clean takes."""
+    fields: dict = {
+        "from": form.get("from") or None,
+        "to": form.get("to", ""),
+        "cc": form.get("cc", ""),
+        "bcc": form.get("bcc", ""),
+        "subject": form.get("subject", ""),
+    }
+    body = form.get("body", "")
+    if form.get("as_html"):
+        fields["html"] = body
+    else:
+        fields["text"] = body
+    attachments = []
+    for upload in files.getlist("attachments"):
+        if upload and upload.filename:
+            attachments.append(
+                {
+                    "filename": upload.filename,
+                    "content_type": upload.mimetype or "application/octet-stream",
+                    "content_base64": base64.b64encode(upload.read()).decode("ascii"),
+                }
+            )
+    if attachments:
+        fields["attachments"] = attachments
+    if later:
+        # The page's script sends the chosen local time as ISO 8601 with its offset in send_at;
+        # without script the datetime-local value is taken as UTC.
+        fields["send_at"] = form.get("send_at") or form.get("send_at_local") or ""
+        if not fields["send_at"]:
+            raise Invalid({"send_at": "Choose when to send it."})
+    return fields
+
+
+def _render_form(template: str, values: dict, errors: dict, status: int = 200, **extra):
+    return (
+        render_template(
+            template,
+            senders=sending.allowed_senders(current_user),
+            values=values,
+            errors=errors,
+            **extra,
+        ),
+        status,
+    )
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+def compose():
+    """Write a message; "Send" sends now, "Send later" schedules it for the chosen time."""
+    if request.method == "GET":
+        return _render_form("compose/compose.html", {}, {})
+    later = request.form.get("action") == "later"
+    try:
+        fields = _form_fields(request.form, request.files, later=later)
+        row, _ = send_queue.submit(current_user, fields, "compose")
+    except (Invalid, Forbidden, Conflict, QueueUnavailable) as exc:
+        db.session.rollback()
+        errors = dict(exc.fields) or {"form": exc.message}
+        return _render_form("compose/compose.html", request.form, errors, exc.status, error=exc.message)
+    return redirect(url_for("compose.status", outgoing_id=row.id))
+
+
+@bp.get("/outgoing")
+@login_required
+def outgoing():
+    """Everything the user sent, is sending, scheduled or failed to send, newest first."""
+    state = request.args.get("state") or None
+    try:
+        rows = sending.list_outgoing(current_user, state, 200)
+    except Invalid:
+        abort(400)
+    return render_template("compose/outgoing.html", rows=rows, state=state, title="Outgoing")
+
+
+@bp.get("/scheduled")
+@login_required
+def scheduled():
+    """The special "Scheduled" folder: messages waiting for their time, with Cancel and Edit."""
+    rows = sending.list_outgoing(current_user, "scheduled", 500)
+    rows.sort(key=lambda r: r.send_at or r.created_at)
+    return render_template("compose/outgoing.html", rows=rows, state="scheduled", title="Scheduled")
+
+
+@bp.get("/outgoing/<int:outgoing_id>")
+@login_required
+def status(outgoing_id: int):
+    row = _own(outgoing_id)
+    return render_template(
+        "compose/status.html",
+        row=row,
+        info=sending.outgoing_as_dict(row, full=True),
+        final=FINAL_STATES,
+        labels=STATE_LABELS,
+        stranded=_stranded(row) if row.state == "scheduled" else None,
+    )
+
+
+@bp.get("/outgoing/<int:outgoing_id>/state")
+@login_required
+def state(outgoing_id: int):
+    """The message's state as JSON, polled by the status page."""
+    return jsonify(sending.outgoing_as_dict(_own(outgoing_id)))
+
+
+@bp.post("/outgoing/<int:outgoing_id>/cancel")
+@login_required
+def cancel(outgoing_id: int):
+    row = _own(outgoing_id)
+    try:
+        sending.cancel(row)
+        flash(f'"{row.subject or "(no subject)"}" will not be sent.', "success")
+    except Conflict as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("compose.scheduled"))
+
+
+@bp.route("/outgoing/<int:outgoing_id>/attachments/<int:attachment_id>")
+@login_required
+def attachment(outgoing_id: int, attachment_id: int):
+    """Download an attachment of one's own outgoing message (another user's: 404)."""
+    row = _own(outgoing_id)
+    found = next((a for a in row.attachments if a.id == attachment_id), None)
+    if found is None:
+        abort(404)
+    return attachments.download(found.filename, found.content_type, found.data)
+
+
+@bp.route("/outgoing/<int:outgoing_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(outgoing_id: int):
+    """Edit a scheduled message; saving re-schedules it (attachments are kept unless new ones are chosen)."""
+    row = _own(outgoing_id)
+    if row.state != "scheduled":
+        flash(f"This message is {row.state}; it can no longer be edited.", "error")
+        return redirect(url_for("compose.status", outgoing_id=row.id))
+    if request.method == "GET":
+        fields = sending.as_fields(row)
+        values = {
+            "from": row.from_addr,
+            "to": ", ".join(fields["to"]),
+            "cc": ", ".join(fields["cc"]),
+            "bcc": ", ".join(fields["bcc"]),
+            "subject": row.subject,
+            "body": row.html_body if row.html_body and not row.text_body else (row.text_body or ""),
+            "as_html": bool(row.html_body and not row.text_body),
+            "send_at": fields["send_at"],
+        }
+        return _render_form("compose/compose.html", values, {}, editing=row, stranded=_stranded(row))
+    try:
+        later = request.form.get("action") != "send"
+        fields = _form_fields(request.form, request.files, later=later)
+        if not later:
+            fields["send_at"] = None  # "Send now"
+        if "html" in fields:
+            fields["text"] = None
+        else:
+            fields["html"] = None
+        send_job.reschedule(row, fields)
+    except DomainError as exc:
+        db.session.rollback()
+        errors = dict(exc.fields) or {"form": exc.message}
+        return _render_form(
+            "compose/compose.html",
+            request.form,
+            errors,
+            exc.status,
+            error=exc.message,
+            editing=row,
+            stranded=_stranded(row),
+        )
+    flash("The scheduled message was saved.", "success")
+    return redirect(url_for("compose.scheduled"))

@@ -1,0 +1,336 @@
+"""The mailbox list, connect/edit/reconnect pages, connection tests and their job pages."""
+
+from __future__ import annotations
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
+
+from connectors.settings import format_server, format_server_with_security
+
+from .. import (
+    accounts,
+    diagnosis,
+    oauth_apps,
+    security_headers,
+    service_catalog,
+    service_trust,
+    settings_store,
+)
+from ..errors import DomainError, Invalid, NotFound
+from ..extensions import db
+from ..forms import ActionForm, apply_errors, endpoints_from_form
+from ..job_status import status as job_status_of
+from ..jobs import connection_test
+from ..log_view import render_log
+from ..models import Account, Notification, utcnow
+from ..validation import endpoint_from_form
+from . import bp
+from .common import _own_account
+from .forms import ConnectForm, ReconnectForm
+from .jobs import accepted
+
+OTHER = "other"
+
+
+def _service_choices(current: Account | None = None) -> list[SelectChoice]:
+    services = service_catalog.list_services(include_hidden=False)
+    choices = [
+        SelectChoice(str(s.id), s.name, optgroup="Providers" if s.is_builtin else "Company servers")
+        for s in services
+    ]
+    # Editing a mailbox of a service hidden since keeps showing that service.
+    if current is not None and current.service is not None and current.service.hidden:
+        choices.insert(0, SelectChoice(str(current.service.id), current.service.name + " (hidden)"))
+    if settings_store.get("allow_manual_entry") or (current is not None and current.manual):
+        choices.append(SelectChoice(OTHER, "Other (enter server details)"))
+    return choices
+
+
+@bp.app_template_filter("diagnosis_label")
+def diagnosis_label(field: str) -> str:
+    """A stored report from before labels were kept: name its field as the connect form does."""
+    return diagnosis.field_label(field)
+
+
+@bp.app_template_filter("service_cert_warning")
+def service_cert_warning(account: Account) -> str | None:
+    """The standing warning of a mailbox whose service does not verify certificates."""
+    return service_trust.mailbox_warning(account)
+
+
+@bp.route("/")
+@login_required
+def index():
+    mine = Account.query.filter_by(user_id=current_user.id).order_by(Account.is_main.desc(), Account.id).all()
+    return render_template(
+        "mailboxes/index.html",
+        accounts=mine,
+        action_form=ActionForm(),
+    )
+
+
+def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> dict:
+    data: dict = {
+        "username": form.username.data,
+        "email": form.email.data,
+        "description": form.description.data,
+    }
+    if creating or form.password.data:
+        data["password"] = form.password.data
+    if form.is_main.data:
+        data["is_main"] = True
+    data.update(
+        active=bool(form.active.data),
+        debug=bool(form.debug.data),
+        verify_certificate=not form.disable_certificate_validation.data,
+        incoming_protocol=form.incoming_protocol.data,
+        pop3_leave_on_server=bool(form.pop3_leave_on_server.data),
+        smtp_requires_auth=bool(form.smtp_requires_auth.data),
+        smtp_username=form.smtp_username.data or None,
+        smtp_from=form.smtp_from.data or None,
+        signature_mode=form.signature_mode.data,
+        signature_text=form.signature_text.data or None,
+        signature_html=form.signature_html.data or None,
+    )
+    if form.smtp_password.data:
+        data["smtp_password"] = form.smtp_password.data
+    if form.service.data == OTHER:
+        data["manual"] = endpoints_from_form(form, errors)
+        if form.pop3_server.data and form.pop3_server.data.strip():
+            pop3 = endpoint_from_form(
+                "pop3", form.pop3_server.data, form.pop3_security.data, "pop3_server", "pop3_security", errors
+            )
+            if pop3:
+                data["manual"]["pop3"] = pop3
+    elif form.service.data and form.service.data.isdigit():
+        data["service_id"] = int(form.service.data)
+    else:
+        errors["service"] = "Choose a mail service."
+    return data
+
+
+def _presets_for_page() -> dict:
+    """Hints per service id for the connect form (app passwords, ports)."""
+
+    out = {}
+    for service in service_catalog.list_services(include_hidden=False):
+        preset = service_catalog.preset_for(service)
+        out[str(service.id)] = {
+            "hints": list(preset.hints) if preset else [],
+            "oauth2": oauth_apps.usable_app(service) is not None,
+            "password": preset is None or "password" in preset.auth_methods,
+            "imap": service.endpoint("imap"),
+            "smtp": service.endpoint("smtp"),
+        }
+    return out
+
+
+@bp.route("/connect", methods=["GET", "POST"])
+@login_required
+def connect():
+    form = ConnectForm()
+    form.service.choices = _service_choices()
+    if form.validate_on_submit() and form.auth_method.data == "oauth2" and form.service.data != OTHER:
+        return redirect(url_for("mailboxes.oauth_start", service=form.service.data))
+    if form.validate_on_submit():
+        account = _save(form, None)
+        if account is not None:
+            flash(f"Mailbox {account.email} connected.", "success")
+            return redirect(url_for("mailboxes.index"))
+    # The form's answer redirects to the chosen OAuth2 provider: its policy's form-action names them.
+    security_headers.allow_form_targets(oauth_apps.authorization_origins())
+    return render_template(
+        "mailboxes/connect.html", form=form, account=None, service_info=_presets_for_page()
+    )
+
+
+@bp.route("/<int:account_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(account_id: int):
+    account = _own_account(account_id)
+    if account.service_removed:
+        return _reconnect(account)
+    form = ConnectForm()
+    form.service.choices = _service_choices(account)
+    if not form.is_submitted():
+        form.service.data = (
+            OTHER if account.manual else (str(account.service_id) if account.service_id else "")
+        )
+        form.username.data = account.username
+        form.email.data = account.email
+        form.description.data = account.description
+        form.is_main.data = account.is_main
+        form.active.data = account.active
+        form.debug.data = account.debug
+        form.disable_certificate_validation.data = not account.verify_certificate
+        form.incoming_protocol.data = account.incoming_protocol
+        form.pop3_leave_on_server.data = account.pop3_leave_on_server
+        form.smtp_requires_auth.data = account.smtp_requires_auth
+        form.smtp_username.data = account.smtp_username
+        form.smtp_from.data = account.smtp_from
+        form.signature_mode.data = account.signature_mode
+        form.signature_text.data = account.signature_text
+        form.signature_html.data = account.signature_html
+        if account.manual and account.pop3_host:
+            form.pop3_server.data = format_server(account.pop3_host, account.pop3_port)
+            form.pop3_security.data = account.pop3_security
+        if account.manual:
+            form.imap_server.data = format_server(account.imap_host, account.imap_port)
+            form.imap_security.data = account.imap_security
+            form.smtp_server.data = format_server_with_security(
+                "smtp", account.smtp_host, account.smtp_port, account.smtp_security or "none"
+            )
+            form.smtp_use_tls.data = account.smtp_security != "none"
+    if form.validate_on_submit():
+        if _save(form, account) is not None:
+            flash(f"Mailbox {account.email} saved.", "success")
+            return redirect(url_for("mailboxes.index"))
+    return render_template(
+        "mailboxes/connect.html", form=form, account=account, service_info=_presets_for_page()
+    )
+
+
+def _reconnect(account: Account):
+    """A mailbox that lost its service offers only: connect it again through another one, or remove it.
+
+    The full edit form would preselect the first service (Gmail) and Save would move the
+    mailbox there without anyone choosing it; here nothing is chosen until the person does.
+    """
+    form = ReconnectForm()
+    form.service.choices = [SelectChoice("", "— Choose a mail service —")] + [
+        c for c in _service_choices() if c.value != OTHER
+    ]
+    if form.validate_on_submit():
+        data: dict = {"service_id": int(form.service.data) if form.service.data.isdigit() else None}
+        if form.password.data:
+            data["password"] = form.password.data
+        try:
+            if data["service_id"] is None:
+                raise Invalid({"service_id": "Choose the mail service to connect it through."})
+            accounts.update_account(account, accounts.clean_account(current_user, data, existing=account))
+        except DomainError as exc:
+            db.session.rollback()
+            apply_errors(form, exc.fields, {"service_id": "service"})
+            if not exc.fields:
+                form.form_errors.append(exc.message)
+        else:
+            Notification.query.filter_by(
+                user_id=current_user.id, account_id=account.id, kind="service_removed", read_at=None
+            ).update({"read_at": utcnow()})
+            db.session.commit()
+            flash(f"Mailbox {account.email} now connects through {account.service.name}.", "success")
+            return redirect(url_for("mailboxes.index"))
+    return render_template("mailboxes/reconnect.html", form=form, account=account, action_form=ActionForm())
+
+
+def _save(form: ConnectForm, account: Account | None) -> Account | None:
+    errors: dict[str, str] = {}
+    data = _form_payload(form, errors, creating=account is None)
+    if errors:
+        apply_errors(form, errors)
+        return None
+    try:
+        if account is None:
+            return accounts.create_account(current_user, accounts.clean_account(current_user, data))
+        if (
+            account.manual
+            and data.get("manual") is not None
+            and data["manual"]
+            == {
+                p: account.endpoint(p) for p in ("imap", "smtp", "pop3") if p in data["manual"] or p != "pop3"
+            }
+        ):
+            # Unchanged details stay allowed even after the administrator forbids manual entry.
+            data.pop("manual")
+        return accounts.update_account(account, accounts.clean_account(current_user, data, existing=account))
+    except DomainError as exc:
+        db.session.rollback()
+        apply_errors(
+            form,
+            exc.fields,
+            {
+                "service_id": "service",
+                "manual": "service",
+                "verify_certificate": "disable_certificate_validation",
+            },
+        )
+        if not exc.fields:
+            form.form_errors.append(exc.message)
+        return None
+
+
+@bp.route("/<int:account_id>/main", methods=["POST"])
+@login_required
+def make_main(account_id: int):
+    account = _own_account(account_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    accounts.update_account(account, {"is_main": True})
+    flash(f"{account.email} is now your main mailbox.", "success")
+    return redirect(url_for("mailboxes.index"))
+
+
+@bp.route("/<int:account_id>/delete", methods=["POST"])
+@login_required
+def delete(account_id: int):
+    account = _own_account(account_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    email = account.email
+    accounts.delete_account(account)
+    flash(f"Mailbox {email} removed.", "success")
+    return redirect(url_for("mailboxes.index"))
+
+
+@bp.route("/notifications/<int:note_id>/dismiss", methods=["POST"])
+@login_required
+def dismiss(note_id: int):
+    note = db.session.get(Notification, note_id)
+    if note is None or note.user_id != current_user.id or not ActionForm().validate_on_submit():
+        abort(404)
+    note.read_at = utcnow()
+    db.session.commit()
+    return redirect(request.referrer or url_for("mailboxes.index"))
+
+
+@bp.route("/log")
+@login_required
+def log():
+    return render_log(current_user)
+
+
+@bp.route("/<int:account_id>/test", methods=["POST"])
+@login_required
+def test(account_id: int):
+    """Start a connection test (CSRF token in the X-CSRFToken header); the page then polls the job."""
+    return accepted(connection_test.start(_own_account(account_id), current_user))
+
+
+@bp.route("/jobs/<job_id>")
+@login_required
+def job_status(job_id: str):
+    try:
+        return jsonify(job_status_of(job_id, current_user))
+    except NotFound as exc:
+        return jsonify(exc.as_dict()), 404
+
+
+@bp.route("/<int:account_id>/row")
+@login_required
+def row(account_id: int):
+    """The mailbox's rows of the list, for the page to refresh after a connection test."""
+    return render_template("mailboxes/_row.html", a=_own_account(account_id), action_form=ActionForm())
+
+
+@bp.route("/jobs/<job_id>/report")
+@login_required
+def job_report(job_id: str):
+    """A finished connection test rendered as HTML, for pages that show it without reloading."""
+    try:
+        body = job_status_of(job_id, current_user)
+    except NotFound:
+        abort(404)
+    if body["status"] != "finished" or not isinstance(body.get("result"), dict):
+        abort(409)
+    return render_template("mailboxes/_check.html", summary=body["result"])
