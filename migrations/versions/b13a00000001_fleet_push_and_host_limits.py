@@ -1,0 +1,25 @@
+"""Fleet: push (IDLE) per mailbox, due times for cron, connection limits per service
+
+Revision ID: b13a00000001
+Revises: b12a00000002
+Create Date: 2026-11-29 18:00:00
+
+Placeholder in the issue-13 chain; filled by the change it is named for (an empty
+revision is harmless: it only records that the step ran).
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = 'b13a00000001'
+down_revision = 'b12a00000002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
