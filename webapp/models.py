@@ -191,6 +191,9 @@ class Service(_ServerColumns, db.Model):
     ca_certificate: Mapped[str | None] = mapped_column(Text)
     #: Off: "do not verify the certificate" for every mailbox of the service (a standing warning).
     verify_certificate: Mapped[bool] = mapped_column(default=True, server_default="1")
+    #: At most this many connections to the service's mail server at once, from every worker on
+    #: every machine (webapp.jobs.connection_slots); None: the provider plugin's default, if any.
+    max_connections: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -266,6 +269,8 @@ class Account(_ServerColumns, db.Model):
     #: The last sync run: when it ended, and its error (None when it went well).
     last_synced_at: Mapped[datetime | None]
     last_sync_error: Mapped[str | None] = mapped_column(Text)
+    #: Push on: ``mailroom idle`` holds INBOX in IMAP IDLE, so cron sweeps it less often.
+    push: Mapped[bool] = mapped_column(default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,11 +1,11 @@
-"""Fleet: push (IDLE) per mailbox, due times for cron, connection limits per service
+"""Fleet: push (IDLE) per mailbox, due times for cron
 
 Revision ID: b13a00000001
 Revises: b12a00000002
 Create Date: 2026-11-29 18:00:00
 
-Placeholder in the issue-13 chain; filled by the change it is named for (an empty
-revision is harmless: it only records that the step ran).
+``accounts.push``: the mailbox's INBOX is held in IMAP IDLE by ``mailroom idle`` (off by
+default), so cron's periodic sweep visits it less often.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -16,10 +16,15 @@ down_revision = 'b12a00000002'
 branch_labels = None
 depends_on = None
 
+# A batch rebuild on SQLite must keep AUTOINCREMENT (ids never reused; see docs/development.md).
+KEEP_AUTOINCREMENT = {'sqlite_autoincrement': True}
+
 
 def upgrade():
-    pass
+    with op.batch_alter_table('accounts', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
+        batch_op.add_column(sa.Column('push', sa.Boolean(), server_default='0', nullable=False))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('accounts', schema=None, table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
+        batch_op.drop_column('push')
