@@ -93,6 +93,7 @@ class Dovecot:
         special_use: dict[str, str] | None = None,
         oauth2_introspection_url: str | None = None,
         auth_fault: str | None = None,
+        max_connections: int = 200,
     ) -> None:
         if ssl and cert is None:
             raise ValueError("a (cert, key) pair is needed unless ssl=False")
@@ -118,6 +119,9 @@ class Dovecot:
         if auth_fault is not None and auth_fault not in AUTH_FAULTS:
             raise ValueError(f"auth_fault must be one of {sorted(AUTH_FAULTS)}")
         self.auth_fault = auth_fault
+        #: Connections per user and address, and (when over 100) the imap process limit:
+        #: ``max_connections=600`` lets one client hold 500 IDLE connections (tests/test_idle_memory).
+        self.max_connections = max_connections
         self.root: Path | None = None
         self.imap_port = self.imaps_port = self.pop3_port = self.pop3s_port = None
         self._proc: subprocess.Popen | None = None
@@ -171,6 +175,26 @@ class Dovecot:
             self.stop()
             raise DovecotError(f"Dovecot did not open ports {closed} on {self.host}:\n{log}")
         return self
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Kill Dovecot (as a crash would), wait ``down_for`` seconds, start it again on the same
+        ports with the same config and mail: clients see their connections drop, then come back."""
+        assert self._proc is not None and self.root is not None, "Dovecot not started"
+        self.kill()
+        time.sleep(down_for)
+        self._proc = subprocess.Popen(
+            [DOVECOT_BIN, "-F", "-c", str(self.config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=open(self.root / "stdout.log", "ab"),
+            stderr=subprocess.STDOUT,
+        )
+        proc = self._proc
+        ports = [p for p in self.ports.values() if p]
+        closed = wait_for_ports(
+            self.host, ports, time.monotonic() + self.start_timeout, alive=lambda: proc.poll() is None
+        )
+        if closed:
+            raise DovecotError(f"Dovecot did not reopen ports {closed}:\n{self.log_text()}")
 
     def stop(self) -> None:
         """Stop Dovecot (SIGTERM, SIGKILL after 10 s) and remove its folder; safe to call twice."""
@@ -296,8 +320,8 @@ auth_verbose = yes
 mail_location = maildir:~/Maildir:UTF-8
 mail_plugins = $mail_plugins listescape
 mail_fsync = never
-mail_max_userip_connections = 200
-{oauth_passdb}{self._password_passdb(users_file, password_mechs)}
+mail_max_userip_connections = {self.max_connections}
+{self._connection_limits()}{oauth_passdb}{self._password_passdb(users_file, password_mechs)}
 userdb {{
   driver = passwd-file
   args = {users_file}
@@ -317,6 +341,14 @@ service imap-login {{
 service pop3-login {{
 {_listener("pop3", self.pop3_port)}{_listener("pop3s", self.pop3s_port, ssl=True)}}}
 """)
+
+    def _connection_limits(self) -> str:
+        """Dovecot runs one imap process per connection; its default limit is 100 (the default
+        config here is left as it was)."""
+        if self.max_connections <= 200:
+            return ""
+        n = self.max_connections
+        return f"default_process_limit = {n}\ndefault_client_limit = {4 * n}\ndefault_vsz_limit = 256M\n"
 
     def _password_passdb(self, users_file: Path, mechanisms: str) -> str:
         """The passdb for PLAIN/LOGIN: the passwd-file, or a failing checkpassword script."""
