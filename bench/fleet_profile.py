@@ -28,7 +28,7 @@ from rq import SimpleWorker
 
 from bench import fleet_app, fleet_servers
 from bench.fleet_servers import SmtpSink, log
-from webapp.queue import get_queue, get_redis
+from webapp.queue import get_queues, get_redis
 
 #: (label, pstats function-name pattern): cumulative time of each, per job.
 SPOTS = [
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _drain(fleet: fleet_app.Fleet) -> None:
     with fleet.app.app_context():
-        SimpleWorker([get_queue()], connection=get_redis()).work(burst=True, logging_level="WARNING")
+        SimpleWorker(get_queues(), connection=get_redis()).work(burst=True, logging_level="WARNING")
 
 
 def _profile(fleet: fleet_app.Fleet) -> tuple[cProfile.Profile, int, float]:

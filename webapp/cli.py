@@ -8,6 +8,7 @@ the RQ cron scheduler and the web server; Ctrl-C stops all of it.
 from __future__ import annotations
 
 import faulthandler
+import logging
 import os
 import signal
 import subprocess
@@ -29,10 +30,10 @@ from . import create_app
 from .api_tokens import as_dict, issue_token, revoke, tokens_of
 from .errors import DomainError, NotFound
 from .extensions import db
-from .jobs import schedule
+from .jobs import idle, schedule
 from .jobs.abandoned import Pulse, die_with_parent
 from .models import Account, User
-from .queue import get_queue, get_redis, start_embedded, stop_embedded
+from .queue import get_queues, get_redis, start_embedded, stop_embedded
 from .secretbox import box
 from .service_catalog import sync_builtin_services
 from .throttle import unlock
@@ -180,13 +181,30 @@ def worker(burst: bool):
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     # ... and the child dies with the worker, so a killed worker's job is over (docs/queue.md).
     os.register_at_fork(after_in_child=lambda: die_with_parent(parent))
-    w = Worker([get_queue()], connection=get_redis())
+    # Both lanes, interactive first: RQ takes the first non-empty queue in this order.
+    w = Worker(get_queues(), connection=get_redis())
     pulse = Pulse(get_redis(), w.name).start()
     try:
         ok = w.work(burst=burst, with_scheduler=True)
     finally:
         pulse.stop()
     sys.exit(0 if ok or burst else 1)
+
+
+@cli.command("idle")
+@click.option("--lease", default=idle.LEASE, show_default=True, type=click.FloatRange(min=1),
+              envvar="MAILROOM_IDLE_LEASE", help="Seconds a mailbox's lease lives without renewal.")
+@click.option("--max-mailboxes", default=idle.MAX_MAILBOXES, show_default=True, type=click.IntRange(min=1),
+              envvar="MAILROOM_IDLE_MAX_MAILBOXES", help="Mailboxes this process holds at most.")
+@click.option("--reissue", default=idle.REISSUE_AFTER, show_default=True, type=click.FloatRange(min=0.1),
+              envvar="MAILROOM_IDLE_REISSUE", help="Seconds before IDLE is re-issued (RFC 2177: under 29 min).")
+@with_appcontext
+def idle_command(lease: float, max_mailboxes: int, reissue: float):
+    """Hold IMAP IDLE on push-enabled INBOXes and enqueue a sync on each change (webapp.jobs.idle)."""
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    options = idle.IdleOptions(lease=lease, max_mailboxes=max_mailboxes, reissue_after=reissue)
+    idle.serve(current_app._get_current_object(), options)
 
 
 @cli.command("cron")

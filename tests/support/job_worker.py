@@ -31,7 +31,7 @@ _FORK_HOOKED: set[int] = set()
 
 
 def run_burst(app: Flask | None = None, queue: Queue | None = None, *, fork: bool = False) -> None:
-    """Work ``queue`` (the app's queue by default) until it is empty.
+    """Work ``queue`` (the app's lanes by default, interactive first) until it is empty.
 
     ``app`` defaults to the current app; when its context is already pushed (the ``app``
     fixture), the jobs run inside it so the test's session stays usable afterwards.
@@ -39,13 +39,13 @@ def run_burst(app: Flask | None = None, queue: Queue | None = None, *, fork: boo
     first, so no open transaction blocks the horse's writes (SQLite); the horse gets fresh
     connections.
     """
-    from webapp.queue import get_queue
+    from webapp.queue import get_queues
 
     app = app or current_app._get_current_object()
     reuse = not fork and has_app_context() and current_app._get_current_object() is app
     # A forking run gets its own app context, hence its own session: closing it leaves the test's alone.
     with nullcontext() if reuse else app.app_context():
-        queues = [queue or get_queue()]
+        queues = [queue] if queue is not None else get_queues()  # both lanes, interactive first
         if fork:
             _work_forking(queues)
         else:

@@ -36,7 +36,7 @@ from rq.registry import StartedJobRegistry
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import as_text
 
-from ..queue import UNREACHABLE, get_redis
+from ..queue import LANES, UNREACHABLE, get_redis, queue_name
 
 PULSE_KEY = "mailroom:workers:pulse"
 #: Seconds between two pulses of a worker.
@@ -145,10 +145,17 @@ def recover(job: Job) -> bool:
 
 
 def recover_abandoned() -> dict:
-    """Cron, every minute: every started job of Mailroom's queue whose worker is gone, and RQ's
+    """Cron, every minute: every started job of Mailroom's lanes whose worker is gone, and RQ's
     own expired executions, go through RQ's cleanup; stale pulses are forgotten."""
     conn = get_redis()
-    registry = _registry(current_app.config["QUEUE_NAME"], conn)
+    recovered = []
+    for lane in LANES:
+        recovered += _recover_lane(_registry(queue_name(lane), conn), conn)
+    conn.zremrangebyscore(PULSE_KEY, 0, _redis_now(conn) - 24 * 3600)
+    return {"recovered": recovered}
+
+
+def _recover_lane(registry: StartedJobRegistry, conn: redis.Redis) -> list[str]:
     recovered = []
     for job_id in registry.get_job_ids(cleanup=False):
         try:
@@ -159,8 +166,7 @@ def recover_abandoned() -> dict:
             _expire(registry, job.id)
             recovered.append(job.id)
     registry.cleanup()
-    conn.zremrangebyscore(PULSE_KEY, 0, _redis_now(conn) - 24 * 3600)
-    return {"recovered": recovered}
+    return recovered
 
 
 def was_abandoned(job: Job) -> bool:

@@ -42,13 +42,14 @@ from .. import email_log, settings_store
 from ..errors import Conflict, Invalid, MailboxUnavailable
 from ..extensions import db
 from ..models import Account, AccountState, Folder, LogLevel, LogSource, utcnow
-from ..queue import enqueue, get_redis, reachable
+from ..queue import INTERACTIVE, PERIODIC, enqueue, get_redis, reachable
 from . import abandoned as abandoned_jobs
+from . import backoff
 from .automation import after_sync
 from .folders import refresh_folders
 from .outcome import Check, Line, record_failure, record_success, will_retry
 from .pop3 import download, result_sentence
-from .session import open_client
+from .session import NoFreeConnection, open_client
 from .sync_store import SqlSyncStore
 
 LOCK_KEY = "mailroom:sync:lock:{}"
@@ -144,17 +145,18 @@ def check_syncable(account: Account) -> None:
         )
 
 
-def start(account: Account, owner_id: int | None = None) -> Job:
-    """Enqueue a sync of ``account`` (422 when it cannot sync; :class:`SyncRunning` when one is
-    queued or running).  The job's meta carries owner, kind and mailbox so the job status
+def start(account: Account, owner_id: int | None = None, lane: str = INTERACTIVE) -> Job:
+    """Enqueue a sync of ``account`` on ``lane`` (422 when it cannot sync; :class:`SyncRunning`
+    when one is queued or running).  A person's "Sync now" and push take the interactive lane,
+    cron the periodic one.  The job's meta carries owner, kind and mailbox so the job status
     endpoints show it to its owner (or an administrator) only.
     """
     check_syncable(account)
     with reachable():
-        return _enqueue(account, owner_id)
+        return _enqueue(account, owner_id, lane)
 
 
-def _enqueue(account: Account, owner_id: int | None) -> Job:
+def _enqueue(account: Account, owner_id: int | None, lane: str) -> Job:
     redis = get_redis()
     with redis.lock(f"mailroom:sync:enqueue:{account.id}", timeout=10, blocking_timeout=10):
         running = active_job(account.id)
@@ -164,6 +166,7 @@ def _enqueue(account: Account, owner_id: int | None) -> Job:
         job = enqueue(
             sync_account,
             account.id,
+            lane=lane,
             job_timeout=job_timeout(),
             result_ttl=3600,
             failure_ttl=24 * 3600,
@@ -203,7 +206,7 @@ def sync_due_accounts() -> dict:
     enqueued, busy = [], []
     for account in accounts:
         try:
-            start(account)
+            start(account, lane=PERIODIC)
             enqueued.append(account.id)
         except SyncRunning:
             busy.append(account.id)
@@ -354,7 +357,8 @@ def _imap(account: Account) -> dict:
     progress = _Progress()
     client = None
     try:
-        with open_client(account, "imap") as client:
+        # In RQ, a sync that finds no free connection slot waits by re-enqueueing (backoff), not here.
+        with open_client(account, "imap", wait=0 if backoff.may_wait() else None) as client:
             folders = _folders_to_sync(account, client)
             pairs = [(f.id, f.name) for f in folders]
             try:
@@ -371,6 +375,8 @@ def _imap(account: Account) -> dict:
         return _failed(account, str(exc), None, retry=False)
     except MailError as exc:
         db.session.rollback()
+        if exc.error_class is ErrorClass.THROTTLED and backoff.may_wait():
+            return _wait(account, exc)
         transient = exc.error_class in TRANSIENT or (
             exc.step == "sync" and exc.error_class is ErrorClass.PROTOCOL
         )
@@ -379,6 +385,30 @@ def _imap(account: Account) -> dict:
     if automation:
         result["automation"] = automation
     return result
+
+
+def _wait(account: Account, error: MailError) -> dict:
+    """No free connection to the server, or the server throttled us: come back later
+    (:mod:`webapp.jobs.backoff`); the mailbox keeps its state, "Sync now" names the waiting job."""
+    later, seconds = backoff.wait_again(error)
+    get_redis().set(JOB_KEY.format(account.id), later.id, ex=job_timeout() * 3 + 3600)
+    if not isinstance(error, NoFreeConnection):
+        email_log.record(
+            LogSource.SYNC,
+            LogLevel.INFO,
+            f"Sync waiting: the server asked Mailroom to slow down ({error.raw[:200]}); "
+            f"trying again in {seconds:.0f} s.",
+            account=account,
+            created_by="system",
+            commit=True,
+        )
+    return {
+        "ok": False,
+        "status": "waiting",
+        "retry_in": round(seconds, 1),
+        "job_id": later.id,
+        "message": error.message,
+    }
 
 
 def _automation(account: Account, client, stats) -> dict | None:
