@@ -166,7 +166,8 @@ class ImapClient(ProtocolClient):
             host=self.settings.host,
             port=self.settings.port,
             ssl=self.security is Security.TLS,
-            ssl_context=self.tls_context(),
+            # No context for a plain or STARTTLS start: building one is the costly part of a connect.
+            ssl_context=self.tls_context() if self.security is Security.TLS else None,
             timeout=timeout,
         )
 

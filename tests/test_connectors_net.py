@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 
 import pytest
@@ -240,3 +241,42 @@ def test_connection_failures_are_classified(monkeypatch, failure, error_class):
     with pytest.raises(MailError) as info:
         net.open_connection(settings("mail.example.com"))
     assert info.value.error_class is error_class and PUBLIC in info.value.raw
+
+
+# --- TLS contexts: one per trust setting, none for plain ------------------------------------
+
+
+def _tls(dovecot, certs, **kw) -> ServerSettings:
+    return ServerSettings(
+        Protocol.IMAP, "localhost", dovecot.imaps_port, Security.TLS, timeout=5.0, ca_file=str(certs.ca_cert), **kw
+    )
+
+
+def test_tls_contexts_are_built_once_per_trust_setting_and_reused(dovecot, certs):
+    net._context.cache_clear()
+    first = net.tls_context(_tls(dovecot, certs))
+    for _ in range(3):  # a real handshake each time, with the one shared context
+        client = ImapClient(_tls(dovecot, certs), ALICE)
+        client.connect()
+        client.login()
+        assert client.info["certificate_verified"] is True
+        client.close()
+    assert net.tls_context(_tls(dovecot, certs)) is first
+    assert net._context.cache_info().misses == 1
+    # Another trust setting is another context: CA text, and verification off.
+    pem = certs.ca_cert.read_text()
+    with_data = net.tls_context(_tls(dovecot, certs, ca_data=pem))
+    assert with_data is not first and net.tls_context(_tls(dovecot, certs, ca_data=pem)) is with_data
+    unverified = net.tls_context(_tls(dovecot, certs, verify_certificate=False))
+    assert unverified is not first and unverified.verify_mode == ssl.CERT_NONE
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+
+
+def test_a_plain_connection_builds_no_tls_context(dovecot):
+    net._context.cache_clear()
+    plain = ServerSettings(Protocol.IMAP, "127.0.0.1", dovecot.imap_port, Security.NONE, timeout=5.0)
+    client = ImapClient(plain, ALICE)
+    client.connect()
+    client.login()
+    client.close()
+    assert net._context.cache_info().currsize == 0
