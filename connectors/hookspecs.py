@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pluggy
 
+from connectors.connection_limits import ConnectionLimit
 from connectors.discovery_context import DiscoveryContext
 from connectors.presets import DiscoveredSettings, ServicePreset
 from connectors.settings import ServerSettings
@@ -101,4 +102,16 @@ def mailroom_server_saves_sent(service_key: str | None) -> bool | None:
     to force the APPEND, or None to let the next plugin answer; with no answer
     the preset's ``files_sent_copy`` decides.  ``service_key`` is the mailbox's
     service preset key, or None for hand-entered servers.
+    """
+
+
+@hookspec(firstresult=True)
+def mailroom_connection_limit(host: str) -> ConnectionLimit | None:
+    """Return the provider's cap on concurrent connections to ``host``, or None.
+
+    ``host`` is the lower-case IMAP (or POP3) server name a mailbox connects to.  Answer a
+    :class:`connectors.connection_limits.ConnectionLimit` (``max_connections``, and
+    ``per_account=True`` when the provider counts per mailbox, as Gmail's 15 and Microsoft
+    365's 20 are) or None to let the next plugin answer; the first answer wins.  A service's own
+    ``max_connections`` (set by the administrator) overrides it; with neither there is no cap.
     """

@@ -31,6 +31,7 @@ from typing import Any
 import pluggy
 
 from connectors import hookspecs
+from connectors.connection_limits import ConnectionLimit
 from connectors.presets import FOLDER_ROLES, ServicePreset
 from connectors.settings import ServerSettings
 
@@ -286,3 +287,19 @@ def server_saves_sent(service_key: str | None) -> bool:
         return bool(answer)
     preset = service_preset(service_key)
     return bool(preset and preset.files_sent_copy)
+
+
+def connection_limit(host: str | None) -> ConnectionLimit | None:
+    """The first plugin's cap on concurrent connections to ``host``; a failing plugin, or an
+    answer that is not a :class:`ConnectionLimit`, counts as no answer (logged)."""
+    if not host:
+        return None
+    try:
+        answer = get_plugin_manager().hook.mailroom_connection_limit(host=host.lower())
+    except Exception:
+        log.exception("A mailroom_connection_limit plugin failed for %r", host)
+        return None
+    if answer is not None and not isinstance(answer, ConnectionLimit):
+        log.warning("A mailroom_connection_limit plugin answered %r for %r; ignored", answer, host)
+        return None
+    return answer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
+from connectors.connection_limits import ConnectionLimit
 from connectors.plugins import hookimpl
 from connectors.presets import Endpoint, OAuth2Endpoints, ServicePreset
 from connectors.settings import Security, ServerSettings
@@ -113,3 +114,11 @@ def mailroom_diagnosis_hints(
             "Gmail settings → Labels."
         ]
     return []
+
+
+@hookimpl
+def mailroom_connection_limit(host: str) -> ConnectionLimit | None:
+    """Gmail allows 15 simultaneous IMAP connections per account (https://support.google.com/mail/answer/7126229)."""
+    if host in ("imap.gmail.com", "pop.gmail.com"):
+        return ConnectionLimit(15, per_account=True)
+    return None

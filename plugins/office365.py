@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.connection_limits import ConnectionLimit
 from connectors.plugins import hookimpl
 from connectors.presets import Endpoint, OAuth2Endpoints, ServicePreset
 from connectors.settings import Security, ServerSettings
@@ -76,3 +77,11 @@ def mailroom_diagnosis_hints(
             "administrator can enable it per mailbox, or connect with OAuth2."
         ]
     return []
+
+
+@hookimpl
+def mailroom_connection_limit(host: str) -> ConnectionLimit | None:
+    """Exchange Online allows about 20 concurrent IMAP connections per mailbox."""
+    if host == "outlook.office365.com":
+        return ConnectionLimit(20, per_account=True)
+    return None

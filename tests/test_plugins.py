@@ -416,6 +416,7 @@ def test_describe_plugins_lists_builtins_with_their_hooks():
     gmail = described["plugins.gmail"]
     assert gmail["builtin"] is True and gmail["version"].startswith("built-in")
     assert gmail["hooks"] == [
+        "mailroom_connection_limit",
         "mailroom_diagnosis_hints",
         "mailroom_folder_role_hints",
         "mailroom_server_saves_sent",

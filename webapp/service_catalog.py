@@ -24,6 +24,10 @@ from .validation import boolean, endpoint_from_json, is_id, text
 PROTOCOLS = ("imap", "smtp")
 #: A corporate server's own trust setting (webapp.service_trust).
 TRUST_FIELDS = ("ca_certificate", "verify_certificate")
+#: What an administrator may change on a built-in service (its servers belong to the plugin).
+BUILTIN_EDITABLE = {"hidden", "max_connections"}
+#: ``max_connections``: a cap on concurrent connections, from 1 to this (webapp.jobs.connection_slots).
+MAX_CONNECTIONS = 1000
 
 
 def sync_builtin_services(force: bool = False) -> None:
@@ -91,7 +95,7 @@ def clean_service(data: Any, existing: Service | None = None) -> dict:
     sync_builtin_services()  # built-in names must be known before a new name is checked
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
-    allowed = {"name", "imap", "smtp", "hidden", "id", "kind", *TRUST_FIELDS}
+    allowed = {"name", "imap", "smtp", "hidden", "id", "kind", "max_connections", *TRUST_FIELDS}
     for key in set(data) - allowed:
         errors[key] = "unknown field"
     if existing is None or "name" in data:
@@ -112,9 +116,29 @@ def clean_service(data: Any, existing: Service | None = None) -> dict:
         except ValueError as exc:
             errors["hidden"] = str(exc)
     out.update(_clean_trust(data, errors))
+    if "max_connections" in data:
+        try:
+            out["max_connections"] = clean_max_connections(data["max_connections"])
+        except ValueError as exc:
+            errors["max_connections"] = str(exc)
     if errors:
         raise Invalid(errors)
     return out
+
+
+def clean_max_connections(value: Any) -> int | None:
+    """None or empty: no cap of our own (the provider plugin's default applies); else 1..1000.
+
+    A whole number of connections; digits as text are accepted (the admin form sends text)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("Max connections must be a whole number, or empty for the provider's default.")
+    if not 1 <= value <= MAX_CONNECTIONS:
+        raise ValueError(f"Max connections must be between 1 and {MAX_CONNECTIONS}.")
+    return value
 
 
 def _clean_trust(data: dict, errors: dict[str, str]) -> dict:
@@ -140,6 +164,7 @@ def create_service(cleaned: dict) -> Service:
         hidden=cleaned.get("hidden", False),
         ca_certificate=cleaned.get("ca_certificate"),
         verify_certificate=cleaned.get("verify_certificate", True),
+        max_connections=cleaned.get("max_connections"),
     )
     for proto in PROTOCOLS:
         service.set_endpoint(proto, cleaned[proto])
@@ -161,10 +186,11 @@ def _describe(service: Service) -> str:
 
 def update_service(service: Service, cleaned: dict) -> Service:
     """Apply changes; accounts read the service at each connection, so nobody reconnects."""
-    if service.is_builtin and set(cleaned) - {"hidden"}:
+    if service.is_builtin and set(cleaned) - BUILTIN_EDITABLE:
         raise Forbidden(
-            "Built-in services are maintained by their plugin; only hiding them is possible.",
-            {k: "cannot be changed on a built-in service" for k in set(cleaned) - {"hidden"}},
+            "Built-in services are maintained by their plugin; only hiding them and their "
+            "max_connections can be changed.",
+            {k: "cannot be changed on a built-in service" for k in set(cleaned) - BUILTIN_EDITABLE},
         )
     if "name" in cleaned:
         service.name = cleaned["name"]
@@ -175,6 +201,7 @@ def update_service(service: Service, cleaned: dict) -> Service:
         if proto in cleaned:
             service.set_endpoint(proto, cleaned[proto])
     _apply_trust(service, cleaned)
+    _apply_limit(service, cleaned)
     changed = [key for key in ("name", *PROTOCOLS) if key in cleaned]
     if changed:
         email_log.record(
@@ -217,6 +244,20 @@ def _apply_trust(service: Service, cleaned: dict) -> None:
         level,
         f'Changed the trust setting of "{service.name}": {what}; '
         f"{len(service.accounts)} connected mailbox(es) use it from their next connection.",
+    )
+
+
+def _apply_limit(service: Service, cleaned: dict) -> None:
+    if "max_connections" not in cleaned or cleaned["max_connections"] == service.max_connections:
+        return
+    service.max_connections = cleaned["max_connections"]
+    what = (
+        f"at most {service.max_connections} connection(s) at once to its server"
+        if service.max_connections
+        else "the provider's default connection limit"
+    )
+    email_log.record(
+        LogSource.ADMIN, LogLevel.INFO, f'Changed the connection limit of "{service.name}": {what}.'
     )
 
 
@@ -282,5 +323,6 @@ def service_as_dict(service: Service) -> dict:
         "pop3": service.endpoint("pop3"),
         "ca_certificate": service.ca_certificate,
         "verify_certificate": service.verify_certificate,
+        "max_connections": service.max_connections,
         "accounts": len(service.accounts),
     }

@@ -25,6 +25,11 @@ class ServiceForm(FlaskForm):
         description="Not recommended: anyone on the network path could pose as this server and read "
         "the mail of every mailbox of the service.",
     )
+    max_connections = StringField(
+        "Max connections at once",
+        description="At most this many connections to the IMAP server at once, from every worker on every "
+        "machine; empty: no limit. Jobs that find none free wait and retry, they do not fail.",
+    )
 
 
 class SettingsForm(FlaskForm):

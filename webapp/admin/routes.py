@@ -70,6 +70,7 @@ def _save_service(form: ServiceForm, service: Service | None) -> Service | None:
         errors["name"] = str(exc)
     data["ca_certificate"] = form.ca_certificate.data or None
     data["verify_certificate"] = not form.skip_certificate_verification.data
+    data["max_connections"] = form.max_connections.data
     if errors:
         apply_errors(form, errors)
         return None
@@ -116,6 +117,7 @@ def edit_service(service_id: int):
         form.smtp_use_tls.data = service.smtp_security != "none"
         form.ca_certificate.data = service.ca_certificate or ""
         form.skip_certificate_verification.data = not service.verify_certificate
+        form.max_connections.data = str(service.max_connections or "")
     if form.validate_on_submit():
         if _save_service(form, service) is not None:
             flash(

@@ -138,6 +138,8 @@ SERVICE = obj(
     # A corporate server's own trust (webapp.service_trust): CA certificate(s) as PEM, or no check.
     ca_certificate=string(max_length=MAX_PEM, nullable=True),
     verify_certificate=BOOLEAN,
+    # At most this many connections at once to the server (webapp.jobs.connection_slots); null: the plugin's default.
+    max_connections={"oneOf": [integer(1, 1000), {"type": "null"}]},
 )
 ACCOUNT = obj(
     (),

@@ -11,7 +11,7 @@ the web process never does, because it never talks to a mail server.
 from __future__ import annotations
 
 import ipaddress
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from flask import current_app
@@ -26,9 +26,21 @@ from ..errors import MailboxUnavailable
 from ..models import Account
 from ..secretbox import box
 from ..service_trust import trust_for_account
+from .connection_slots import NoFreeConnection, connection_slot
 from .oauth_refresh import access_token
 
-__all__ = ["MailboxUnavailable", "address_policy", "credentials", "open_client", "server_settings", "timeout"]
+#: Protocols whose connections count against the server's limit (SMTP submissions are short).
+LIMITED = ("imap", "pop3")
+
+__all__ = [
+    "MailboxUnavailable",
+    "NoFreeConnection",
+    "address_policy",
+    "credentials",
+    "open_client",
+    "server_settings",
+    "timeout",
+]
 
 
 def address_policy() -> AddressPolicy:
@@ -100,10 +112,13 @@ def server_settings(account: Account, protocol: str):
 
 
 @contextmanager
-def open_client(account: Account, protocol: str, transcript: Any = None):
+def open_client(account: Account, protocol: str, transcript: Any = None, *, wait: float | None = None):
     """``with open_client(account, "imap") as client:`` connected and logged in; closed on exit.
 
-    Raises :class:`MailboxUnavailable` before connecting, or
+    An IMAP or POP3 connection first takes one of the server's connection slots
+    (:mod:`webapp.jobs.connection_slots`: at most K at once across every worker), waiting up to
+    ``wait`` seconds for one.  Raises :class:`MailboxUnavailable` before connecting,
+    :class:`NoFreeConnection` (a ``throttled`` MailError) when no slot freed in time, or
     :class:`connectors.errors.MailError` (classified) from the client.
     """
     settings = server_settings(account, protocol)
@@ -113,7 +128,8 @@ def open_client(account: Account, protocol: str, transcript: Any = None):
             ErrorClass.PROTOCOL, protocol, "connect", detail=f"No {protocol} client is installed."
         )
     client = client_class(settings, credentials(account, protocol), transcript)
-    with client:
+    slot = connection_slot(account, settings.host, protocol, wait) if protocol in LIMITED else nullcontext()
+    with slot, client:
         yield client
 
 
