@@ -88,7 +88,8 @@ def _free_port() -> int:
 
 
 def test_up_starts_web_worker_and_cron_on_the_embedded_default_and_stops_on_ctrl_c(tmp_path):
-    """The README's run command: SQLite + embedded Redis, web, one worker, cron; SIGINT stops it all."""
+    """The README's run command: SQLite + embedded Redis, web, one worker, cron, mailroom idle;
+    SIGINT stops it all."""
     port = _free_port()
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MAILROOM_SECRET_KEYS")
@@ -124,6 +125,14 @@ def test_up_starts_web_worker_and_cron_on_the_embedded_default_and_stops_on_ctrl
             time.sleep(0.3)
         assert beat, "the cron heartbeat job never ran"
         assert (tmp_path / "instance" / "redis.sock").exists()
+        # mailroom idle (push) runs beside them: its heartbeat key is in the embedded Redis.
+        import redis
+
+        local = redis.Redis(unix_socket_path=str(tmp_path / "instance" / "redis.sock"))
+        deadline = time.monotonic() + 30
+        while not list(local.scan_iter("mailroom:idle:process:*")):
+            assert time.monotonic() < deadline, "mailroom idle did not start"
+            time.sleep(0.3)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -2,7 +2,7 @@
 
 ``mailroom up`` is what the README's run command starts: migrations, the first
 administrator, the embedded Redis (unless ``REDIS_URL`` is set), one RQ worker,
-the RQ cron scheduler and the web server; Ctrl-C stops all of it.
+the RQ cron scheduler, ``mailroom idle`` (push) and the web server; Ctrl-C stops all of it.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def prepare_database() -> str | None:
 @click.option("--threads", default=8, show_default=True, type=int, help="Web server threads.")
 @with_appcontext
 def up(host: str, port: int, threads: int):
-    """Run Mailroom on one machine: web server, one worker and the cron scheduler."""
+    """Run Mailroom on one machine: web server, one worker, the cron scheduler and mailroom idle."""
 
     # `kill -USR1 <pid>` prints every thread's stack: how to see where a stuck start or stop hangs.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -79,13 +79,13 @@ def up(host: str, port: int, threads: int):
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    children = {name: _spawn(name, env) for name in ("worker", "cron")}
+    children = {name: _spawn(name, env) for name in ("worker", "cron", "idle")}
     web.start()
-    click.echo(f"Mailroom on http://{host}:{port}/  (Ctrl-C stops web, worker and cron)")
+    click.echo(f"Mailroom on http://{host}:{port}/  (Ctrl-C stops web, worker, cron and idle)")
     try:
         _supervise(stop, web, children, env)
     finally:
-        click.echo("Stopping the web server, the worker and the cron scheduler…")
+        click.echo("Stopping the web server, the worker, the cron scheduler and mailroom idle…")
         stop.set()
         _stop_web(server, web)
         _stop_children(children)

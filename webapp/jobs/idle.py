@@ -38,7 +38,6 @@ import os
 import secrets
 import signal
 import socket
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,7 +46,6 @@ from typing import Any
 from flask import Flask
 from rq.job import Job
 
-from connectors import net
 from connectors.idle import REISSUE_AFTER, Backoff, IdleWatcher
 from connectors.settings import Credentials, ServerSettings
 
@@ -151,7 +149,6 @@ class IdleProcess:
         self.watchers: dict[int, tuple[IdleWatcher, asyncio.Task]] = {}
         self.pending: set[int] = set()
         self._wake = asyncio.Event()
-        self._contexts: dict[tuple, ssl.SSLContext] = {}
         self._rounds = 0
         with app.app_context():
             self.redis = get_redis()
@@ -253,7 +250,6 @@ class IdleProcess:
             lambda event: self._changed(account_id, event),
             reissue_after=self.options.reissue_after,
             backoff=self.options.backoff,
-            context=self._context(settings),
         )
         self.watchers[account_id] = (watcher, asyncio.create_task(watcher.run(), name=f"idle-{account_id}"))
         if catch_up:
@@ -262,15 +258,6 @@ class IdleProcess:
     def _drop(self, account_id: int) -> None:
         _watcher, task = self.watchers.pop(account_id)
         task.cancel()
-
-    def _context(self, settings: ServerSettings) -> ssl.SSLContext | None:
-        """One TLS context per trust setting, shared by every watcher that has it."""
-        if settings.security == "none":
-            return None
-        key = (settings.verify_certificate, settings.ca_file, settings.ca_data)
-        if key not in self._contexts:
-            self._contexts[key] = net.tls_context(settings)
-        return self._contexts[key]
 
     # --- syncs -------------------------------------------------------------------------------
 
