@@ -61,6 +61,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(compose_bp)
     app.register_blueprint(api_bp)
+    from .metrics import bp as metrics_bp  # noqa: PLC0415  (blueprints load with the app)
+
+    app.register_blueprint(metrics_bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
 
     @app.context_processor

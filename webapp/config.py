@@ -47,6 +47,8 @@ def from_environment(instance: str) -> dict:
         # Secure on every cookie even over plain HTTP (by default only requests over HTTPS get it).
         "SESSION_COOKIE_SECURE": _flag("MAILROOM_SECURE_COOKIES"),
         "REMEMBER_COOKIE_SECURE": _flag("MAILROOM_SECURE_COOKIES"),
+        # A bearer token a Prometheus server presents at /metrics (besides an admin's own; docs/api.md).
+        "METRICS_TOKEN": os.environ.get("MAILROOM_METRICS_TOKEN") or None,
     }
 
 

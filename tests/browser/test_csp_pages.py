@@ -36,6 +36,7 @@ SKIPPED = {
     "mailboxes.oauth_start": "redirects to the provider's sign-in",
     "messages.attachment": "a download (Content-Disposition: attachment; its headers checked below)",
     "compose.attachment": "a download of an outgoing message's attachment, like messages.attachment",
+    "metrics.metrics": "Prometheus text for a scraper, not a page (tests/test_operations.py)",
 }
 #: Pages that answer an error or a redirect when opened bare; they are still checked.
 NOT_OK = {"mailboxes.oauth_callback", "mailboxes.oauth_email"}

@@ -8,6 +8,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin/email")
 from . import (  # noqa: E402, F401
     lockout_routes,
     oauth_routes,
+    operations_routes,
     routes,
     senders_routes,
     signature_routes,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..extensions import db
 from ..models import Setting
+from ..operations import SAMPLE_EVERY, sample_lag
 from .abandoned import recover_abandoned
 from .send import sweep_outgoing
 from .sync import sync_due_accounts
@@ -35,6 +36,8 @@ PERIODIC = (
     # A killed worker's jobs failed through RQ's abandoned-job path; messages whose job was lost.
     (recover_abandoned, 60, 60),
     (sweep_outgoing, 60, 120),
+    # The Operations page's 24-hour sync-lag chart: one sample every 5 minutes (webapp.operations).
+    (sample_lag, SAMPLE_EVERY, 60),
 )
 
 
