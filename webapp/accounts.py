@@ -34,6 +34,7 @@ CREATE_FIELDS = {
     "is_main",
     "active",
     "debug",
+    "push",
     "verify_certificate",
     "incoming_protocol",
     "pop3_leave_on_server",
@@ -46,7 +47,7 @@ CREATE_FIELDS = {
     "smtp_password",
     "smtp_from",
 }
-FLAGS = ("active", "debug", "verify_certificate", "smtp_requires_auth", "pop3_leave_on_server")
+FLAGS = ("active", "debug", "push", "verify_certificate", "smtp_requires_auth", "pop3_leave_on_server")
 
 
 def clean_account(user: User, data: Any, existing: Account | None = None, actor: User | None = None) -> dict:
@@ -65,6 +66,7 @@ def clean_account(user: User, data: Any, existing: Account | None = None, actor:
         _clean_source(data, existing, out, errors)
     context = _Context(creating=creating, actor=actor)
     validation.clean_fields(ACCOUNT_FIELDS, data, context, creating, out, errors)
+    _push_needs_imap(existing, out, errors)
 
     out.update(signatures.clean_account_fields(data, existing, errors))
     if creating and "username" in out and not out.get("email") and not _typed_email(data):
@@ -72,6 +74,13 @@ def clean_account(user: User, data: Any, existing: Account | None = None, actor:
     if errors:
         raise Invalid(errors)
     return out
+
+
+def _push_needs_imap(existing: Account | None, out: dict, errors: dict[str, str]) -> None:
+    """Push is IMAP IDLE (``mailroom idle``): a POP3 mailbox cannot have it."""
+    protocol = out.get("incoming_protocol") or (existing.incoming_protocol if existing else "imap")
+    if out.get("push", existing.push if existing else False) and protocol == "pop3" and "push" not in errors:
+        errors["push"] = "Push needs IMAP (IDLE); this mailbox reads its mail with POP3."
 
 
 def _clean_source(data: dict, existing: Account | None, out: dict, errors: dict[str, str]) -> None:
@@ -387,6 +396,7 @@ def account_as_dict(account: Account) -> dict:
         "signature_html": account.signature_html,
         "active": account.active,
         "debug": account.debug,
+        "push": account.push,
         "verify_certificate": account.verify_certificate,
         "smtp_requires_auth": account.smtp_requires_auth,
         "smtp_username": account.smtp_username,

@@ -152,6 +152,8 @@ ACCOUNT = obj(
     is_main=BOOLEAN,
     active=BOOLEAN,
     debug=BOOLEAN,
+    # Hold INBOX in IMAP IDLE (mailroom idle) and sync within seconds of new mail; IMAP only.
+    push=BOOLEAN,
     verify_certificate=BOOLEAN,
     incoming_protocol=enum("imap", "pop3"),
     pop3_leave_on_server=BOOLEAN,

@@ -45,6 +45,10 @@ class ConnectForm(FlaskForm):
     debug = BooleanField(
         "Enable debug", description="Record the protocol conversation in the email log (passwords masked)."
     )
+    push = BooleanField(
+        "Push (IMAP IDLE)",
+        description="New mail shows up within seconds: the INBOX is kept open with IMAP IDLE (IMAP only).",
+    )
     disable_certificate_validation = BooleanField(
         "Disable certificate validation",
         description="Only for servers with an internal certificate: anyone on the network path could read the mail.",

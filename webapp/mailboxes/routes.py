@@ -83,6 +83,7 @@ def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> 
     data.update(
         active=bool(form.active.data),
         debug=bool(form.debug.data),
+        push=bool(form.push.data),
         verify_certificate=not form.disable_certificate_validation.data,
         incoming_protocol=form.incoming_protocol.data,
         pop3_leave_on_server=bool(form.pop3_leave_on_server.data),
@@ -163,6 +164,7 @@ def edit(account_id: int):
         form.is_main.data = account.is_main
         form.active.data = account.active
         form.debug.data = account.debug
+        form.push.data = account.push
         form.disable_certificate_validation.data = not account.verify_certificate
         form.incoming_protocol.data = account.incoming_protocol
         form.pop3_leave_on_server.data = account.pop3_leave_on_server
