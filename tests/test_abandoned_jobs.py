@@ -6,6 +6,7 @@ lock's 60 s).  Real pieces: ``mailroom worker`` in a child process, Dovecot behi
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -41,10 +42,12 @@ def slow_link(clean_dovecot):
         yield link
 
 
-@pytest.fixture
-def worker(app, tmp_path):
-    process = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
-    yield process
+@pytest.fixture(params=["warm", "fork"])
+def worker(request, app, tmp_path):
+    """``mailroom worker`` as it runs by default (jobs in its own process) and with ``--fork``."""
+    process = WorkerProcess(app, tmp_path, burst=False, args=("--fork",) if request.param == "fork" else ())
+    process.mode = request.param
+    yield process.start().wait_ready()
     process.stop()
 
 
@@ -87,8 +90,9 @@ def test_a_sync_whose_worker_is_killed_fails_with_a_sentence_and_sync_now_runs_a
         return body["status"] == "started" and (body.get("progress") or {}).get("done", 0) > 0
 
     _wait(mid_sync, 60, "the sync to be under way")
-    horses = _children(worker.proc.pid)
-    assert horses, "the worker runs the job in a forked work horse"
+    schedulers = {int(pid) for pid in re.findall(r"Scheduler for .* started with PID (\d+)", worker.output())}
+    horses = [pid for pid in _children(worker.proc.pid) if pid not in schedulers]
+    assert bool(horses) == (worker.mode == "fork"), "a forked work horse only with --fork"
     assert get_redis().get(LOCK_KEY.format(account.id)).decode() == started.json["job_id"]
 
     killed_at = time.monotonic()

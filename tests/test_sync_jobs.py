@@ -239,10 +239,9 @@ def test_worker_killed_mid_sync_and_the_sync_finished_later(
             if progress.get("done", 0) >= 500:
                 break
             time.sleep(0.05)
-        # RQ runs the job in a forked "work horse" in a session of its own: kill it and the worker.
-        horses = _children(worker.pid)
-        assert horses, "no work horse found"
-        for pid in horses:
+        # The warm worker runs the job in its own process (a forked work horse only with --fork):
+        # kill the worker and any child it has.
+        for pid in _children(worker.pid):
             os.kill(pid, signal.SIGKILL)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)

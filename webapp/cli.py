@@ -32,6 +32,7 @@ from .errors import DomainError, NotFound
 from .extensions import db
 from .jobs import idle, schedule
 from .jobs.abandoned import Pulse, die_with_parent
+from .jobs.worker import WarmWorker, warm_up
 from .models import Account, User
 from .queue import get_queues, get_redis, start_embedded, stop_embedded
 from .secretbox import box
@@ -171,21 +172,33 @@ def _stop_children(children: dict) -> None:
 
 @cli.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--fork", is_flag=True, help="Fork a work horse per job (RQ's Worker) instead of running warm.")
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    envvar="MAILROOM_WORKER_MAX_JOBS",
+    help="Exit after this many jobs (to be restarted fresh: bounds memory growth).",
+)
 @with_appcontext
-def worker(burst: bool):
-    """Run an RQ worker for Mailroom's queue, with the application context."""
+def worker(burst: bool, fork: bool, max_jobs: int | None):
+    """Run an RQ worker on Mailroom's lanes (interactive first), warm unless --fork (webapp.jobs.worker)."""
 
     engine = db.engine
     parent = os.getpid()
-    # The worker forks a child per job: it must not reuse the parent's database connections.
+    # A forked child (a work horse with --fork, RQ's scheduler process) must not reuse the parent's
+    # database connections, and dies with the worker, so a killed worker's job is over (docs/queue.md).
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-    # ... and the child dies with the worker, so a killed worker's job is over (docs/queue.md).
     os.register_at_fork(after_in_child=lambda: die_with_parent(parent))
     # Both lanes, interactive first: RQ takes the first non-empty queue in this order.
-    w = Worker(get_queues(), connection=get_redis())
+    if fork:
+        w = Worker(get_queues(), connection=get_redis())
+    else:
+        warm_up()
+        w = WarmWorker(get_queues(), connection=get_redis(), app=current_app._get_current_object())
     pulse = Pulse(get_redis(), w.name).start()
     try:
-        ok = w.work(burst=burst, with_scheduler=True)
+        ok = w.work(burst=burst, with_scheduler=True, max_jobs=max_jobs)
     finally:
         pulse.stop()
     sys.exit(0 if ok or burst else 1)

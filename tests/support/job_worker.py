@@ -80,7 +80,8 @@ def _jsonable_config(app: Flask) -> dict:
 class WorkerProcess:
     """``mailroom worker`` in a child process with the test app's configuration; output to a file."""
 
-    def __init__(self, app: Flask, tmp_path: Path, *, burst: bool = True) -> None:
+    def __init__(self, app: Flask, tmp_path: Path, *, burst: bool = True, args: tuple[str, ...] = ()) -> None:
+        self.args = args  # more ``mailroom worker`` options, e.g. ("--fork",)
         self.config_path = tmp_path / "worker-config.json"
         self.config_path.write_text(json.dumps(_jsonable_config(app)))
         self.log_path = tmp_path / "worker.log"
@@ -88,7 +89,7 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
-        args = [sys.executable, "-m", "tests.support.job_worker", str(self.config_path)]
+        args = [sys.executable, "-m", "tests.support.job_worker", str(self.config_path), *self.args]
         if self.burst:
             args.append("--burst")
         log = open(self.log_path, "ab")
