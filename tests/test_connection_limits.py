@@ -19,7 +19,7 @@ from connectors.connection_limits import ConnectionLimit
 from connectors.plugins import hookimpl
 from tests.conftest import login
 from tests.servers.dovecot import Dovecot
-from tests.support.job_worker import run_burst
+from tests.support.job_worker import WorkerProcess, run_burst
 from tests.support.sync_support import imap_login, make_mailbox
 from webapp.extensions import db
 from webapp.jobs import connection_slots
@@ -187,6 +187,42 @@ def api_conflict(account: Account) -> bool:
     except Exception as exc:  # SyncRunning
         return getattr(exc, "job_id", None) is not None
     return False
+
+
+def test_two_real_workers_never_pass_the_limit(fast_app, clean_dovecot, users, tmp_path):
+    """K=1, two mailboxes of the service, two ``mailroom worker`` processes: both mailboxes sync,
+    neither fails, and the server never sees two of our connections at once."""
+    boxes = [
+        _service_mailbox(clean_dovecot, users[name]["user"], name, max_connections=1)
+        for name in ("alice", "bob")
+    ]
+    for name in ("alice", "bob"):
+        clean_dovecot.add_messages(name, 400)
+    key = connection_slots.limit_for(boxes[0], "127.0.0.1").key
+    jobs = [start_sync(box) for box in boxes]
+    workers = []
+    for n in (1, 2):
+        (tmp_path / f"w{n}").mkdir()
+        workers.append(WorkerProcess(fast_app, tmp_path / f"w{n}", burst=False).start())
+    most, deadline = 0, time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            most = max(most, connection_slots.held(key))
+            db.session.expire_all()
+            if all(db.session.get(Account, box.id).last_synced_at for box in boxes):
+                break
+            time.sleep(0.02)
+    finally:
+        for worker in workers:
+            worker.stop()
+    db.session.expire_all()
+    for box in boxes:
+        account = db.session.get(Account, box.id)
+        assert account.last_synced_at is not None and account.last_sync_error is None, [
+            w.output() for w in workers
+        ]
+    assert most <= 1, most  # (one run here saw the second sync wait, then run: status "waiting")
+    assert all(job.get_status(refresh=True) == "finished" for job in jobs)
 
 
 @pytest.fixture
