@@ -76,7 +76,7 @@ def test_the_page_is_for_administrators(client, users, fleet):
     assert 'id="nav-operations"' in html and "Administration › Operations" in html
     assert re.search(r'id="lag-oldest">20 min<', html) and re.search(r'id="lag-p95">19 min<', html)
     assert "push not running" in html and "No worker is running" in html
-    assert '<tr><td>connected</td><td>20</td></tr>' in html
+    assert "<tr><td>connected</td><td>20</td></tr>" in html
 
 
 def test_lag_figures_and_the_chart_history(app, fleet):
@@ -170,9 +170,14 @@ def test_idle_leases_are_counted_by_the_keys_mailroom_idle_writes(client, users,
     redis = get_redis()
     redis.set(idle.LEASE_KEY.format(1), "proc-a", px=30000)
     redis.set(idle.LEASE_KEY.format(2), "proc-a", px=30000)
-    redis.set(idle.PROCESS_KEY.format("proc-a"), '{"name": "proc-a"}', px=30000)
+    redis.set(idle.PROCESS_KEY.format("proc-a"), '{"name": "proc-a", "mailboxes": 2, "idling": 1}', px=30000)
     figures = operations.figures()
-    assert (figures.idle_connections, figures.idle_processes) == (2, 1)
+    assert (figures.idle_connections, figures.idle_mailboxes, figures.idle_processes) == (1, 2, 1)
     login(client, "admin", "admin-console-pw")
     html = client.get("/admin/email/operations").get_data(as_text=True)
-    assert "<strong>2</strong> connection(s) held by 1" in html
+    assert (
+        "<strong>1</strong> connection(s) held by 1 <code>mailroom idle</code> process(es), for 2 mailbox"
+        in html
+    )
+    metrics = _metrics(client.get("/metrics").get_data(as_text=True))
+    assert metrics[("mailroom_idle_connections", ())] == 1 and metrics[("mailroom_idle_mailboxes", ())] == 2

@@ -53,7 +53,9 @@ class Figures:
     failed: list[dict] = field(default_factory=list)
     lag: Lag = field(default_factory=Lag)
     states: dict[str, int] = field(default_factory=dict)
+    #: Connections in IDLE now (the processes' heartbeats), and mailboxes leased (one key each).
     idle_connections: int = 0
+    idle_mailboxes: int = 0
     idle_processes: int = 0
 
 
@@ -65,8 +67,7 @@ def figures(failed_limit: int = FAILED_SHOWN) -> Figures:
         failed=failed_jobs(failed_limit),
         lag=sync_lag(),
         states=mailboxes_by_state(),
-        idle_connections=_count_keys(IDLE_LEASES),
-        idle_processes=_count_keys(IDLE_PROCESSES),
+        **_push(),
     )
 
 
@@ -174,8 +175,18 @@ def lag_history(since: float | None = None) -> list[dict]:
     return sorted((s for s in samples if s.get("t", 0) >= since), key=lambda s: s["t"])
 
 
-def _count_keys(pattern: str) -> int:
-    return sum(1 for _ in get_redis().scan_iter(pattern, count=1000))
+def _push() -> dict:
+    """From ``mailroom idle``'s keys: its per-process heartbeats (which carry how many of its
+    connections are in IDLE) and its per-mailbox leases."""
+    redis = get_redis()
+    beats = [
+        json.loads(raw) for key in redis.scan_iter(IDLE_PROCESSES, count=1000) if (raw := redis.get(key))
+    ]
+    return {
+        "idle_connections": sum(int(beat.get("idling", 0)) for beat in beats),
+        "idle_mailboxes": sum(1 for _ in redis.scan_iter(IDLE_LEASES, count=1000)),
+        "idle_processes": len(beats),
+    }
 
 
 def _fetch(job_id: str) -> Job | None:

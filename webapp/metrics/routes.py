@@ -73,6 +73,9 @@ def _registry(figures: operations.Figures) -> CollectorRegistry:
     Gauge("mailroom_idle_connections", "IMAP IDLE connections held by mailroom idle.", registry=registry).set(
         figures.idle_connections
     )
+    Gauge("mailroom_idle_mailboxes", "Mailboxes leased by mailroom idle processes.", registry=registry).set(
+        figures.idle_mailboxes
+    )
     Gauge("mailroom_idle_processes", "Running mailroom idle processes.", registry=registry).set(
         figures.idle_processes
     )
