@@ -54,7 +54,10 @@
       if (!response.ok && !(response.status === 409 && job.status_url)) throw new Error(job.error || response.statusText);
       const final = await pollJob(job.status_url, (body) => show(syncText(body), "running sync-progress"));
       const r = final.result || {};
-      if (final.status === "failed" || r.ok === false) {
+      if (r.status === "waiting") {
+        // No free connection to the server, or it asked us to slow down: the sync runs again by itself.
+        show(`${r.message} The sync runs again in about ${Math.ceil(r.retry_in)} s.`, "running sync-result");
+      } else if (final.status === "failed" || r.ok === false) {
         show(r.error || r.message || final.error || "The sync failed.", "error sync-result");
       } else {
         show(r.message || "Sync finished.", "ok sync-result");
