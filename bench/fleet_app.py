@@ -162,11 +162,14 @@ def _timed_sync(host: str, port: int, password: str, account_id: int, pairs: lis
 
 
 def make_due(fleet: Fleet) -> None:
-    """Back-date every synced mailbox by a day, so cron's query finds the whole fleet due again."""
+    """Back-date every synced mailbox (and its due time) by a day, so cron's query finds the whole
+    fleet due again."""
     with fleet.app.app_context():
         earlier = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=1)
         db.session.execute(
-            db.update(Account).where(Account.last_synced_at.is_not(None)).values(last_synced_at=earlier)
+            db.update(Account)
+            .where(Account.last_synced_at.is_not(None))
+            .values(last_synced_at=earlier, next_sync_at=earlier)
         )
         db.session.commit()
         db.session.remove()

@@ -82,7 +82,9 @@ def test_a_connection_test_overtakes_a_thousand_queued_periodic_syncs(
     owner = users["alice"]["user"]
     mailbox = make_mailbox(clean_dovecot, owner=owner)
     db.session.commit()
-    fleet = [Queue.prepare_data(sync_account, args=(mailbox.id,), timeout=60, result_ttl=600) for _ in range(FLEET)]
+    fleet = [
+        Queue.prepare_data(sync_account, args=(mailbox.id,), timeout=60, result_ttl=600) for _ in range(FLEET)
+    ]
     enqueue_many(fleet, lane=PERIODIC)
     assert periodic.count == FLEET
 

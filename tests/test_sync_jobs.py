@@ -131,7 +131,10 @@ def test_cron_enqueues_due_mailboxes_once(app, local, clean_dovecot, users, api)
     db.session.commit()
     first = sync_due_accounts()
     assert first == {"enqueued": [never.id], "already_running": []}
-    assert sync_due_accounts() == {"enqueued": [], "already_running": [never.id]}
+    # Enqueued means scheduled: its next due time is an interval away, so cron leaves it alone.
+    assert sync_due_accounts() == {"enqueued": [], "already_running": []}
+    db.session.expire_all()
+    assert db.session.get(Account, never.id).next_sync_at > utcnow()
     job = Job.fetch(get_redis().get(f"mailroom:sync:job:{never.id}").decode(), connection=get_redis())
     assert job.meta["owner_id"] == owner.id and job.retries_left == 3
 

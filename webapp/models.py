@@ -217,6 +217,8 @@ class Account(_ServerColumns, db.Model):
             sqlite_where=db.text("is_main"),
             postgresql_where=db.text("is_main"),
         ),
+        # Cron's one query for due mailboxes (webapp.jobs.due.due_query).
+        Index("ix_accounts_active_next_sync_at", "active", "next_sync_at"),
         AUTOINCREMENT,
     )
 
@@ -271,6 +273,8 @@ class Account(_ServerColumns, db.Model):
     last_sync_error: Mapped[str | None] = mapped_column(Text)
     #: Push on: ``mailroom idle`` holds INBOX in IMAP IDLE, so cron sweeps it less often.
     push: Mapped[bool] = mapped_column(default=False, server_default="0")
+    #: When cron syncs it next (None: at once); spread over the interval (webapp.jobs.due).
+    next_sync_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

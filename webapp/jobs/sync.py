@@ -27,11 +27,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from redis.exceptions import LockError
-from rq import Callback, Retry, get_current_job
+from rq import Callback, Queue, Retry, get_current_job
 from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job
 
@@ -42,9 +43,9 @@ from .. import email_log, settings_store
 from ..errors import Conflict, Invalid, MailboxUnavailable
 from ..extensions import db
 from ..models import Account, AccountState, Folder, LogLevel, LogSource, utcnow
-from ..queue import INTERACTIVE, PERIODIC, enqueue, get_redis, reachable
+from ..queue import INTERACTIVE, PERIODIC, enqueue, enqueue_many, get_redis, reachable
 from . import abandoned as abandoned_jobs
-from . import backoff
+from . import backoff, due
 from .automation import after_sync
 from .folders import refresh_folders
 from .outcome import Check, Line, record_failure, record_success, will_retry
@@ -64,6 +65,8 @@ START_GRACE = 10
 #: up during sign-in is ``server_error``, one of them, never ``auth``).
 TRANSIENT = TRANSIENT_CLASSES
 _ACTIVE = {"queued", "started", "deferred", "scheduled"}
+#: Mailboxes cron checks and enqueues per Redis pipeline.
+ENQUEUE_BATCH = 500
 
 
 class SyncRunning(Conflict):
@@ -162,55 +165,95 @@ def _enqueue(account: Account, owner_id: int | None, lane: str) -> Job:
         running = active_job(account.id)
         if running is not None:
             raise SyncRunning(running.id)
-        intervals = list(current_app.config.get("SYNC_RETRY_INTERVALS", RETRY_INTERVALS))
-        job = enqueue(
-            sync_account,
-            account.id,
-            lane=lane,
-            job_timeout=job_timeout(),
-            result_ttl=3600,
-            failure_ttl=24 * 3600,
-            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-            on_failure=Callback(on_sync_failure),
-            meta={"owner_id": owner_id or account.user_id, "kind": "sync", "account_id": account.id},
-        )
-        redis.set(JOB_KEY.format(account.id), job.id, ex=job_timeout() * (len(intervals) + 2) + 3600)
+        options = _job_options(owner_id or account.user_id, account.id)
+        job = enqueue(sync_account, account.id, lane=lane, job_timeout=options.pop("timeout"), **options)
+        redis.set(JOB_KEY.format(account.id), job.id, ex=_job_key_ttl())
     return job
 
 
 def sync_due_accounts() -> dict:
-    """Cron: enqueue a sync of every active mailbox whose last sync is older than the interval.
+    """Cron: enqueue, on the periodic lane, the sync of every mailbox whose due time has come.
 
-    Skipped: disabled mailboxes, removed services, authentication errors (retrying a wrong
-    password every few minutes could get the account locked by the provider), OAuth2 mailboxes
-    that need to sign in again and mailboxes
-    whose sync is already queued or running.
+    One indexed query picks them (:func:`webapp.jobs.due.due_query`: active, not needing a person
+    — removed service, authentication error, OAuth2 sign-in —, due); Redis is asked about them
+    and the jobs are enqueued in pipelines of :data:`ENQUEUE_BATCH` (``Queue.enqueue_many``), not
+    one lock round trip per mailbox; each gets its next due time, spread over the interval.
+    A mailbox whose sync is already queued or running is reported, not enqueued again.
     """
     interval = timedelta(minutes=int(settings_store.get("sync_interval_minutes")))
-    due_before = utcnow() - interval
-    accounts = (
-        Account.query.filter(
-            Account.active.is_(True),
-            Account.state.notin_(
-                [
-                    AccountState.SERVICE_REMOVED.value,
-                    AccountState.AUTH_ERROR.value,
-                    AccountState.NEEDS_SIGN_IN.value,  # only its owner can fix it (OAuth2 sign-in)
-                ]
-            ),
-            db.or_(Account.last_synced_at.is_(None), Account.last_synced_at < due_before),
-        )
-        .order_by(Account.last_synced_at.is_not(None), Account.last_synced_at, Account.id)
-        .all()
-    )
+    now = utcnow()
+    rows = db.session.execute(due.due_query(now, interval)).all()
     enqueued, busy = [], []
-    for account in accounts:
-        try:
-            start(account, lane=PERIODIC)
-            enqueued.append(account.id)
-        except SyncRunning:
-            busy.append(account.id)
+    for chunk in batched(rows, ENQUEUE_BATCH):
+        free, taken = _split_busy(chunk)
+        _enqueue_periodic(free)
+        enqueued += [row.id for row in free]
+        busy += [row.id for row in taken]
+    due.schedule_next(((row.id, row.push) for row in rows), now, interval)
+    db.session.commit()
     return {"enqueued": enqueued, "already_running": busy}
+
+
+def batched(rows: list, size: int) -> Iterator[list]:
+    """``rows`` in lists of ``size`` (``itertools.batched`` arrives with Python 3.12)."""
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def _split_busy(rows: list) -> tuple[list, list]:
+    """``(free, busy)``: busy when the mailbox's last sync job is still queued, running or waiting
+    for a retry (two round trips for the whole chunk: MGET and a pipelined fetch)."""
+    redis = get_redis()
+    job_ids = [
+        value.decode() if value else None for value in redis.mget([JOB_KEY.format(r.id) for r in rows])
+    ]
+    jobs = {
+        job.id: job for job in Job.fetch_many([i for i in job_ids if i], connection=redis) if job is not None
+    }
+    free, busy = [], []
+    for row, job_id in zip(rows, job_ids, strict=True):
+        job = jobs.get(job_id) if job_id else None
+        (busy if job is not None and _pending(job) else free).append(row)
+    return free, busy
+
+
+def _pending(job: Job) -> bool:
+    status = getattr(job.get_status(refresh=False), "value", None)
+    return status in _ACTIVE or (status == "failed" and bool(job.retries_left))
+
+
+def _enqueue_periodic(rows: list) -> None:
+    if not rows:
+        return
+    datas = [
+        Queue.prepare_data(sync_account, args=(row.id,), **_job_options(row.user_id, row.id)) for row in rows
+    ]
+    jobs = enqueue_many(datas, lane=PERIODIC)
+    with get_redis().pipeline(transaction=False) as pipe:
+        for job, row in zip(jobs, rows, strict=True):
+            pipe.set(JOB_KEY.format(row.id), job.id, ex=_job_key_ttl())
+        pipe.execute()
+
+
+def _retry_intervals() -> list[int]:
+    return list(current_app.config.get("SYNC_RETRY_INTERVALS", RETRY_INTERVALS))
+
+
+def _job_key_ttl() -> int:
+    return job_timeout() * (len(_retry_intervals()) + 2) + 3600
+
+
+def _job_options(owner_id: int, account_id: int) -> dict:
+    """RQ options of every sync job (``prepare_data``'s names: ``timeout`` is the job's time limit)."""
+    intervals = _retry_intervals()
+    return dict(
+        timeout=job_timeout(),
+        result_ttl=3600,
+        failure_ttl=24 * 3600,
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        on_failure=Callback(on_sync_failure),
+        meta={"owner_id": owner_id, "kind": "sync", "account_id": account_id},
+    )
 
 
 # -- the job -----------------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""Cron that scales: due times spread over the interval, one indexed query, pipelined enqueueing,
+push mailboxes swept less often."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+from redis.connection import AbstractConnection
+from rq.job import Job
+
+from webapp import settings_store
+from webapp.extensions import db
+from webapp.jobs.due import PUSH_SWEEP_FACTOR, due_query, next_due
+from webapp.jobs.sync import JOB_KEY, sync_due_accounts
+from webapp.models import Account, User, utcnow
+from webapp.queue import PERIODIC, get_queue, get_redis
+
+INTERVAL = timedelta(minutes=5)
+NOW = datetime(2026, 11, 29, 12, 0, 7)
+
+
+def test_ten_thousand_mailboxes_are_spread_evenly_over_the_interval():
+    dues = [next_due(i, NOW, INTERVAL) for i in range(1, 10_001)]
+    assert all(NOW + INTERVAL / 2 <= d < NOW + INTERVAL * 1.5 for d in dues)
+    per_minute = Counter(d.replace(second=0, microsecond=0) for d in dues)
+    # 5 or 6 calendar minutes are touched; no minute gets more than a fair share and a bit.
+    assert max(per_minute.values()) <= 10_000 / 5 * 1.1, per_minute
+    per_second = Counter(d.replace(microsecond=0) for d in dues)
+    assert max(per_second.values()) <= 60  # ~33 a second on average: never a burst
+
+
+def test_a_mailbox_comes_back_exactly_one_interval_later():
+    first = next_due(42, NOW, INTERVAL)
+    # Cron runs every minute, so it picks the mailbox up to a minute after its due time.
+    assert next_due(42, first + timedelta(seconds=50), INTERVAL) == first + INTERVAL
+    assert next_due(42, first, INTERVAL) == first + INTERVAL
+
+
+def test_push_mailboxes_are_swept_every_few_intervals():
+    period = INTERVAL * PUSH_SWEEP_FACTOR
+    first = next_due(7, NOW, INTERVAL, push=True)
+    assert NOW + period / 2 <= first < NOW + period * 1.5
+    assert next_due(7, first + timedelta(seconds=30), INTERVAL, push=True) == first + period
+
+
+@pytest.fixture
+def fleet(app):
+    """300 active IMAP mailboxes (no server needed: cron only enqueues), every tenth with push on."""
+    settings_store.put("sync_interval_minutes", 5)
+    owner = User(username="fleet-owner", password_hash="x")
+    db.session.add(owner)
+    db.session.flush()
+    rows = [
+        {
+            "user_id": owner.id,
+            "manual": True,
+            "username": f"u{i}",
+            "email": f"u{i}@example.com",
+            "description": "",
+            "state": "connected",
+            "push": i % 10 == 0,
+        }
+        for i in range(300)
+    ]
+    db.session.execute(db.insert(Account), rows)
+    db.session.commit()
+    yield [a.id for a in Account.query.filter_by(user_id=owner.id).order_by(Account.id)]
+    get_queue(PERIODIC).empty()
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Counts what redis-py sends to the server: one per command, one per pipeline."""
+    sent = []
+    real = AbstractConnection.send_packed_command
+
+    def counted(self, command, check_health=True):
+        sent.append(1)
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+def test_cron_enqueues_the_fleet_in_pipelines_and_spreads_the_next_pass(app, fleet, round_trips):
+    started = utcnow()
+    result = sync_due_accounts()
+    calls = len(round_trips)
+    assert sorted(result["enqueued"]) == fleet and result["already_running"] == []
+    # One MGET, one pipelined fetch, one enqueue_many pipeline, one SET pipeline for the whole
+    # chunk (not a lock round trip per mailbox), plus a few of RQ's own.
+    assert calls <= 10, calls
+    periodic = get_queue(PERIODIC)
+    assert periodic.count == len(fleet)
+    job = Job.fetch(get_redis().get(JOB_KEY.format(fleet[0])).decode(), connection=get_redis())
+    assert job.origin == periodic.name and job.meta["kind"] == "sync" and job.retries_left == 3
+
+    db.session.expire_all()
+    accounts = Account.query.filter(Account.id.in_(fleet)).all()
+    plain = [a.next_sync_at for a in accounts if not a.push]
+    push = [a.next_sync_at for a in accounts if a.push]
+    assert all(started + INTERVAL / 2 <= d < started + INTERVAL * 1.5 + timedelta(seconds=5) for d in plain)
+    assert all(d >= started + INTERVAL * PUSH_SWEEP_FACTOR / 2 for d in push)
+    assert len({d.replace(microsecond=0) for d in plain}) > len(plain) * 0.8  # spread, not one instant
+    # Nothing is due again until its time: the next minute's cron run enqueues nothing.
+    assert sync_due_accounts() == {"enqueued": [], "already_running": []}
+
+
+def test_a_queued_mailbox_made_due_again_is_reported_not_enqueued_twice(app, fleet):
+    sync_due_accounts()
+    db.session.execute(db.update(Account).where(Account.id == fleet[0]).values(next_sync_at=utcnow()))
+    db.session.commit()
+    assert sync_due_accounts() == {"enqueued": [], "already_running": [fleet[0]]}
+    assert get_queue(PERIODIC).count == len(fleet)
+
+
+def test_cron_picks_due_mailboxes_with_its_index(app):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the plan is read with SQLite's EXPLAIN QUERY PLAN")
+    query = due_query(utcnow(), INTERVAL)
+    sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    plan = " ".join(str(row) for row in db.session.execute(db.text("EXPLAIN QUERY PLAN " + sql)))
+    assert "ix_accounts_active_next_sync_at" in plan, plan
