@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from connectors import net
-from connectors.errors import ErrorClass, MailError
+from connectors.errors import AUTH_CLASSES, ErrorClass, MailError
 from connectors.settings import Credentials, Security, ServerSettings
 
 log = logging.getLogger(__name__)
@@ -256,8 +256,8 @@ class IdleWatcher:
     """Keeps ``folder`` of one mailbox in IDLE until cancelled; see the module docstring.
 
     ``login`` is awaited on every connection (a fresh OAuth2 token each time); ``on_event`` is
-    called, on the event loop, with ``"exists"``, ``"expunge"``, ``"fetch"``, ``"vanished"`` or
-    ``"reconnected"`` and must not block.
+    called, on the event loop, with ``"exists"``, ``"expunge"``, ``"fetch"``, ``"vanished"``,
+    ``"reconnected"`` or ``"auth_failed"`` (the server refused the login) and must not block.
     """
 
     def __init__(
@@ -290,6 +290,8 @@ class IdleWatcher:
                 self.stats.failures += 1
                 self.stats.last_error = _describe(exc)
                 log.info("IDLE on %s dropped: %s", self.settings.host, self.stats.last_error)
+                if isinstance(exc, MailError) and exc.error_class in AUTH_CLASSES:
+                    self.on_event("auth_failed")  # the owner decides (a sync records it on the mailbox)
             finally:
                 self.stats.idling = False
             failures = 1 if self.stats.idling_reached else failures + 1

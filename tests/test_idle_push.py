@@ -16,7 +16,9 @@ from tests.support.sync_support import make_mailbox
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.jobs.idle import holders, processes
+from webapp.models import Account
 from webapp.queue import get_redis
+from webapp.secretbox import box
 
 LEASE = 3.0
 #: Issue 13's target: new mail visible in the console this soon after delivery.
@@ -163,3 +165,21 @@ def test_a_mailbox_with_push_off_is_not_held(app, users, clean_dovecot, idle_pro
     idle.stop()
     # A clean stop releases its leases at once (others need not wait for them to expire).
     assert holders(get_redis(), [on])[on] is None
+
+
+def test_a_refused_login_is_recorded_by_a_sync_and_the_mailbox_leaves_idle(
+    app, users, clean_dovecot, worker, idle_processes
+):
+    account_id = _push_mailbox(clean_dovecot, users, "alice")
+    account = db.session.get(Account, account_id)
+    account.password_encrypted = box().encrypt("not the password")
+    db.session.commit()
+    idle_processes("idle")
+
+    def state():
+        db.session.rollback()
+        return db.session.get(Account, account_id).state
+
+    _wait(lambda: state() == "auth_error", 20, "the sync to record the refused login")
+    # The next lease round drops it: nobody keeps trying a wrong password.
+    _wait(lambda: holders(get_redis(), [account_id])[account_id] is None, LEASE + 3, "the lease released")

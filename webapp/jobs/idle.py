@@ -22,7 +22,10 @@ one Redis key per mailbox, ``mailroom:idle:lease:<id>``, whose value names the h
 pending; one task enqueues the pending mailboxes' syncs on the interactive lane through
 :func:`webapp.jobs.sync.start`, which refuses a second queued or running sync of a mailbox:
 a change while a sync is *queued* is already covered (debounced), one while a sync is *running*
-may have come after it read the INBOX, so it is retried a moment later.
+may have come after it read the INBOX, so it is retried a moment later.  A login the server
+refuses also enqueues a sync: the sync job is the one that records ``auth_error`` on the mailbox
+(:mod:`webapp.jobs.outcome`), which takes it out of IDLE at the next lease round, so a wrong
+password is not retried every few minutes until the provider locks the account.
 
 **Secrets** are read from the database inside this process on every connection (a fresh OAuth2
 token each time), decrypted with the app's SecretBox by :mod:`webapp.jobs.session`; they never
@@ -271,7 +274,11 @@ class IdleProcess:
             await self._wake.wait()
             self._wake.clear()
             batch, self.pending = self.pending, set()
-            retry = await asyncio.to_thread(self._in_app, _start_syncs, batch)
+            try:
+                retry = await asyncio.to_thread(self._in_app, _start_syncs, batch)
+            except Exception:  # the database or Redis away: keep them pending, try again
+                log.exception("mailroom idle: could not enqueue syncs")
+                retry = batch
             if retry:
                 asyncio.get_running_loop().call_later(RETRY_AFTER, self._retry, retry)
 
