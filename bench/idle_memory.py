@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.servers.certs import make_cert_set
 from tests.servers.dovecot import Dovecot
 from webapp import settings_store
 from webapp.extensions import db
@@ -74,23 +75,40 @@ def _measure(app, env: dict[str, str], ids: list[int], n: int, timeout: float) -
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--counts", default="0,100,500")
     parser.add_argument("--database-url")
     parser.add_argument("--redis-url")
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--tls", action="store_true", help="implicit TLS (993-style port) with a test CA")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",")]
     most = max(counts)
     users = {f"idle{i:05d}": f"pw-{i}" for i in range(max(most, 1))}
     with tempfile.TemporaryDirectory(prefix="mailroom-idle-bench-") as tmp:
         env = environment(Path(tmp), args.database_url, args.redis_url)
+        certs = make_cert_set(Path(tmp) / "certs") if args.tls else None
+        if certs is not None:
+            env["MAILROOM_CA_FILE"] = str(certs.ca_cert)
         os.environ.update(env)  # the app built here and the child processes read these
         app = fresh_app(env, scratch_redis=bool(args.redis_url))
-        with Dovecot(users=users, ssl=False, max_connections=most + 100) as server:
+        server = Dovecot(
+            users=users,
+            ssl=certs is not None,
+            cert=certs.valid if certs else None,
+            max_connections=most + 100,
+        )
+        with server:
             with app.app_context():
                 settings_store.update({"allowed_internal_hosts": ["127.0.0.1/32"]})
                 ids = [_create(login, pw, (server.imap_port, 25)) for login, pw in users.items()]
+                if certs is not None:
+                    db.session.execute(
+                        db.update(Account).values(imap_port=server.imaps_port, imap_security="tls")
+                    )
+                    db.session.commit()
                 db.session.remove()
             rows = [_measure(app, dict(os.environ, **env), ids, n, args.timeout) for n in counts]
     base = next((r["rss_kb"] for r in rows if r["mailboxes"] == 0), None)

@@ -26,6 +26,7 @@ Nothing here imports Flask, SQLAlchemy, RQ or Redis (the connectors rule).
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import base64
 import logging
 import random
@@ -48,8 +49,23 @@ _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
 #: The longest line (or literal) read from a server; longer is a protocol error.
 MAX_LINE = 64 * 1024
 
+#: Read buffer of each asyncio TLS connection in a process that holds many (see small_tls_buffers).
+TLS_READ_BUFFER = 16 * 1024
+
 Login = Callable[[], Awaitable[Credentials]]
 OnEvent = Callable[[str], None]
+
+
+def small_tls_buffers(size: int = TLS_READ_BUFFER) -> None:
+    """Shrink the read buffer asyncio gives every TLS connection from 256 KiB to ``size``.
+
+    ``asyncio.sslproto.SSLProtocol`` allocates (and zero-fills) ``max_size`` bytes per
+    connection: 256 KiB each, which made a TLS watcher cost ~330 KB against ~14 KB in plain
+    text (docs/scaling.md).  A TLS record carries at most 16 KiB, so 16 KiB reads lose nothing
+    but a few extra calls on large answers, which IDLE does not get.  Process-wide, so only a
+    process that holds many connections calls it (``mailroom idle``).
+    """
+    asyncio.sslproto.SSLProtocol.max_size = size
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import time
 
 import pytest
 
-from connectors.idle import Backoff, IdleWatcher
+from connectors.idle import Backoff, IdleWatcher, small_tls_buffers
 from connectors.settings import Credentials, Protocol, Security, ServerSettings
 from tests.servers.dovecot import Dovecot
 
@@ -43,8 +44,11 @@ def _watch(settings: ServerSettings, user: str, password: str, **kwargs):
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
-def test_new_mail_is_reported_while_idling(clean_dovecot, certs, tls):
+def test_new_mail_is_reported_while_idling(clean_dovecot, certs, tls, monkeypatch):
     server = clean_dovecot
+    if tls:  # as mailroom idle runs it: 16 KiB TLS read buffers (restored after the test)
+        monkeypatch.setattr(asyncio.sslproto.SSLProtocol, "max_size", asyncio.sslproto.SSLProtocol.max_size)
+        small_tls_buffers()
     watcher, events = _watch(_settings(server, tls, certs), "alice", server.users["alice"])
 
     async def scenario():
