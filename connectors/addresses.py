@@ -18,6 +18,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOOPBACK = ipaddress.ip_address("127.0.0.1")
 
 
 def internal_reason(ip: IPAddress) -> str | None:
@@ -88,6 +89,23 @@ class AddressPolicy:
         if reason is None or self.allow_private or self.host_allowed(host) or self.network_allowed(ip):
             return None
         return reason
+
+    def literal_refusal(self, host: str) -> str | None:
+        """The reason ``host`` is refused before any name is resolved, or None.
+
+        For a save, where nothing may be resolved: an IP literal is judged
+        exactly as a connection to it would be, and ``localhost`` (and names
+        under ``.localhost``, RFC 6761) as the loopback address they always
+        mean.  Any other name can only be judged once resolved, by the job.
+        """
+        name = host.strip().strip("[]").lower().rstrip(".")
+        try:
+            ip = ipaddress.ip_address(name.split("%", 1)[0])
+        except ValueError:
+            if name == "localhost" or name.endswith(".localhost"):
+                return self.refusal(name, _LOOPBACK)
+            return None
+        return self.refusal(name, ip)
 
     def as_dict(self) -> dict:
         return {

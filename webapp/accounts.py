@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func
 
-from . import account_states, email_log, settings_store, signatures, validation
+from . import account_states, address_guard, email_log, settings_store, signatures, validation
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
 from .identities import set_shared_sender
@@ -131,7 +131,10 @@ def _clean_manual(manual: Any, out: dict, errors: dict[str, str]) -> None:
         sub: dict[str, str] = {}
         eps[p] = endpoint_from_json(p, manual.get(p), sub)
         errors.update({f"manual.{k}": v for k, v in sub.items()})
-    if all(eps.values()):
+    # The address guard the connection test applies, as far as it goes without resolving names.
+    refused = address_guard.refused_on_save({p: ep for p, ep in eps.items() if f"manual.{p}" not in errors})
+    errors.update({f"manual.{k}": v for k, v in refused.items()})
+    if all(eps.values()) and not refused:
         out["manual"] = eps
 
 

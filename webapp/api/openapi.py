@@ -281,6 +281,11 @@ SUCCESS: dict[str, int] = {
     "patch_outgoing": 202,
 }
 
+#: What a success answer holds, where "Success" says too little.
+SUCCESS_DESCRIPTIONS: dict[str, str] = {
+    "create_account": "The mailbox (state new), with test: {job_id, status_url}, its connection test started at once",
+}
+
 # -- building ----------------------------------------------------------------------------------
 
 _VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
@@ -336,7 +341,7 @@ def operation(rule: Rule, method: str, view) -> dict:
 
 def responses(rule: Rule, name: str, who: str) -> dict:
     code = SUCCESS.get(name, 200)
-    out: dict[str, Any] = {str(code): {"description": "Success"}}
+    out: dict[str, Any] = {str(code): {"description": SUCCESS_DESCRIPTIONS.get(name, "Success")}}
     if code != 204:
         out[str(code)]["content"] = {"application/json": {"schema": {}}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

@@ -13,7 +13,7 @@ from ..models import Account
 from . import bp
 from . import openapi as description
 from .common import _json, admin_only, token_required
-from .jobs import accepted
+from .jobs import accepted, job_body
 
 
 @bp.errorhandler(DomainError)
@@ -113,9 +113,12 @@ def list_accounts():
 @bp.post("/accounts")
 @token_required
 def create_account():
+    """Connect a mailbox; its connection test starts at once (``test`` in the answer)."""
     cleaned = accounts.clean_account(g.api_user, _json(), actor=g.api_user)
     account = accounts.create_account(g.api_user, cleaned)
-    return jsonify(accounts.account_as_dict(account)), 201
+    # Connecting tests the connection at once; the mailbox stays "new" until the job answers.
+    test = job_body(connection_test.start(account, g.api_user))
+    return jsonify({**accounts.account_as_dict(account), "test": test}), 201
 
 
 @bp.get("/accounts/<int:account_id>")

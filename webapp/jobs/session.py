@@ -10,18 +10,17 @@ the web process never does, because it never talks to a mail server.
 
 from __future__ import annotations
 
-import ipaddress
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from flask import current_app
 
 from connectors import plugins
-from connectors.addresses import AddressPolicy
 from connectors.errors import ErrorClass, MailError
 from connectors.settings import Credentials, Protocol, Security, ServerSettings
 
 from .. import settings_store
+from ..address_guard import address_policy
 from ..errors import MailboxUnavailable
 from ..models import Account
 from ..secretbox import box
@@ -41,17 +40,6 @@ __all__ = [
     "server_settings",
     "timeout",
 ]
-
-
-def address_policy() -> AddressPolicy:
-    """The guard for hand-typed servers: internal addresses only where the administrator allowed them."""
-    networks, hosts = [], []
-    for item in settings_store.get("allowed_internal_hosts"):
-        try:
-            networks.append(ipaddress.ip_network(item))
-        except ValueError:
-            hosts.append(item)
-    return AddressPolicy(allow_private=False, allowed_networks=tuple(networks), allowed_hosts=tuple(hosts))
 
 
 def settings_for(

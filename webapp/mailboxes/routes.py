@@ -67,7 +67,20 @@ def index():
         "mailboxes/index.html",
         accounts=mine,
         action_form=ActionForm(),
+        running_test=_running_test(),
     )
+
+
+def _running_test() -> dict | None:
+    """The test started by connecting (``?testing=<account id>&job=<job id>``), for the row to follow."""
+    account_id, job_id = request.args.get("testing", type=int), request.args.get("job", "")
+    if account_id is None or not job_id:
+        return None
+    try:
+        job_status_of(job_id, current_user)  # only the owner's job, and one that exists
+    except NotFound:
+        return None
+    return {"account_id": account_id, "status_url": url_for("mailboxes.job_status", job_id=job_id)}
 
 
 def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> dict:
@@ -137,8 +150,10 @@ def connect():
     if form.validate_on_submit():
         account = _save(form, None)
         if account is not None:
-            flash(f"Mailbox {account.email} connected.", "success")
-            return redirect(url_for("mailboxes.index"))
+            # Connecting tests the connection at once: the list shows the job's steps live on the row.
+            job = connection_test.start(account, current_user)
+            flash(f"Mailbox {account.email} saved; testing its connection now.", "success")
+            return redirect(url_for("mailboxes.index", testing=account.id, job=job.id))
     # The form's answer redirects to the chosen OAuth2 provider: its policy's form-action names them.
     security_headers.allow_form_targets(oauth_apps.authorization_origins())
     return render_template(

@@ -74,15 +74,14 @@
     }
   });
 
-  document.addEventListener("click", async (event) => {
-    const button = event.target.closest('[data-action="test"]');
-    if (!button) return;
-    const tbody = button.closest("tbody");
+  // A connection test: "Testing… queued/started" live on the row, then the row with its report.
+  async function followTest(tbody, start) {
+    const button = tbody.querySelector('[data-action="test"]');
     const result = tbody.querySelector(".check-result");
-    button.disabled = true;
+    if (button) button.disabled = true;
     result.innerHTML = '<span class="running">Testing… <span class="job-status">queued</span></span>';
     try {
-      const job = await startJob(button.dataset.url);
+      const job = await start();
       const final = await pollJob(job.status_url, (body) => {
         const s = result.querySelector(".job-status");
         if (s) s.textContent = body.status;
@@ -92,7 +91,7 @@
         result.querySelector(".error").textContent = final.error || "The test could not run.";
         return;
       }
-      const fresh = await fetch(button.dataset.rowUrl);
+      const fresh = await fetch(tbody.dataset.rowUrl);
       const html = await fresh.text();
       const template = document.createElement("template");
       template.innerHTML = html.trim();
@@ -100,8 +99,19 @@
     } catch (err) {
       result.innerHTML = '<p class="error"></p>';
       result.querySelector(".error").textContent = String(err.message || err);
-      button.disabled = false;
+      if (button) button.disabled = false;
     }
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest('[data-action="test"]');
+    if (!button) return;
+    followTest(button.closest("tbody"), () => startJob(button.dataset.url));
+  });
+
+  // The test that connecting a mailbox started: follow it on the page the person lands on.
+  document.querySelectorAll("tbody[data-test-status-url]").forEach((tbody) => {
+    followTest(tbody, async () => ({ status_url: tbody.dataset.testStatusUrl }));
   });
 })();
 
