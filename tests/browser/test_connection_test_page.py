@@ -359,3 +359,62 @@ def test_a_removed_service_row_shows_no_ticks_and_saving_another_mailbox_names_i
         # Every message names the mailbox it is about.
         assert "alice@example.com" in text or "alice@corp.example" in text, text
     expect(page.locator(f"tbody[data-account-id='{other_id}'] span.error")).to_have_count(0)
+
+
+def _connect_other(page, dovecot, smtp_server, password: str, login_name: str = "alice") -> None:
+    """Fill the connect form through "Other" with the real Dovecot and SMTP server, and submit it."""
+    page.click("#connect-mailbox")
+    page.select_option("#service", "other")
+    page.fill("#imap_server", f"127.0.0.1:{dovecot.imaps_port}")
+    page.select_option("#imap_security", "tls")
+    page.fill("#smtp_server", f"127.0.0.1:{smtp_server.starttls_port}")  # "Use TLS": STARTTLS here
+    page.fill("#username", login_name)
+    page.fill("#email", f"{login_name}@example.com")
+    page.fill("#password", password)
+    page.click("button[type=submit]:has-text('Connect')")
+
+
+def record_check_results(page) -> None:
+    """From the first byte of every page: record each text a row's test result shows (window.__seen)."""
+    page.add_init_script(
+        """window.__seen = [];
+        new MutationObserver(() => {
+            const now = document.querySelector("tbody.mailbox .check-result");
+            if (now) window.__seen.push(now.textContent);
+        }).observe(document, { childList: true, subtree: true, characterData: true });"""
+    )
+
+
+def test_connecting_runs_the_test_and_shows_its_steps_then_the_diagnosis(live, page, dovecot, smtp_server):
+    """Point 14: the person only clicks Connect; the page they land on shows the test running, then its answer."""
+    record_check_results(page)
+    login(page, live, "alice")
+    _connect_other(page, dovecot, smtp_server, "not-the-right-one")
+
+    expect(page).to_have_url(re.compile(r"/mailboxes/\?testing=\d+&job="))
+    row = page.locator("tbody.mailbox")
+    imap = row.locator(".check-protocol[data-protocol=imap]")
+    expect(imap.locator(".diagnosis")).to_have_attribute("data-error-class", "auth", timeout=JOB_MS)
+    expect(imap.locator(".sentence")).to_have_text("Authentication failed due to incorrect credentials.")
+    expect(imap.locator(".hint").first).to_contain_text("Check the login and password.")
+    expect(imap.locator(".field-name")).to_have_text("Password")
+    expect(imap.locator(".step").first).to_contain_text(" ms")  # the steps the test went through
+    expect(row.locator("[data-state]")).to_have_text("Authentication error")
+    assert "Testing…" in seen(page)  # the running test was shown before its answer
+    shot(page, "connect-runs-test-auth")
+
+    # The edit page keeps the diagnosis in plain view until a test passes.
+    row.locator("a.edit-link").click()
+    last = page.locator("#last-test")
+    expect(last).to_contain_text("Not working yet")
+    expect(last.locator(".check-protocol[data-protocol=imap] .field-name")).to_have_text("Password")
+
+    # Another mailbox of the same server, with the right password: Connected, with nothing else done.
+    page.goto(live.url + "/mailboxes/")
+    _connect_other(page, dovecot, smtp_server, "secret-bob-pw", login_name="bob")
+    expect(page).to_have_url(re.compile(r"/mailboxes/\?testing=\d+&job="))
+    fresh = page.locator("tbody.mailbox").filter(has_text="bob@example.com")
+    expect(fresh.locator("[data-state]")).to_have_text("Connected", timeout=JOB_MS)
+    expect(fresh.locator(".check-protocol[data-ok=true]")).to_have_count(2)
+    expect(fresh.locator(".diagnosis")).to_have_count(0)
+    shot(page, "connect-runs-test-connected")
