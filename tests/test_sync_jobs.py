@@ -17,6 +17,7 @@ import pytest
 from rq.job import Job
 
 from tests.conftest import SECRET_KEY, login
+from tests.servers.proxy import CuttingProxy
 from tests.support.job_worker import run_burst
 from tests.support.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 from webapp import settings_store
@@ -213,6 +214,10 @@ def test_worker_killed_mid_sync_and_the_sync_finished_later(
     app, mailbox, clean_dovecot, instance_dir, database_url, redis_url
 ):
     clean_dovecot.add_messages("alice", 3000)
+    # A slow link, so the kill lands mid-sync however fast a warm worker syncs.
+    link = CuttingProxy("127.0.0.1", clean_dovecot.imap_port, bytes_per_second=100_000).start()
+    mailbox.imap_port = link.port
+    db.session.commit()
     with app.test_request_context():
         job_id = start_sync(mailbox).id
     env = dict(
@@ -252,7 +257,10 @@ def test_worker_killed_mid_sync_and_the_sync_finished_later(
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(timeout=10)
+        link.stop()
     db.session.expire_all()
+    mailbox.imap_port = clean_dovecot.imap_port
+    db.session.commit()
     partial = stored_flags(folder_id(mailbox))
     assert 500 <= len(partial) < 3000
     assert db.session.get(Account, mailbox.id).last_synced_at is None
