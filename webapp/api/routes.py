@@ -6,7 +6,7 @@ from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import accounts, email_log, job_status, service_catalog, settings_store
-from ..errors import DomainError, Invalid, NotFound
+from ..errors import DomainError, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..jobs import connection_test
 from ..models import Account
@@ -117,7 +117,10 @@ def create_account():
     cleaned = accounts.clean_account(g.api_user, _json(), actor=g.api_user)
     account = accounts.create_account(g.api_user, cleaned)
     # Connecting tests the connection at once; the mailbox stays "new" until the job answers.
-    test = job_body(connection_test.start(account, g.api_user))
+    try:
+        test = job_body(connection_test.start(account, g.api_user))
+    except QueueUnavailable:
+        test = None  # the mailbox is saved: POST /accounts/<id>/test once the queue is back
     return jsonify({**accounts.account_as_dict(account), "test": test}), 201
 
 

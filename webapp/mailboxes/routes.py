@@ -17,7 +17,7 @@ from .. import (
     service_trust,
     settings_store,
 )
-from ..errors import DomainError, Invalid, NotFound
+from ..errors import DomainError, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..forms import ActionForm, apply_errors, endpoints_from_form
 from ..job_status import status as job_status_of
@@ -78,8 +78,8 @@ def _running_test() -> dict | None:
         return None
     try:
         job_status_of(job_id, current_user)  # only the owner's job, and one that exists
-    except NotFound:
-        return None
+    except (NotFound, QueueUnavailable):
+        return None  # the list still shows; the row says "Not tested yet"
     return {"account_id": account_id, "status_url": url_for("mailboxes.job_status", job_id=job_id)}
 
 
@@ -151,7 +151,11 @@ def connect():
         account = _save(form, None)
         if account is not None:
             # Connecting tests the connection at once: the list shows the job's steps live on the row.
-            job = connection_test.start(account, current_user)
+            try:
+                job = connection_test.start(account, current_user)
+            except QueueUnavailable as exc:  # saved as "Not tested yet"; its row's button tests it later
+                flash(f"Mailbox {account.email} saved, not tested yet: {exc.message}", "error")
+                return redirect(url_for("mailboxes.index"))
             flash(f"Mailbox {account.email} saved; testing its connection now.", "success")
             return redirect(url_for("mailboxes.index", testing=account.id, job=job.id))
     # The form's answer redirects to the chosen OAuth2 provider: its policy's form-action names them.
