@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.sslproto
+import threading
 import time
 
 import pytest
@@ -11,6 +12,25 @@ import pytest
 from connectors.idle import Backoff, IdleWatcher, small_tls_buffers
 from connectors.settings import Credentials, Protocol, Security, ServerSettings
 from tests.servers.dovecot import Dovecot
+
+
+def run_loop(coro):
+    """``asyncio.run`` in a thread of its own: the browser tests' Playwright (sync API) keeps an
+    event loop running in the main thread for the whole session, where ``asyncio.run`` refuses."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def _settings(server: Dovecot, tls: bool, certs) -> ServerSettings:
@@ -62,7 +82,7 @@ def test_new_mail_is_reported_while_idling(clean_dovecot, certs, tls, monkeypatc
         finally:
             task.cancel()
 
-    assert asyncio.run(scenario()) < 5
+    assert run_loop(scenario()) < 5
 
 
 def test_idle_is_reissued_and_still_reports(clean_dovecot, certs):
@@ -78,7 +98,7 @@ def test_idle_is_reissued_and_still_reports(clean_dovecot, certs):
         finally:
             task.cancel()
 
-    asyncio.run(scenario())
+    run_loop(scenario())
     assert watcher.stats.connects == 1  # re-issued on the same connection (DONE, then IDLE again)
     assert watcher.stats.failures == 0
 
@@ -103,7 +123,7 @@ def test_reconnects_after_the_server_restarts(dovecot_factory, certs):
         finally:
             task.cancel()
 
-    asyncio.run(scenario())
+    run_loop(scenario())
     assert watcher.stats.failures >= 1
 
 
@@ -116,7 +136,7 @@ def test_a_refused_login_backs_off(clean_dovecot, certs):
         await asyncio.sleep(1.5)
         task.cancel()
 
-    asyncio.run(scenario())
+    run_loop(scenario())
     assert 2 <= watcher.stats.failures <= 12
     assert watcher.stats.last_error.startswith("auth:")
     assert "wrong" not in watcher.stats.last_error
