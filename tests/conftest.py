@@ -13,7 +13,8 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from webapp import create_app
+from connectors import plugins
+from webapp import create_app, settings_store
 from webapp.extensions import db
 
 pytest_plugins = ["tests.servers.fixtures", "tests.support.discovery_servers"]
@@ -102,6 +103,26 @@ def app(make_app):
     with app.app_context():
         yield app
         db.session.remove()
+
+
+@pytest.fixture
+def send_app(make_app, certs):
+    """The app of the sending tests: trusts the test CA, no retry delays, loopback allowed for
+    typed servers.  A module takes it as its ``app`` with a one-line fixture."""
+    app = make_app(MAIL_CA_FILE=str(certs.ca_cert), SEND_RETRY_INTERVALS=[0, 0])
+    with app.app_context():
+        settings_store.put("allowed_internal_hosts", ["127.0.0.1"])
+        db.session.commit()
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def fresh_plugins():
+    """A plugin manager built anew around the test, for tests that register plugins of their own."""
+    plugins.reset_plugin_manager()
+    yield
+    plugins.reset_plugin_manager()
 
 
 @pytest.fixture

@@ -36,13 +36,6 @@ CORP = {
 FAST = {"CONNECTION_WAIT_SECONDS": 0.3, "THROTTLED_WAIT_SECONDS": 0.3, "CONNECTION_SLOT_TTL": 5}
 
 
-@pytest.fixture
-def fresh_plugins():
-    plugins.reset_plugin_manager()
-    yield
-    plugins.reset_plugin_manager()
-
-
 class AcmeLimit:
     @hookimpl
     def mailroom_connection_limit(self, host):

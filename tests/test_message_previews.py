@@ -11,11 +11,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from connectors import plugins
 from tests.support.job_worker import run_burst
 from tests.support.send_support import sending_mailbox
 from tests.support.sync_support import make_mailbox
-from webapp import message_bodies, settings_store
+from webapp import message_bodies
 from webapp.extensions import db
 from webapp.jobs import pop3 as pop3_job
 from webapp.jobs.sync import sync_account
@@ -27,21 +26,12 @@ JAPANESE = "日本語のテキストです。お元気ですか"
 MIME_NOISE = ("Content-Type", "Content-Transfer-Encoding", "base64", "boundary", "==", "--")
 
 
+pytestmark = pytest.mark.usefixtures("fresh_plugins")
+
+
 @pytest.fixture
-def app(make_app, certs):
-    app = make_app(MAIL_CA_FILE=str(certs.ca_cert), SEND_RETRY_INTERVALS=[0, 0])
-    with app.app_context():
-        settings_store.put("allowed_internal_hosts", ["127.0.0.1"])
-        db.session.commit()
-        yield app
-        db.session.remove()
-
-
-@pytest.fixture(autouse=True)
-def fresh_plugins():
-    plugins.reset_plugin_manager()
-    yield
-    plugins.reset_plugin_manager()
+def app(send_app):
+    return send_app
 
 
 def _clean(preview: str) -> bool:

@@ -15,29 +15,17 @@ from connectors.plugins import hookimpl
 from tests.conftest import login
 from tests.support.job_worker import run_burst
 from tests.support.send_support import parsed, sending_mailbox, server_message_ids
-from webapp import settings_store
 from webapp.extensions import db
 from webapp.jobs.send import send_outgoing
 from webapp.jobs.sync import sync_account
 from webapp.models import Account, Alias, Folder, LogEntry, Message, OutgoingMessage
 
+pytestmark = pytest.mark.usefixtures("fresh_plugins")
+
 
 @pytest.fixture
-def app(make_app, certs):
-    """The test app trusting the test CA; no retry delays; loopback allowed for typed servers."""
-    app = make_app(MAIL_CA_FILE=str(certs.ca_cert), SEND_RETRY_INTERVALS=[0, 0])
-    with app.app_context():
-        settings_store.put("allowed_internal_hosts", ["127.0.0.1"])
-        db.session.commit()
-        yield app
-        db.session.remove()
-
-
-@pytest.fixture(autouse=True)
-def fresh_plugins():
-    plugins.reset_plugin_manager()
-    yield
-    plugins.reset_plugin_manager()
+def app(send_app):
+    return send_app
 
 
 @pytest.fixture

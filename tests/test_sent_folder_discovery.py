@@ -7,29 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from connectors import plugins
 from tests.support.job_worker import run_burst
 from tests.support.send_support import sending_mailbox, server_message_ids
-from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import Folder, LogEntry, OutgoingMessage
 
+pytestmark = pytest.mark.usefixtures("fresh_plugins")
+
 
 @pytest.fixture
-def app(make_app, certs):
-    app = make_app(MAIL_CA_FILE=str(certs.ca_cert), SEND_RETRY_INTERVALS=[0, 0])
-    with app.app_context():
-        settings_store.put("allowed_internal_hosts", ["127.0.0.1"])
-        db.session.commit()
-        yield app
-        db.session.remove()
-
-
-@pytest.fixture(autouse=True)
-def fresh_plugins():
-    plugins.reset_plugin_manager()
-    yield
-    plugins.reset_plugin_manager()
+def app(send_app):
+    return send_app
 
 
 def _send(api_client, subject: str) -> int:
