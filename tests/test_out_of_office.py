@@ -13,7 +13,6 @@ from datetime import timedelta
 import pytest
 
 from tests.support.job_worker import run_burst
-from webapp import settings_store
 from webapp.extensions import db
 from webapp.jobs.sync import sync_account
 from webapp.models import Account, Alias, AutoReply, Folder, LogEntry, LogSource, OutgoingMessage, utcnow
@@ -21,13 +20,8 @@ from webapp.secretbox import box
 
 
 @pytest.fixture
-def app(make_app, certs):
-    app = make_app(MAIL_CA_FILE=str(certs.ca_cert), SEND_RETRY_INTERVALS=[0, 0])
-    with app.app_context():
-        settings_store.put("allowed_internal_hosts", ["127.0.0.1"])
-        db.session.commit()
-        yield app
-        db.session.remove()
+def app(send_app):
+    return send_app
 
 
 @pytest.fixture

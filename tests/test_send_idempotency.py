@@ -12,7 +12,6 @@ import pytest
 from tests.conftest import Api
 from tests.support.job_worker import run_burst
 from tests.support.send_support import sending_mailbox
-from webapp import settings_store
 from webapp.extensions import db
 from webapp.models import OutgoingMessage
 
@@ -21,13 +20,8 @@ BODY = {"to": ["bob@example.org"], "subject": "Invoice 42", "text": "Attached so
 
 
 @pytest.fixture
-def app(make_app, certs):
-    app = make_app(MAIL_CA_FILE=str(certs.ca_cert), SEND_RETRY_INTERVALS=[0, 0])
-    with app.app_context():
-        settings_store.put("allowed_internal_hosts", ["127.0.0.1"])
-        db.session.commit()
-        yield app
-        db.session.remove()
+def app(send_app):
+    return send_app
 
 
 @pytest.fixture
