@@ -165,6 +165,26 @@ def connect():
     )
 
 
+# The edit form's fields that hold an account column as it is stored (same name, same value).
+_FIELDS_AS_STORED = (
+    "username",
+    "email",
+    "description",
+    "is_main",
+    "active",
+    "debug",
+    "push",
+    "incoming_protocol",
+    "pop3_leave_on_server",
+    "smtp_requires_auth",
+    "smtp_username",
+    "smtp_from",
+    "signature_mode",
+    "signature_text",
+    "signature_html",
+)
+
+
 @bp.route("/<int:account_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(account_id: int):
@@ -177,22 +197,9 @@ def edit(account_id: int):
         form.service.data = (
             OTHER if account.manual else (str(account.service_id) if account.service_id else "")
         )
-        form.username.data = account.username
-        form.email.data = account.email
-        form.description.data = account.description
-        form.is_main.data = account.is_main
-        form.active.data = account.active
-        form.debug.data = account.debug
-        form.push.data = account.push
+        for name in _FIELDS_AS_STORED:
+            getattr(form, name).data = getattr(account, name)
         form.disable_certificate_validation.data = not account.verify_certificate
-        form.incoming_protocol.data = account.incoming_protocol
-        form.pop3_leave_on_server.data = account.pop3_leave_on_server
-        form.smtp_requires_auth.data = account.smtp_requires_auth
-        form.smtp_username.data = account.smtp_username
-        form.smtp_from.data = account.smtp_from
-        form.signature_mode.data = account.signature_mode
-        form.signature_text.data = account.signature_text
-        form.signature_html.data = account.signature_html
         if account.manual and account.pop3_host:
             form.pop3_server.data = format_server(account.pop3_host, account.pop3_port)
             form.pop3_security.data = account.pop3_security
