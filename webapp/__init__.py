@@ -11,7 +11,7 @@ from flask import Flask
 from flask_login import current_user
 
 from . import config as config_module
-from . import input_guard, security_headers, unavailable
+from . import i18n, input_guard, security_headers, unavailable
 from .extensions import csrf, db, login_manager, migrate
 from .secretbox import SecretBox, load_keys
 
@@ -40,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     input_guard.init_app(app)  # before the blueprints: their <int:...> routes use its IdConverter
     security_headers.init_app(app)
+    i18n.init_app(app)  # languages: _() in templates and code (docs/translations.md)
     unavailable.init_app(app)  # an unreachable Redis is a 503 with a sentence (docs/queue.md)
 
     # The blueprints are imported when an app is built, not when the package is: a worker or a
