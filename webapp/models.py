@@ -82,6 +82,9 @@ class User(UserMixin, db.Model):
     last_name: Mapped[str] = mapped_column(String(120), default="", server_default="")
     job_title: Mapped[str] = mapped_column(String(120), default="", server_default="")
     phone: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    #: The console's language (en/it/pl) and IANA time zone; None: the browser's / the server's.
+    language: Mapped[str | None] = mapped_column(String(8))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     accounts: Mapped[list[Account]] = relationship(back_populates="user", cascade="all, delete-orphan")
