@@ -69,6 +69,9 @@ def test_api_sync_enqueues_runs_and_reports_progress(api, mailbox, clean_dovecot
     db.session.expire_all()
     account = db.session.get(Account, mailbox.id)
     assert account.last_synced_at is not None and account.last_sync_error is None
+    shown = api["alice"].get(f"/api/v1/accounts/{mailbox.id}").json
+    assert shown["last_synced_at"] == account.last_synced_at.isoformat() + "Z" and shown["last_sync_error"] is None
+    assert "next_sync_at" in shown
     assert stored_flags(folder_id(account)) == server_flags(clean_dovecot)
     (entry,) = sync_logs(account.id)
     assert entry.level == "info" and "25 new" in entry.message and entry.created_by == "system"

@@ -407,4 +407,12 @@ def account_as_dict(account: Account) -> dict:
         "smtp_from": account.smtp_from,
         "last_checked_at": account.last_checked_at.isoformat() + "Z" if account.last_checked_at else None,
         "last_check": json.loads(account.last_check) if account.last_check else None,
+        "last_synced_at": _iso(account.last_synced_at),
+        "last_sync_error": account.last_sync_error,
+        "next_sync_at": _iso(account.next_sync_at),
     }
+
+
+def _iso(moment) -> str | None:
+    """A stored UTC time as the API writes times (ISO 8601 with ``Z``), or None."""
+    return moment.isoformat() + "Z" if moment else None
