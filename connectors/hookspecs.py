@@ -115,3 +115,15 @@ def mailroom_connection_limit(host: str) -> ConnectionLimit | None:
     365's 20 are) or None to let the next plugin answer; the first answer wins.  A service's own
     ``max_connections`` (set by the administrator) overrides it; with neither there is no cap.
     """
+
+
+@hookspec
+def mailroom_translation_directories() -> list[str]:
+    """Return folders holding this plugin's catalogues (``<dir>/<lang>/LC_MESSAGES/messages.mo``).
+
+    Every plugin's list is collected; the web adds them after Mailroom's own
+    ``webapp/translations`` to ``BABEL_TRANSLATION_DIRECTORIES`` when the app is built, so the
+    texts a plugin marks (hints, preset notes, with ``connectors.i18n.N_``) are shown in the
+    reader's language.  A plugin's entry for a msgid Mailroom also has wins.  See
+    docs/translations.md.
+    """
