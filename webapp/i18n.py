@@ -2,37 +2,211 @@
 
 English is the source language; Italian and Polish catalogues live in ``webapp/translations``
 (``make translations`` extracts, updates and compiles them; see docs/translations.md).
-A request's language is the signed-in user's choice, else the best match of the browser's
-``Accept-Language``, else English.  Codes and field names in API answers stay English.
+A page's language is the signed-in user's choice, else the best match of the browser's
+``Accept-Language``, else English.  The API answers in the language of ``Accept-Language`` only
+(a script's header, not the person's page setting); codes and field names stay English.
+
+Texts stored in English by jobs (a connection test's diagnosis, a mailbox's last error) are
+translated when shown: :func:`translate_stored` looks the text up in the catalogue, and a text
+built from a template with values (``The host name {host} could not be found.``) is matched
+against the registered templates and rebuilt from the translated one.
 """
 
 from __future__ import annotations
 
-from flask import Flask, request
-from flask_babel import Babel
+import re
+import zoneinfo
+from collections.abc import Iterable
+from functools import lru_cache
+
+from flask import Flask, has_request_context, request
+from flask_babel import Babel, force_locale, get_locale, gettext
 from flask_login import current_user
+
+from connectors import plugins
+
+from .errors import Invalid
 
 #: The languages Mailroom ships; the first is the source language and the fallback.
 LANGUAGES = ("en", "it", "pl")
+#: Each language's name in itself, for the profile's choice.
+LANGUAGE_NAMES = {"en": "English", "it": "Italiano", "pl": "Polski"}
 
 babel = Babel()
 
 
 def select_locale() -> str:
-    """The signed-in user's language if they chose one, else the browser's best, else English."""
-    chosen = getattr(current_user, "language", None) if current_user else None
-    if chosen in LANGUAGES:
-        return chosen
-    if request:
-        return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
-    return LANGUAGES[0]
+    """API: the ``Accept-Language`` header's best; pages: the user's choice, else the browser's."""
+    if not has_request_context():
+        return LANGUAGES[0]
+    if not request.path.startswith("/api/"):
+        chosen = getattr(current_user, "language", None)
+        if chosen in LANGUAGES:
+            return chosen
+    return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
 
 
 def select_timezone() -> str | None:
-    """The signed-in user's time zone if they chose one, else the server's (Babel's default)."""
-    return getattr(current_user, "time_zone", None) or None if current_user else None
+    """The signed-in user's time zone if they chose one, else the server's (BABEL_DEFAULT_TIMEZONE)."""
+    if not has_request_context():
+        return None
+    return getattr(current_user, "time_zone", None) or None
+
+
+def language_of(user) -> str:
+    """The language a built-in text written for ``user`` follows (e.g. into a mail they send)."""
+    chosen = getattr(user, "language", None)
+    if chosen in LANGUAGES:
+        return chosen
+    return str(get_locale() or LANGUAGES[0]) if has_request_context() else LANGUAGES[0]
+
+
+def in_language_of(user):
+    """``with in_language_of(sender): gettext(...)``: texts in the sender's language."""
+    return force_locale(language_of(user))
+
+
+# --- the user's choice (My profile > Language and time) -----------------------------------
+
+
+@lru_cache(maxsize=1)
+def time_zones() -> tuple[str, ...]:
+    """The IANA zone names this machine knows, sorted (``Europe/Rome``, ``Europe/Warsaw``, …)."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def clean_locale(data: dict) -> dict:
+    """``{"language", "time_zone"}`` checked: a shipped language and an IANA zone, or empty (default)."""
+    language = (data.get("language") or "").strip()
+    zone = (data.get("time_zone") or "").strip()
+    errors = {}
+    if language and language not in LANGUAGES:
+        errors["language"] = gettext("Choose one of the languages offered.")
+    if zone and zone not in time_zones():
+        errors["time_zone"] = gettext(
+            "Unknown time zone: give an IANA name such as Europe/Rome or Europe/Warsaw."
+        )
+    if errors:
+        raise Invalid(errors)
+    return {"language": language or None, "time_zone": zone or None}
+
+
+def update_locale(user, cleaned: dict) -> None:
+    user.language = cleaned["language"]
+    user.time_zone = cleaned["time_zone"]
+
+
+# --- texts stored in English, translated when shown ---------------------------------------
+
+_templates: list[str] = []
+
+
+def register_templates(templates: Iterable[str]) -> None:
+    """Texts built with ``str.format`` from these templates can be translated when shown.
+
+    Each template must be marked for extraction (``N_``) where it is defined.
+    """
+    for template in templates:
+        if template not in _templates:
+            _templates.append(template)
+    _patterns.cache_clear()
+
+
+_FIELD = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> list[tuple[re.Pattern, str]]:
+    out = []
+    for template in _templates:
+        parts = _FIELD.split(template)
+        regex = ""
+        seen = set()
+        for index, part in enumerate(parts):
+            if index % 2 == 0:
+                regex += re.escape(part)
+            elif part in seen:
+                regex += f"(?P={part})"
+            else:
+                seen.add(part)
+                regex += f"(?P<{part}>.*?)"
+        out.append((re.compile(regex + r"\Z", re.S), template))
+    return out
+
+
+def translate_stored(text: str | None) -> str:
+    """An English text a job stored, in the request's language (unchanged when unknown)."""
+    if not text or not isinstance(text, str):
+        return text or ""
+    translated = gettext(text)
+    if translated != text or str(get_locale() or "en") == "en":
+        return translated
+    for pattern, template in _patterns():
+        match = pattern.match(text)
+        if match:
+            values = {key: translate_stored(value) for key, value in match.groupdict().items()}
+            target = _FIELD.sub(lambda m: "{" + m.group(1) + "}", gettext(template))
+            return target.format(**values)
+    return _translate_sentences(text)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'“])")
+
+
+def _translate_sentences(text: str) -> str:
+    """A text made of several stored sentences: each translated on its own where known."""
+    parts = _SENTENCE_END.split(text)
+    if len(parts) < 2:
+        return text
+    return " ".join(translate_stored(part) if part != text else part for part in parts)
+
+
+def localize_error(error: dict | None) -> dict | None:
+    """A stored diagnosis (``CheckReport`` error dict) with its sentences in the request's language."""
+    if not error:
+        return error
+    out = dict(error)
+    for key in ("message", "sentence", "detail", "field_label"):
+        if out.get(key):
+            out[key] = translate_stored(out[key])
+    out["hints"] = [translate_stored(hint) for hint in error.get("hints") or []]
+    return out
+
+
+def localize_summary(summary: dict | None) -> dict | None:
+    """A stored connection-test summary with every diagnosis localized (for pages and the API)."""
+    if not isinstance(summary, dict):
+        return summary
+    out = dict(summary)
+    if isinstance(summary.get("checks"), dict):
+        out["checks"] = {
+            name: {**check, "error": localize_error(check.get("error"))} if isinstance(check, dict) else check
+            for name, check in summary["checks"].items()
+        }
+    if isinstance(out.get("error"), str):
+        out["error"] = translate_stored(out["error"])
+    return out
+
+
+# --- the app --------------------------------------------------------------------------------
+
+
+def translation_directories() -> list[str]:
+    """Mailroom's catalogues first, then each plugin's (``mailroom_translation_directories``)."""
+    dirs = ["translations"]
+    for answer in plugins.get_plugin_manager().hook.mailroom_translation_directories():
+        for path in [answer] if isinstance(answer, str) else answer or []:
+            if isinstance(path, str) and path and path not in dirs:
+                dirs.append(str(path))
+    return dirs
 
 
 def init_app(app: Flask) -> None:
     """Bind Flask-Babel: ``_``, ``ngettext`` and the date/number filters in every template."""
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(translation_directories()))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.filters["tr"] = translate_stored
+    app.jinja_env.filters["localize_error"] = localize_error
+    app.jinja_env.filters["localize_summary"] = localize_summary
+    app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
+

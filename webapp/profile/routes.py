@@ -1,18 +1,19 @@
-"""My profile's views: the sender's fields, their live preview and the signature frame."""
+"""My profile's views: the sender's fields, their live preview and the signature frame; language and time."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 from flask import flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from .. import html_safety, identities, security_headers, signatures
+from .. import html_safety, i18n, identities, security_headers, signatures
 from ..errors import DomainError
 from ..extensions import db
 from ..forms import apply_errors
 from . import bp
-from .forms import ProfileForm
+from .forms import LocaleForm, ProfileForm
 
 
 def _payload(form: ProfileForm) -> dict:
@@ -35,12 +36,47 @@ def index():
             apply_errors(form, exc.fields)
             status = 422
         else:
-            flash("Profile saved.", "success")
+            flash(_("Profile saved."), "success")
             return redirect(url_for("profile.index"))
+    return _page(form, _locale_form(), status)
+
+
+@bp.route("/language", methods=["POST"])
+@login_required
+def language():
+    """Language and time: saved for the signed-in user; the next page is in the new language."""
+    form = LocaleForm()
+    if form.validate_on_submit():
+        try:
+            i18n.update_locale(
+                current_user, i18n.clean_locale({"language": form.language.data, "time_zone": form.time_zone.data})
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            apply_errors(form, exc.fields)
+        else:
+            db.session.commit()
+            flash(_("Language and time saved."), "success")
+            return redirect(url_for("profile.index"))
+    profile = ProfileForm(formdata=None)
+    for key in identities.PROFILE_FIELDS:
+        getattr(profile, key).data = getattr(current_user, key) or ""
+    return _page(profile, form, 422)
+
+
+def _locale_form() -> LocaleForm:
+    form = LocaleForm(formdata=None)
+    form.language.data = current_user.language or ""
+    form.time_zone.data = current_user.time_zone or ""
+    return form
+
+
+def _page(form: ProfileForm, locale_form: LocaleForm, status: int):
     account = signatures.main_account(current_user)
     return render_template(
         "profile/index.html",
         form=form,
+        locale_form=locale_form,
         preview=signatures.render_preview(_sender(_payload(form)), account),
         account=account,
     ), status
