@@ -3,13 +3,15 @@
 #   make test   set up and run the whole test suite
 #   make lint   ruff, and the import contracts of .importlinter (lint-imports)
 #   make bench  the sync benchmark (BENCH_ARGS="--messages 100000 --repeat 3" for more)
+#   make translations extract marked strings, update the it/pl catalogues, compile them (docs/translations.md)
 #   make bench-fleet  the fleet benchmark (FLEET_ARGS="--mailboxes 10000 --workers 1,2,4" for more)
+#   make screenshots  PNGs of the main pages at 1366 and 390 px into docs/screenshots/ (SHOTS_ARGS="--out DIR")
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test system-deps lint bench bench-fleet clean
+.PHONY: run test system-deps lint bench bench-fleet screenshots clean translations catalogues
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,15 +19,34 @@ $(BIN)/python:
 
 $(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,production]'
+	$(MAKE) --no-print-directory catalogues
 	touch $@
 
-run: $(VENV)/.installed
+# Translations (docs/translations.md): the .po catalogues are committed, the compiled .mo files are
+# built here, by the install step of `make run` and `make test` (and again when a .po changes).
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k N_
+PO_FILES := $(wildcard webapp/translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+%/LC_MESSAGES/messages.mo: %/LC_MESSAGES/messages.po
+	$(BIN)/pybabel compile -i $< -o $@ -l $(notdir $*) >/dev/null
+
+catalogues: $(MO_FILES)
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
+	  --add-comments=TRANSLATORS: --project=Mailroom --copyright-holder=Mailroom \
+	  -o webapp/translations/messages.pot .
+	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --ignore-obsolete
+	$(BIN)/pybabel compile -d webapp/translations --statistics
+
+run: $(VENV)/.installed catalogues
 	$(BIN)/mailroom up
 
 system-deps:
 	@scripts/install-system-deps
 
-test: system-deps $(VENV)/.installed
+test: system-deps $(VENV)/.installed catalogues
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
@@ -39,6 +60,9 @@ bench: system-deps $(VENV)/.installed
 bench-fleet: system-deps $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.fleet $(FLEET_ARGS)
+
+screenshots: $(VENV)/.installed
+	$(BIN)/python scripts/screenshots.py $(SHOTS_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
