@@ -25,6 +25,9 @@ import threading
 from datetime import datetime, timedelta
 
 from cryptography.fernet import Fernet
+from flask import url_for
+from flask_migrate import upgrade
+from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -40,6 +43,7 @@ from webapp.models import (  # noqa: E402
     Notification,
     OutgoingMessage,
 )
+from webapp.queue import start_embedded, stop_embedded  # noqa: E402
 from webapp.users import create_user  # noqa: E402
 
 CHROMIUM = os.environ.get("MAILROOM_CHROMIUM", "/usr/bin/chromium")
@@ -79,10 +83,6 @@ PAGES = [
 
 
 def build_app(instance: str):
-    from flask_migrate import upgrade
-
-    from webapp.queue import start_embedded
-
     config = {
         "INSTANCE_PATH": instance,
         "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance, "demo.sqlite3"),
@@ -113,7 +113,9 @@ def seed(app) -> dict:
         )
         main = make_account(alice.id, "alice@corp.example", description="Work", is_main=True)
         shared = make_account(alice.id, "sales@corp.example", description="Sales desk")
-        broken = make_account(alice.id, "alice.longname-with-a-very-long-local-part@subsidiary.example-corporation.com")
+        broken = make_account(
+            alice.id, "alice.longname-with-a-very-long-local-part@subsidiary.example-corporation.com"
+        )
         main.state, shared.state = "connected", "connection_error"
         broken.state, broken.last_error = "auth_error", LONG_ERROR
         broken.last_error_at = shared.last_error_at = datetime(2026, 11, 29, 8, 15)
@@ -206,13 +208,13 @@ def _seed_log(admin, account: Account, broken: Account) -> None:
     email_log.record(LogSource.SYNC, LogLevel.INFO, "Synced 4 folders, 12 new messages.", account=account)
     email_log.record(LogSource.IMAP_AUTH, LogLevel.ERROR, LONG_ERROR, account=broken)
     email_log.record(LogSource.SMTP_AUTH, LogLevel.WARNING, "The server is slow to answer.", account=account)
-    email_log.record(LogSource.ADMIN, LogLevel.INFO, "Changed the company signature.", user=admin, created_by="admin")
+    email_log.record(
+        LogSource.ADMIN, LogLevel.INFO, "Changed the company signature.", user=admin, created_by="admin"
+    )
     db.session.commit()
 
 
 def page_urls(app, ids: dict) -> list[tuple[str, str | None, str]]:
-    from flask import url_for
-
     out = []
     with app.test_request_context():
         for name, who, endpoint, args in PAGES:
@@ -224,8 +226,6 @@ def page_urls(app, ids: dict) -> list[tuple[str, str | None, str]]:
 
 
 def take(base: str, pages, out: str, widths: list[int]) -> list[str]:
-    from playwright.sync_api import sync_playwright
-
     os.makedirs(out, exist_ok=True)
     written = []
     with sync_playwright() as p:
@@ -270,8 +270,6 @@ def main(argv: list[str] | None = None) -> None:
     widths = [int(w) for w in args.widths.split(",")]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="mailroom-shots-") as instance:
-        from webapp.queue import stop_embedded
-
         app = build_app(instance)
         try:
             ids = seed(app)
