@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Iterable
+from datetime import datetime
 from functools import lru_cache
 
 from flask import Flask, has_request_context, request
-from flask_babel import Babel, force_locale, get_locale, gettext
+from flask_babel import Babel, force_locale, format_date, format_time, get_locale, gettext
 from flask_login import current_user
 
 from connectors import plugins
@@ -188,6 +189,21 @@ def localize_summary(summary: dict | None) -> dict | None:
     return out
 
 
+def current_locale() -> str:
+    """The request's language code (``<html lang>``)."""
+    return str(get_locale() or LANGUAGES[0])
+
+
+# --- dates ----------------------------------------------------------------------------------
+
+
+def when(value: datetime | None) -> str:
+    """A stored (naive UTC) time in the reader's zone and language: ``29 lis 2026, 20:40``."""
+    if not value:
+        return ""
+    return f"{format_date(value, 'medium')}, {format_time(value, 'short')}"
+
+
 # --- the app --------------------------------------------------------------------------------
 
 
@@ -206,7 +222,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(translation_directories()))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters["tr"] = translate_stored
+    app.jinja_env.filters["when"] = when
     app.jinja_env.filters["localize_error"] = localize_error
     app.jinja_env.filters["localize_summary"] = localize_summary
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
+    app.jinja_env.globals["current_locale"] = current_locale
 
