@@ -18,16 +18,76 @@ from webapp.extensions import db
 from webapp.models import Account, User
 
 
-def test_users_create_reads_the_password_from_stdin(app, runner):
-    result = runner.invoke(cli, ["users", "create", "carol", "--admin"], input="carol-password-1\n")
+def test_users_create_reads_the_password_twice_from_stdin(app, runner):
+    result = runner.invoke(cli, ["users", "create", "carol", "--admin"], input="carol-password-1\n" * 2)
     assert result.exit_code == 0, result.output
     user = User.query.filter_by(username="carol").one()
     assert user.is_admin and user.check_password("carol-password-1")
     assert "carol-password-1" not in result.output
-    again = runner.invoke(cli, ["users", "create", "carol"], input="another-password\n")
+    again = runner.invoke(cli, ["users", "create", "carol"], input="another-password\n" * 2)
     assert again.exit_code != 0 and "exists already" in again.output
-    short = runner.invoke(cli, ["users", "create", "dave"], input="short\n")
-    assert short.exit_code != 0 and "at least 8" in short.output
+    short = runner.invoke(cli, ["users", "create", "dave"], input="short-pw-1\nshort-pw-1\n")
+    assert short.exit_code != 0 and "at least 12 characters" in short.output
+    mismatch = runner.invoke(cli, ["users", "create", "dave"], input="dave-password-1\ndave-password-2\n")
+    assert mismatch.exit_code != 0 and "differ" in mismatch.output
+    one_line = runner.invoke(cli, ["users", "create", "dave"], input="dave-password-1\n")
+    assert one_line.exit_code != 0 and "twice" in one_line.output
+    bad_name = runner.invoke(cli, ["users", "create", "da ve"], input="dave-password-1\n" * 2)
+    assert bad_name.exit_code != 0 and "no spaces" in bad_name.output
+    assert User.query.filter_by(username="dave").first() is None
+
+
+def test_piped_users_create_through_a_real_pipe_refuses_a_mismatched_confirmation(app, tmp_path):
+    """The installed command with stdin a real pipe (not a terminal), as a provisioning script runs it."""
+    from flask import current_app
+
+    env = dict(os.environ, MAILROOM_INSTANCE=current_app.instance_path)
+    env["DATABASE_URL"] = current_app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", "")
+    env["REDIS_URL"] = current_app.config["REDIS_URL"]
+    env["MAILROOM_SECRET_KEYS"] = current_app.config["SECRET_KEYS"]
+    command = [sys.executable, "-m", "webapp.cli", "users", "create", "erin"]
+    refused = subprocess.run(
+        command, input="erin-password-1\nerin-password-9\n", env=env, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "The two passwords differ" in refused.stderr
+    db.session.remove()
+    assert User.query.filter_by(username="erin").first() is None
+    made = subprocess.run(
+        command, input="erin-password-1\nerin-password-1\n", env=env, capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    db.session.remove()
+    assert User.query.filter_by(username="erin").one().check_password("erin-password-1")
+
+
+def test_users_list_disable_enable_and_role(app, runner, users, client):
+    from tests.conftest import Api
+
+    listing = runner.invoke(cli, ["users", "list"])
+    assert listing.exit_code == 0
+    lines = {line.split("\t")[1]: line for line in listing.output.splitlines()}
+    assert set(lines) == {"admin", "alice", "bob"}
+    assert "\tadmin\tactive\t0 mailbox(es)\tlast sign-in never" in lines["admin"]
+    assert "password" not in listing.output and "scrypt" not in listing.output
+
+    alice = Api(client, users["alice"]["token"])
+    assert alice.get("/api/v1/accounts").status_code == 200
+    result = runner.invoke(cli, ["users", "disable", "alice"])
+    assert result.exit_code == 0, result.output
+    refused = alice.get("/api/v1/accounts")
+    assert refused.status_code == 401 and "disabled" in refused.get_json()["error"]
+    assert "\tdisabled\t" in runner.invoke(cli, ["users", "list"]).output
+    assert runner.invoke(cli, ["users", "enable", "alice"]).exit_code == 0
+    assert alice.get("/api/v1/accounts").status_code == 200  # the token was kept, not revoked
+
+    # The last active administrator: neither disabled nor demoted, from the command line either.
+    last = runner.invoke(cli, ["users", "disable", "admin"])
+    assert last.exit_code != 0 and "last active administrator" in last.output
+    assert runner.invoke(cli, ["users", "role", "admin", "user"]).exit_code != 0
+    assert runner.invoke(cli, ["users", "role", "bob", "admin"]).exit_code == 0
+    assert runner.invoke(cli, ["users", "role", "admin", "user"]).exit_code == 0
+    assert not db.session.get(User, users["admin"]["id"]).is_admin
+    assert runner.invoke(cli, ["users", "disable", "nobody"]).exit_code != 0
 
 
 def test_users_token_prints_a_working_api_token(app, runner, users, client):

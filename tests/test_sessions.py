@@ -113,14 +113,17 @@ def test_a_password_change_ends_every_session_of_that_user_only(site, users):
 def test_users_passwd_reads_the_new_password_and_ends_the_sessions(site, users):
     browser = _signed_in(site, users)
     runner = site.test_cli_runner()
-    result = runner.invoke(cli, ["users", "passwd", "alice"], input="alice-new-password\n")
+    mismatch = runner.invoke(cli, ["users", "passwd", "alice"], input="alice-new-password\nalice-new-passwort\n")
+    assert mismatch.exit_code != 0 and "differ" in mismatch.output
+    assert browser.get("/mailboxes/").status_code == 200  # nothing changed
+    result = runner.invoke(cli, ["users", "passwd", "alice"], input="alice-new-password\n" * 2)
     assert result.exit_code == 0, result.output
     assert "1 signed-in session(s) ended" in result.output and "alice-new-password" not in result.output
     assert _goes_to_login(browser.get("/mailboxes/"))
     assert login(site.test_client(), "alice", "alice-new-password").status_code == 302
-    short = runner.invoke(cli, ["users", "passwd", "alice"], input="short\n")
-    assert short.exit_code != 0 and "at least 8" in short.output
-    assert runner.invoke(cli, ["users", "passwd", "nobody"], input="long-enough-1\n").exit_code != 0
+    short = runner.invoke(cli, ["users", "passwd", "alice"], input="short-pw\nshort-pw\n")
+    assert short.exit_code != 0 and "at least 12 characters" in short.output
+    assert runner.invoke(cli, ["users", "passwd", "nobody"], input="long-enough-1\n" * 2).exit_code != 0
 
 
 def test_an_idle_session_ends(site, users):

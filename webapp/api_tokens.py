@@ -1,8 +1,8 @@
 """API bearer tokens: issue (shown once), check, list and revoke; each has a name and an expiry.
 
 Only a token's SHA-256 is stored.  A token is refused once ``expires_at`` has passed
-(``TOKEN_DAYS`` after issue unless asked otherwise) or once it is revoked; the refusal
-says which, so a client knows to ask for a new one rather than retry.
+(``TOKEN_DAYS`` after issue unless asked otherwise), once it is revoked, and while its user
+is disabled; the refusal says which, so a client knows to ask for a new one rather than retry.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ def authenticate(token: str) -> User | None:
         raise TokenRefused(f"This API token was revoked on {_when(row.revoked_at)}; create a new one.")
     if row.expires_at <= now:
         raise TokenRefused(f"This API token expired on {_when(row.expires_at)}; create a new one.")
+    if row.user.is_disabled:  # kept, not revoked: it works again once the user is enabled
+        raise TokenRefused("The user of this API token is disabled; ask an administrator to enable it.")
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
         row.last_used_at = now
         db.session.commit()

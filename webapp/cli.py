@@ -33,12 +33,21 @@ from .extensions import db
 from .jobs import idle, schedule
 from .jobs.abandoned import Pulse, die_with_parent
 from .jobs.worker import WarmWorker, warm_up
-from .models import Account, User
+from .models import Account
 from .queue import get_queues, get_redis, start_embedded, stop_embedded
 from .secretbox import box
 from .service_catalog import sync_builtin_services
 from .throttle import unlock
-from .users import change_password, create_user, ensure_admin
+from .users import (
+    change_password,
+    create_user,
+    disable_user,
+    enable_user,
+    ensure_admin,
+    list_users,
+    set_admin,
+    user_named,
+)
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
@@ -101,7 +110,9 @@ def _announce_admin(generated: str | None) -> None:
             f"Created the administrator 'admin' with the password: {generated}", fg="yellow", bold=True
         )
         click.echo(
-            "It is shown only this once; change it or set MAILROOM_ADMIN_PASSWORD before the first start."
+            "It is shown only this once. Sign in and change it under My profile › Password "
+            "(/profile/password), or run `mailroom users passwd admin`; MAILROOM_ADMIN_PASSWORD "
+            "set before the first start chooses it instead."
         )
 
 
@@ -239,27 +250,96 @@ def users():
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @with_appcontext
 def users_create(name: str, admin: bool):
-    """Create a console user; the password is asked for, or read from stdin when piped."""
+    """Create a console user; the password is asked for twice, or read from stdin when piped
+    (two lines: the password, then the same again)."""
 
+    password, confirm = _read_password()
     try:
-        create_user(name, _read_password(), admin=admin)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        create_user(name, password, admin=admin, confirm=confirm)
+    except DomainError as exc:
+        raise _failure(exc) from None
     click.echo(f"Created {'administrator' if admin else 'user'} {name}.")
 
 
+def _failure(exc: DomainError) -> click.ClickException:
+    """The domain's sentences, one per field, as the command's error."""
+    return click.ClickException(" ".join(exc.fields.values()) or exc.message)
+
+
 def _user_named(name: str):
-    user = User.query.filter_by(username=name).first()
+    user = user_named(name)
     if user is None:
         raise click.ClickException(f"no user named {name!r}")
     return user
 
 
-def _read_password() -> str:
-    """Asked for twice on a terminal, else the first line of stdin (for scripts)."""
+def _read_password() -> tuple[str, str]:
+    """The password and its confirmation: asked for on a terminal, else two lines of stdin.
+
+    Piped, the second line must repeat the first (the service refuses a mismatch), as a
+    person typing it would be asked to: a script with a typo must not set a password nobody knows.
+    """
     if sys.stdin.isatty():
-        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return sys.stdin.readline().rstrip("\r\n")
+        password = click.prompt("Password", hide_input=True)
+        return password, click.prompt("Repeat the password", hide_input=True)
+    password = sys.stdin.readline().rstrip("\r\n")
+    confirm = sys.stdin.readline()
+    if not confirm:
+        raise click.ClickException(
+            "Give the password twice on stdin, one line each (the password, then the same again)."
+        )
+    return password, confirm.rstrip("\r\n")
+
+
+@users.command("list")
+@with_appcontext
+def users_list():
+    """Every user: id, name, role, state, mailboxes, last sign-in."""
+
+    for row in list_users():
+        user = row.user
+        last = f"{user.last_sign_in_at:%Y-%m-%d %H:%M} UTC" if user.last_sign_in_at else "never"
+        click.echo(
+            f"{user.id}\t{user.username}\t{user.role}\t{'disabled' if user.is_disabled else 'active'}\t"
+            f"{row.mailboxes} mailbox(es)\tlast sign-in {last}"
+        )
+
+
+@users.command("disable")
+@click.argument("name")
+@with_appcontext
+def users_disable(name: str):
+    """Disable a user: sessions and API tokens stop at once, mailboxes stop syncing; nothing is deleted."""
+
+    try:
+        disable_user(_user_named(name))
+    except DomainError as exc:
+        raise _failure(exc) from None
+    click.echo(f"Disabled {name}: signed out everywhere, API tokens refused, mailboxes not synced.")
+
+
+@users.command("enable")
+@click.argument("name")
+@with_appcontext
+def users_enable(name: str):
+    """Enable a disabled user again (their tokens and mailboxes work again)."""
+
+    enable_user(_user_named(name))
+    click.echo(f"Enabled {name}.")
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["admin", "user"]))
+@with_appcontext
+def users_role(name: str, role: str):
+    """Make a user an administrator (admin) or not (user); the last active administrator stays one."""
+
+    try:
+        set_admin(_user_named(name), role == "admin")
+    except DomainError as exc:
+        raise _failure(exc) from None
+    click.echo(f"{name} is now {'an administrator' if role == 'admin' else 'a user'}.")
 
 
 @users.command("token")
@@ -281,13 +361,14 @@ def users_token(name: str, token_name: str, days: int | None):
 @click.argument("name")
 @with_appcontext
 def users_passwd(name: str):
-    """Set a user's password (asked for, or read from stdin when piped); signs them out everywhere."""
+    """Set a user's password (asked for twice, or two lines of stdin when piped); signs them out everywhere."""
 
     user = _user_named(name)
+    password, confirm = _read_password()
     try:
-        ended = change_password(user, _read_password())
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        ended = change_password(user, password, confirm)
+    except DomainError as exc:
+        raise _failure(exc) from None
     click.echo(f"Changed the password of {name}; {ended} signed-in session(s) ended.")
 
 

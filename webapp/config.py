@@ -35,6 +35,8 @@ def from_environment(instance: str) -> dict:
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "SECRET_KEYS": os.environ.get("MAILROOM_SECRET_KEYS") or None,
         "ADMIN_PASSWORD": os.environ.get("MAILROOM_ADMIN_PASSWORD") or None,
+        # werkzeug's method for new password hashes; older ones are upgraded at sign-in (docs/users.md).
+        "PASSWORD_HASH_METHOD": os.environ.get("MAILROOM_PASSWORD_HASH") or "scrypt",
         "QUEUE_NAME": os.environ.get("MAILROOM_QUEUE", "mailroom"),
         # A company CA (PEM) trusted, besides the system's, for mail servers and discovery.
         "MAIL_CA_FILE": os.environ.get("MAILROOM_CA_FILE") or None,
@@ -74,6 +76,7 @@ SIGN_IN_LIMITS = (
     ("SESSION_IDLE_MINUTES", "MAILROOM_SESSION_IDLE_MINUTES", 120),
     ("SESSION_LIFETIME_DAYS", "MAILROOM_SESSION_LIFETIME_DAYS", 7),
     ("TOKEN_DAYS", "MAILROOM_TOKEN_DAYS", 90),
+    ("PASSWORD_MIN_LENGTH", "MAILROOM_PASSWORD_MIN_LENGTH", 12),
 )
 
 

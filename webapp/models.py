@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from flask_login import UserMixin
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from connectors.settings import Protocol, Security, ServerSettings
 
+from . import passwords
 from .extensions import db
 
 
@@ -86,6 +86,10 @@ class User(UserMixin, db.Model):
     language: Mapped[str | None] = mapped_column(String(8))
     time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Set while an administrator has disabled the user: no sign-in, no session, no API token,
+    #: no sync of their mailboxes; nothing of theirs is deleted (webapp/users.py).
+    disabled_at: Mapped[datetime | None]
+    last_sign_in_at: Mapped[datetime | None]
 
     accounts: Mapped[list[Account]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
@@ -93,11 +97,19 @@ class User(UserMixin, db.Model):
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN.value
 
+    @property
+    def is_disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login's: login_user() refuses an inactive user
+        return self.disabled_at is None
+
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = passwords.hash_password(password)
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        return passwords.verify(self.password_hash, password)
 
 
 class ApiToken(db.Model):

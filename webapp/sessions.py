@@ -5,7 +5,8 @@ working until it expired.  So signing in creates a ``user_sessions`` row and put
 a random id in the cookie; every request's user is loaded through :func:`user_for_request`,
 which accepts the cookie only while that row exists, has not been idle longer than
 ``SESSION_IDLE_MINUTES`` and is younger than ``SESSION_LIFETIME_DAYS``.  Logout deletes
-the row; :func:`end_all` (a password change) deletes every row of the user.
+the row; :func:`end_all` (a password change, disabling the user) deletes every row of the user,
+and a disabled user's row is refused even if one were left.
 """
 
 from __future__ import annotations
@@ -89,10 +90,15 @@ def user_for_request(user_id: str) -> User | None:
         db.session.delete(row)
         db.session.commit()
         return None
+    user = db.session.get(User, row.user_id)
+    if user is None or user.is_disabled:  # disabling deletes the rows; this is the second lock
+        db.session.delete(row)
+        db.session.commit()
+        return None
     if now - row.last_seen_at >= TOUCH_EVERY:
         row.last_seen_at = now
         db.session.commit()
-    return db.session.get(User, row.user_id)
+    return user
 
 
 def end() -> None:

@@ -6,6 +6,11 @@ trip each and cannot slow the page for everyone else.  An unknown name is checke
 against a dummy hash, so it takes as long as a wrong password and gets the same
 sentence: the answer does not tell which names exist.  Unknown names are counted and
 locked like real ones for the same reason.
+
+A disabled user is told so only after the right password (the same single hash check as
+any attempt, so it takes as long as a wrong one); with a wrong password they get the
+usual sentence, so the refusal reveals nothing a successful sign-in would not.  A right
+password stored under an older hash method or cost is re-hashed then (webapp/passwords.py).
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from functools import cache
 from urllib.parse import urlsplit
 
 from flask import current_app
-from werkzeug.security import check_password_hash, generate_password_hash
+from flask_babel import gettext as _
 
-from . import email_log, throttle
-from .models import LogLevel, LogSource, User
+from . import email_log, passwords, throttle
+from .extensions import db
+from .models import LogLevel, LogSource, User, utcnow
 
 WRONG_PASSWORD = "Wrong username or password."
 MAX_USERNAME = 150  # the column's width; a longer name cannot exist
@@ -37,7 +43,7 @@ class SignInRefused(Exception):
 @cache
 def _dummy_hash() -> str:
     """A hash made the same way as users' (same method and cost), computed once per process."""
-    return generate_password_hash(secrets.token_urlsafe(16))
+    return passwords.hash_password(secrets.token_urlsafe(16))
 
 
 def _duration(seconds: int) -> str:
@@ -62,7 +68,7 @@ def _find_user(username: str) -> User | None:
 
 def _password_matches(user: User | None, password: str) -> bool:
     if user is None:
-        check_password_hash(_dummy_hash(), password)  # the same work as a real check
+        passwords.verify(_dummy_hash(), password)  # the same work as a real check
         return False
     return user.check_password(password)
 
@@ -97,13 +103,28 @@ def sign_in(username: str, password: str, address: str) -> User:
         raise SignInRefused(_locked_sentence(locked_for), 429, locked_for)
     user = _find_user(username)
     if _password_matches(user, password):
+        if user.is_disabled:
+            raise SignInRefused(disabled_sentence(), 403)
         throttle.record_success(username)
+        _signed_in(user, password)
         return user
     locked_for = throttle.record_failure(username, address)
     if locked_for:
         _log_lockout(username, user, address, locked_for)
         raise SignInRefused(_locked_sentence(locked_for), 429, locked_for)
     raise SignInRefused(WRONG_PASSWORD, 401)
+
+
+def disabled_sentence() -> str:
+    return _("This account is disabled. Ask an administrator to enable it.")
+
+
+def _signed_in(user: User, password: str) -> None:
+    """Note the time and, while the password is at hand, bring an old hash up to the current method."""
+    user.last_sign_in_at = utcnow()
+    if passwords.needs_rehash(user.password_hash):
+        user.set_password(password)
+    db.session.commit()
 
 
 # Browsers drop these before parsing a URL: C0 controls and space at the ends,

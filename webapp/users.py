@@ -1,30 +1,135 @@
-"""Console users: creating them, the first administrator, and password changes.
+"""Console users: create, list, disable and enable, roles, and password changes.
 
-Used by the sign-in pages' neighbours (profile, admin) and by ``mailroom users``; the
-sign-in check itself is :mod:`webapp.sign_in`, the session rows :mod:`webapp.sessions`.
+Pages (Administration › Users, My profile › Password), the API (``/api/v1/users``) and
+``mailroom users`` all go through these functions, so a rule holds whatever the door:
+
+* :func:`update_user` is the one place that changes a user's role or disabled state, and
+  it refuses to leave the console without an active administrator (the last one can be
+  neither demoted nor disabled) and refuses an administrator disabling themselves.
+* Disabling ends the user's page sessions at once (their rows are deleted); their API
+  tokens are refused while disabled (:mod:`webapp.api_tokens`), their mailboxes are no
+  longer picked by cron or ``mailroom idle`` (:mod:`webapp.jobs.due`,
+  :mod:`webapp.jobs.idle`). Nothing is deleted: enabling gives it all back.
+* Every password change goes through :func:`change_password`: the rules of
+  :mod:`webapp.passwords`, then every session of the user ends.
+
+The sign-in check itself is :mod:`webapp.sign_in`, the session rows :mod:`webapp.sessions`.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from . import sessions
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from . import email_log, passwords, sessions
+from .errors import Conflict, Invalid, NotFound
 from .extensions import db
-from .models import Role, User
+from .models import Account, ApiToken, LogLevel, LogSource, Role, User, UserSession, utcnow
+
+MAX_USERNAME = 150  # the column's width
+#: Characters a new username may hold besides letters and digits (names appear in URLs and logs).
+USERNAME_EXTRA = set("._-@+")
 
 
-def _check_password_rules(password: str) -> None:
-    if len(password) < 8:
-        raise ValueError("the password must be at least 8 characters")
+@dataclass
+class UserRow:
+    """A row of Administration › Users: the user and how many mailboxes they have."""
+
+    user: User
+    mailboxes: int
 
 
-def create_user(username: str, password: str, admin: bool = False) -> User:
-    if not username or not username.strip():
-        raise ValueError("the username is empty")
-    _check_password_rules(password)
-    if User.query.filter_by(username=username.strip()).first():
-        raise ValueError(f"a user named {username!r} exists already")
-    user = User(username=username.strip(), role=(Role.ADMIN if admin else Role.USER).value)
+# -- lookups -----------------------------------------------------------------------------------
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
+    if user is None:
+        raise NotFound(_("No such user."))
+    return user
+
+
+def user_named(username: str) -> User | None:
+    return User.query.filter_by(username=username).first()
+
+
+def list_users() -> list[UserRow]:
+    """Every user by name, with their mailbox count (one query)."""
+    counts = select(Account.user_id, func.count(Account.id).label("n")).group_by(Account.user_id).subquery()
+    rows = db.session.execute(
+        select(User, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.user_id == User.id)
+        .order_by(func.lower(User.username), User.id)
+    )
+    return [UserRow(user, int(n)) for user, n in rows]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def as_dict(user: User, mailboxes: int | None = None) -> dict[str, Any]:
+    """What an administrator sees of a user (never a password hash)."""
+    if mailboxes is None:
+        mailboxes = Account.query.filter_by(user_id=user.id).count()
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "admin": user.is_admin,
+        "state": "disabled" if user.is_disabled else "active",
+        "disabled_at": _iso(user.disabled_at),
+        "last_sign_in_at": _iso(user.last_sign_in_at),
+        "created_at": _iso(user.created_at),
+        "mailboxes": mailboxes,
+    }
+
+
+# -- creating ----------------------------------------------------------------------------------
+
+
+def clean_username(value: object) -> str:
+    """A new user's name: 1-150 letters, digits and ``. _ - @ +``; Invalid names ``username``."""
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid({"username": _("Enter a username.")})
+    name = value.strip()
+    if len(name) > MAX_USERNAME:
+        raise Invalid(
+            {"username": _("The username must be at most %(count)d characters.", count=MAX_USERNAME)}
+        )
+    if not all(c.isalnum() or c in USERNAME_EXTRA for c in name):
+        raise Invalid({"username": _("Use only letters, digits and . _ - @ + in a username (no spaces).")})
+    return name
+
+
+def create_user(username: str, password: str, admin: bool = False, confirm: str | None = None) -> User:
+    """A new user; Invalid names the field (``username``, ``password``, ``confirm``), Conflict if taken.
+
+    ``confirm``, when given, must equal ``password`` (the forms and a piped ``users create``).
+    """
+    errors: dict[str, str] = {}
+    for field, check in (
+        ("username", lambda: clean_username(username)),
+        ("password", lambda: passwords.check(password)),
+    ):
+        try:
+            check()
+        except Invalid as exc:
+            errors[field] = exc.fields[field]
+    if confirm is not None and "password" not in errors and confirm != password:
+        errors["confirm"] = _("The two passwords differ; type the same password twice.")
+    if errors:
+        raise Invalid(errors)
+    name = clean_username(username)
+    if user_named(name) is not None:
+        message = _("A user named %(name)s exists already.", name=name)
+        raise Conflict(message, {"username": message})
+    user = User(username=name, role=(Role.ADMIN if admin else Role.USER).value)
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
@@ -37,21 +142,132 @@ def ensure_admin(password: str | None) -> str | None:
         return None
     generated = None
     if not password:
-        password = generated = secrets.token_urlsafe(12)
+        password = generated = secrets.token_urlsafe(18)
     create_user("admin", password, admin=True)
     return generated
 
 
-def change_password(user: User, new_password: str) -> int:
+# -- passwords ---------------------------------------------------------------------------------
+
+
+def change_password(
+    user: User, new_password: str, confirm: str | None = None, field: str = "password"
+) -> int:
     """Set a new password and sign ``user`` out everywhere; return how many sessions ended.
 
-    Every page or command that changes a password goes through here, so a browser
-    signed in with the old password (perhaps someone else's) stops working at once.
+    Every page, API call and command that changes a password goes through here, so a
+    browser signed in with the old password (perhaps someone else's) stops working at once.
     A page changing the person's own password signs them in again afterwards.
-    API tokens are separate credentials and stay (revoke them with ``tokens revoke``).
+    API tokens are separate credentials and stay (revoke them on the API tokens page).
     """
-    _check_password_rules(new_password)
+    passwords.check(new_password, field)
+    if confirm is not None and confirm != new_password:
+        raise Invalid({"confirm": _("The two passwords differ; type the same password twice.")})
     user.set_password(new_password)
     ended = sessions.end_all(user)
     db.session.commit()
     return ended
+
+
+def change_own_password(user: User, current: str, new_password: str, confirm: str | None = None) -> int:
+    """A person's own change: the current password first (Invalid names ``current_password``)."""
+    if not isinstance(current, str) or not user.check_password(current):
+        raise Invalid({"current_password": _("The current password is not right.")})
+    if new_password == current:
+        raise Invalid({"new_password": _("The new password must differ from the current one.")})
+    return change_password(user, new_password, confirm, field="new_password")
+
+
+# -- role and state: the one place ---------------------------------------------------------------
+
+
+def _active_admin_ids() -> set[int]:
+    # FOR UPDATE: two administrators demoting each other at once on PostgreSQL cannot both pass
+    # the check (SQLite serialises writers anyway and ignores the clause).
+    query = select(User.id).where(User.role == Role.ADMIN.value, User.disabled_at.is_(None)).with_for_update()
+    return set(db.session.execute(query).scalars())
+
+
+def update_user(
+    user: User, *, admin: bool | None = None, disabled: bool | None = None, actor: User | None = None
+) -> User:
+    """Change ``user``'s role and/or disabled state; the rules of the module docstring hold.
+
+    ``actor`` is the administrator doing it (None: the command line). Raises Conflict (409)
+    naming the field (``admin`` or ``disabled``) when the change is refused.
+    """
+    was_active_admin = user.is_admin and not user.is_disabled
+    becomes_active_admin = (user.is_admin if admin is None else admin) and not (
+        user.is_disabled if disabled is None else disabled
+    )
+    field = "disabled" if disabled else "admin"
+    if disabled and actor is not None and actor.id == user.id:
+        raise Conflict(_("You cannot disable your own account."), {field: _("You cannot disable yourself.")})
+    if was_active_admin and not becomes_active_admin and _active_admin_ids() <= {user.id}:
+        message = _(
+            "%(name)s is the last active administrator; make another user an administrator first.",
+            name=user.username,
+        )
+        raise Conflict(message, {field: message})
+    changes = _apply(user, admin, disabled)
+    if changes:
+        _log(user, actor, changes)
+    db.session.commit()
+    return user
+
+
+def _apply(user: User, admin: bool | None, disabled: bool | None) -> list[str]:
+    changes = []
+    if admin is not None and admin != user.is_admin:
+        user.role = (Role.ADMIN if admin else Role.USER).value
+        changes.append("made an administrator" if admin else "no longer an administrator")
+    if disabled is not None and disabled != user.is_disabled:
+        user.disabled_at = utcnow() if disabled else None
+        if disabled:
+            sessions.end_all(user)  # every browser signed out at once
+        changes.append("disabled" if disabled else "enabled")
+    return changes
+
+
+def _log(user: User, actor: User | None, changes: list[str]) -> None:
+    who = actor.username if actor is not None else "the command line"
+    email_log.record(
+        LogSource.ADMIN,
+        LogLevel.INFO,
+        f"User {user.username} {' and '.join(changes)} by {who}.",
+        user=user,
+        details={"changes": changes},
+        created_by=actor.username if actor is not None else "cli",
+    )
+
+
+def disable_user(user: User, actor: User | None = None) -> User:
+    return update_user(user, disabled=True, actor=actor)
+
+
+def enable_user(user: User, actor: User | None = None) -> User:
+    return update_user(user, disabled=False, actor=actor)
+
+
+def set_admin(user: User, admin: bool, actor: User | None = None) -> User:
+    return update_user(user, admin=admin, actor=actor)
+
+
+@dataclass
+class DisableImpact:
+    """What disabling a user stops, for the confirmation page."""
+
+    sessions: int
+    tokens: int
+    mailboxes: int
+
+
+def disable_impact(user: User) -> DisableImpact:
+    now = utcnow()
+    return DisableImpact(
+        sessions=UserSession.query.filter_by(user_id=user.id).count(),
+        tokens=ApiToken.query.filter(
+            ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now
+        ).count(),
+        mailboxes=Account.query.filter_by(user_id=user.id, active=True).count(),
+    )

@@ -1,11 +1,11 @@
-"""Users: disabled state, last sign-in, token last use (placeholder until used; issue 14)
+"""Users: disabled state and last sign-in (issue 14)
 
 Revision ID: b14a00000001
 Revises: b13a00000003
 Create Date: 2026-11-29 19:40:00
 """
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 
 revision = 'b14a00000001'
@@ -18,8 +18,13 @@ KEEP_AUTOINCREMENT = {'sqlite_autoincrement': True}
 
 
 def upgrade():
-    pass
+    # Nullable columns, no default: every existing user stays enabled, "never signed in" until next time.
+    with op.batch_alter_table('users', table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
+        batch_op.add_column(sa.Column('disabled_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('last_sign_in_at', sa.DateTime(), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('users', table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
+        batch_op.drop_column('last_sign_in_at')
+        batch_op.drop_column('disabled_at')
