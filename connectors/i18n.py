@@ -7,7 +7,16 @@ the stored English text when it shows it (``webapp.i18n.translate_stored``).
 
 from __future__ import annotations
 
+#: Marked texts with ``{name}`` fields: a text built from one with ``str.format`` is matched
+#: against them when shown, and rebuilt from the translated template (webapp.i18n).
+TEMPLATES: list[str] = []
+
 
 def N_(text: str) -> str:  # noqa: N802  (the conventional name of the gettext no-op marker)
-    """Return ``text`` unchanged; extraction picks it up as a msgid."""
+    """Return ``text`` unchanged; extraction picks it up as a msgid.
+
+    Mark module-level constants: a template is known to the web once its module is imported.
+    """
+    if "{" in text and text not in TEMPLATES:
+        TEMPLATES.append(text)
     return text

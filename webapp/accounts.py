@@ -18,6 +18,7 @@ from sqlalchemy import func
 from . import account_states, address_guard, email_log, settings_store, signatures, validation
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
+from .i18n import translate_stored
 from .identities import set_shared_sender
 from .models import Account, LogLevel, LogSource, Notification, Service, User
 from .secretbox import box
@@ -385,7 +386,7 @@ def account_as_dict(account: Account) -> dict:
         "description": account.description,
         "is_main": account.is_main,
         "state": account.state,
-        "last_error": account.last_error,
+        "last_error": translate_stored(account.last_error) or None,
         "last_error_at": account.last_error_at.isoformat() + "Z" if account.last_error_at else None,
         "has_password": bool(account.password_encrypted),
         "auth_method": account.auth_method,

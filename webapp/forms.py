@@ -12,6 +12,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
+from .i18n import translate_stored
 from .validation import endpoint_from_form
 
 SECURITY_CHOICES = [
@@ -44,6 +45,7 @@ def apply_errors(form: FlaskForm, fields: dict[str, str], mapping: dict[str, str
     for key, message in fields.items():
         target = (mapping or {}).get(key) or endpoint_field(key) or key
         field = getattr(form, target, None)
+        message = translate_stored(message)  # a rule's English sentence, in the reader's language
         if field is None:
             form.form_errors.append(f"{key}: {message}")
         else:

@@ -24,6 +24,7 @@ from flask import Flask, has_request_context, request
 from flask_babel import Babel, force_locale, format_date, format_time, get_locale, gettext
 from flask_login import current_user
 
+from connectors import i18n as marked
 from connectors import plugins
 
 from .errors import Invalid
@@ -110,16 +111,21 @@ def register_templates(templates: Iterable[str]) -> None:
     for template in templates:
         if template not in _templates:
             _templates.append(template)
-    _patterns.cache_clear()
 
 
 _FIELD = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
-@lru_cache(maxsize=1)
+_compiled: dict[str, re.Pattern] = {}
+
+
 def _patterns() -> list[tuple[re.Pattern, str]]:
+    """Every registered or ``N_``-marked template as a regular expression (compiled once each)."""
     out = []
-    for template in _templates:
+    for template in [*_templates, *marked.TEMPLATES]:
+        if template in _compiled:
+            out.append((_compiled[template], template))
+            continue
         parts = _FIELD.split(template)
         regex = ""
         seen = set()
@@ -131,7 +137,8 @@ def _patterns() -> list[tuple[re.Pattern, str]]:
             else:
                 seen.add(part)
                 regex += f"(?P<{part}>.*?)"
-        out.append((re.compile(regex + r"\Z", re.S), template))
+        _compiled[template] = re.compile(regex + r"\Z", re.S)
+        out.append((_compiled[template], template))
     return out
 
 
@@ -171,6 +178,17 @@ def localize_error(error: dict | None) -> dict | None:
         if out.get(key):
             out[key] = translate_stored(out[key])
     out["hints"] = [translate_stored(hint) for hint in error.get("hints") or []]
+    return out
+
+
+def localize_body(body: dict) -> dict:
+    """An API error body (``error``, ``hint``, ``fields``) in the request's language; keys stay English."""
+    out = dict(body)
+    for key in ("error", "hint", "message"):
+        if isinstance(out.get(key), str):
+            out[key] = translate_stored(out[key])
+    if isinstance(out.get("fields"), dict):
+        out["fields"] = {k: translate_stored(v) if isinstance(v, str) else v for k, v in out["fields"].items()}
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rq.exceptions import NoSuchJobError
 from rq.job import JOB_ID_PATTERN, Job
 
-from . import queue
+from . import i18n, queue
 from .errors import NotFound
 from .jobs import abandoned as abandoned_jobs
 from .models import User
@@ -35,9 +35,9 @@ def _status(job_id: str, viewer: User) -> dict:
     state = state.value if hasattr(state, "value") else str(state)
     body: dict = {"id": job.id, "kind": job.meta.get("kind"), "status": _public_status(state), "result": None}
     if state == "finished":
-        body["result"] = job.return_value()
+        body["result"] = i18n.localize_summary(job.return_value())  # diagnoses in the reader's language
     elif state == "failed":
-        body["error"] = _failure_sentence(job)
+        body["error"] = i18n.translate_stored(_failure_sentence(job))
     if job.meta.get("progress"):
         body["progress"] = job.meta["progress"]
     return body

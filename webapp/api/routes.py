@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import accounts, email_log, job_status, service_catalog, settings_store
+from .. import accounts, email_log, i18n, job_status, service_catalog, settings_store
 from ..errors import DomainError, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..jobs import connection_test
@@ -19,7 +19,7 @@ from .jobs import accepted, job_body
 @bp.errorhandler(DomainError)
 def domain_error(exc: DomainError):
     db.session.rollback()
-    return jsonify(exc.as_dict()), exc.status, getattr(exc, "headers", None) or {}
+    return jsonify(i18n.localize_body(exc.as_dict())), exc.status, getattr(exc, "headers", None) or {}
 
 
 @bp.errorhandler(HTTPException)
