@@ -232,6 +232,36 @@ def sync_folders(
     return engine.stats
 
 
+def unchanged_folders(
+    imap: Any, folders: Sequence[tuple[int, str, FolderState]]
+) -> list[FolderResult] | None:
+    """One ``STATUS`` per folder: the folders' results if none changed since its completed pass,
+    else None (it stops at the first change, a refused folder or a server without CONDSTORE).
+
+    ``folders`` are ``(store folder id, server name, stored FolderState)``: the caller read the
+    states beforehand (a batch of mailboxes reads them in one query), so this touches no store.
+    The cheap half of :func:`sync_folders`'s unchanged path, for checking many mailboxes
+    concurrently; a None answer means "run :func:`sync_folders`" on the same connection.
+    """
+    engine = _Engine(imap, None, SyncOptions(), None, None)
+    saved_encode = getattr(imap, "folder_encode", None)
+    imap.folder_encode = False  # names are already modified UTF-7, as the server sent them
+    try:
+        results = []
+        for number, (folder_id, name, state) in enumerate(folders, 1):
+            result = FolderResult(folder_id, name, display_name=decode_name(name))
+            try:
+                if not engine._unchanged(result, state, number, len(folders)):
+                    return None
+            except FolderGone:
+                return None  # the full sync records the folder's error
+            results.append(result)
+        return results
+    finally:
+        if saved_encode is not None:
+            imap.folder_encode = saved_encode
+
+
 def _refused(result: FolderResult, exc: FolderGone) -> None:
     """Record a folder the server refused, classified (``folder_missing`` when it is gone)."""
     error = folder_error("imap", exc.step, str(exc), result.display_name)

@@ -92,10 +92,14 @@ def test_cron_enqueues_the_fleet_in_pipelines_and_spreads_the_next_pass(app, fle
     # One MGET, one pipelined fetch, one enqueue_many pipeline, one SET pipeline for the whole
     # chunk (not a lock round trip per mailbox), plus a few of RQ's own.
     assert calls <= 10, calls
+    # Batches of 50 mailboxes of one server (webapp.jobs.batch), not a job per mailbox.
     periodic = get_queue(PERIODIC)
-    assert periodic.count == len(fleet)
+    assert periodic.count == len(fleet) // 50 == result["jobs"]
     job = Job.fetch(get_redis().get(JOB_KEY.format(fleet[0])).decode(), connection=get_redis())
-    assert job.origin == periodic.name and job.meta["kind"] == "sync" and job.retries_left == 3
+    assert job.origin == periodic.name and job.meta["kind"] == "sync_batch"
+    assert job.func_name == "webapp.jobs.batch.sync_batch" and job.args == (job.meta["account_ids"],)
+    batched = sorted(i for j in Job.fetch_many(periodic.job_ids, connection=get_redis()) for i in j.args[0])
+    assert batched == fleet
 
     db.session.expire_all()
     accounts = Account.query.filter(Account.id.in_(fleet)).all()
@@ -105,15 +109,39 @@ def test_cron_enqueues_the_fleet_in_pipelines_and_spreads_the_next_pass(app, fle
     assert all(d >= started + INTERVAL * PUSH_SWEEP_FACTOR / 2 for d in push)
     assert len({d.replace(microsecond=0) for d in plain}) > len(plain) * 0.8  # spread, not one instant
     # Nothing is due again until its time: the next minute's cron run enqueues nothing.
-    assert sync_due_accounts() == {"enqueued": [], "already_running": []}
+    assert sync_due_accounts() == {"enqueued": [], "already_running": [], "jobs": 0}
 
 
 def test_a_queued_mailbox_made_due_again_is_reported_not_enqueued_twice(app, fleet):
     sync_due_accounts()
     db.session.execute(db.update(Account).where(Account.id == fleet[0]).values(next_sync_at=utcnow()))
     db.session.commit()
-    assert sync_due_accounts() == {"enqueued": [], "already_running": [fleet[0]]}
-    assert get_queue(PERIODIC).count == len(fleet)
+    assert sync_due_accounts() == {"enqueued": [], "already_running": [fleet[0]], "jobs": 0}
+    assert get_queue(PERIODIC).count == len(fleet) // 50
+
+
+def test_batches_group_mailboxes_by_server_and_pop3_goes_alone(app, fleet):
+    """Two typed IMAP hosts (case does not matter), a POP3 mailbox: three kinds of job."""
+    db.session.execute(
+        db.update(Account).where(Account.id.in_(fleet[:120])).values(imap_host="imap.one.example")
+    )
+    db.session.execute(
+        db.update(Account).where(Account.id.in_(fleet[120:130])).values(imap_host="IMAP.ONE.example")
+    )
+    db.session.execute(
+        db.update(Account).where(Account.id.in_(fleet[130:])).values(imap_host="imap.two.example")
+    )
+    db.session.execute(db.update(Account).where(Account.id == fleet[-1]).values(incoming_protocol="pop3"))
+    db.session.commit()
+    result = sync_due_accounts()
+    jobs = Job.fetch_many(get_queue(PERIODIC).job_ids, connection=get_redis())
+    hosts = {a.id: (a.imap_host or "").lower() for a in Account.query.filter(Account.id.in_(fleet))}
+    batches = [j.args[0] for j in jobs if j.meta["kind"] == "sync_batch"]
+    singles = [j.args[0] for j in jobs if j.meta["kind"] == "sync"]
+    assert singles == [fleet[-1]]  # POP3: its own single-mailbox job
+    assert all(len({hosts[i] for i in b}) == 1 and len(b) <= 50 for b in batches)
+    assert sorted(len(b) for b in batches) == [19, 30, 50, 50, 50, 50, 50]  # 130 on one, 169 on two
+    assert result["jobs"] == len(jobs) == 8
 
 
 def test_cron_picks_due_mailboxes_with_its_index(app):

@@ -32,9 +32,10 @@ from ..queue import get_redis
 KEY = "mailroom:connections:{}"
 #: Seconds a slot outlives its holder's last sign of life (config ``CONNECTION_SLOT_TTL``).
 SLOT_TTL = 60
-#: Seconds a job other than a sync waits for a slot before giving up as throttled
-#: (config ``CONNECTION_SLOT_WAIT``); a sync waits 0 and is re-enqueued instead.
-SLOT_WAIT = 10
+#: Seconds a job other than a sync (a folder list, a body fetch, a Sent copy: a person waits for
+#: them) waits for a slot before failing fast as ``throttled``, a transient class with a clear
+#: sentence (config ``CONNECTION_SLOT_WAIT``); a sync waits 0 and is re-enqueued instead.
+SLOT_WAIT = 1
 
 #: KEYS[1] the set; ARGV: limit, ttl, token.  1 = taken, 0 = all slots held.
 _ACQUIRE = """
@@ -69,6 +70,8 @@ class Limit:
     key: str
     max_connections: int
     host: str
+    #: The provider counts per mailbox (Gmail): the cap does not bound a batch's concurrency.
+    per_account: bool = False
 
 
 def limit_for(account: Account, host: str) -> Limit | None:
@@ -81,7 +84,7 @@ def limit_for(account: Account, host: str) -> Limit | None:
     if plugin is None:
         return None
     key = KEY.format(f"{host}:account:{account.id}" if plugin.per_account else host)
-    return Limit(key, plugin.max_connections, host)
+    return Limit(key, plugin.max_connections, host, per_account=bool(plugin.per_account))
 
 
 def slot_ttl() -> float:
@@ -134,7 +137,14 @@ def connection_slot(account: Account, host: str, protocol: str, wait: float | No
     Waits up to ``wait`` seconds (config ``CONNECTION_SLOT_WAIT`` by default) for a slot, then
     raises :class:`NoFreeConnection`.
     """
-    limit = limit_for(account, host)
+    with hold(limit_for(account, host), protocol, wait):
+        yield
+
+
+@contextmanager
+def hold(limit: Limit | None, protocol: str, wait: float | None = None) -> Iterator[None]:
+    """:func:`connection_slot` for a :class:`Limit` found beforehand (the batch job finds its
+    mailboxes' limits in its main thread and holds the slots from its connection threads)."""
     if limit is None:
         yield
         return
@@ -164,4 +174,4 @@ def _acquire(limit: Limit, token: str, ttl: float, protocol: str, wait: float) -
                     "are in use; waiting for one to free."
                 ),
             )
-        time.sleep(0.2)
+        time.sleep(min(0.2, max(0.02, wait / 10)))

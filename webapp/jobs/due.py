@@ -21,6 +21,7 @@ from sqlalchemy import Select, and_, or_, select
 
 from ..extensions import db
 from ..models import Account, AccountState
+from ..users import owner_enabled
 
 #: A push mailbox gets its periodic sweep this many sync intervals apart.
 PUSH_SWEEP_FACTOR = 4
@@ -51,7 +52,8 @@ def next_due(account_id: int, now: datetime, interval: timedelta, push: bool = F
 
 
 def due_query(now: datetime, interval: timedelta, limit: int | None = None) -> Select:
-    """Active mailboxes whose due time has come, oldest due first; served by the index
+    """Active mailboxes whose due time has come, oldest due first, with what cron groups them by
+    (service or typed IMAP host, protocol); served by the index
     ``ix_accounts_active_next_sync_at``.  One without a due time yet (new, or from before due
     times existed) is due unless it synced within the interval."""
     not_scheduled = and_(
@@ -59,10 +61,19 @@ def due_query(now: datetime, interval: timedelta, limit: int | None = None) -> S
         or_(Account.last_synced_at.is_(None), Account.last_synced_at < now - interval),
     )
     query = (
-        select(Account.id, Account.user_id, Account.push)
+        select(
+            Account.id,
+            Account.user_id,
+            Account.push,
+            Account.manual,
+            Account.service_id,
+            Account.imap_host,
+            Account.incoming_protocol,
+        )
         .where(
             Account.active.is_(True),
             Account.state.notin_(NOT_SWEPT),
+            owner_enabled(),  # a disabled user's mailboxes wait (webapp/users.py)
             or_(Account.next_sync_at <= now, not_scheduled),
         )
         .order_by(Account.next_sync_at.is_not(None), Account.next_sync_at, Account.id)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rq import get_current_job
+from sqlalchemy import case, update
 
 from .. import email_log
 from ..extensions import db
@@ -99,6 +100,34 @@ def record_success(
             if account.last_error is not None and not account.last_error.startswith("SMTP"):
                 account.last_error = account.last_error_at = None
     _write(account, lines)
+
+
+def record_unchanged_syncs(account_ids: list[int]) -> None:
+    """Periodic checks that found nothing changed (:mod:`webapp.jobs.batch`): what
+    :func:`record_success` does for a sync, for many mailboxes in two UPDATEs and no log line
+    (nothing changed, nothing to log).  Not committed: the batch commits them all at once."""
+    if not account_ids:
+        return
+    now = utcnow()
+    unsynced = {"synchronize_session": False}
+    mine = Account.id.in_(account_ids)
+    db.session.execute(
+        update(Account)
+        .where(mine)
+        .values(last_synced_at=now, last_sync_error=None)
+        .execution_options(**unsynced)
+    )
+    smtp = Account.last_error.like("SMTP%")  # an SMTP error is not a sync's to clear
+    db.session.execute(
+        update(Account)
+        .where(mine, Account.state.in_(_HEALED_BY_LOGIN))
+        .values(
+            state=AccountState.CONNECTED.value,
+            last_error=case((smtp, Account.last_error), else_=None),
+            last_error_at=case((smtp, Account.last_error_at), else_=None),
+        )
+        .execution_options(**unsynced)
+    )
 
 
 def record_failure(

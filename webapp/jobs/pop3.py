@@ -27,7 +27,7 @@ from collections.abc import Callable
 from sqlalchemy import func
 
 from connectors.envelope import parse_envelope
-from connectors.errors import AUTH_CLASSES, MailError
+from connectors.errors import AUTH_CLASSES, ErrorClass, MailError
 from connectors.mime_text import split_message
 from connectors.transcript import Transcript
 
@@ -83,21 +83,26 @@ def message_row(folder: Folder, uid: int, uidl: str, raw: bytes) -> Message:
     )
 
 
-def download(account: Account, progress: Progress | None = None) -> dict:
+def download(account: Account, progress: Progress | None = None, *, defer_busy: bool = False) -> dict:
     """Download the POP3 mailbox's new messages; return counts.
 
     Returns ``{"protocol": "pop3", "on_server", "new", "downloaded", "deleted", "stored"}``.
     Raises :class:`connectors.errors.MailError` (classified) or
     :class:`webapp.errors.MailboxUnavailable` after recording them; what
     was committed before a failure stays, and the next run continues from it.
+    ``defer_busy`` (a sync job that may wait): no free connection slot is not waited for, and
+    it or a server asking us to slow down (``throttled``) is raised *unrecorded*, for the
+    caller to come back later (:mod:`webapp.jobs.backoff`): a busy server is not a failure.
     """
     transcript = Transcript() if account.debug else None
     counts = {"protocol": "pop3", "on_server": 0, "new": 0, "downloaded": 0, "deleted": 0, "stored": 0}
     try:
         folder = inbox_folder(account)
-        _run(account, folder, transcript, progress, counts)
+        _run(account, folder, transcript, progress, counts, wait=0 if defer_busy else None)
     except Exception as exc:
         db.session.rollback()
+        if defer_busy and isinstance(exc, MailError) and exc.error_class is ErrorClass.THROTTLED:
+            raise
         _record_failure(account, exc, counts, transcript)
         raise
     details: dict = {"counts": counts}
@@ -135,7 +140,9 @@ def result_sentence(counts: dict, leave_on_server: bool) -> str:
     return text + f"; {_messages(counts.get('deleted', 0))} deleted from the server."
 
 
-def _run(account: Account, folder: Folder, transcript, progress: Progress | None, counts: dict) -> None:
+def _run(
+    account: Account, folder: Folder, transcript, progress: Progress | None, counts: dict, wait: float | None
+) -> None:
     """The download itself; ``counts`` is updated as it goes, so a failure can report how far it got."""
     known = {
         uidl
@@ -147,7 +154,7 @@ def _run(account: Account, folder: Folder, transcript, progress: Progress | None
     next_uid = max(top_uid or 0, (folder.uidnext or 1) - 1) + 1
     leave = account.pop3_leave_on_server
     marked = 0
-    with open_client(account, "pop3", transcript) as client:
+    with open_client(account, "pop3", transcript, wait=wait) as client:
         listing = client.uidl()
         counts["on_server"] = len(listing)
         new = []

@@ -67,6 +67,12 @@ TRANSIENT = TRANSIENT_CLASSES
 _ACTIVE = {"queued", "started", "deferred", "scheduled"}
 #: Mailboxes cron checks and enqueues per Redis pipeline.
 ENQUEUE_BATCH = 500
+#: Mailboxes of one server per periodic batch job (config ``SYNC_BATCH_SIZE``).
+BATCH_SIZE = 50
+#: The batch job and its failure callback, by dotted path (webapp.jobs.batch imports this module).
+BATCH_JOB = "webapp.jobs.batch.sync_batch"
+BATCH_FAILURE_CALLBACK = "webapp.jobs.batch.on_batch_failure"
+BATCH_KIND = "sync_batch"
 
 
 class SyncRunning(Conflict):
@@ -102,6 +108,8 @@ def active_job(account_id: int) -> Job | None:
         job = Job.fetch(job_id.decode(), connection=get_redis())
     except NoSuchJobError:
         return None
+    if job.meta.get("kind") == BATCH_KIND:
+        return None  # a person's "Sync now" goes ahead; the batch skips a mailbox locked by it
     status = job.get_status(refresh=True)
     status = getattr(status, "value", status)
     if status == "started" and abandoned_jobs.recover(job):
@@ -183,15 +191,15 @@ def sync_due_accounts() -> dict:
     interval = timedelta(minutes=int(settings_store.get("sync_interval_minutes")))
     now = utcnow()
     rows = db.session.execute(due.due_query(now, interval)).all()
-    enqueued, busy = [], []
+    enqueued, busy, jobs = [], [], 0
     for chunk in batched(rows, ENQUEUE_BATCH):
         free, taken = _split_busy(chunk)
-        _enqueue_periodic(free)
+        jobs += _enqueue_periodic(free)
         enqueued += [row.id for row in free]
         busy += [row.id for row in taken]
     due.schedule_next(((row.id, row.push) for row in rows), now, interval)
     db.session.commit()
-    return {"enqueued": enqueued, "already_running": busy}
+    return {"enqueued": enqueued, "already_running": busy, "jobs": jobs}
 
 
 def batched(rows: list, size: int) -> Iterator[list]:
@@ -222,17 +230,64 @@ def _pending(job: Job) -> bool:
     return status in _ACTIVE or (status == "failed" and bool(job.retries_left))
 
 
-def _enqueue_periodic(rows: list) -> None:
+def _enqueue_periodic(rows: list) -> int:
+    """Enqueue ``rows`` on the periodic lane in one pipeline: IMAP mailboxes in batch jobs of up to
+    :func:`batch_size` per server (:mod:`webapp.jobs.batch`), POP3 ones one job each; each
+    mailbox's job key names its job (so the next run reports it busy).  Returns the jobs made."""
     if not rows:
-        return
-    datas = [
-        Queue.prepare_data(sync_account, args=(row.id,), **_job_options(row.user_id, row.id)) for row in rows
-    ]
+        return 0
+    groups = _batches(rows)
+    datas = [_prepare(group) for group in groups]
     jobs = enqueue_many(datas, lane=PERIODIC)
     with get_redis().pipeline(transaction=False) as pipe:
-        for job, row in zip(jobs, rows, strict=True):
-            pipe.set(JOB_KEY.format(row.id), job.id, ex=_job_key_ttl())
+        for job, group in zip(jobs, groups, strict=True):
+            for row in group:
+                pipe.set(JOB_KEY.format(row.id), job.id, ex=_job_key_ttl())
         pipe.execute()
+    return len(jobs)
+
+
+def batch_size() -> int:
+    """Mailboxes per periodic batch job (config ``SYNC_BATCH_SIZE``; 1 = one job per mailbox)."""
+    return max(1, int(current_app.config.get("SYNC_BATCH_SIZE", BATCH_SIZE)))
+
+
+def _server_key(row) -> tuple:
+    """Mailboxes of one service, or of one typed IMAP host, share a server (and its connection limit)."""
+    if row.manual:
+        return ("host", (row.imap_host or "").lower())
+    return ("service", row.service_id)
+
+
+def _batches(rows: list) -> list[list]:
+    """POP3 mailboxes alone; IMAP ones grouped by server, in lists of at most :func:`batch_size`."""
+    size = batch_size()
+    groups: list[list] = []
+    by_server: dict[tuple, list] = {}
+    for row in rows:
+        if row.incoming_protocol == "pop3" or size == 1:
+            groups.append([row])
+        else:
+            by_server.setdefault(_server_key(row), []).append(row)
+    for members in by_server.values():
+        groups += list(batched(members, size))
+    return groups
+
+
+def _prepare(group: list):
+    if len(group) == 1:
+        row = group[0]
+        return Queue.prepare_data(sync_account, args=(row.id,), **_job_options(row.user_id, row.id))
+    ids = [row.id for row in group]
+    return Queue.prepare_data(
+        BATCH_JOB,
+        args=(ids,),
+        timeout=job_timeout(),
+        result_ttl=3600,
+        failure_ttl=24 * 3600,
+        on_failure=Callback(BATCH_FAILURE_CALLBACK),
+        meta={"owner_id": None, "kind": BATCH_KIND, "account_ids": ids},
+    )
 
 
 def _retry_intervals() -> list[int]:
@@ -402,17 +457,7 @@ def _imap(account: Account) -> dict:
     try:
         # In RQ, a sync that finds no free connection slot waits by re-enqueueing (backoff), not here.
         with open_client(account, "imap", wait=0 if backoff.may_wait() else None) as client:
-            folders = _folders_to_sync(account, client)
-            pairs = [(f.id, f.name) for f in folders]
-            try:
-                stats = sync_folders(
-                    client.imap, SqlSyncStore(account.id), pairs, progress=progress, account_id=account.id
-                )
-            except MailError:
-                raise
-            except Exception as exc:  # the connection broke mid-sync: classify it like any other failure
-                raise client.classify(exc, "sync") from exc
-            automation = _automation(account, client, stats)
+            stats, automation = sync_on(account, client, progress)
     except MailboxUnavailable as exc:
         db.session.rollback()
         return _failed(account, str(exc), None, retry=False)
@@ -420,14 +465,38 @@ def _imap(account: Account) -> dict:
         db.session.rollback()
         if exc.error_class is ErrorClass.THROTTLED and backoff.may_wait():
             return _wait(account, exc)
-        transient = exc.error_class in TRANSIENT or (
-            exc.step == "sync" and exc.error_class is ErrorClass.PROTOCOL
-        )
-        return _failed(account, f"IMAP: {exc.message}", exc, retry=transient)
+        return _failed(account, f"IMAP: {exc.message}", exc, retry=is_transient(exc))
     result = _succeeded(account, stats, time.monotonic() - started)
     if automation:
         result["automation"] = automation
     return result
+
+
+def sync_on(account: Account, client, progress=None) -> tuple:
+    """``(stats, automation)``: the mailbox's folders synced on its open, logged-in ``client``
+    (listed first when it has none), then filters and out-of-office on the new mail.
+
+    Raises :class:`MailError` (a broken connection classified like any other failure).  The
+    batch job (:mod:`webapp.jobs.batch`) calls it on the connection its check opened.
+    """
+    folders = _folders_to_sync(account, client)
+    pairs = [(f.id, f.name) for f in folders]
+    try:
+        stats = sync_folders(
+            client.imap, SqlSyncStore(account.id), pairs, progress=progress, account_id=account.id
+        )
+    except MailError:
+        raise
+    except Exception as exc:  # the connection broke mid-sync: classify it like any other failure
+        raise client.classify(exc, "sync") from exc
+    return stats, _automation(account, client, stats)
+
+
+def is_transient(error: MailError) -> bool:
+    """Retried later: the transient classes, and a protocol error in the middle of a sync."""
+    return error.error_class in TRANSIENT or (
+        error.step == "sync" and error.error_class is ErrorClass.PROTOCOL
+    )
 
 
 def _wait(account: Account, error: MailError) -> dict:
@@ -537,10 +606,16 @@ def _pop3(account: Account) -> dict:
     """A POP3 mailbox's download (webapp.jobs.pop3 records its outcome); transient failures are retried."""
     progress = _Progress()
     try:
-        counts = download(account, progress=lambda done, total: progress(1, 1, "INBOX", done, total))
+        counts = download(
+            account,
+            progress=lambda done, total: progress(1, 1, "INBOX", done, total),
+            defer_busy=backoff.may_wait(),
+        )
     except MailboxUnavailable as exc:
         return {"ok": False, "error": str(exc)}
     except MailError as exc:
+        if exc.error_class is ErrorClass.THROTTLED and backoff.may_wait():
+            return _wait(account, exc)  # no free slot, or the server said slow down: not a failure
         if exc.error_class in TRANSIENT or exc.error_class is ErrorClass.PROTOCOL:
             raise Transient(account.last_sync_error) from None
         return {"ok": False, "error": account.last_sync_error, "class": exc.error_class.value}

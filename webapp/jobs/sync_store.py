@@ -16,6 +16,7 @@ from sqlalchemy.engine import Dialect
 
 from connectors.sync import FolderState
 
+from .. import message_changes
 from ..extensions import db
 from ..models import Folder, Message
 
@@ -74,16 +75,22 @@ class SqlSyncStore:
 
     def stored_count_and_max_uid(self, folder_id: int) -> tuple[int, int]:
         count, top = self.session.execute(
-            select(func.count(), func.max(_messages.c.uid)).where(_messages.c.folder_id == folder_id)
+            select(func.count(), func.max(_messages.c.uid)).where(
+                _messages.c.folder_id == folder_id, _messages.c.uid > 0  # < 0: a move's placeholder
+            )
         ).one()
         return int(count or 0), int(top or 0)
 
     def known_uids(self, folder_id: int) -> set[int]:
-        return set(self.session.scalars(select(_messages.c.uid).where(_messages.c.folder_id == folder_id)))
+        return set(
+            self.session.scalars(
+                select(_messages.c.uid).where(_messages.c.folder_id == folder_id, _messages.c.uid > 0)
+            )
+        )
 
     def known_flags(self, folder_id: int) -> dict[int, str]:
         rows = self.session.execute(
-            select(_messages.c.uid, _messages.c.flags).where(_messages.c.folder_id == folder_id)
+            select(_messages.c.uid, _messages.c.flags).where(_messages.c.folder_id == folder_id, _messages.c.uid > 0)
         )
         return {uid: flags for uid, flags in rows}
 
@@ -95,6 +102,7 @@ class SqlSyncStore:
         dialect (SQLite's DATETIME) are converted, and Python-side column defaults are filled in
         once per batch.  Every row must have the first row's keys (as with Core executemany).
         """
+        rows = self._not_moved(folder_id, rows)
         if not rows:
             return
         conn = self.session.connection()
@@ -129,9 +137,40 @@ class SqlSyncStore:
             params = [dict(zip(order, values, strict=True)) for values in params]
         conn.exec_driver_sql(sql, params)
 
+    def _not_moved(self, folder_id: int, rows: list[dict]) -> list[dict]:
+        """Rows less the messages a person is moving out of the folder (their row is in the target
+        already) and those moved in that wait for this sync: those rows are adopted, not inserted
+        again (webapp.message_changes)."""
+        if not rows:
+            return rows
+        leaving = message_changes.pending_move_uids(folder_id)
+        arriving = message_changes.placed_uids(folder_id)
+        if not leaving and not arriving:
+            return rows
+        for row in rows:
+            if row["uid"] in arriving:
+                change_id, message_pk = arriving[row["uid"]]
+                self.session.execute(
+                    update(_messages)
+                    .where(_messages.c.id == message_pk)
+                    .values(uid=row["uid"], flags=row["flags"], seen=row["seen"], flagged=row["flagged"])
+                )
+                message_changes.forget(change_id)
+        return [r for r in rows if r["uid"] not in leaving and r["uid"] not in arriving]
+
     def update_flags(self, folder_id: int, changes: list[tuple[int, str, int | None]]) -> None:
         if not changes:
             return
+        # A person's flag change the job has not written yet stays shown over the server's flags.
+        pending = message_changes.pending_flag_actions(folder_id)
+        if pending:
+            shown = []
+            for uid, flags, modseq in changes:
+                if uid in pending:
+                    message_changes.note_server_flags([cid for cid, _ in pending[uid]], flags)
+                    flags = message_changes.overlay(flags, [action for _, action in pending[uid]])
+                shown.append((uid, flags, modseq))
+            changes = shown
         stmt = (
             update(_messages)
             .where(_messages.c.folder_id == bindparam("b_folder"), _messages.c.uid == bindparam("b_uid"))
@@ -169,3 +208,34 @@ class SqlSyncStore:
 
     def commit(self) -> None:
         self.session.commit()
+
+
+def folder_states(account_ids: list[int]) -> dict[int, list[tuple[int, str, FolderState]]]:
+    """Account id → ``(folder id, server name, FolderState)`` of its folders marked for sync that
+    still exist on the server, in id order: what a batch of unchanged checks needs, in one query."""
+    rows = db.session.execute(
+        select(
+            _folders.c.account_id, _folders.c.id, _folders.c.name, *(_folders.c[c] for c in _STATE_COLUMNS)
+        )
+        .where(
+            _folders.c.account_id.in_(account_ids),
+            _folders.c.sync.is_(True),
+            _folders.c.exists_on_server.is_(True),
+        )
+        .order_by(_folders.c.id)
+    )
+    out: dict[int, list[tuple[int, str, FolderState]]] = {}
+    for row in rows:
+        state = FolderState(**{c: row._mapping[c] for c in _STATE_COLUMNS})
+        out.setdefault(row.account_id, []).append((row.id, row.name, state))
+    return out
+
+
+def clear_folder_errors(folder_ids: list[int]) -> None:
+    """The folders a check found unchanged have no error any more (not committed)."""
+    if folder_ids:
+        db.session.execute(
+            update(_folders)
+            .where(_folders.c.id.in_(folder_ids), _folders.c.last_error.is_not(None))
+            .values(last_error=None)
+        )

@@ -1,0 +1,358 @@
+"""Cron's periodic sync of a batch of mailboxes on one server: one job, concurrent checks.
+
+``mailroom cron`` (:func:`webapp.jobs.sync.sync_due_accounts`) groups the due IMAP mailboxes by
+server (their service, or the typed IMAP host) and enqueues :func:`sync_batch` jobs of up to
+``SYNC_BATCH_SIZE`` (50) of them on the periodic lane.  A batch job:
+
+1. reads its mailboxes, their servers, credentials and connection limits, and the stored state of
+   every folder marked for sync, in a few queries (not a few per mailbox);
+2. takes the mailboxes' sync locks in one Redis pipeline (a mailbox locked by a running sync,
+   e.g. a person's "Sync now", is left to it), extended by one thread for the whole batch;
+3. visits the mailboxes concurrently, ``SYNC_BATCH_THREADS`` (8) at a time and never more than
+   the server's connection limit (:mod:`webapp.jobs.connection_slots`; each visit holds a slot):
+   connect, login, one ``STATUS`` per folder (:func:`connectors.sync.unchanged_folders`).  A
+   mailbox where something changed (or that is new) gets its real sync on that same connection,
+   in that thread, with its own app context and database session
+   (:func:`webapp.jobs.sync.sync_on`); its outcome is recorded as a single job's is;
+4. records every unchanged mailbox in one transaction (``last_synced_at``, healed state; no log
+   line: nothing changed, nothing to log) and counts them in Redis
+   (``mailroom:sync:unchanged``, for the Operations page and ``/metrics``);
+5. a mailbox whose visit failed is recorded for that mailbox only (:mod:`webapp.jobs.outcome`, the
+   one writer of a mailbox's state) and never fails the batch: a transient failure is retried as
+   a single-mailbox sync job after the first retry interval (then RQ's own retries), an
+   authentication failure is marked as such; no free connection slot, or a server asking us to
+   slow down, defers that mailbox (a single job later, :mod:`webapp.jobs.backoff`), it is not a
+   failure.
+
+A person's "Sync now" stays a single-mailbox job on the interactive lane (a queued batch does not
+make it answer 409).  A worker killed mid-batch: RQ's abandoned-job path calls
+:func:`on_batch_failure`, which releases the locks the batch still held; the mailboxes come round
+again at their next due time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import Flask, current_app
+from rq import Retry, get_current_job
+from rq.job import Job
+from sqlalchemy.orm import selectinload
+
+from connectors import plugins
+from connectors.errors import AUTH_CLASSES, ErrorClass, MailError
+from connectors.sync import unchanged_folders
+
+from .. import email_log
+from ..errors import MailboxUnavailable
+from ..extensions import db
+from ..models import Account, LogLevel, LogSource
+from ..queue import PERIODIC, get_queue, get_redis
+from . import backoff
+from .connection_slots import Limit, NoFreeConnection, hold, limit_for
+from .outcome import Check, Line, record_failure, record_unchanged_syncs
+from .session import credentials, server_settings
+from .sync import (
+    JOB_KEY,
+    LOCK_KEY,
+    _job_key_ttl,
+    _job_options,
+    _release_stale,
+    _retry_intervals,
+    _succeeded,
+    is_transient,
+    lock_ttl,
+    sync_account,
+    sync_on,
+)
+from .sync_store import clear_folder_errors, folder_states
+
+#: Mailboxes visited at once by one batch job (config ``SYNC_BATCH_THREADS``).
+THREADS = 8
+#: Seconds a visit waits for a connection slot before the mailbox is deferred (``SYNC_BATCH_SLOT_WAIT``).
+SLOT_WAIT = 1.0
+#: Redis counter of unchanged mailboxes checked (no log row is written for them).
+UNCHANGED_COUNTER = "mailroom:sync:unchanged"
+
+#: KEYS: the mailboxes' lock keys; ARGV[1] the batch's token.  Deletes only the locks it holds.
+_RELEASE = """
+local n = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key); n = n + 1 end
+end
+return n
+"""
+#: KEYS as above; ARGV: token, ttl in ms.  Extends only the locks it still holds.
+_EXTEND = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]) end
+end
+return 1
+"""
+
+UNCHANGED, SYNCED, WAIT, FAILED, CRASHED = "unchanged", "synced", "waiting", "failed", "crashed"
+
+
+@dataclass
+class Visit:
+    """One mailbox of the batch: what its thread needs (no ORM object crosses threads) and found."""
+
+    account_id: int
+    owner_id: int
+    client: object = None
+    limit: Limit | None = None
+    folders: list = field(default_factory=list)
+    outcome: str = ""
+    error: BaseException | None = None
+    folder_ids: list[int] = field(default_factory=list)
+
+
+# -- the locks ----------------------------------------------------------------------------------
+
+
+class BatchLocks:
+    """The batch's mailbox locks: taken in one pipeline, extended by one thread, released in one call.
+
+    Same keys and values as a single sync's lock (:class:`webapp.jobs.sync._Lock`: the holding job's
+    id), so a single sync and a batch exclude each other and a dead holder's lock is taken over alike.
+    """
+
+    def __init__(self, token: str) -> None:
+        self.redis = get_redis()
+        self.token = token
+        self.ttl_ms = int(lock_ttl() * 1000)
+        self.keys: list[str] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self, ids: list[int]) -> list[int]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for account_id in ids:
+                pipe.set(LOCK_KEY.format(account_id), self.token, nx=True, px=self.ttl_ms)
+            answers = pipe.execute()
+        taken = [i for i, ok in zip(ids, answers, strict=True) if ok]
+        for account_id in (i for i, ok in zip(ids, answers, strict=True) if not ok):
+            lock = self.redis.lock(LOCK_KEY.format(account_id), thread_local=False)
+            if _release_stale(lock, self.token) and self.redis.set(
+                lock.name, self.token, nx=True, px=self.ttl_ms
+            ):
+                taken.append(account_id)  # its holder was a job no longer running
+        self.keys = [LOCK_KEY.format(i) for i in taken]
+        if self.keys:
+            self._thread = threading.Thread(target=self._keep, daemon=True)
+            self._thread.start()
+        return taken
+
+    def _keep(self) -> None:
+        while not self._stop.wait(max(1.0, self.ttl_ms / 3000)):
+            try:
+                self.redis.eval(_EXTEND, len(self.keys), *self.keys, self.token, self.ttl_ms)
+            except Exception:
+                return  # Redis gone: the locks expire on their own
+
+    def release(self, unchanged: int = 0) -> None:
+        """Release the locks (and count the unchanged mailboxes) in one round trip."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self.redis.pipeline(transaction=False) as pipe:
+            if self.keys:
+                pipe.eval(_RELEASE, len(self.keys), *self.keys, self.token)
+            if unchanged:
+                pipe.incrby(UNCHANGED_COUNTER, unchanged)
+            pipe.execute()
+
+
+def on_batch_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback of a batch (its worker died, or the batch itself broke): release
+    the locks it still holds; its mailboxes come round again at their next due time."""
+    keys = [LOCK_KEY.format(i) for i in job.meta.get("account_ids") or []]
+    if keys:
+        connection.eval(_RELEASE, len(keys), *keys, job.id)
+
+
+# -- the job ------------------------------------------------------------------------------------
+
+
+def sync_batch(account_ids: list[int]) -> dict:
+    """RQ job (periodic lane): check, and sync where something changed, these mailboxes of one server."""
+    started = time.perf_counter()
+    job = get_current_job()
+    locks = BatchLocks(job.id if job is not None else os.urandom(8).hex())
+    accounts = _load(account_ids)
+    counts = {"mailboxes": len(account_ids), "skipped": len(account_ids) - len(accounts)}
+    taken = set(locks.acquire([a.id for a in accounts]))
+    counts["already_running"] = len(accounts) - len(taken)
+    visits: list[Visit] = []
+    try:
+        visits = _plan([a for a in accounts if a.id in taken], counts)
+        db.session.commit()  # end the read: the visits write from their own sessions
+        _run(current_app._get_current_object(), visits)
+        _record(visits)
+    finally:
+        locks.release(unchanged=sum(v.outcome == UNCHANGED for v in visits))
+    for outcome in (UNCHANGED, SYNCED, WAIT, FAILED, CRASHED):
+        counts[outcome] = sum(v.outcome == outcome for v in visits)
+    counts["seconds"] = round(time.perf_counter() - started, 3)
+    return {"ok": True, **counts}
+
+
+def _load(account_ids: list[int]) -> list[Account]:
+    """The batch's mailboxes that may sync now (one query, services with them)."""
+    accounts = Account.query.options(selectinload(Account.service)).filter(Account.id.in_(account_ids)).all()
+    return [a for a in accounts if a.active and not a.service_removed and a.incoming_protocol != "pop3"]
+
+
+def _plan(accounts: list[Account], counts: dict) -> list[Visit]:
+    """A :class:`Visit` per mailbox: its client (settings, decrypted credentials), limit, folders."""
+    states = folder_states([a.id for a in accounts])
+    client_class = plugins.protocol_clients()["imap"]
+    visits = []
+    for account in accounts:
+        visit = Visit(account.id, account.user_id, folders=states.get(account.id, []))
+        visit.folder_ids = [f[0] for f in visit.folders]
+        try:
+            settings = server_settings(account, "imap")
+            visit.client = client_class(settings, credentials(account, "imap"), None)
+            visit.limit = limit_for(account, settings.host)
+        except MailboxUnavailable as exc:
+            visit.outcome, visit.error = FAILED, exc
+        except MailError as exc:  # an OAuth2 token that could not be refreshed
+            visit.outcome, visit.error = FAILED, exc
+        visits.append(visit)
+    return visits
+
+
+def threads_for(visits: list[Visit]) -> int:
+    """At most ``SYNC_BATCH_THREADS``, and never more than the server's connection limit."""
+    n = int(current_app.config.get("SYNC_BATCH_THREADS", THREADS))
+    caps = [v.limit.max_connections for v in visits if v.limit is not None and not v.limit.per_account]
+    return max(1, min([n, len(visits), *caps]))
+
+
+def _run(app: Flask, visits: list[Visit]) -> None:
+    todo = [v for v in visits if not v.outcome]
+    if not todo:
+        return
+    wait = float(app.config.get("SYNC_BATCH_SLOT_WAIT", SLOT_WAIT))
+    with ThreadPoolExecutor(max_workers=threads_for(todo), thread_name_prefix="mailroom-batch") as pool:
+        for future in [pool.submit(_visit, app, v, wait) for v in todo]:
+            future.result()
+
+
+def _visit(app: Flask, visit: Visit, slot_wait: float) -> None:
+    """In a pool thread: connect, login, STATUS; a changed mailbox is synced on that connection."""
+    started = time.perf_counter()
+    with app.app_context():
+        try:
+            with hold(visit.limit, "imap", slot_wait), visit.client as client:
+                try:
+                    found = unchanged_folders(client.imap, visit.folders) if visit.folders else None
+                except MailError:
+                    raise
+                except Exception as exc:  # the connection broke: classify it like any other failure
+                    raise client.classify(exc, "sync") from exc
+                if found is not None:
+                    visit.outcome = UNCHANGED
+                    return
+                account = db.session.get(Account, visit.account_id)
+                stats, _automation = sync_on(account, client)
+                _succeeded(account, stats, time.perf_counter() - started)  # records and commits
+                visit.outcome = SYNCED
+        except MailError as exc:
+            db.session.rollback()
+            visit.outcome = WAIT if exc.error_class is ErrorClass.THROTTLED else FAILED
+            visit.error = exc
+        except Exception as exc:  # a bug in one mailbox's visit must not fail the batch
+            db.session.rollback()
+            visit.outcome, visit.error = CRASHED, exc
+
+
+# -- outcomes -----------------------------------------------------------------------------------
+
+
+def _record(visits: list[Visit]) -> None:
+    """The unchanged ones in one transaction; the others one by one (they are few)."""
+    unchanged = [v for v in visits if v.outcome == UNCHANGED]
+    record_unchanged_syncs([v.account_id for v in unchanged])
+    clear_folder_errors([i for v in unchanged for i in v.folder_ids])
+    db.session.commit()
+    for visit in visits:
+        try:
+            if visit.outcome == WAIT:
+                _defer(visit)
+            elif visit.outcome in (FAILED, CRASHED):
+                _failed(visit)
+        except Exception:
+            db.session.rollback()  # one mailbox's bookkeeping must not fail the others
+
+
+def _later(visit: Visit, seconds: float, *, retry: Retry | None, meta: dict | None = None) -> Job:
+    """A single-mailbox sync job of ``visit`` on the periodic lane in ``seconds``; its job key names it."""
+    options = _job_options(visit.owner_id, visit.account_id)
+    options["meta"].update(meta or {})
+    job = get_queue(PERIODIC).enqueue_in(
+        timedelta(seconds=seconds),
+        sync_account,
+        visit.account_id,
+        job_timeout=options.pop("timeout"),
+        **{**options, "retry": retry},
+    )
+    get_redis().set(JOB_KEY.format(visit.account_id), job.id, ex=_job_key_ttl())
+    return job
+
+
+def _defer(visit: Visit) -> None:
+    """No free connection slot, or the server asked us to slow down: not a failure, come back later."""
+    error = visit.error
+    seconds = backoff.delay_for(error, 0)
+    intervals = _retry_intervals()
+    retry = Retry(max=len(intervals), interval=intervals) if intervals else None
+    meta = {"waits": 1, "waiting": {"reason": error.message, "seconds": round(seconds, 1)}}
+    _later(visit, seconds, retry=retry, meta=meta)
+    if not isinstance(error, NoFreeConnection):
+        email_log.record(
+            LogSource.SYNC,
+            LogLevel.INFO,
+            f"Sync waiting: the server asked Mailroom to slow down ({error.raw[:200]}); "
+            f"trying again in {seconds:.0f} s.",
+            account=db.session.get(Account, visit.account_id),
+            created_by="system",
+            commit=True,
+        )
+
+
+def _failed(visit: Visit) -> None:
+    """That mailbox's failure, recorded as a single sync's; a transient one is retried on its own."""
+    account = db.session.get(Account, visit.account_id)
+    if account is None:
+        return
+    error = visit.error
+    mail_error = error if isinstance(error, MailError) else None
+    if isinstance(error, MailboxUnavailable):
+        message = str(error)
+    elif mail_error is not None:
+        message = f"IMAP: {mail_error.message}"
+    else:
+        message = f"{type(error).__name__}: {error}"[:500]
+    intervals = _retry_intervals()
+    retry = mail_error is not None and is_transient(mail_error) and bool(intervals)
+    text = f"Sync failed: {message}" + (" It will be retried." if retry else "")
+    details = {"error": mail_error.as_dict()} if mail_error is not None else None
+    auth = mail_error is not None and mail_error.error_class in AUTH_CLASSES
+    record_failure(
+        account,
+        Check.SYNC,
+        message,
+        auth=auth,
+        lines=[Line(LogSource.SYNC, LogLevel.ERROR, text, details)],
+        reached=mail_error is not None,
+    )
+    if retry:
+        rest = intervals[1:]
+        _later(visit, intervals[0], retry=Retry(max=len(rest), interval=rest) if rest else None)
