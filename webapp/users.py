@@ -271,3 +271,13 @@ def disable_impact(user: User) -> DisableImpact:
         ).count(),
         mailboxes=Account.query.filter_by(user_id=user.id, active=True).count(),
     )
+
+
+def owner_enabled():
+    """SQL condition on ``Account``: its user is not disabled.
+
+    Cron's due query (:mod:`webapp.jobs.due`) and ``mailroom idle`` (:mod:`webapp.jobs.idle`)
+    add it, so a disabled user's mailboxes are neither synced nor watched; the subquery is
+    empty (and cheap) while nobody is disabled.
+    """
+    return Account.user_id.notin_(select(User.id).where(User.disabled_at.is_not(None)))

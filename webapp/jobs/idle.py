@@ -56,6 +56,7 @@ from ..errors import DomainError, MailboxUnavailable, QueueUnavailable
 from ..extensions import db
 from ..models import Account, AccountState
 from ..queue import INTERACTIVE, get_redis
+from ..users import owner_enabled
 from . import sync
 from .session import credentials, server_settings
 
@@ -118,6 +119,7 @@ def watched_ids() -> list[int]:
         .where(
             Account.push.is_(True),
             Account.active.is_(True),
+            owner_enabled(),  # not for a disabled user (webapp/users.py)
             Account.incoming_protocol == "imap",
             Account.state.notin_(_NOT_WATCHED),
         )
