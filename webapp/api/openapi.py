@@ -26,6 +26,8 @@ from ..filters import FIELDS as FILTER_FIELDS
 from ..filters import MAX_ACTIONS, MAX_CONDITIONS, MAX_VALUE
 from ..folders import ROLES as FOLDER_ROLES
 from ..input_guard import IdConverter
+from ..message_changes import ACTIONS as MESSAGE_ACTIONS
+from ..message_changes import MAX_IDS as MESSAGE_CHANGE_MAX_IDS
 from ..message_queries import MAX_LIMIT, VIEWS
 from ..models import Account, Alias, Filter, OAuthApp, OutgoingAttachment, Service, User
 from ..out_of_office import MAX_BODY, MAX_SUBJECT
@@ -110,6 +112,16 @@ SEND = obj(
         "extra_headers": {"type": "object", "additionalProperties": string(max_length=998)},
     },
 )
+#: Reply, Reply all, Forward (webapp.replies): the draft's fields to override, what to carry, send or not.
+REPLY = obj(
+    (),
+    send=BOOLEAN,
+    forward_attachments=array(integer(1, MAX_ID)),
+    **{
+        k: SEND["properties"][k]
+        for k in ("from", "to", "cc", "bcc", "subject", "text", "html", "attachments", "send_at")
+    },
+)
 FILTER = obj(
     (),
     name=string(Filter.name),
@@ -184,6 +196,16 @@ REQUEST_BODIES: dict[str, dict] = {
         name=string(max_length=100),
         days=integer(1, 3650),
     ),
+    "create_user": obj(
+        ("username", "password"), username=string(User.username), password=string(max_length=1024), admin=BOOLEAN
+    ),
+    "patch_user": obj((), admin=BOOLEAN, disabled=BOOLEAN),
+    "reset_password": obj(("password",), password=string(max_length=1024)),
+    "change_my_password": obj(
+        ("current_password", "new_password"),
+        current_password=string(max_length=1024),
+        new_password=string(max_length=1024),
+    ),
     "create_service": {**SERVICE, "required": ["name", "imap", "smtp"]},
     "patch_service": SERVICE,
     "test_service": CREDENTIALS,
@@ -235,6 +257,16 @@ REQUEST_BODIES: dict[str, dict] = {
     "start_oauth": obj((), service_id=ID, account_id=ID),
     "send_message": SEND,
     "patch_outgoing": {**SEND, "required": []},
+    "patch_message": obj((), seen=BOOLEAN, flagged=BOOLEAN),
+    "message_actions": obj(
+        ("ids", "action"),
+        ids={**array(integer(1, 2**31 - 1), MESSAGE_CHANGE_MAX_IDS), "minItems": 1},
+        action=enum(*MESSAGE_ACTIONS),
+        folder=ID,
+    ),
+    "reply_message": REPLY,
+    "reply_all_message": REPLY,
+    "forward_message": REPLY,
 }
 
 #: The query parameters each view reads.
@@ -261,6 +293,7 @@ QUERY_PARAMETERS: dict[str, dict[str, dict]] = {
 #: The success status of views that do not answer 200.
 SUCCESS: dict[str, int] = {
     "create_token": 201,
+    "create_user": 201,
     "create_service": 201,
     "create_account": 201,
     "create_filter": 201,
@@ -279,10 +312,20 @@ SUCCESS: dict[str, int] = {
     "discover": 202,
     "send_message": 202,
     "patch_outgoing": 202,
+    "patch_message": 202,
+    "message_actions": 202,
 }
 
 #: What a success answer holds, where "Success" says too little.
+_REPLY_ANSWER = (
+    "The draft {mode, message_id, from, to, cc, subject, text, html, in_reply_to, references, attachments}; "
+    'with "send": true, 202 {id, state, message_id, job_id, status_url} as POST /messages/send; '
+    "202 {job_id, status_url, draft: null} while the original is fetched (ask again when it finished)"
+)
 SUCCESS_DESCRIPTIONS: dict[str, str] = {
+    "reply_message": _REPLY_ANSWER,
+    "reply_all_message": _REPLY_ANSWER,
+    "forward_message": _REPLY_ANSWER,
     "create_account": "The mailbox (state new), with test: {job_id, status_url}, its connection test started at once",
 }
 

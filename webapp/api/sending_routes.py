@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from flask import g, jsonify, request, url_for
 
-from .. import send_queue, sending
-from ..errors import Invalid
+from .. import message_bodies as bodies
+from .. import message_queries as mq
+from .. import replies, send_queue, sending
+from ..errors import Invalid, NotFound
+from ..jobs import bodies as body_jobs
 from ..jobs import send as send_job
 from . import bp
 from .common import _json, token_required
+from .jobs import accepted
 
 
 def _accepted(row, replayed: bool = False) -> tuple:
@@ -82,3 +86,49 @@ def cancel_outgoing(outgoing_id: int):
 def senders():
     """The From addresses the user may send as, main mailbox first."""
     return jsonify(sending.allowed_senders(g.api_user))
+
+
+# -- Reply, Reply all, Forward (webapp.replies) ---------------------------------------------------
+
+
+@bp.post("/messages/<int:message_id>/reply")
+@token_required
+def reply_message(message_id: int):
+    """A reply to the sender (Reply-To when given): the draft (200), or sent with ``"send": true`` (202)."""
+    return _answer(message_id, "reply")
+
+
+@bp.post("/messages/<int:message_id>/reply-all")
+@token_required
+def reply_all_message(message_id: int):
+    """A reply to the sender and every other recipient but oneself: the draft, or sent (``"send": true``)."""
+    return _answer(message_id, "reply_all")
+
+
+@bp.post("/messages/<int:message_id>/forward")
+@token_required
+def forward_message(message_id: int):
+    """A forward with the original's attachments (``forward_attachments`` picks some): draft or sent."""
+    return _answer(message_id, "forward")
+
+
+def _answer(message_id: int, mode: str):
+    """The draft, the sent message, or — the original not fetched yet — 202 with the fetch job."""
+    data = _json() if request.content_length or request.data else {}
+    message = mq.get_message(g.api_user, message_id)
+    if bodies.is_gone(message):
+        raise NotFound(bodies.GONE_TEXT)
+    raw = bodies.cached_raw(message)
+    if raw is None:  # ask again when the job has finished, as GET /messages/<id> says
+        return accepted(body_jobs.start(message, g.api_user), {"message_id": message.id, "draft": None})
+    original = replies.original_of(message, raw)
+    options, overrides, numbers = replies.clean_request(data, mode, original)
+    draft = replies.build(
+        g.api_user, mode, original, from_addr=data.get("from"), text=data.get("text"), html=data.get("html")
+    )
+    if not options["send"]:
+        return jsonify(replies.as_dict(draft))
+    fields = replies.send_fields(draft, overrides, replies.carried_attachments(raw, numbers))
+    key = send_queue.idempotency_key(request.headers)
+    row, created = send_queue.submit(g.api_user, fields, draft.origin, key)
+    return _accepted(row, replayed=not created)

@@ -12,5 +12,6 @@ bp = Blueprint("compose", __name__, url_prefix="/compose")
 
 # The views register themselves on bp when their modules are imported.
 from . import (  # noqa: E402, F401
+    reply_routes,
     routes,
 )
