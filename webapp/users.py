@@ -281,3 +281,41 @@ def owner_enabled():
     empty (and cheap) while nobody is disabled.
     """
     return Account.user_id.notin_(select(User.id).where(User.disabled_at.is_not(None)))
+
+
+# -- the API's bodies --------------------------------------------------------------------------
+
+
+def _only(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = {key: _("unknown field") for key in set(body) - allowed}
+    if unknown:
+        raise Invalid(unknown)
+
+
+def _flag(body: dict[str, Any], key: str) -> bool | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise Invalid({key: _("must be true or false")})
+    return value
+
+
+def create_from_body(body: dict[str, Any]) -> User:
+    """``POST /users``: ``username``, ``password``, optional ``admin``."""
+    _only(body, {"username", "password", "admin"})
+    admin = _flag(body, "admin") or False
+    return create_user(body.get("username"), body.get("password"), admin=admin)  # type: ignore[arg-type]
+
+
+def update_from_body(user: User, body: dict[str, Any], actor: User) -> User:
+    """``PATCH /users/<id>``: ``admin`` and/or ``disabled`` (booleans)."""
+    _only(body, {"admin", "disabled"})
+    return update_user(user, admin=_flag(body, "admin"), disabled=_flag(body, "disabled"), actor=actor)
+
+
+def password_from_body(user: User, body: dict[str, Any], own: bool) -> int:
+    """An administrator's reset (``password``) or one's own change (``current_password`` too)."""
+    if own:
+        _only(body, {"current_password", "new_password"})
+        return change_own_password(user, body.get("current_password"), body.get("new_password"))  # type: ignore[arg-type]
+    _only(body, {"password"})
+    return change_password(user, body.get("password"))  # type: ignore[arg-type]
