@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func
 
 from . import account_states, address_guard, email_log, settings_store, signatures, validation
@@ -59,7 +60,7 @@ def clean_account(user: User, data: Any, existing: Account | None = None, actor:
     or hand-typed servers) and the signature fields have steps of their own.
     """
     if not isinstance(data, dict):
-        raise Malformed("Send a JSON object.")
+        raise Malformed(_("Send a JSON object."))
     errors: dict[str, str] = {key: "unknown field" for key in set(data) - CREATE_FIELDS - {"id", "state"}}
     out: dict[str, Any] = {}
     creating = existing is None
@@ -81,7 +82,7 @@ def _push_needs_imap(existing: Account | None, out: dict, errors: dict[str, str]
     """Push is IMAP IDLE (``mailroom idle``): a POP3 mailbox cannot have it."""
     protocol = out.get("incoming_protocol") or (existing.incoming_protocol if existing else "imap")
     if out.get("push", existing.push if existing else False) and protocol == "pop3" and "push" not in errors:
-        errors["push"] = "Push needs IMAP (IDLE); this mailbox reads its mail with POP3."
+        errors["push"] = _("Push needs IMAP (IDLE); this mailbox reads its mail with POP3.")
 
 
 def _clean_source(data: dict, existing: Account | None, out: dict, errors: dict[str, str]) -> None:
@@ -89,9 +90,9 @@ def _clean_source(data: dict, existing: Account | None, out: dict, errors: dict[
     has_service = data.get("service_id") is not None
     has_manual = data.get("manual") is not None
     if has_service and has_manual:
-        errors["service_id"] = "Give either service_id or manual server details, not both."
+        errors["service_id"] = _("Give either service_id or manual server details, not both.")
     elif not has_service and not has_manual:
-        errors["service_id"] = "Choose a mail service, or enter the server details (manual)."
+        errors["service_id"] = _("Choose a mail service, or enter the server details (manual).")
     elif has_service:
         _clean_service(data["service_id"], existing, out, errors)
     else:
@@ -100,15 +101,15 @@ def _clean_source(data: dict, existing: Account | None, out: dict, errors: dict[
 
 def _clean_service(sid: Any, existing: Account | None, out: dict, errors: dict[str, str]) -> None:
     if not validation.is_id(sid):
-        errors["service_id"] = "must be a service id (a whole number)"
+        errors["service_id"] = _("must be a service id (a whole number)")
         return
     sync_builtin_services()
     service = db.session.get(Service, sid)
     if service is None:
-        errors["service_id"] = "No such mail service."
+        errors["service_id"] = _("No such mail service.")
     elif service.hidden and (existing is None or existing.service_id != service.id):
         raise Forbidden(
-            "This mail service is not offered for new mailboxes.", {"service_id": "hidden service"}
+            _("This mail service is not offered for new mailboxes."), {"service_id": "hidden service"}
         )
     else:
         out["service"] = service
@@ -117,14 +118,14 @@ def _clean_service(sid: Any, existing: Account | None, out: dict, errors: dict[s
 def _clean_manual(manual: Any, out: dict, errors: dict[str, str]) -> None:
     if not settings_store.get("allow_manual_entry"):
         raise Forbidden(
-            "The administrator does not allow entering server details manually.",
+            _("The administrator does not allow entering server details manually."),
             {"manual": "manual server details are not allowed"},
         )
     if not isinstance(manual, dict):
-        errors["manual"] = 'must be an object {"imap": {...}, "smtp": {...}}'
+        errors["manual"] = _('must be an object {"imap": {...}, "smtp": {...}}')
         return
     for key in set(manual) - {*PROTOCOLS, "pop3"}:
-        errors[f"manual.{key}"] = "unknown field"
+        errors[f"manual.{key}"] = _("unknown field")
     eps: dict[str, dict | None] = {}
     for p in (*PROTOCOLS, "pop3"):
         if p == "pop3" and manual.get(p) is None:
@@ -155,7 +156,7 @@ def _email_from_login(out: dict, errors: dict[str, str]) -> None:
             return
         except ValueError:
             pass
-    errors["email"] = "The login is not an email address; enter the email address."
+    errors["email"] = _("The login is not an email address; enter the email address.")
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,9 @@ def _password(value: Any, context: _Context) -> Any:
     if value in (None, "") and not context.creating:
         return SKIP  # an empty password on edit keeps the stored one
     if not isinstance(value, str) or value == "":
-        raise ValueError("This field is required.")
+        raise ValueError(_("This field is required."))
     if len(value) > 1024:
-        raise ValueError("must be at most 1024 characters")
+        raise ValueError(_("must be at most 1024 characters"))
     return value
 
 
@@ -182,7 +183,7 @@ def _optional_email(value: Any, _context: _Context) -> str | None:
 def _shared_sender(value: Any, context: _Context) -> bool:
     if context.actor is None or not context.actor.is_admin:
         raise Forbidden(
-            "Only an administrator may share a mailbox for sending.",
+            _("Only an administrator may share a mailbox for sending."),
             {"shared_sender": "only an administrator may change this"},
         )
     return boolean(value)
@@ -190,13 +191,13 @@ def _shared_sender(value: Any, context: _Context) -> bool:
 
 def _incoming_protocol(value: Any, _context: _Context) -> str:
     if value not in ("imap", "pop3"):
-        raise ValueError("must be imap or pop3")
+        raise ValueError(_("must be imap or pop3"))
     return value
 
 
 def _smtp_password(value: Any, _context: _Context) -> Any:
     if value is not None and not isinstance(value, str):
-        raise ValueError("must be a string")
+        raise ValueError(_("must be a string"))
     return value or SKIP  # empty: keep the stored one (or none)
 
 
@@ -273,7 +274,7 @@ def _apply(account: Account, cleaned: dict) -> None:
 
 def _check_incoming(account: Account) -> None:
     if account.incoming_protocol == "pop3" and account.server("pop3") is None and not account.service_removed:
-        raise Invalid({"incoming_protocol": "No POP3 server is known for this mailbox; add one or use IMAP."})
+        raise Invalid({"incoming_protocol": _("No POP3 server is known for this mailbox; add one or use IMAP.")})
 
 
 def _set_main(user: User, account: Account) -> None:
@@ -289,7 +290,7 @@ def _set_main(user: User, account: Account) -> None:
 def create_account(user: User, cleaned: dict) -> Account:
     service, manual = cleaned.get("service"), cleaned.get("manual")
     if _duplicate(user, cleaned["username"], service, manual, None):
-        raise Conflict("This mailbox is connected already.", {"username": "already connected"})
+        raise Conflict(_("This mailbox is connected already."), {"username": "already connected"})
     account = Account(user_id=user.id, username=cleaned["username"], email=cleaned["email"], is_main=False)
     account.description = cleaned.get("description") or cleaned["username"]
     _apply(account, cleaned)
@@ -318,7 +319,7 @@ def update_account(account: Account, cleaned: dict) -> Account:
     manual = cleaned.get("manual") or ({"imap": account.endpoint("imap")} if account.manual else None)
     username = cleaned.get("username", account.username)
     if (service is not None or manual) and _duplicate(user, username, service, manual, account.id):
-        raise Conflict("This mailbox is connected already.", {"username": "already connected"})
+        raise Conflict(_("This mailbox is connected already."), {"username": "already connected"})
     _apply(account, cleaned)
     _check_incoming(account)
     if "shared_sender" in cleaned:
@@ -326,7 +327,7 @@ def update_account(account: Account, cleaned: dict) -> Account:
     if cleaned.get("is_main"):
         _set_main(user, account)
     elif cleaned.get("is_main") is False and account.is_main:
-        raise Invalid({"is_main": "Choose another mailbox as the main one instead; one must stay main."})
+        raise Invalid({"is_main": _("Choose another mailbox as the main one instead; one must stay main.")})
     db.session.commit()
     return account
 
@@ -359,7 +360,7 @@ def get_account(user: User, account_id: int) -> Account:
     """An account the user may see: their own (an administrator's API may see all)."""
     account = db.session.get(Account, account_id)
     if account is None or (account.user_id != user.id and not user.is_admin):
-        raise NotFound("No such mailbox.")
+        raise NotFound(_("No such mailbox."))
     return account
 
 

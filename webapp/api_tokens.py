@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from . import validation
 from .errors import Invalid, NotFound
@@ -90,7 +91,7 @@ def revoke(token_id: int, owner: User | None = None) -> ApiToken:
     # An id beyond the column's range is simply unknown (SQLite would overflow, not answer).
     row = db.session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
     if row is None or (owner is not None and row.user_id != owner.id):
-        raise NotFound("No such API token.")
+        raise NotFound(_("No such API token."))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         db.session.commit()
@@ -126,7 +127,7 @@ def clean_options(body: dict[str, Any]) -> tuple[str, int | None]:
     if days is not None and (
         isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS
     ):
-        errors["days"] = f"must be a whole number of days between 1 and {MAX_DAYS}"
+        errors["days"] = _("must be a whole number of days between 1 and %(MAX_DAYS)s", MAX_DAYS=MAX_DAYS)
     if errors:
         raise Invalid(errors)
     return name, days

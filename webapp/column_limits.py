@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import has_request_context
+from flask_babel import gettext as _
 from sqlalchemy import String, event, inspect
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -32,7 +33,7 @@ def overlong_fields(obj: Any) -> dict[str, str]:
             continue
         value = getattr(obj, attr.key, None)
         if isinstance(value, str) and len(value) > column_type.length:
-            fields[attr.key] = f"must be at most {column_type.length} characters"
+            fields[attr.key] = _("must be at most %(length)s characters", length=column_type.length)
     return fields
 
 

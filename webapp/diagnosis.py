@@ -74,7 +74,7 @@ def field_label(field: str, audience: Audience | str = Audience.OWNER) -> str:
     fields = _SERVICE_FIELDS if Audience(audience) is Audience.ADMIN else _CONNECT_FIELDS
     name = fields.get(field)
     if name is not None:
-        return SERVER_FIELDS[name].args[0]
+        return str(SERVER_FIELDS[name].args[0])  # a lazy label: English in a job, translated when shown
     return _OTHER_LABELS.get(field, field)
 
 

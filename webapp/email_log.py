@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, has_request_context
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from .errors import Invalid
@@ -65,7 +66,7 @@ def _parse_time(value: str, field: str, errors: dict) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        errors[field] = "must be an ISO 8601 date or time, e.g. 2026-11-22T10:00:00Z"
+        errors[field] = _("must be an ISO 8601 date or time, e.g. 2026-11-22T10:00:00Z")
         return None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
@@ -116,7 +117,7 @@ def _limit(value: Any, max_limit: int, errors: dict[str, str]) -> int:
         if not 1 <= limit <= max_limit:
             raise ValueError
     except (TypeError, ValueError):
-        errors["limit"] = f"must be a whole number from 1 to {max_limit}"
+        errors["limit"] = _("must be a whole number from 1 to %(max_limit)s", max_limit=max_limit)
         return 100
     return limit
 
@@ -150,7 +151,7 @@ def _time(field: str, compare):
 
 def _text(value: str):
     if len(value) > MAX_QUERY:  # SQLite refuses a longer LIKE pattern ("too complex"): a 500
-        raise ValueError(f"must be at most {MAX_QUERY} characters")
+        raise ValueError(_("must be at most %(MAX_QUERY)s characters", MAX_QUERY=MAX_QUERY))
     return LogEntry.message.ilike(f"%{value}%")
 
 
@@ -158,7 +159,7 @@ def _cursor(value: Any):
     try:
         return LogEntry.id < record_id(value)
     except ValueError:
-        raise ValueError("must be the next_cursor of a previous page") from None
+        raise ValueError(_("must be the next_cursor of a previous page")) from None
 
 
 def _sent(value: Any) -> bool:

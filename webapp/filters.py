@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from email.utils import getaddresses
 from typing import Any
 
+from flask_babel import gettext as _
+
 from .errors import Invalid, NotFound
 from .extensions import db
 from .folders import selectable
@@ -46,34 +48,34 @@ def clean_filter(account: Account, data: Any, existing: Filter | None = None) ->
     With ``existing`` (PATCH) only the given keys are checked and returned.
     """
     if not isinstance(data, dict):
-        raise Invalid({"body": "must be a JSON object"})
+        raise Invalid({"body": _("must be a JSON object")})
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
     for key in set(data) - _KNOWN_KEYS:
-        errors[key] = "unknown field"
+        errors[key] = _("unknown field")
     partial = existing is not None
     if "name" in data or not partial:
         name = data.get("name", "")
         if not isinstance(name, str) or len(name.strip()) > 120:
-            errors["name"] = "must be text of at most 120 characters"
+            errors["name"] = _("must be text of at most 120 characters")
         else:
             out["name"] = name.strip()
     if "match" in data or not partial:
         match = data.get("match", "all")
         if match not in MATCHES:
-            errors["match"] = "must be all or any"
+            errors["match"] = _("must be all or any")
         else:
             out["match"] = match
     if "enabled" in data or not partial:
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
-            errors["enabled"] = "must be true or false"
+            errors["enabled"] = _("must be true or false")
         else:
             out["enabled"] = enabled
     if "position" in data:
         position = data["position"]
         if not isinstance(position, int) or isinstance(position, bool) or position < 0:
-            errors["position"] = "must be a whole number from 0"
+            errors["position"] = _("must be a whole number from 0")
         else:
             out["position"] = position
     if "conditions" in data or not partial:
@@ -91,19 +93,19 @@ def clean_filter(account: Account, data: Any, existing: Filter | None = None) ->
 
 def _clean_conditions(value: Any, errors: dict[str, str]) -> list[dict] | None:
     if not isinstance(value, list) or not value:
-        errors["conditions"] = "at least one condition is needed"
+        errors["conditions"] = _("at least one condition is needed")
         return None
     if len(value) > MAX_CONDITIONS:
-        errors["conditions"] = f"at most {MAX_CONDITIONS} conditions"
+        errors["conditions"] = _("at most %(MAX_CONDITIONS)s conditions", MAX_CONDITIONS=MAX_CONDITIONS)
         return None
     out = []
     for i, item in enumerate(value):
         at = f"conditions[{i}]"
         if not isinstance(item, dict):
-            errors[at] = "must be an object with field, op and value"
+            errors[at] = _("must be an object with field, op and value")
             continue
         for key in set(item) - {"field", "header", "op", "value"}:
-            errors[f"{at}.{key}"] = "unknown field"
+            errors[f"{at}.{key}"] = _("unknown field")
         cond: dict[str, str] = {}
         fld = item.get("field")
         if fld not in FIELDS:
@@ -113,21 +115,21 @@ def _clean_conditions(value: Any, errors: dict[str, str]) -> list[dict] | None:
         if fld == "header":
             header = item.get("header")
             if not isinstance(header, str) or not _HEADER_NAME.match(header.strip()):
-                errors[f"{at}.header"] = "a header name is needed (letters, digits and dashes, no colon)"
+                errors[f"{at}.header"] = _("a header name is needed (letters, digits and dashes, no colon)")
             else:
                 cond["header"] = header.strip()
         elif item.get("header") not in (None, ""):
-            errors[f"{at}.header"] = "only a header condition names a header"
+            errors[f"{at}.header"] = _("only a header condition names a header")
         op = item.get("op", "contains")
         if op not in OPS:
-            errors[f"{at}.op"] = "must be contains or equals"
+            errors[f"{at}.op"] = _("must be contains or equals")
         else:
             cond["op"] = op
         text = item.get("value")
         if not isinstance(text, str) or not text.strip():
-            errors[f"{at}.value"] = "must not be empty"
+            errors[f"{at}.value"] = _("must not be empty")
         elif len(text) > MAX_VALUE:
-            errors[f"{at}.value"] = f"at most {MAX_VALUE} characters"
+            errors[f"{at}.value"] = _("at most %(MAX_VALUE)s characters", MAX_VALUE=MAX_VALUE)
         else:
             cond["value"] = text.strip()
         out.append(cond)
@@ -136,26 +138,26 @@ def _clean_conditions(value: Any, errors: dict[str, str]) -> list[dict] | None:
 
 def _clean_actions(account: Account, value: Any, errors: dict[str, str]) -> list[dict] | None:
     if not isinstance(value, list) or not value:
-        errors["actions"] = "at least one action is needed"
+        errors["actions"] = _("at least one action is needed")
         return None
     if len(value) > MAX_ACTIONS:
-        errors["actions"] = f"at most {MAX_ACTIONS} actions"
+        errors["actions"] = _("at most %(MAX_ACTIONS)s actions", MAX_ACTIONS=MAX_ACTIONS)
         return None
     out: list[dict] = []
     seen: set[str] = set()
     for i, item in enumerate(value):
         at = f"actions[{i}]"
         if not isinstance(item, dict):
-            errors[at] = "must be an object with a type"
+            errors[at] = _("must be an object with a type")
             continue
         kind = item.get("type")
         for key in set(item) - ({"type", "folder_id"} if kind == "move" else {"type"}):
-            errors[f"{at}.{key}"] = "unknown field"
+            errors[f"{at}.{key}"] = _("unknown field")
         if kind not in ACTIONS:
             errors[f"{at}.type"] = "must be one of " + ", ".join(ACTIONS)
             continue
         if kind in seen:
-            errors[f"{at}.type"] = "this action is already in the rule"
+            errors[f"{at}.type"] = _("this action is already in the rule")
             continue
         seen.add(kind)
         if kind == "move":
@@ -198,7 +200,7 @@ def ordered(account: Account, enabled_only: bool = False) -> list[Filter]:
 def get_filter(account: Account, filter_id: int) -> Filter:
     rule = db.session.get(Filter, filter_id)
     if rule is None or rule.account_id != account.id:
-        raise NotFound("No such filter in this mailbox.")
+        raise NotFound(_("No such filter in this mailbox."))
     return rule
 
 

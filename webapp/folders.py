@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -178,21 +179,21 @@ def _generic_guesses(names: list[str]) -> dict[str, str]:
 def clean_changes(folder: Folder, data: Any) -> dict[str, Any]:
     """Validate ``{"sync": bool, "role": role | null}``; field errors raise Invalid (422)."""
     if not isinstance(data, dict):
-        raise Invalid({"body": "must be a JSON object"})
+        raise Invalid({"body": _("must be a JSON object")})
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
     for key in set(data) - {"sync", "role"}:
-        errors[key] = "unknown field"
+        errors[key] = _("unknown field")
     if "sync" in data:
         value = data["sync"]
         if not isinstance(value, bool):
-            errors["sync"] = "must be true or false"
+            errors["sync"] = _("must be true or false")
         elif value and not selectable(folder):
             errors["sync"] = (
-                "This folder cannot be opened on the server (\\Noselect), so it cannot be synced."
+                _("This folder cannot be opened on the server (\\Noselect), so it cannot be synced.")
             )
         elif value and not folder.exists_on_server:
-            errors["sync"] = "This folder no longer exists on the server."
+            errors["sync"] = _("This folder no longer exists on the server.")
         else:
             out["sync"] = value
     if "role" in data:
@@ -201,10 +202,10 @@ def clean_changes(folder: Folder, data: Any) -> dict[str, Any]:
             errors["role"] = "must be one of " + ", ".join(ROLES) + " or null"
         elif role is not None and not selectable(folder):
             errors["role"] = (
-                "This folder cannot be opened on the server (\\Noselect), so it cannot hold a role."
+                _("This folder cannot be opened on the server (\\Noselect), so it cannot hold a role.")
             )
         elif role is not None and not folder.exists_on_server:
-            errors["role"] = "This folder no longer exists on the server."
+            errors["role"] = _("This folder no longer exists on the server.")
         else:
             out["role"] = role
     if errors:
@@ -222,7 +223,7 @@ def apply_changes(folder: Folder, changes: dict[str, Any]) -> Folder:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict("Another change gave this role to a folder at the same time; try again.") from None
+        raise Conflict(_("Another change gave this role to a folder at the same time; try again.")) from None
     return folder
 
 
@@ -258,8 +259,8 @@ def remove_folder(folder: Folder) -> None:
     """
     if folder.exists_on_server:
         raise Conflict(
-            "This folder is still on the server; stop syncing it instead, or refresh the folder list "
-            "if it was deleted there."
+            _("This folder is still on the server; stop syncing it instead, or refresh the folder list "
+            "if it was deleted there.")
         )
     messages = select(Message.id).where(Message.folder_id == folder.id)
     db.session.execute(delete(MessageBody).where(MessageBody.message_pk.in_(messages)))
@@ -271,10 +272,10 @@ def remove_folder(folder: Folder) -> None:
 def check_listable(account: Account) -> None:
     """Refuse a folder refresh that cannot work (409), before a job is queued for nothing."""
     if account.incoming_protocol != "imap":
-        raise Conflict("This mailbox reads mail over POP3, which has a single inbox and no folders.")
+        raise Conflict(_("This mailbox reads mail over POP3, which has a single inbox and no folders."))
     if not account.active:
-        raise Conflict("The mailbox is disabled.")
+        raise Conflict(_("The mailbox is disabled."))
     if account.service_removed:
         raise Conflict(account.last_error or "The mailbox's mail service was removed.")
     if account.server("imap") is None:
-        raise Conflict("The mailbox has no IMAP server.")
+        raise Conflict(_("The mailbox has no IMAP server."))

@@ -8,6 +8,7 @@ are put back under the matching form field by :func:`apply_errors`.
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -18,21 +19,21 @@ from .validation import endpoint_from_form
 SECURITY_CHOICES = [
     SelectChoice("tls", "TLS"),
     SelectChoice("starttls", "STARTTLS"),
-    SelectChoice("none", "No"),
+    SelectChoice("none", _l("No")),
 ]
 
 
 #: The fields a service (admin) and a hand-typed mailbox (its owner) share, by form attribute.
 #: webapp.diagnosis names a failing field by these labels, so a page and a diagnosis use one word.
 SERVER_FIELDS = {
-    "imap_server": StringField("IMAP server", description="host:port, e.g. imap.myserver.com:993"),
-    "imap_security": SelectField("Connection protection", choices=SECURITY_CHOICES, default="tls"),
-    "smtp_server": StringField("SMTP server", description="host:port, e.g. smtp.myserver.com:465"),
-    "smtp_use_tls": BooleanField("Use TLS", default=True),
-    "pop3_server": StringField("POP3 server (optional)", description="host:port, e.g. pop.myserver.com:995"),
-    "pop3_security": SelectField("POP3 connection protection", choices=SECURITY_CHOICES, default="tls"),
-    "password": PasswordField("Password"),
-    "smtp_requires_auth": BooleanField("SMTP requires authentication", default=True),
+    "imap_server": StringField(_l("IMAP server"), description=_l("host:port, e.g. imap.myserver.com:993")),
+    "imap_security": SelectField(_l("Connection protection"), choices=SECURITY_CHOICES, default="tls"),
+    "smtp_server": StringField(_l("SMTP server"), description=_l("host:port, e.g. smtp.myserver.com:465")),
+    "smtp_use_tls": BooleanField(_l("Use TLS"), default=True),
+    "pop3_server": StringField(_l("POP3 server (optional)"), description=_l("host:port, e.g. pop.myserver.com:995")),
+    "pop3_security": SelectField(_l("POP3 connection protection"), choices=SECURITY_CHOICES, default="tls"),
+    "password": PasswordField(_l("Password")),
+    "smtp_requires_auth": BooleanField(_l("SMTP requires authentication"), default=True),
 }
 
 

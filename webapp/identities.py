@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 from . import email_log
@@ -33,11 +34,11 @@ def aliases_of(account: Account) -> list[Alias]:
 
 def clean_alias(account: Account, data: Any) -> dict:
     if not isinstance(data, dict):
-        raise Malformed("Send a JSON object.")
+        raise Malformed(_("Send a JSON object."))
     errors: dict[str, str] = {}
     out: dict[str, str] = {}
     for key in set(data) - {"address", "display_name"}:
-        errors[key] = "unknown field"
+        errors[key] = _("unknown field")
     try:
         address = text(data.get("address"), max_length=320)
         out["address"] = clean_email(address).lower()
@@ -51,7 +52,7 @@ def clean_alias(account: Account, data: Any) -> dict:
         (account.email or "").lower(),
         (account.smtp_from or "").lower(),
     }:
-        errors["address"] = "This is the mailbox's own address; an alias is another address it may send as."
+        errors["address"] = _("This is the mailbox's own address; an alias is another address it may send as.")
     if errors:
         raise Invalid(errors)
     return out
@@ -60,7 +61,7 @@ def clean_alias(account: Account, data: Any) -> dict:
 def add_alias(account: Account, cleaned: dict) -> Alias:
     if Alias.query.filter_by(account_id=account.id, address=cleaned["address"]).first() is not None:
         raise Conflict(
-            "This mailbox has that alias already.", {"address": "already an alias of this mailbox"}
+            _("This mailbox has that alias already."), {"address": "already an alias of this mailbox"}
         )
     alias = Alias(account_id=account.id, address=cleaned["address"], display_name=cleaned["display_name"])
     db.session.add(alias)
@@ -75,7 +76,7 @@ def add_alias(account: Account, cleaned: dict) -> Alias:
     except IntegrityError:  # the same alias added at the same moment by another request
         db.session.rollback()
         raise Conflict(
-            "This mailbox has that alias already.", {"address": "already an alias of this mailbox"}
+            _("This mailbox has that alias already."), {"address": "already an alias of this mailbox"}
         ) from None
     return alias
 
@@ -83,7 +84,7 @@ def add_alias(account: Account, cleaned: dict) -> Alias:
 def get_alias(account: Account, alias_id: int) -> Alias:
     alias = db.session.get(Alias, alias_id)
     if alias is None or alias.account_id != account.id:
-        raise NotFound("No such alias.")
+        raise NotFound(_("No such alias."))
     return alias
 
 
@@ -134,11 +135,11 @@ def shared_senders() -> list[Account]:
 
 def clean_profile(data: Any) -> dict:
     if not isinstance(data, dict):
-        raise Malformed("Send a JSON object.")
+        raise Malformed(_("Send a JSON object."))
     errors: dict[str, str] = {}
     out: dict[str, str] = {}
     for key in set(data) - set(PROFILE_FIELDS):
-        errors[key] = "unknown field"
+        errors[key] = _("unknown field")
     for key, max_length in PROFILE_FIELDS.items():
         if key not in data:
             continue
@@ -147,7 +148,7 @@ def clean_profile(data: Any) -> dict:
         except ValueError as exc:
             errors[key] = str(exc)
     if out.get("phone") and not all(c.isdigit() or c in " +-./()" for c in out["phone"]):
-        errors["phone"] = "may contain digits, spaces and + - . / ( ) only"
+        errors["phone"] = _("may contain digits, spaces and + - . / ( ) only")
     if errors:
         raise Invalid(errors)
     return out

@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_sqlalchemy.session import Session as FlaskSession
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
@@ -137,7 +138,7 @@ def check_request() -> Any:
     try:
         for name, value in (request.view_args or {}).items():
             if isinstance(value, str) and (problem := text_problem(value)):
-                raise NotFound(f"Nothing is found at this address ({name} {problem}).")
+                raise NotFound(_("Nothing is found at this address (%(name)s %(problem)s).", name=name, problem=problem))
         fields = pair_problems(request.args.items(multi=True))
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             fields.update(pair_problems(request.form.items(multi=True)))

@@ -6,6 +6,7 @@ Jobs are started by the ``start`` functions of :mod:`webapp.jobs` (through
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from rq.exceptions import NoSuchJobError
 from rq.job import JOB_ID_PATTERN, Job
 
@@ -23,13 +24,13 @@ def status(job_id: str, viewer: User) -> dict:
 
 def _status(job_id: str, viewer: User) -> dict:
     if not JOB_ID_PATTERN.fullmatch(job_id):  # '.', NUL, ...: RQ would raise ValueError, a 500
-        raise NotFound("No such job (finished jobs are kept for an hour).")
+        raise NotFound(_("No such job (finished jobs are kept for an hour)."))
     try:
         job = Job.fetch(job_id, connection=queue.get_redis())
     except NoSuchJobError:
-        raise NotFound("No such job (finished jobs are kept for an hour).") from None
+        raise NotFound(_("No such job (finished jobs are kept for an hour).")) from None
     if job.meta.get("owner_id") != viewer.id and not viewer.is_admin:
-        raise NotFound("No such job (finished jobs are kept for an hour).")
+        raise NotFound(_("No such job (finished jobs are kept for an hour)."))
     abandoned_jobs.recover(job)
     state = job.get_status(refresh=True)
     state = state.value if hasattr(state, "value") else str(state)

@@ -26,6 +26,7 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from flask import session
+from flask_babel import gettext as _
 from sqlalchemy import func
 
 from . import account_states, email_log
@@ -76,14 +77,14 @@ def start(user: User, service_id, *, account: Account | None = None, via: str = 
     sync_builtin_services()
     service = db.session.get(Service, service_id) if is_id(service_id) else None
     if service is None:
-        raise Invalid({"service_id": "No such mail service."})
+        raise Invalid({"service_id": _("No such mail service.")})
     if service.hidden and (account is None or account.service_id != service.id):
         raise Forbidden(
-            "This mail service is not offered for new mailboxes.", {"service_id": "hidden service"}
+            _("This mail service is not offered for new mailboxes."), {"service_id": "hidden service"}
         )
     app = usable_app(service)
     if app is None:
-        raise Invalid({"service_id": "OAuth2 sign-in is not set up for this service; ask an administrator."})
+        raise Invalid({"service_id": _("OAuth2 sign-in is not set up for this service; ask an administrator.")})
     ep = endpoints(service, app)
     verifier = generate_token(64)
     state = generate_token(40)
@@ -258,11 +259,10 @@ def _account_signed_in(user: User, service: Service, account_id: int | None, add
         ).first()
     account = db.session.get(Account, account_id)
     if account is None or account.user_id != user.id:
-        raise NotFound("The mailbox no longer exists.")
+        raise NotFound(_("The mailbox no longer exists."))
     if account.email.lower() != address.lower() and account.username.lower() != address.lower():
         raise Conflict(
-            f"You signed in as {address}, but this mailbox is {account.email}. "
-            "Sign in with that account, or connect the other one as a new mailbox.",
+            _("You signed in as %(address)s, but this mailbox is %(email)s. Sign in with that account, or connect the other one as a new mailbox.", address=address, email=account.email),
             {"email": "a different account signed in"},
         )
     return account

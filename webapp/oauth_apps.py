@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import url_for
+from flask_babel import gettext as _
 
 from connectors.presets import OAuth2Endpoints, ServicePreset
 
@@ -121,26 +122,26 @@ def get_oauth_service(service_id: Any) -> Service:
     sync_builtin_services()
     service = db.session.get(Service, service_id) if is_id(service_id) else None
     if service is None:
-        raise NotFound("No such mail service.")
+        raise NotFound(_("No such mail service."))
     if not supports_oauth(service):
-        raise NotFound("This mail service does not offer OAuth2 sign-in.")
+        raise NotFound(_("This mail service does not offer OAuth2 sign-in."))
     return service
 
 
 def _url(value: Any, required: bool) -> str | None:
     if value in (None, ""):
         if required:
-            raise ValueError("This field is required.")
+            raise ValueError(_("This field is required."))
         return None
     if not isinstance(value, str) or len(value) > 1024:
-        raise ValueError("must be a URL of at most 1024 characters")
+        raise ValueError(_("must be a URL of at most 1024 characters"))
     value = value.strip()
     try:
         parts = urlsplit(value)
     except ValueError:
-        raise ValueError("is not a valid URL") from None
+        raise ValueError(_("is not a valid URL")) from None
     if not parts.hostname or parts.scheme not in ("https", "http"):
-        raise ValueError("must be an https:// URL")
+        raise ValueError(_("must be an https:// URL"))
     if parts.scheme == "http":
         host = parts.hostname
         try:
@@ -148,16 +149,16 @@ def _url(value: Any, required: bool) -> str | None:
         except ValueError:
             loopback = False
         if not loopback:
-            raise ValueError("must be an https:// URL (plain http only for this machine)")
+            raise ValueError(_("must be an https:// URL (plain http only for this machine)"))
     if parts.fragment:
-        raise ValueError("must not contain a #fragment")
+        raise ValueError(_("must not contain a #fragment"))
     return value
 
 
 def clean_oauth_app(service: Service, data: Any, existing: OAuthApp | None) -> dict:
     """Validate a PUT body (API shape); errors name their field. The rules are :data:`APP_FIELDS`."""
     if not isinstance(data, dict):
-        raise Malformed("Send a JSON object.")
+        raise Malformed(_("Send a JSON object."))
     known = FIELDS | {"service_id", "redirect_uri", "has_client_secret", "default_scopes"}
     errors: dict[str, str] = {key: "unknown field" for key in set(data) - known}
     out: dict[str, Any] = {}
@@ -177,10 +178,10 @@ class _Context:
 
 def _client_id(value: Any, _context: _Context) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("This field is required.")
+        raise ValueError(_("This field is required."))
     value = value.strip()
     if len(value) > 512 or any(c.isspace() for c in value):
-        raise ValueError("must be at most 512 characters, without spaces")
+        raise ValueError(_("must be at most 512 characters, without spaces"))
     return value
 
 
@@ -188,24 +189,24 @@ def _client_secret(value: Any, _context: _Context) -> Any:
     if value in (None, ""):
         return SKIP  # an empty secret on edit keeps the stored one
     if not isinstance(value, str) or len(value) > 1024:
-        raise ValueError("must be a string of at most 1024 characters")
+        raise ValueError(_("must be a string of at most 1024 characters"))
     return value
 
 
 def _tenant(value: Any, context: _Context) -> Any:
     if not uses_tenant(context.service):
         if value not in (None, ""):
-            raise ValueError("Only Microsoft services take a tenant.")
+            raise ValueError(_("Only Microsoft services take a tenant."))
         return SKIP
     tenant = (value or "common") if isinstance(value, str | type(None)) else value
     if not isinstance(tenant, str):
-        raise ValueError("must be a string")
+        raise ValueError(_("must be a string"))
     tenant = tenant.strip()
     if tenant.lower() in MICROSOFT_TENANTS or _GUID.match(tenant) or _DOMAIN.match(tenant):
         return tenant.lower()
     raise ValueError(
-        "must be common, organizations, consumers, a tenant id "
-        "(00000000-0000-0000-0000-000000000000) or a domain (contoso.onmicrosoft.com)"
+        _("must be common, organizations, consumers, a tenant id "
+        "(00000000-0000-0000-0000-000000000000) or a domain (contoso.onmicrosoft.com)")
     )
 
 
@@ -213,12 +214,12 @@ def _scopes(value: Any, context: _Context) -> str:
     if isinstance(value, list):
         value = " ".join(value) if all(isinstance(s, str) for s in value) else 0
     if not isinstance(value, str):
-        raise ValueError("must be a space-separated string or a list of strings")
+        raise ValueError(_("must be a space-separated string or a list of strings"))
     tokens = value.split()
     if len(value) > 2000:
-        raise ValueError("must be at most 2000 characters")
+        raise ValueError(_("must be at most 2000 characters"))
     if any(not _SCOPE.match(t) for t in tokens):
-        raise ValueError("contains a character that is not allowed in a scope")
+        raise ValueError(_("contains a character that is not allowed in a scope"))
     # The plugin's defaults are stored as "" so later plugin updates apply.
     return "" if tuple(tokens) == default_scopes(context.service) else " ".join(tokens)
 
@@ -228,7 +229,7 @@ def _endpoint_url(key: str):
 
     def clean(value: Any, context: _Context) -> str | None:
         if not context.custom and key != "userinfo_url" and value not in (None, ""):
-            raise ValueError("comes from the provider's plugin and cannot be changed")
+            raise ValueError(_("comes from the provider's plugin and cannot be changed"))
         return _url(value, required=context.custom and key in ("authorization_url", "token_url"))
 
     return clean
@@ -276,7 +277,7 @@ def save_oauth_app(service: Service, cleaned: dict) -> OAuthApp:
 def delete_oauth_app(service: Service) -> None:
     app = app_for(service)
     if app is None:
-        raise NotFound("This service has no OAuth2 application.")
+        raise NotFound(_("This service has no OAuth2 application."))
     db.session.delete(app)
     email_log.record(LogSource.ADMIN, LogLevel.INFO, f'Removed the OAuth2 application of "{service.name}".')
     db.session.commit()

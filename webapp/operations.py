@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from flask_babel import gettext as _
 from rq import Worker
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
@@ -133,7 +134,7 @@ def requeue(job_id: str) -> Job:
                 return registry.requeue(job_id)
             except (InvalidJobOperation, NoSuchJobError):
                 break
-    raise NotFound("No such failed job (it may have been requeued already or expired).")
+    raise NotFound(_("No such failed job (it may have been requeued already or expired)."))
 
 
 def sync_lag(now: datetime | None = None) -> Lag:

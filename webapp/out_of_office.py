@@ -23,6 +23,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from flask_babel import gettext as _
+
 from .errors import Invalid
 from .extensions import db
 from .models import (
@@ -50,12 +52,12 @@ def _time(value: Any, name: str, errors: dict[str, str]) -> datetime | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
-        errors[name] = "must be an ISO 8601 date and time, or null"
+        errors[name] = _("must be an ISO 8601 date and time, or null")
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        errors[name] = "must be an ISO 8601 date and time, e.g. 2026-08-01T09:00:00Z"
+        errors[name] = _("must be an ISO 8601 date and time, e.g. 2026-08-01T09:00:00Z")
         return None
     if parsed.tzinfo is not None:  # stored as naive UTC; a time without zone is taken as UTC
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
@@ -66,14 +68,14 @@ def clean(current: OutOfOffice, data: Any) -> dict[str, Any]:
     """Validate ``{enabled, starts_at, ends_at, subject, body, interval_days}`` (missing keys keep
     their value); errors name the field (422)."""
     if not isinstance(data, dict):
-        raise Invalid({"body": "must be a JSON object"})
+        raise Invalid({"body": _("must be a JSON object")})
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
     for key in set(data) - {"enabled", "starts_at", "ends_at", "subject", "body", "interval_days"}:
-        errors[key] = "unknown field"
+        errors[key] = _("unknown field")
     if "enabled" in data:
         if not isinstance(data["enabled"], bool):
-            errors["enabled"] = "must be true or false"
+            errors["enabled"] = _("must be true or false")
         else:
             out["enabled"] = data["enabled"]
     for key in ("starts_at", "ends_at"):
@@ -81,14 +83,14 @@ def clean(current: OutOfOffice, data: Any) -> dict[str, Any]:
             out[key] = _time(data[key], key, errors)
     if "subject" in data:
         if not isinstance(data["subject"], str) or len(data["subject"]) > MAX_SUBJECT:
-            errors["subject"] = f"must be text of at most {MAX_SUBJECT} characters"
+            errors["subject"] = _("must be text of at most %(MAX_SUBJECT)s characters", MAX_SUBJECT=MAX_SUBJECT)
         elif "\n" in data["subject"] or "\r" in data["subject"]:
-            errors["subject"] = "must be one line"
+            errors["subject"] = _("must be one line")
         else:
             out["subject"] = data["subject"].strip()
     if "body" in data:
         if not isinstance(data["body"], str) or len(data["body"]) > MAX_BODY:
-            errors["body"] = f"must be text of at most {MAX_BODY} characters"
+            errors["body"] = _("must be text of at most %(MAX_BODY)s characters", MAX_BODY=MAX_BODY)
         else:
             out["body"] = data["body"].replace("\r\n", "\n").strip()
     if "interval_days" in data:
@@ -96,7 +98,7 @@ def clean(current: OutOfOffice, data: Any) -> dict[str, Any]:
         if isinstance(days, str) and days.strip().isdigit():
             days = int(days)
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 30:
-            errors["interval_days"] = "must be a whole number of days from 1 to 30"
+            errors["interval_days"] = _("must be a whole number of days from 1 to 30")
         else:
             out["interval_days"] = days
     enabled = out.get("enabled", current.enabled)
@@ -104,9 +106,9 @@ def clean(current: OutOfOffice, data: Any) -> dict[str, Any]:
     ends = out["ends_at"] if "ends_at" in out else current.ends_at
     body = out["body"] if "body" in out else current.body
     if enabled and not (body or "").strip() and "body" not in errors:
-        errors["body"] = "write the reply text before turning the out-of-office on"
+        errors["body"] = _("write the reply text before turning the out-of-office on")
     if starts and ends and ends <= starts and not {"starts_at", "ends_at"} & set(errors):
-        errors["ends_at"] = "must be after the start"
+        errors["ends_at"] = _("must be after the start")
     if errors:
         raise Invalid(errors, "The out-of-office settings are not valid.")
     return out

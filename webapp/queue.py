@@ -21,6 +21,7 @@ from datetime import datetime
 
 import redis
 from flask import current_app
+from flask_babel import gettext as _
 from rq import Queue
 from rq.job import Job
 from rq.queue import EnqueueData
@@ -183,7 +184,7 @@ def queue_name(lane: str = INTERACTIVE) -> str:
     """``QUEUE_NAME`` for the interactive lane (jobs queued before lanes existed still run),
     ``QUEUE_NAME-periodic`` for cron's syncs."""
     if lane not in LANES:
-        raise ValueError(f"unknown lane {lane!r}; one of {', '.join(LANES)}")
+        raise ValueError(_("unknown lane %(lane)s; one of %(LANES)s", lane=repr(lane), LANES=', '.join(LANES)))
     base = current_app.config["QUEUE_NAME"]
     return base if lane == INTERACTIVE else f"{base}-{lane}"
 

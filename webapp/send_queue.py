@@ -21,6 +21,7 @@ import hashlib
 import json
 import time
 
+from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 from . import sending
@@ -59,7 +60,7 @@ def idempotency_key(headers) -> str | None:
         return None
     if not 1 <= len(raw) <= 255 or any(not 0x20 <= ord(ch) <= 0x7E for ch in raw):
         raise Malformed(
-            f"The {KEY_HEADER} header must be 1 to 255 printable ASCII characters.",
+            _("The %(KEY_HEADER)s header must be 1 to 255 printable ASCII characters.", KEY_HEADER=KEY_HEADER),
             {KEY_HEADER: "must be 1 to 255 printable ASCII characters"},
         )
     return raw
@@ -75,7 +76,7 @@ def _earlier(user: User, key: str, digest: str) -> OutgoingMessage | None:
     row = OutgoingMessage.query.filter_by(user_id=user.id, idempotency_key=key).one_or_none()
     if row is not None and row.request_hash != digest:
         raise Invalid(
-            {KEY_HEADER: "was already used with a different request body"},
+            {KEY_HEADER: _("was already used with a different request body")},
             f"This {KEY_HEADER} was already used for a different message; use a new key for a new message.",
         )
     return row

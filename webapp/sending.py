@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app, url_for
+from flask_babel import gettext as _
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
@@ -153,14 +154,14 @@ def _sender_for(user: User, address: str | None) -> dict:
         raise Conflict(blocked, {"from": blocked})
     senders = allowed_senders(user)
     if not senders:
-        raise Invalid({"from": "You have no active mailbox to send from; connect one first."})
+        raise Invalid({"from": _("You have no active mailbox to send from; connect one first.")})
     if address is None:
         return senders[0]
     for sender in senders:
         if sender["email"].lower() == address.lower():
             return sender
     raise Forbidden(
-        f"You may not send as {address}: only your mailboxes, their aliases and shared senders.",
+        _("You may not send as %(address)s: only your mailboxes, their aliases and shared senders.", address=address),
         {"from": "This address is not one you may send from."},
     )
 
@@ -177,13 +178,13 @@ def _addresses(value: Any, name: str, errors: dict[str, str]) -> list[str]:
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         items = [v.strip() for v in value if v.strip()]
     else:
-        errors[name] = "must be a list of email addresses"
+        errors[name] = _("must be a list of email addresses")
         return []
     out = []
     for item in items:
         display, addr = email.utils.parseaddr(item)
         if any(ord(c) < 32 for c in item):
-            errors[name] = f"{item!r} contains control characters"
+            errors[name] = _("%(item)s contains control characters", item=repr(item))
             return []
         try:
             addr = validation.email(addr or item)
@@ -218,10 +219,10 @@ def _body(value: Any, name: str, errors: dict[str, str]) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        errors[name] = "must be a string"
+        errors[name] = _("must be a string")
         return None
     if len(value) > _config("SEND_MAX_BODY_CHARS", SEND_MAX_BODY_CHARS):
-        errors[name] = "is too long"
+        errors[name] = _("is too long")
         return None
     return value.replace("\r\n", "\n")
 
@@ -230,43 +231,43 @@ def _attachments(value: Any, errors: dict[str, str]) -> list[dict]:
     if value is None:
         return []
     if not isinstance(value, list):
-        errors["attachments"] = "must be a list of {filename, content_type, content_base64}"
+        errors["attachments"] = _("must be a list of {filename, content_type, content_base64}")
         return []
     out, total = [], 0
     limit = _config("SEND_MAX_ATTACHMENT_BYTES", SEND_MAX_ATTACHMENT_BYTES)
     for i, item in enumerate(value):
         key = f"attachments.{i}"
         if not isinstance(item, dict):
-            errors[key] = "must be an object {filename, content_type, content_base64}"
+            errors[key] = _("must be an object {filename, content_type, content_base64}")
             continue
         unknown = set(item) - {"filename", "content_type", "content_base64"}
         if unknown:
-            errors[f"{key}.{sorted(unknown)[0]}"] = "unknown field"
+            errors[f"{key}.{sorted(unknown)[0]}"] = _("unknown field")
             continue
         filename = item.get("filename")
         if not isinstance(filename, str) or not filename.strip():
-            errors[f"{key}.filename"] = "This field is required."
+            errors[f"{key}.filename"] = _("This field is required.")
             continue
         filename = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
         if not filename or len(filename) > 255 or any(ord(c) < 32 for c in filename):
-            errors[f"{key}.filename"] = "must be a file name of at most 255 characters"
+            errors[f"{key}.filename"] = _("must be a file name of at most 255 characters")
             continue
         content_type = item.get("content_type") or "application/octet-stream"
         if not isinstance(content_type, str) or not _CONTENT_TYPE.match(content_type):
-            errors[f"{key}.content_type"] = "must be a MIME type such as application/pdf"
+            errors[f"{key}.content_type"] = _("must be a MIME type such as application/pdf")
             continue
         data = item.get("content_base64")
         if not isinstance(data, str):
-            errors[f"{key}.content_base64"] = "This field is required (the file's bytes in base64)."
+            errors[f"{key}.content_base64"] = _("This field is required (the file's bytes in base64).")
             continue
         try:
             raw = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
-            errors[f"{key}.content_base64"] = "is not valid base64"
+            errors[f"{key}.content_base64"] = _("is not valid base64")
             continue
         total += len(raw)
         if total > limit:
-            errors["attachments"] = f"Attachments may add up to {limit // (1024 * 1024)} MB at most."
+            errors["attachments"] = _("Attachments may add up to %(limit)s MB at most.", limit=limit // (1024 * 1024))
             return []
         out.append({"filename": filename, "content_type": content_type.lower(), "data": raw})
     return out
@@ -277,21 +278,21 @@ def parse_send_at(value: Any, errors: dict[str, str]) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        errors["send_at"] = "must be an ISO 8601 date and time, e.g. 2030-01-31T09:00:00+01:00"
+        errors["send_at"] = _("must be an ISO 8601 date and time, e.g. 2030-01-31T09:00:00+01:00")
         return None
     try:
         when = datetime.fromisoformat(value.strip())
     except ValueError:
-        errors["send_at"] = "must be an ISO 8601 date and time, e.g. 2030-01-31T09:00:00+01:00"
+        errors["send_at"] = _("must be an ISO 8601 date and time, e.g. 2030-01-31T09:00:00+01:00")
         return None
     if when.tzinfo is not None:
         when = when.astimezone(UTC).replace(tzinfo=None)
     now = utcnow()
     if when <= now:
-        errors["send_at"] = "must be in the future"
+        errors["send_at"] = _("must be in the future")
         return None
     if when > now + timedelta(days=MAX_SCHEDULE_DAYS):
-        errors["send_at"] = f"must be within {MAX_SCHEDULE_DAYS} days"
+        errors["send_at"] = _("must be within %(MAX_SCHEDULE_DAYS)s days", MAX_SCHEDULE_DAYS=MAX_SCHEDULE_DAYS)
         return None
     return when
 
@@ -300,7 +301,7 @@ def _msgid(value: Any, name: str, errors: dict[str, str], many: bool = False) ->
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > (20000 if many else 998):
-        errors[name] = "must be a Message-ID like <id@example.com>"
+        errors[name] = _("must be a Message-ID like <id@example.com>")
         return None
     ids = value.split() if many else [value.strip()]
     if not ids or not all(_MSGID.match(i) for i in ids):
@@ -313,7 +314,7 @@ def _extra_headers(value: Any, errors: dict[str, str]) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        errors["extra_headers"] = "must be an object {header name: value}"
+        errors["extra_headers"] = _("must be an object {header name: value}")
         return {}
     out = {}
     for name, text in value.items():
@@ -330,15 +331,15 @@ def _extra_headers(value: Any, errors: dict[str, str]) -> dict[str, str]:
 def clean(user: User, data: Any) -> dict:
     """Validate a send request; raises Invalid (422) or Forbidden (403, From not allowed)."""
     if not isinstance(data, dict):
-        raise Invalid({"body": "must be an object"})
+        raise Invalid({"body": _("must be an object")})
     errors: dict[str, str] = {}
     for key in sorted(set(data) - FIELDS):
-        errors[key] = "unknown field"
+        errors[key] = _("unknown field")
     frm = data.get("from")
     from_display, from_addr = "", None
     if frm not in (None, ""):
         if not isinstance(frm, str):
-            errors["from"] = "must be an email address"
+            errors["from"] = _("must be an email address")
         else:
             from_display, parsed = email.utils.parseaddr(frm)
             try:
@@ -352,22 +353,22 @@ def clean(user: User, data: Any) -> dict:
     }
     count = sum(len(cleaned[k]) for k in ("to", "cc", "bcc"))
     if not count and not any(k in errors for k in ("to", "cc", "bcc")):
-        errors["to"] = "Give at least one recipient (To, Cc or Bcc)."
+        errors["to"] = _("Give at least one recipient (To, Cc or Bcc).")
     elif count > _config("SEND_MAX_RECIPIENTS", SEND_MAX_RECIPIENTS):
-        errors["to"] = f"At most {_config('SEND_MAX_RECIPIENTS', SEND_MAX_RECIPIENTS)} recipients in all."
+        errors["to"] = _("At most %(SEND_MAX_RECIPIENTS)s recipients in all.", SEND_MAX_RECIPIENTS=_config('SEND_MAX_RECIPIENTS', SEND_MAX_RECIPIENTS))
     subject = data.get("subject")
     if subject is None:
         subject = ""
     if not isinstance(subject, str):
-        errors["subject"] = "must be a string"
+        errors["subject"] = _("must be a string")
     elif len(subject) > 998 or any(ord(c) < 32 and c != "\t" for c in subject):
-        errors["subject"] = "must be one line of at most 998 characters"
+        errors["subject"] = _("must be one line of at most 998 characters")
     cleaned["subject"] = subject.strip() if isinstance(subject, str) else ""
     cleaned["text"] = _body(data.get("text"), "text", errors)
     markup = _body(data.get("html"), "html", errors)
     cleaned["html"] = html_safety.for_outgoing(markup) if markup else None
     if cleaned["text"] is None and cleaned["html"] is None and not ({"text", "html"} & set(errors)):
-        errors["text"] = "Write a message (text and/or HTML)."
+        errors["text"] = _("Write a message (text and/or HTML).")
     cleaned["attachments"] = _attachments(data.get("attachments"), errors)
     cleaned["send_at"] = parse_send_at(data.get("send_at"), errors)
     cleaned["in_reply_to"] = _msgid(data.get("in_reply_to"), "in_reply_to", errors)
@@ -450,7 +451,7 @@ def message_lock(outgoing_id: int, wait: float = 5.0):
     """The per-message Redis lock the send job holds while it sends; 409 if it cannot be had."""
     lock = get_redis().lock(LOCK_KEY.format(outgoing_id), timeout=60, blocking_timeout=wait)
     if not lock.acquire():
-        raise Conflict("This message is being sent right now.")
+        raise Conflict(_("This message is being sent right now."))
     try:
         yield
     finally:
@@ -472,7 +473,7 @@ def drop_job(job_id: str | None) -> None:
 
 def _changeable(outgoing: OutgoingMessage, states: tuple[str, ...], verb: str) -> None:
     if outgoing.state not in states:
-        raise Conflict(f"This message is {outgoing.state}; it can no longer be {verb}.")
+        raise Conflict(_("This message is %(state)s; it can no longer be %(verb)s.", state=outgoing.state, verb=verb))
 
 
 def cancel(outgoing: OutgoingMessage) -> OutgoingMessage:
@@ -510,7 +511,7 @@ def get_outgoing(user: User, outgoing_id: int) -> OutgoingMessage:
     """The user's own outgoing message (administrators too see only their own here)."""
     row = db.session.get(OutgoingMessage, outgoing_id)
     if row is None or row.user_id != user.id:
-        raise NotFound("No such outgoing message.")
+        raise NotFound(_("No such outgoing message."))
     return row
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from connectors import plugins as plugin_registry
@@ -84,25 +85,25 @@ def get_service(service_id: Any) -> Service:
     sync_builtin_services()
     service = db.session.get(Service, service_id) if is_id(service_id) else None
     if service is None:
-        raise NotFound("No such mail service.")
+        raise NotFound(_("No such mail service."))
     return service
 
 
 def clean_service(data: Any, existing: Service | None = None) -> dict:
     """Validate API input for a corporate server; with ``existing``, fields may be left out."""
     if not isinstance(data, dict):
-        raise Malformed("Send a JSON object.")
+        raise Malformed(_("Send a JSON object."))
     sync_builtin_services()  # built-in names must be known before a new name is checked
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
     allowed = {"name", "imap", "smtp", "hidden", "id", "kind", "max_connections", *TRUST_FIELDS}
     for key in set(data) - allowed:
-        errors[key] = "unknown field"
+        errors[key] = _("unknown field")
     if existing is None or "name" in data:
         try:
             out["name"] = text(data.get("name"), max_length=120)
             if _name_taken(out["name"], existing.id if existing else None):
-                raise Conflict("A service with this name exists already.", {"name": "already in use"})
+                raise Conflict(_("A service with this name exists already."), {"name": "already in use"})
         except ValueError as exc:
             errors["name"] = str(exc)
     for proto in PROTOCOLS:
@@ -135,9 +136,9 @@ def clean_max_connections(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("Max connections must be a whole number, or empty for the provider's default.")
+        raise ValueError(_("Max connections must be a whole number, or empty for the provider's default."))
     if not 1 <= value <= MAX_CONNECTIONS:
-        raise ValueError(f"Max connections must be between 1 and {MAX_CONNECTIONS}.")
+        raise ValueError(_("Max connections must be between 1 and %(MAX_CONNECTIONS)s.", MAX_CONNECTIONS=MAX_CONNECTIONS))
     return value
 
 
@@ -148,7 +149,7 @@ def _clean_trust(data: dict, errors: dict[str, str]) -> dict:
         try:
             out["ca_certificate"] = service_trust.clean_ca_certificate(data["ca_certificate"])
         except ValueError as exc:
-            errors["ca_certificate"] = f"CA certificate: {exc}"
+            errors["ca_certificate"] = _("CA certificate: %(exc)s", exc=exc)
     if "verify_certificate" in data:
         try:
             out["verify_certificate"] = boolean(data["verify_certificate"])
@@ -188,8 +189,8 @@ def update_service(service: Service, cleaned: dict) -> Service:
     """Apply changes; accounts read the service at each connection, so nobody reconnects."""
     if service.is_builtin and set(cleaned) - BUILTIN_EDITABLE:
         raise Forbidden(
-            "Built-in services are maintained by their plugin; only hiding them and their "
-            "max_connections can be changed.",
+            _("Built-in services are maintained by their plugin; only hiding them and their "
+            "max_connections can be changed."),
             {k: "cannot be changed on a built-in service" for k in set(cleaned) - BUILTIN_EDITABLE},
         )
     if "name" in cleaned:
@@ -268,7 +269,7 @@ def affected_accounts(service: Service) -> list[Account]:
 def delete_service(service: Service) -> list[Account]:
     """Delete a corporate server; its accounts stay, marked as having lost their service."""
     if service.is_builtin:
-        raise Forbidden("Built-in services cannot be deleted; hide them instead.")
+        raise Forbidden(_("Built-in services cannot be deleted; hide them instead."))
     accounts = affected_accounts(service)
     now = utcnow()
     message = f'The mail service "{service.name}" was removed by an administrator; this mailbox cannot connect any more.'

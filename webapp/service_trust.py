@@ -16,6 +16,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
+from flask_babel import gettext as _
 
 from .models import Account, Service
 
@@ -79,17 +80,17 @@ def clean_ca_certificate(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str):
-        raise ValueError("must be PEM text (-----BEGIN CERTIFICATE----- …)")
+        raise ValueError(_("must be PEM text (-----BEGIN CERTIFICATE----- …)"))
     if len(value) > MAX_PEM:
-        raise ValueError(f"must be at most {MAX_PEM // 1024} KB of PEM text")
+        raise ValueError(_("must be at most %(MAX_PEM)s KB of PEM text", MAX_PEM=MAX_PEM // 1024))
     if "PRIVATE KEY" in value:
-        raise ValueError("contains a private key: paste only the certificate, and keep the key secret")
+        raise ValueError(_("contains a private key: paste only the certificate, and keep the key secret"))
     try:
         certificates = x509.load_pem_x509_certificates(value.encode("utf-8"))
     except ValueError:
         raise ValueError(
-            "is not a PEM certificate: paste the text from -----BEGIN CERTIFICATE----- "
-            "to -----END CERTIFICATE-----"
+            _("is not a PEM certificate: paste the text from -----BEGIN CERTIFICATE----- "
+            "to -----END CERTIFICATE-----")
         ) from None
     for certificate in certificates:
         _check_ca(certificate)
@@ -104,8 +105,7 @@ def _check_ca(certificate: x509.Certificate) -> None:
         is_ca = False
     if not is_ca and certificate.issuer != certificate.subject:
         raise ValueError(
-            f"{name} is not a CA certificate (it is a server's own certificate): paste the "
-            "certificate of the authority that issued it"
+            _("%(name)s is not a CA certificate (it is a server's own certificate): paste the certificate of the authority that issued it", name=name)
         )
     if certificate.not_valid_after_utc < dt.datetime.now(dt.UTC):
         raise ValueError(f"{name} expired on {certificate.not_valid_after_utc:%Y-%m-%d}")

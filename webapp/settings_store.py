@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from flask_babel import gettext as _
+
 from connectors.settings import ServerParseError, normalize_host
 
 from . import email_log, signature_templates
@@ -24,7 +26,7 @@ from .validation import is_id
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    raise ValueError("must be true or false")
+    raise ValueError(_("must be true or false"))
 
 
 def _account_id(value: Any) -> int | None:
@@ -32,16 +34,16 @@ def _account_id(value: Any) -> int | None:
     if value is None:
         return None
     if not is_id(value):
-        raise ValueError("must be a mailbox id or null")
+        raise ValueError(_("must be a mailbox id or null"))
     if db.session.get(Account, value) is None:
-        raise ValueError("no such mailbox")
+        raise ValueError(_("no such mailbox"))
     return value
 
 
 def _internal_hosts(value: Any) -> list[str]:
     """Hosts and networks that manual server details may reach although they are internal."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError('must be a list of host names or networks, e.g. ["127.0.0.1", "10.1.0.0/16"]')
+        raise ValueError(_('must be a list of host names or networks, e.g. ["127.0.0.1", "10.1.0.0/16"]'))
     out = []
     for item in value:
         item = item.strip()
@@ -53,19 +55,19 @@ def _internal_hosts(value: Any) -> list[str]:
         try:
             out.append(normalize_host(item))
         except ServerParseError:
-            raise ValueError(f"{item!r} is neither a host name nor a network") from None
+            raise ValueError(_("%(item)s is neither a host name nor a network", item=repr(item))) from None
     return out
 
 
 def _timeout(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 120:
-        raise ValueError("must be a whole number of seconds from 1 to 120")
+        raise ValueError(_("must be a whole number of seconds from 1 to 120"))
     return value
 
 
 def _sync_interval(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1440:
-        raise ValueError("must be a whole number of minutes from 1 to 1440")
+        raise ValueError(_("must be a whole number of minutes from 1 to 1440"))
     return value
 
 
@@ -102,12 +104,12 @@ def all_settings() -> dict[str, Any]:
 def update(changes: Any) -> dict[str, Any]:
     """Validate and store ``changes`` (a mapping of key to value); all or nothing."""
     if not isinstance(changes, dict):
-        raise Malformed("Send a JSON object of settings.")
+        raise Malformed(_("Send a JSON object of settings."))
     errors: dict[str, str] = {}
     cleaned: dict[str, Any] = {}
     for key, value in changes.items():
         if key not in SCHEMA:
-            errors[key] = "unknown setting"
+            errors[key] = _("unknown setting")
             continue
         try:
             cleaned[key] = SCHEMA[key][1](value)

@@ -18,6 +18,8 @@ import html as html_lib
 import re
 from typing import Any
 
+from flask_babel import gettext as _
+
 from .html_safety import for_signature
 
 #: Placeholder name → what it is filled with (shown on the admin page).
@@ -70,11 +72,11 @@ def _template(value: Any, max_length: int) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValueError("must be a string")
+        raise ValueError(_("must be a string"))
     if len(value) > max_length:
-        raise ValueError(f"must be at most {max_length} characters")
+        raise ValueError(_("must be at most %(max_length)s characters", max_length=max_length))
     if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise ValueError("must not contain control characters")
+        raise ValueError(_("must not contain control characters"))
     errors = template_errors(value)
     if errors:
         raise ValueError(" ".join(errors))
@@ -102,12 +104,12 @@ def clean_company(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValueError("must be a string")
+        raise ValueError(_("must be a string"))
     value = value.strip()
     if len(value) > 200:
-        raise ValueError("must be at most 200 characters")
+        raise ValueError(_("must be at most 200 characters"))
     if any(ord(c) < 32 for c in value):
-        raise ValueError("must not contain control characters")
+        raise ValueError(_("must not contain control characters"))
     return value
 
 

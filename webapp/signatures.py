@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
+
 from . import settings_store
 from .html_safety import for_signature
 from .models import Account, User
@@ -140,19 +142,19 @@ def clean_account_fields(data: dict, existing: Account | None, errors: dict[str,
     if "signature_text" in data:
         value = data["signature_text"]
         if value is not None and not isinstance(value, str):
-            errors["signature_text"] = "must be a string"
+            errors["signature_text"] = _("must be a string")
         elif value and len(value) > MAX_TEXT:
-            errors["signature_text"] = f"must be at most {MAX_TEXT} characters"
+            errors["signature_text"] = _("must be at most %(MAX_TEXT)s characters", MAX_TEXT=MAX_TEXT)
         elif value and any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-            errors["signature_text"] = "must not contain control characters"
+            errors["signature_text"] = _("must not contain control characters")
         else:
             out["signature_text"] = value.strip() if value and value.strip() else None
     if "signature_html" in data:
         value = data["signature_html"]
         if value is not None and not isinstance(value, str):
-            errors["signature_html"] = "must be a string"
+            errors["signature_html"] = _("must be a string")
         elif value and len(value) > MAX_HTML:
-            errors["signature_html"] = f"must be at most {MAX_HTML} characters"
+            errors["signature_html"] = _("must be at most %(MAX_HTML)s characters", MAX_HTML=MAX_HTML)
         else:
             out["signature_html"] = for_signature(value) or None
     mode = out.get("signature_mode", existing.signature_mode if existing is not None else "none")
@@ -160,5 +162,5 @@ def clean_account_fields(data: dict, existing: Account | None, errors: dict[str,
         text = out["signature_text"] if "signature_text" in out else getattr(existing, "signature_text", None)
         html = out["signature_html"] if "signature_html" in out else getattr(existing, "signature_html", None)
         if not text and not html:
-            errors["signature_text"] = "A custom signature needs a text or an HTML signature."
+            errors["signature_text"] = _("A custom signature needs a text or an HTML signature.")
     return out

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 
 from connectors.settings import Protocol, Security, ServerParseError, normalize_host, parse_server
 
@@ -14,45 +15,45 @@ from connectors.settings import Protocol, Security, ServerParseError, normalize_
 def text(value: Any, *, required: bool = True, max_length: int = 255) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise ValueError("This field is required.")
+            raise ValueError(_("This field is required."))
         return None
     if not isinstance(value, str):
-        raise ValueError("must be a string")
+        raise ValueError(_("must be a string"))
     value = value.strip()
     if len(value) > max_length:
-        raise ValueError(f"must be at most {max_length} characters")
+        raise ValueError(_("must be at most %(max_length)s characters", max_length=max_length))
     if any(ord(c) < 32 for c in value):
-        raise ValueError("must not contain control characters")
+        raise ValueError(_("must not contain control characters"))
     return value
 
 
 def boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    raise ValueError("must be true or false")
+    raise ValueError(_("must be true or false"))
 
 
 def email(value: str) -> str:
     """A syntactically valid address; internal domains (``corp.local``) are fine, unlike on the Internet."""
     local, at, domain = value.strip().rpartition("@")
     if not at or not local:
-        raise ValueError("An email address must have an @-sign, e.g. name@example.com.")
+        raise ValueError(_("An email address must have an @-sign, e.g. name@example.com."))
     try:
         normalized_local = validate_email(local + "@example.com", check_deliverability=False).local_part
         domain = normalize_host(domain)
     except EmailNotValidError as exc:
         raise ValueError(str(exc).replace("example.com", domain)) from None
     except ServerParseError:
-        raise ValueError(f"The part after the @-sign ({domain}) is not a valid domain name.") from None
+        raise ValueError(_("The part after the @-sign (%(domain)s) is not a valid domain name.", domain=domain)) from None
     if ":" in domain:
-        raise ValueError("An IP address is not a valid email domain here.")
+        raise ValueError(_("An IP address is not a valid email domain here."))
     return f"{normalized_local}@{domain}"
 
 
 def endpoint_from_json(protocol: str, value: Any, errors: dict[str, str]) -> dict | None:
     """Validate ``{"host","port","security"}`` for the API; errors go in ``errors`` as ``imap.port`` etc."""
     if not isinstance(value, dict):
-        errors[protocol] = 'must be an object {"host", "port", "security"}'
+        errors[protocol] = _('must be an object {"host", "port", "security"}')
         return None
     out: dict[str, Any] = {}
     host = value.get("host")
@@ -66,7 +67,7 @@ def endpoint_from_json(protocol: str, value: Any, errors: dict[str, str]) -> dic
         errors[f"{protocol}.host"] = str(exc)
     port = value.get("port")
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        errors[f"{protocol}.port"] = "must be a whole number between 1 and 65535"
+        errors[f"{protocol}.port"] = _("must be a whole number between 1 and 65535")
     else:
         out["port"] = port
     try:
@@ -75,7 +76,7 @@ def endpoint_from_json(protocol: str, value: Any, errors: dict[str, str]) -> dic
         errors[f"{protocol}.security"] = str(exc)
     unknown = set(value) - {"host", "port", "security"}
     if unknown:
-        errors[f"{protocol}.{sorted(unknown)[0]}"] = "unknown field"
+        errors[f"{protocol}.{sorted(unknown)[0]}"] = _("unknown field")
     return out if len(out) == 3 else None
 
 
@@ -113,13 +114,12 @@ def endpoint_from_form(
             return None
     if parsed.implied_security and chosen and parsed.implied_security != chosen:
         errors[field] = (
-            f"{server_text.split('://')[0]}:// means {parsed.implied_security.value.upper()}, "
-            f"but {chosen.value.upper()} is selected."
+            _("%(split)s:// means %(value)s, but %(value2)s is selected.", split=server_text.split('://')[0], value=parsed.implied_security.value.upper(), value2=chosen.value.upper())
         )
         return None
     final = chosen or parsed.implied_security
     if final is None:
-        errors[security_field] = "Choose the connection protection."
+        errors[security_field] = _("Choose the connection protection.")
         return None
     return {"host": parsed.host, "port": parsed.port, "security": final.value}
 
@@ -137,7 +137,7 @@ def record_id(value: Any) -> int:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
-        raise ValueError(f"must be an id (a whole number from 1 to {MAX_ID})")
+        raise ValueError(_("must be an id (a whole number from 1 to %(MAX_ID)s)", MAX_ID=MAX_ID))
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from .. import oauth_apps
 from ..auth.decorators import admin_required
@@ -63,7 +64,7 @@ def oauth_app_edit(service_id: int):
             if not exc.fields:
                 form.form_errors.append(exc.message)
         else:
-            flash(f'OAuth2 application of "{service.name}" saved.', "success")
+            flash(_('OAuth2 application of "%(name)s" saved.', name=service.name), "success")
             return redirect(url_for("admin.oauth_apps_list"))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("admin/oauth_app_form.html", form=form, service=service, info=info), status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from .. import operations
 from ..auth.decorators import admin_required
@@ -40,5 +41,5 @@ def requeue_job(job_id: str):
     except DomainError as exc:
         flash(exc.message, "error")
     else:
-        flash(f"Requeued job {job.id} ({job.meta.get('kind') or job.func_name}) on {job.origin}.", "success")
+        flash(_("Requeued job %(id)s (%(func_name)s) on %(origin)s.", id=job.id, func_name=job.meta.get('kind') or job.func_name, origin=job.origin), "success")
     return redirect(url_for("admin.operations_page"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
@@ -39,7 +42,7 @@ def _settings_form(formdata=None) -> SettingsForm:
         data[key] = str(settings[key]) if settings[key] else ""
     form = SettingsForm(data=data) if formdata is None else SettingsForm()
     mailboxes = Account.query.order_by(Account.email).all()
-    choices = [SelectChoice("", "— none —")] + [
+    choices = [SelectChoice("", _l("— none —"))] + [
         SelectChoice(str(a.id), f"{a.email} ({a.user.username})") for a in mailboxes
     ]
     form.default_incoming_account_id.choices = choices
@@ -94,7 +97,7 @@ def add_service():
     if form.validate_on_submit():
         service = _save_service(form, None)
         if service is not None:
-            flash(f'Corporate server "{service.name}" added.', "success")
+            flash(_('Corporate server "%(name)s" added.', name=service.name), "success")
             return redirect(url_for("admin.services"))
     return render_template("admin/service_form.html", form=form, service=None)
 
@@ -104,7 +107,7 @@ def add_service():
 def edit_service(service_id: int):
     service = _service_or_404(service_id)
     if service.is_builtin:
-        flash("Built-in services are maintained by their plugin; you can hide them.", "info")
+        flash(_("Built-in services are maintained by their plugin; you can hide them."), "info")
         return redirect(url_for("admin.services"))
     form = ServiceForm()
     if not form.is_submitted():
@@ -121,7 +124,7 @@ def edit_service(service_id: int):
     if form.validate_on_submit():
         if _save_service(form, service) is not None:
             flash(
-                f'"{service.name}" saved. Connected mailboxes use the new settings from their next connection.',
+                _('"%(name)s" saved. Connected mailboxes use the new settings from their next connection.', name=service.name),
                 "success",
             )
             return redirect(url_for("admin.services"))
@@ -140,13 +143,18 @@ def delete_service(service_id: int):
     service = _service_or_404(service_id)
     form = ActionForm()
     if service.is_builtin:
-        flash("Built-in services cannot be deleted; hide them instead.", "error")
+        flash(_("Built-in services cannot be deleted; hide them instead."), "error")
         return redirect(url_for("admin.services"))
     if form.validate_on_submit():
         name = service.name
         accounts = service_catalog.delete_service(service)
         flash(
-            f'"{name}" deleted; {len(accounts)} mailbox(es) lost their service and their owners were notified.',
+            ngettext(
+                '"%(name)s" deleted; %(num)d mailbox lost its service and its owner was notified.',
+                '"%(name)s" deleted; %(num)d mailboxes lost their service and their owners were notified.',
+                len(accounts),
+                name=name,
+            ),
             "success",
         )
         return redirect(url_for("admin.services"))
@@ -165,7 +173,9 @@ def toggle_hidden(service_id: int):
     if ActionForm().validate_on_submit():
         service_catalog.update_service(service, {"hidden": not service.hidden})
         flash(
-            f'"{service.name}" is now {"hidden from" if service.hidden else "shown in"} the connect form.',
+            _('"%(name)s" is now hidden from the connect form.', name=service.name)
+            if service.hidden
+            else _('"%(name)s" is now shown in the connect form.', name=service.name),
             "success",
         )
     else:
@@ -178,7 +188,7 @@ def toggle_hidden(service_id: int):
 def save_settings():
     form = _settings_form(formdata=True)  # CSRFProtect has checked the token before this view runs
     if not form.validate():
-        flash("Settings not saved: see the errors below.", "error")
+        flash(_("Settings not saved: see the errors below."), "error")
         return services(settings_form=form), 422
     changes = {
         "allow_manual_entry": bool(form.allow_manual_entry.data),
@@ -196,9 +206,9 @@ def save_settings():
     except DomainError as exc:
         db.session.rollback()
         apply_errors(form, exc.fields)
-        flash("Settings not saved: see the errors below.", "error")
+        flash(_("Settings not saved: see the errors below."), "error")
         return services(settings_form=form), 422
-    flash("Settings saved.", "success")
+    flash(_("Settings saved."), "success")
     return redirect(url_for("admin.services"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from .. import identities
 from ..auth.decorators import admin_required
@@ -32,7 +33,9 @@ def toggle_shared_sender(account_id: int):
     identities.set_shared_sender(account, not account.shared_sender)
     db.session.commit()
     flash(
-        f"{account.email} is {'now shared for sending' if account.shared_sender else 'no longer shared'}.",
+        _("%(email)s is now shared for sending.", email=account.email)
+        if account.shared_sender
+        else _("%(email)s is no longer shared.", email=account.email),
         "success",
     )
     return redirect(url_for("admin.senders"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import settings_store, signatures
@@ -30,10 +31,10 @@ def signature():
         except DomainError as exc:
             db.session.rollback()
             apply_errors(form, exc.fields)
-            flash("Signature not saved: see the errors below.", "error")
+            flash(_("Signature not saved: see the errors below."), "error")
             status = 422
         else:
-            flash("Signature saved. Messages sent from now on use it.", "success")
+            flash(_("Signature saved. Messages sent from now on use it."), "success")
             return redirect(url_for("admin.signature"))
     preview = signatures.render_preview(
         current_user,

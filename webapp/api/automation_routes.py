@@ -7,6 +7,7 @@ webapp.filters (422 naming ``conditions[0].value``, ``actions[0].folder_id``, â€
 from __future__ import annotations
 
 from flask import g, jsonify
+from flask_babel import gettext as _
 
 from .. import accounts, filters, out_of_office
 from ..errors import Invalid, NotFound
@@ -68,10 +69,10 @@ def move_filter(account_id: int, filter_id: int):
     direction = body.get("direction")
     if direction is not None:
         if direction not in ("up", "down"):
-            raise Invalid({"direction": "must be up or down"})
+            raise Invalid({"direction": _("must be up or down")})
         position = max(0, rule.position + (-1 if direction == "up" else 1))
     if not isinstance(position, int) or isinstance(position, bool) or position < 0:
-        raise Invalid({"position": "must be a whole number from 0 (or give direction up/down)"})
+        raise Invalid({"position": _("must be a whole number from 0 (or give direction up/down)")})
     filters.move_filter(rule, position)
     return jsonify([filters.filter_as_dict(r) for r in filters.ordered(account)])
 
@@ -82,7 +83,7 @@ def run_filters(account_id: int, folder_id: int):
     account = accounts.get_account(g.api_user, account_id)
     folder = db.session.get(Folder, folder_id)
     if folder is None or folder.account_id != account.id:
-        raise NotFound("No such folder in this mailbox.")
+        raise NotFound(_("No such folder in this mailbox."))
     return accepted(automation.start(account, folder, g.api_user))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import g, jsonify, request
+from flask_babel import gettext as _
 
 from ..api_tokens import TokenRefused, authenticate
 from ..errors import Forbidden, Malformed
@@ -13,9 +14,9 @@ from ..errors import Forbidden, Malformed
 def _json() -> dict:
     body = request.get_json(silent=True)
     if body is None:
-        raise Malformed("The request body must be a JSON object (Content-Type: application/json).")
+        raise Malformed(_("The request body must be a JSON object (Content-Type: application/json)."))
     if not isinstance(body, dict):
-        raise Malformed("The request body must be a JSON object.")
+        raise Malformed(_("The request body must be a JSON object."))
     return body
 
 
@@ -45,7 +46,7 @@ def admin_only(view):
     @token_required
     def wrapped(*args, **kwargs):
         if not g.api_user.is_admin:
-            raise Forbidden("This needs an administrator.")
+            raise Forbidden(_("This needs an administrator."))
         return view(*args, **kwargs)
 
     wrapped.api_access = "admin"

@@ -8,6 +8,7 @@ sync and which folder has each role, and asks for a fresh LIST from the server
 from __future__ import annotations
 
 from flask import g, jsonify
+from flask_babel import gettext as _
 
 from .. import accounts, folders
 from ..errors import NotFound
@@ -23,7 +24,7 @@ def _folder(account_id: int, folder_id: int) -> Folder:
     account = accounts.get_account(g.api_user, account_id)
     folder = db.session.get(Folder, folder_id)
     if folder is None or folder.account_id != account.id:
-        raise NotFound("No such folder in this mailbox.")
+        raise NotFound(_("No such folder in this mailbox."))
     return folder
 
 

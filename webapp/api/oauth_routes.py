@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import g, jsonify
+from flask_babel import gettext as _
 
 from .. import accounts, oauth, oauth_apps
 from ..errors import Invalid
@@ -51,14 +52,14 @@ def start_oauth():
     account = None
     if body.get("account_id") is not None:
         if not is_id(body["account_id"]):
-            raise Invalid({"account_id": "must be a mailbox id (a whole number)"})
+            raise Invalid({"account_id": _("must be a mailbox id (a whole number)")})
         account = accounts.get_account(g.api_user, body["account_id"])
         if account.user_id != g.api_user.id:
-            raise Invalid({"account_id": "Only the mailbox's owner can sign in to it."})
+            raise Invalid({"account_id": _("Only the mailbox's owner can sign in to it.")})
     service_id = body.get("service_id", account.service_id if account is not None else None)
     if service_id is None:
-        raise Invalid({"service_id": "This field is required."})
+        raise Invalid({"service_id": _("This field is required.")})
     if not is_id(service_id):
-        raise Invalid({"service_id": "must be a service id (a whole number)"})
+        raise Invalid({"service_id": _("must be a service id (a whole number)")})
     url = oauth.start(g.api_user, service_id, account=account, via="api")
     return jsonify({"authorization_url": url})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, g, jsonify, request
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from .. import accounts, email_log, i18n, job_status, service_catalog, settings_store
@@ -51,7 +52,7 @@ def create_service():
 def get_service(service_id: int):
     service = service_catalog.get_service(service_id)
     if service.hidden and not g.api_user.is_admin:
-        raise NotFound("No such mail service.")
+        raise NotFound(_("No such mail service."))
     return jsonify(service_catalog.service_as_dict(service))
 
 
@@ -175,10 +176,10 @@ def test_service(service_id: int):
     fields = {}
     for key in ("username", "password"):
         if not isinstance(data.get(key), str) or not data.get(key):
-            fields[key] = "This field is required."
+            fields[key] = _("This field is required.")
     for key in ("smtp_username", "smtp_password"):
         if data.get(key) is not None and not isinstance(data.get(key), str):
-            fields[key] = "must be a string"
+            fields[key] = _("must be a string")
     if fields:
         raise Invalid(fields)
     job = connection_test.start_service(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import attachments, mailbox_usability, send_queue, sending
@@ -82,7 +83,7 @@ def _form_fields(form, files, *, later: bool) -> dict:
         # without script the datetime-local value is taken as UTC.
         fields["send_at"] = form.get("send_at") or form.get("send_at_local") or ""
         if not fields["send_at"]:
-            raise Invalid({"send_at": "Choose when to send it."})
+            raise Invalid({"send_at": _("Choose when to send it.")})
     return fields
 
 
@@ -164,7 +165,7 @@ def cancel(outgoing_id: int):
     row = _own(outgoing_id)
     try:
         sending.cancel(row)
-        flash(f'"{row.subject or "(no subject)"}" will not be sent.', "success")
+        flash(_('"%(subject)s" will not be sent.', subject=row.subject or "(no subject)"), "success")
     except Conflict as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -188,7 +189,7 @@ def edit(outgoing_id: int):
     """Edit a scheduled message; saving re-schedules it (attachments are kept unless new ones are chosen)."""
     row = _own(outgoing_id)
     if row.state != "scheduled":
-        flash(f"This message is {row.state}; it can no longer be edited.", "error")
+        flash(_("This message is %(state)s; it can no longer be edited.", state=row.state), "error")
         return redirect(url_for("compose.status", outgoing_id=row.id))
     if request.method == "GET":
         fields = sending.as_fields(row)
@@ -225,5 +226,5 @@ def edit(outgoing_id: int):
             editing=row,
             stranded=_stranded(row),
         )
-    flash("The scheduled message was saved.", "success")
+    flash(_("The scheduled message was saved."), "success")
     return redirect(url_for("compose.scheduled"))

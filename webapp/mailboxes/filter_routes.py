@@ -9,6 +9,7 @@ are the same as the API's and show under their row.
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import filters
@@ -108,10 +109,10 @@ def _edit(account: Account, rule: Filter | None):
         try:
             if rule is None:
                 filters.create_filter(account, filters.clean_filter(account, data))
-                flash("Filter added.", "success")
+                flash(_("Filter added."), "success")
             else:
                 filters.update_filter(rule, filters.clean_filter(account, data, existing=rule))
-                flash("Filter saved.", "success")
+                flash(_("Filter saved."), "success")
             return redirect(url_for("mailboxes.filters_page", account_id=account.id))
         except Invalid as exc:
             db.session.rollback()
@@ -164,7 +165,7 @@ def filter_action(account_id: int, filter_id: int, action: str):
         filters.update_filter(rule, {"enabled": action == "enable"})
     elif action == "delete":
         filters.delete_filter(rule)
-        flash("Filter deleted.", "success")
+        flash(_("Filter deleted."), "success")
     else:
         abort(404)
     return redirect(url_for("mailboxes.filters_page", account_id=account.id))

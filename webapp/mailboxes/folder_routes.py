@@ -9,6 +9,7 @@ listing job; the page polls it and then swaps in the re-rendered form.
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
@@ -48,7 +49,7 @@ def folders(account_id: int):
             abort(400)
         errors, chosen = _save(account)
         if not errors:
-            flash("Folder settings saved.", "success")
+            flash(_("Folder settings saved."), "success")
             return redirect(url_for("mailboxes.folders", account_id=account.id))
         return render_template("mailboxes/folders.html", **_context(account, errors, chosen)), 422
     return render_template("mailboxes/folders.html", **_context(account))
@@ -62,9 +63,9 @@ def _save(account: Account) -> tuple[dict[str, str], dict]:
     for value in request.form.getlist("sync"):
         row = rows.get(int(value)) if value.isascii() and value.isdigit() else None
         if row is None:
-            errors["sync"] = "Unknown folder."
+            errors["sync"] = _("Unknown folder.")
         elif not folder_rules.selectable(row) or not row.exists_on_server:
-            errors["sync"] = f'"{row.display_name}" cannot be synced: it cannot be opened on the server.'
+            errors["sync"] = _('"%(display_name)s" cannot be synced: it cannot be opened on the server.', display_name=row.display_name)
         else:
             wanted_sync.add(row.id)
     roles: dict[str, Folder | None] = {}
@@ -78,14 +79,14 @@ def _save(account: Account) -> tuple[dict[str, str], dict]:
             continue
         row = rows.get(int(value)) if value.isascii() and value.isdigit() else None
         if row is None:
-            errors[field] = "Unknown folder."
+            errors[field] = _("Unknown folder.")
             continue
         chosen[role] = row.id
         if not folder_rules.selectable(row) or not row.exists_on_server:
-            errors[field] = f'"{row.display_name}" cannot be opened on the server, so it cannot hold a role.'
+            errors[field] = _('"%(display_name)s" cannot be opened on the server, so it cannot hold a role.', display_name=row.display_name)
         elif row.id in used:
             errors[field] = (
-                f'"{row.display_name}" is already the {folder_rules.ROLE_LABELS[used[row.id]]} folder.'
+                _('"%(display_name)s" is already the %(role)s folder.', display_name=row.display_name, role=_(folder_rules.ROLE_LABELS[used[row.id]]))
             )
         else:
             used[row.id] = role
@@ -122,7 +123,7 @@ def remove_folder(account_id: int, folder_id: int):
     except DomainError as exc:
         flash(exc.message, "error")
     else:
-        flash(f'"{name}" and its messages were removed from Mailroom.', "success")
+        flash(_('"%(name)s" and its messages were removed from Mailroom.', name=name), "success")
     return redirect(url_for("mailboxes.folders", account_id=account.id))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from .. import identities
@@ -41,11 +42,11 @@ def add_alias(account_id: int):
         db.session.rollback()
         for field, message in exc.fields.items():
             label = {"address": "Alias address", "display_name": "Name shown"}.get(field, field)
-            flash(f"Alias not added. {label}: {message}", "error")
+            flash(_("Alias not added. %(label)s: %(message)s", label=label, message=message), "error")
         if not exc.fields:
-            flash(f"Alias not added: {exc.message}", "error")
+            flash(_("Alias not added: %(message)s", message=exc.message), "error")
     else:
-        flash(f"{account.email} may now send as {alias.address}.", "success")
+        flash(_("%(email)s may now send as %(address)s.", email=account.email, address=alias.address), "success")
     return redirect(url_for("mailboxes.edit", account_id=account.id) + "#aliases")
 
 
@@ -61,5 +62,5 @@ def delete_alias(account_id: int, alias_id: int):
         abort(404)
     address = alias.address
     identities.delete_alias(account, alias)
-    flash(f"Alias {address} removed.", "success")
+    flash(_("Alias %(address)s removed.", address=address), "success")
     return redirect(url_for("mailboxes.edit", account_id=account.id) + "#aliases")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import oauth
@@ -35,7 +36,7 @@ def oauth_start():
     except DomainError as exc:
         db.session.rollback()
         message = "; ".join(exc.fields.values()) or exc.message
-        flash(f"OAuth2 sign-in could not start: {message}", "error")
+        flash(_("OAuth2 sign-in could not start: %(message)s", message=message), "error")
         return redirect(url_for("mailboxes.connect"))
     return redirect(url, code=302)
 
@@ -46,8 +47,9 @@ def _finished(result: oauth.Finished):
     account = result.account
     connection_test.start(account, current_user)  # the list page shows its outcome on the row
     flash(
-        f"Mailbox {account.email} {'connected' if result.created else 'signed in again'} with OAuth2; "
-        "testing the connection now.",
+        _("Mailbox %(email)s connected with OAuth2; testing the connection now.", email=account.email)
+        if result.created
+        else _("Mailbox %(email)s signed in again with OAuth2; testing the connection now.", email=account.email),
         "success",
     )
     return redirect(url_for("mailboxes.index"))

@@ -6,6 +6,7 @@ Registered on the ``mailboxes`` blueprint; validated by webapp.out_of_office lik
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from .. import out_of_office
@@ -44,7 +45,7 @@ def out_of_office_page(account_id: int):
         }
         try:
             out_of_office.save(account, out_of_office.clean(current, data))
-            flash("Out-of-office settings saved.", "success")
+            flash(_("Out-of-office settings saved."), "success")
             return redirect(url_for("mailboxes.out_of_office_page", account_id=account.id))
         except Invalid as exc:
             db.session.rollback()

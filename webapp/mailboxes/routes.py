@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
@@ -36,14 +38,14 @@ OTHER = "other"
 def _service_choices(current: Account | None = None) -> list[SelectChoice]:
     services = service_catalog.list_services(include_hidden=False)
     choices = [
-        SelectChoice(str(s.id), s.name, optgroup="Providers" if s.is_builtin else "Company servers")
+        SelectChoice(str(s.id), s.name, optgroup=_("Providers") if s.is_builtin else _("Company servers"))
         for s in services
     ]
     # Editing a mailbox of a service hidden since keeps showing that service.
     if current is not None and current.service is not None and current.service.hidden:
-        choices.insert(0, SelectChoice(str(current.service.id), current.service.name + " (hidden)"))
+        choices.insert(0, SelectChoice(str(current.service.id), _("%(service)s (hidden)", service=current.service.name)))
     if settings_store.get("allow_manual_entry") or (current is not None and current.manual):
-        choices.append(SelectChoice(OTHER, "Other (enter server details)"))
+        choices.append(SelectChoice(OTHER, _("Other (enter server details)")))
     return choices
 
 
@@ -120,7 +122,7 @@ def _form_payload(form: ConnectForm, errors: dict[str, str], creating: bool) -> 
     elif form.service.data and form.service.data.isdigit():
         data["service_id"] = int(form.service.data)
     else:
-        errors["service"] = "Choose a mail service."
+        errors["service"] = _("Choose a mail service.")
     return data
 
 
@@ -154,9 +156,9 @@ def connect():
             try:
                 job = connection_test.start(account, current_user)
             except QueueUnavailable as exc:  # saved as "Not tested yet"; its row's button tests it later
-                flash(f"Mailbox {account.email} saved, not tested yet: {exc.message}", "error")
+                flash(_("Mailbox %(email)s saved, not tested yet: %(message)s", email=account.email, message=exc.message), "error")
                 return redirect(url_for("mailboxes.index"))
-            flash(f"Mailbox {account.email} saved; testing its connection now.", "success")
+            flash(_("Mailbox %(email)s saved; testing its connection now.", email=account.email), "success")
             return redirect(url_for("mailboxes.index", testing=account.id, job=job.id))
     # The form's answer redirects to the chosen OAuth2 provider: its policy's form-action names them.
     security_headers.allow_form_targets(oauth_apps.authorization_origins())
@@ -212,7 +214,7 @@ def edit(account_id: int):
             form.smtp_use_tls.data = account.smtp_security != "none"
     if form.validate_on_submit():
         if _save(form, account) is not None:
-            flash(f"Mailbox {account.email} saved.", "success")
+            flash(_("Mailbox %(email)s saved.", email=account.email), "success")
             return redirect(url_for("mailboxes.index"))
     return render_template(
         "mailboxes/connect.html", form=form, account=account, service_info=_presets_for_page()
@@ -226,7 +228,7 @@ def _reconnect(account: Account):
     mailbox there without anyone choosing it; here nothing is chosen until the person does.
     """
     form = ReconnectForm()
-    form.service.choices = [SelectChoice("", "— Choose a mail service —")] + [
+    form.service.choices = [SelectChoice("", _l("— Choose a mail service —"))] + [
         c for c in _service_choices() if c.value != OTHER
     ]
     if form.validate_on_submit():
@@ -235,7 +237,7 @@ def _reconnect(account: Account):
             data["password"] = form.password.data
         try:
             if data["service_id"] is None:
-                raise Invalid({"service_id": "Choose the mail service to connect it through."})
+                raise Invalid({"service_id": _("Choose the mail service to connect it through.")})
             accounts.update_account(account, accounts.clean_account(current_user, data, existing=account))
         except DomainError as exc:
             db.session.rollback()
@@ -247,7 +249,7 @@ def _reconnect(account: Account):
                 user_id=current_user.id, account_id=account.id, kind="service_removed", read_at=None
             ).update({"read_at": utcnow()})
             db.session.commit()
-            flash(f"Mailbox {account.email} now connects through {account.service.name}.", "success")
+            flash(_("Mailbox %(email)s now connects through %(name)s.", email=account.email, name=account.service.name), "success")
             return redirect(url_for("mailboxes.index"))
     return render_template("mailboxes/reconnect.html", form=form, account=account, action_form=ActionForm())
 
@@ -295,7 +297,7 @@ def make_main(account_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     accounts.update_account(account, {"is_main": True})
-    flash(f"{account.email} is now your main mailbox.", "success")
+    flash(_("%(email)s is now your main mailbox.", email=account.email), "success")
     return redirect(url_for("mailboxes.index"))
 
 
@@ -307,7 +309,7 @@ def delete(account_id: int):
         abort(400)
     email = account.email
     accounts.delete_account(account)
-    flash(f"Mailbox {email} removed.", "success")
+    flash(_("Mailbox %(email)s removed.", email=email), "success")
     return redirect(url_for("mailboxes.index"))
 
 
