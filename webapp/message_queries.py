@@ -27,6 +27,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .errors import Invalid, NotFound
 from .extensions import db
+from .folders import ordered as ordered_folders
+from .folders import selectable
 from .models import Account, Folder, FolderRole, Message, User
 from .validation import is_id, record_id
 
@@ -460,6 +462,27 @@ def sidebar(user: User) -> list[dict]:
     return out
 
 
+def move_targets(user: User, folder: Folder | None = None) -> list[dict]:
+    """The folders messages may be moved to, per mailbox: ``folder``'s mailbox only when one is open.
+
+    IMAP mailboxes only (POP3 has no folders on the server); folders gone from the server or that
+    cannot hold messages are left out.
+    """
+    query = Account.query.filter_by(user_id=user.id, incoming_protocol="imap")
+    if folder is not None:
+        query = query.filter(Account.id == folder.account_id)
+    out = []
+    for account in query.order_by(Account.is_main.desc(), Account.id):
+        folders = [
+            f
+            for f in ordered_folders(account)
+            if f.exists_on_server and selectable(f) and (folder is None or f.id != folder.id)
+        ]
+        if folders:
+            out.append({"account": account, "folders": folders})
+    return out
+
+
 # -- JSON ---------------------------------------------------------------------------------
 
 
@@ -476,7 +499,7 @@ def message_as_dict(message: Message, folder: Folder | None = None) -> dict:
         "folder_id": message.folder_id,
         "folder": folder.display_name if folder else None,
         "folder_role": folder.role if folder else None,
-        "uid": message.uid,
+        "uid": message.uid if message.uid > 0 else None,  # a move's placeholder until the sync
         "message_id": message.message_id,
         "in_reply_to": message.in_reply_to,
         "thread_key": message.thread_key,

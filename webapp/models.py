@@ -525,6 +525,41 @@ class MessageBody(db.Model):
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class MessageChange(db.Model):
+    """A person's change to a message (read, flag, move), shown at once and written back by a job.
+
+    Written only by :mod:`webapp.message_changes`.  ``pending``: the row already shows the change
+    and the job has not answered; ``failed``: the job failed, the row was put back, ``error`` says
+    why (a notice until dismissed); ``placed``: moved on the server, the row waits in the target
+    folder under a placeholder UID until the target's next sync adopts it as ``new_uid``.
+    ``folder_id``/``uid`` name the message on the server before the change.
+    """
+
+    __tablename__ = "message_changes"
+    __table_args__ = (
+        Index("ix_message_changes_folder_state", "folder_id", "state"),
+        Index("ix_message_changes_target_state", "target_folder_id", "state"),
+        AUTOINCREMENT,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"))
+    uid: Mapped[int] = mapped_column(BigInteger)
+    #: read, unread, flag, unflag or move (Move to Trash is a move to the Trash folder).
+    action: Mapped[str] = mapped_column(String(16))
+    target_folder_id: Mapped[int | None] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"))
+    #: The message's flags as the server last had them: what a failure puts back.
+    server_flags: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    new_uid: Mapped[int | None] = mapped_column(BigInteger)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Alias(db.Model):
     """An extra address a mailbox may send as."""
 

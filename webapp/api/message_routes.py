@@ -11,12 +11,14 @@ from __future__ import annotations
 from flask import g, jsonify, request, url_for
 
 from .. import message_bodies as bodies
+from .. import message_changes as mc
 from .. import message_queries as mq
-from ..errors import NotFound
+from ..errors import Invalid, NotFound
 from ..jobs import bodies as body_jobs
+from ..jobs import message_changes as change_jobs
 from . import bp
-from .common import token_required
-from .jobs import accepted
+from .common import _json, token_required
+from .jobs import accepted, job_body
 
 
 def _page_args() -> tuple[int, str | None, str]:
@@ -112,3 +114,73 @@ def correspondent_history():
             "next_cursor": page.next_cursor,
         }
     )
+
+
+# -- changes written back to the server ---------------------------------------------------------
+
+#: PATCH's fields → (action when true, action when false).
+_PATCH_FIELDS = {"seen": ("read", "unread"), "flagged": ("flag", "unflag")}
+
+
+def _changed(started: list[dict], messages) -> tuple:
+    """202 ``{"jobs": [{job_id, status_url, action, messages}], "messages": [...]}``: the rows as
+    they show now (``pending`` while the server has not confirmed)."""
+    pending = mc.pending_ids([m.id for m in messages])
+    rows = []
+    for m in messages:
+        row = mq.message_as_dict(m)
+        row["pending"] = m.id in pending
+        rows.append(row)
+    jobs = [
+        {
+            **job_body(s["job"]),
+            "action": s["changes"][0].action,
+            "messages": [c.message_pk for c in s["changes"]],
+        }
+        for s in started
+    ]
+    return jsonify({"jobs": jobs, "messages": rows}), 202
+
+
+@bp.patch("/messages/<int:message_id>")
+@token_required
+def patch_message(message_id: int):
+    """Mark a message read or unread, flagged or not: ``{"seen": bool, "flagged": bool}``.
+
+    The row changes at once; the server follows by a job (202 with the jobs; a job that fails
+    puts the message back and its status says why).
+    """
+    body = _json()
+    errors = {k: "unknown field" for k in body if k not in _PATCH_FIELDS}
+    errors.update(
+        {k: "must be true or false" for k in _PATCH_FIELDS if k in body and not isinstance(body[k], bool)}
+    )
+    if errors or not body:
+        raise Invalid(errors or {"seen": "give seen and/or flagged"})
+    message = mq.get_message(g.api_user, message_id)
+    started = []
+    for key, (on, off) in _PATCH_FIELDS.items():
+        if key in body:
+            started += change_jobs.start(g.api_user, [message], on if body[key] else off, {})
+    return _changed(started, [message])
+
+
+@bp.post("/messages/actions")
+@token_required
+def message_actions():
+    """Act on several messages: ``{"ids": [..], "action": read|unread|flag|unflag|trash|move, "folder": id}``.
+
+    One job per folder (one command with a UID set); ``folder`` is required for ``move``;
+    ``trash`` moves to each mailbox's folder mapped as Trash (none mapped: 422 naming action).
+    Another user's id is a 404.
+    """
+    body = _json()
+    unknown = {k: "unknown field" for k in body if k not in ("ids", "action", "folder")}
+    if unknown:
+        raise Invalid(unknown)
+    ids = mc.clean_ids(body.get("ids"))
+    action = mc.clean_action(body.get("action"))
+    messages = mc.own_messages(g.api_user, ids)
+    targets = mc.targets_for(messages, action, body.get("folder"))
+    started = change_jobs.start(g.api_user, messages, action, targets)
+    return _changed(started, messages)

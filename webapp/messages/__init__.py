@@ -12,5 +12,6 @@ bp = Blueprint("messages", __name__, url_prefix="/messages")
 
 # The views register themselves on bp when their modules are imported.
 from . import (  # noqa: E402, F401
+    change_routes,
     routes,
 )

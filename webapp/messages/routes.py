@@ -9,10 +9,12 @@ from flask_login import current_user, login_required
 
 from .. import attachments
 from .. import message_bodies as bodies
+from .. import message_changes as mc
 from .. import message_queries as mq
-from ..errors import Invalid, NotFound
+from ..errors import Conflict, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..jobs import bodies as body_jobs
+from ..jobs import message_changes as change_jobs
 from ..mailboxes.jobs import job_body
 from ..models import Account, Folder
 from . import bp
@@ -30,7 +32,13 @@ NAV_ORDER = ("inbox", "sent", "drafts", "spam", "trash", "flagged")
 
 
 def _layout(**extra) -> dict:
-    return {"sidebar": mq.sidebar(current_user), "role_labels": ROLE_LABELS, "nav_order": NAV_ORDER, **extra}
+    return {
+        "sidebar": mq.sidebar(current_user),
+        "role_labels": ROLE_LABELS,
+        "nav_order": NAV_ORDER,
+        "notices": [(n, mc.describe(n)) for n in mc.notices(current_user)],
+        **extra,
+    }
 
 
 @bp.route("/")
@@ -58,6 +66,8 @@ def index():
             page=listing.page,
             threads_mode=listing.threads_mode,
             error=listing.error,
+            pending=mc.pending_ids([m.id for m in listing.page.items]) if not listing.threads_mode else set(),
+            move_targets=mq.move_targets(current_user, listing.folder),
             **_listing_links(listing, request.args),
         ),
     ), (422 if listing.error else 200)
@@ -126,11 +136,11 @@ def show(message_id: int):
         message = mq.get_message(current_user, message_id)
     except NotFound:
         abort(404)
-    info = mq.message_as_dict(message)
-    account = db.session.get(Account, message.account_id)
-    info["mailbox"] = account.description or account.email
     if bodies.is_gone(message):
+        info = _message_info(message)
         return render_template("messages/message.html", **_layout(m=message, info=info, gone=True)), 404
+    _mark_read(message)
+    info = _message_info(message)
     raw = bodies.cached_raw(message)
     if raw is None:
         job = job_body(body_jobs.start(message, current_user))
@@ -139,6 +149,25 @@ def show(message_id: int):
         "messages/message.html",
         **_layout(m=message, info=info, body=bodies.parse(raw), headers=bodies.headers(raw)),
     )
+
+
+def _message_info(message) -> dict:
+    info = mq.message_as_dict(message)
+    account = db.session.get(Account, message.account_id)
+    info["mailbox"] = account.description or account.email
+    info["pending"] = bool(mc.pending_ids([message.id]))
+    info["move_targets"] = mq.move_targets(current_user, db.session.get(Folder, message.folder_id))
+    return info
+
+
+def _mark_read(message) -> None:
+    """Opening a message marks it read, here and (by a job) on the server; the page never waits for it."""
+    if message.seen:
+        return
+    try:
+        change_jobs.start(current_user, [message], "read", {})
+    except (QueueUnavailable, Conflict):
+        db.session.rollback()  # no queue, or the message is being moved: it stays unread for now
 
 
 @bp.route("/<int:message_id>/attachments/<int:number>")

@@ -1,0 +1,127 @@
+"""Write a person's changes (read, flag, move) back to the IMAP server, on the interactive lane.
+
+:func:`start` records the changes (the rows change at once, :mod:`webapp.message_changes`) and
+enqueues one :func:`write_back` job per server folder, action and target, so a selection costs
+one connection and one ``UID STORE`` / ``UID MOVE`` with a UID set per folder
+(:mod:`connectors.writeback`).  The job settles the changes, or fails them: the rows are put
+back as the server has them and the reason (the diagnosis's sentence) stays as a notice.
+A failure is not retried by itself: the person sees the message back as it was and may try again.
+"""
+
+from __future__ import annotations
+
+from connectors import writeback
+from connectors.errors import MailError
+
+from .. import message_changes as changes
+from ..errors import MailboxUnavailable, QueueUnavailable
+from ..extensions import db
+from ..models import Account, Folder, Message, MessageChange, User
+from ..queue import enqueue_for
+from .session import open_client, timeout
+
+#: Connect, log in, SELECT, one command per 500 UIDs; bounded by the connection timeout plus slack.
+_JOB_SLACK = 60
+
+
+def start(user: User, messages: list[Message], action: str, targets: dict[int, Folder]) -> list[dict]:
+    """Apply ``action`` to ``messages`` now and enqueue the write-back: ``[{job, changes}]``, one per group.
+
+    Without the queue (Redis down) nothing stays pending: the rows are put back and
+    :class:`QueueUnavailable` propagates (a 503 with Retry-After).
+    """
+    recorded = changes.record(user, messages, action, targets)
+    db.session.commit()
+    started = []
+    try:
+        for group in changes.groups(recorded):
+            job = enqueue_for(
+                write_back,
+                [c.id for c in group],
+                owner_id=user.id,
+                kind="message_change",
+                account_id=group[0].account_id,
+                timeout=2 * timeout() + _JOB_SLACK,
+            )
+            for c in group:
+                c.job_id = job.id
+            started.append({"job": job, "changes": group})
+    except QueueUnavailable as exc:
+        changes.fail([c for c in recorded if c.job_id is None], str(exc))
+        db.session.commit()
+        raise
+    db.session.commit()
+    return started
+
+
+def write_back(change_ids: list[int]) -> dict:
+    """The job: send the group's changes to the server; ids in, a small dict out."""
+    group = changes.pending(change_ids)
+    if not group:
+        return {"ok": True, "skipped": True, "messages": []}
+    first = group[0]
+    account = db.session.get(Account, first.account_id)
+    folder = db.session.get(Folder, first.folder_id)
+    target = db.session.get(Folder, first.target_folder_id) if first.target_folder_id else None
+    ids = [c.message_pk for c in group]
+    try:
+        with open_client(account, "imap") as client:
+            try:
+                failed = _send(client.imap, group, folder, target)
+            except MailError:
+                raise
+            except Exception as exc:  # the connection broke: classify it like any other failure
+                raise client.classify(exc, first.action) from exc
+    except MailboxUnavailable as exc:
+        return _failed(group, str(exc), None)
+    except MailError as exc:
+        return _failed(group, exc.message, exc)
+    db.session.commit()
+    result = {"ok": not failed, "action": first.action, "messages": ids, "states": _states(ids)}
+    if failed:
+        result["error"] = failed[0].error
+        result["failed"] = [c.message_pk for c in failed]
+    return result
+
+
+def _send(imap, group: list[MessageChange], folder: Folder, target: Folder | None) -> list[MessageChange]:
+    uids = [c.uid for c in group]
+    action = group[0].action
+    if action == changes.MOVE:
+        moved = writeback.move(
+            imap,
+            folder.name,
+            uids,
+            target.name,
+            folder_label=folder.display_name,
+            target_label=target.display_name,
+        )
+        changes.settle_move(group, moved.new_uids, moved.uidvalidity, target)
+        return []
+    flag, add = changes.FLAG_ACTIONS[action]
+    answered = writeback.store_flags(imap, folder.name, uids, flag, add=add, folder_label=folder.display_name)
+    return changes.settle_flags(group, answered, folder)
+
+
+def _failed(group: list[MessageChange], sentence: str, error: MailError | None) -> dict:
+    db.session.rollback()
+    group = changes.pending([c.id for c in group])
+    hint = f" {error.hint}" if error is not None and error.hint else ""
+    changes.fail(group, sentence + hint)
+    db.session.commit()
+    ids = [c.message_pk for c in group]
+    return {
+        "ok": False,
+        "action": group[0].action if group else None,
+        "messages": ids,
+        "failed": ids,
+        "error": sentence + hint,
+        "class": error.error_class.value if error is not None else None,
+        "states": _states(ids),
+    }
+
+
+def _states(ids: list[int]) -> list[dict]:
+    """Each message as the console shows it now (a row the move removed is absent)."""
+    rows = Message.query.filter(Message.id.in_(ids)).all()
+    return [{"id": m.id, "seen": m.seen, "flagged": m.flagged, "folder_id": m.folder_id} for m in rows]

@@ -1,0 +1,460 @@
+"""A person's changes to messages — read, unread, flag, unflag, move, Move to Trash — shown at once
+and written back to the IMAP server by a job (:mod:`webapp.jobs.message_changes`).
+
+The one writer of ``message_changes`` and of a message's row while a change is in flight:
+
+* :func:`record` applies the change to the row at once (flags; a move puts the row in the target
+  folder under a placeholder UID, ``-id``, since the real one is not known yet) and keeps a
+  ``pending`` change naming the message on the server (folder, UID) and its server flags;
+* the job answers through :func:`settle_flags` / :func:`settle_move` (the change is done) or
+  :func:`fail` (the row is put back as the server has it, the change stays ``failed`` with the
+  reason: a notice in the console until dismissed);
+* the sync store asks :func:`pending_flag_actions`, :func:`pending_move_uids` and
+  :func:`placed_uids` so a sync running meanwhile neither undoes a pending change nor stores a
+  moved message twice (see :mod:`webapp.jobs.sync_store`).
+
+A moved row keeps its placeholder until it can carry its new UID safely: when the server gave
+it (COPYUID) and the target folder's stored state already reaches it, at once; otherwise the
+target's next sync adopts the row (``placed``) instead of inserting the message again.  A move to
+a folder Mailroom does not sync removes the row once the server has the message there.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, select
+
+from .errors import Conflict, Invalid, NotFound
+from .extensions import db
+from .folders import selectable
+from .models import Account, Folder, FolderRole, Message, MessageChange, User
+
+#: action -> (IMAP flag, added?)
+FLAG_ACTIONS: dict[str, tuple[str, bool]] = {
+    "read": ("\\Seen", True),
+    "unread": ("\\Seen", False),
+    "flag": ("\\Flagged", True),
+    "unflag": ("\\Flagged", False),
+}
+MOVE, TRASH = "move", "trash"
+ACTIONS = (*FLAG_ACTIONS, TRASH, MOVE)
+#: Messages per request (a page of the list holds at most 200).
+MAX_IDS = 500
+PENDING, FAILED, PLACED = "pending", "failed", "placed"
+
+
+# -- flags as text --------------------------------------------------------------------------
+
+
+def with_flag(flags: str, flag: str, add: bool) -> str:
+    """The stored flags text with ``flag`` added or removed (sorted, as sync stores them)."""
+    words = set((flags or "").split())
+    if add:
+        words.add(flag)
+    else:
+        words.discard(flag)
+    return " ".join(sorted(words))
+
+
+def _show_flags(message: Message, flags: str) -> None:
+    message.flags = flags
+    words = flags.split()
+    message.seen, message.flagged = "\\Seen" in words, "\\Flagged" in words
+
+
+def overlay(flags: str, actions: Iterable[str]) -> str:
+    """Server flags with pending flag actions applied in order: what the console shows meanwhile."""
+    for action in actions:
+        flag, add = FLAG_ACTIONS[action]
+        flags = with_flag(flags, flag, add)
+    return flags
+
+
+# -- the request ----------------------------------------------------------------------------
+
+
+def clean_ids(value: Any) -> list[int]:
+    if not isinstance(value, list) or not value or len(value) > MAX_IDS:
+        raise Invalid({"ids": _("must be a list of 1 to %(n)d message ids", n=MAX_IDS)})
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**31 - 1 for v in value):
+        raise Invalid({"ids": _("must be a list of message ids (whole numbers)")})
+    return list(dict.fromkeys(value))
+
+
+def clean_action(value: Any) -> str:
+    if value not in ACTIONS:
+        raise Invalid({"action": _("must be one of %(actions)s", actions=", ".join(ACTIONS))})
+    return value
+
+
+def own_messages(user: User, ids: list[int]) -> list[Message]:
+    """The user's messages of ``ids``, in that order; any other id (someone else's too) is a 404."""
+    owned = select(Account.id).where(Account.user_id == user.id).scalar_subquery()
+    rows = {m.id: m for m in Message.query.filter(Message.id.in_(ids), Message.account_id.in_(owned))}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise NotFound(_("No such message: %(id)s.", id=missing[0]))
+    return [rows[i] for i in ids]
+
+
+def targets_for(messages: list[Message], action: str, folder_value: Any) -> dict[int, Folder]:
+    """Account id → the folder its messages go to: its Trash, or the folder asked for (``move``)."""
+    accounts = {m.account_id for m in messages}
+    if action == TRASH:
+        return {a: trash_folder(a) for a in accounts}
+    if action != MOVE:
+        return {}
+    if not isinstance(folder_value, int) or isinstance(folder_value, bool):
+        raise Invalid({"folder": _("must be the id of a folder to move to")})
+    folder = db.session.get(Folder, folder_value)
+    if folder is None or folder.account_id not in accounts:
+        raise Invalid({"folder": _("must be a folder of the messages' mailbox")})
+    if len(accounts) > 1:
+        raise Invalid({"folder": _("the messages are in several mailboxes: move them one mailbox at a time")})
+    if not folder.exists_on_server or not selectable(folder):
+        raise Invalid({"folder": _("this folder cannot hold messages (it is gone or only a container)")})
+    return {folder.account_id: folder}
+
+
+def trash_folder(account_id: int) -> Folder:
+    """The folder mapped as Trash in the mailbox; none mapped is a 422 saying where to map one."""
+    folder = Folder.query.filter_by(account_id=account_id, role=FolderRole.TRASH.value).first()
+    if folder is None or not folder.exists_on_server:
+        account = db.session.get(Account, account_id)
+        raise Invalid(
+            {
+                "action": _(
+                    "No folder of %(mailbox)s is mapped as Trash: choose one on the mailbox's folder page.",
+                    mailbox=account.email,
+                )
+            }
+        )
+    return folder
+
+
+# -- recording a change -----------------------------------------------------------------------
+
+
+def record(
+    user: User, messages: list[Message], action: str, targets: dict[int, Folder]
+) -> list[MessageChange]:
+    """Apply ``action`` to the rows now and keep one pending change per message that needs the server.
+
+    A message that already is as asked is left alone; a POP3 mailbox's flags are the console's
+    own (changed here, no job); a message still being moved is a 409.  Not committed.
+    """
+    changes = []
+    for message in messages:
+        account = db.session.get(Account, message.account_id)
+        change = _record_one(user, account, message, action, targets.get(message.account_id))
+        if change is not None:
+            changes.append(change)
+    db.session.flush()
+    return changes
+
+
+def _record_one(user: User, account: Account, message: Message, action: str, target: Folder | None):
+    where = server_place(message)
+    if action in FLAG_ACTIONS:
+        flag, add = FLAG_ACTIONS[action]
+        if (flag in message.flags.split()) == add:
+            return None
+        if account.incoming_protocol == "pop3":
+            _show_flags(message, with_flag(message.flags, flag, add))
+            return None
+    elif target is None or target.id == message.folder_id:
+        return None
+    elif account.incoming_protocol == "pop3":
+        raise Invalid({"action": _("Messages of a POP3 mailbox cannot be moved: the server has no folders.")})
+    if where is None:
+        raise Conflict(
+            _("The message “%(subject)s” is being moved; try again in a moment.", subject=message.subject)
+        )
+    folder_id, uid = where
+    change = MessageChange(
+        message_pk=message.id,
+        user_id=user.id,
+        account_id=message.account_id,
+        folder_id=folder_id,
+        uid=uid,
+        action=MOVE if target is not None else action,
+        target_folder_id=target.id if target is not None else None,
+        server_flags=_server_flags(message),
+    )
+    db.session.add(change)
+    if target is not None:
+        _settle_placed(message)
+        message.folder_id, message.uid = target.id, -message.id
+    else:
+        _show_flags(message, with_flag(message.flags, *FLAG_ACTIONS[action]))
+    return change
+
+
+def server_place(message: Message) -> tuple[int, int] | None:
+    """(folder id, UID) of the message on the server; None while a move of it is in flight."""
+    if message.uid > 0:
+        return message.folder_id, message.uid
+    placed = MessageChange.query.filter_by(message_pk=message.id, state=PLACED).first()
+    if placed is not None and placed.new_uid:
+        return placed.target_folder_id, placed.new_uid
+    return None
+
+
+def _server_flags(message: Message) -> str:
+    """The flags the server has: the row's, less the flag changes still pending."""
+    pending = (
+        MessageChange.query.filter_by(message_pk=message.id, state=PENDING)
+        .filter(MessageChange.action != MOVE)
+        .order_by(MessageChange.id)
+        .first()
+    )
+    return pending.server_flags if pending is not None else message.flags
+
+
+def _settle_placed(message: Message) -> None:
+    """A placed row moved again: the old placement is over (the new change knows the server UID)."""
+    db.session.execute(
+        delete(MessageChange).where(MessageChange.message_pk == message.id, MessageChange.state == PLACED)
+    )
+
+
+def groups(changes: list[MessageChange]) -> list[list[MessageChange]]:
+    """One group per server folder, action and target: one job, one command with a UID set each."""
+    out: dict[tuple, list[MessageChange]] = defaultdict(list)
+    for c in changes:
+        out[(c.account_id, c.folder_id, c.action, c.target_folder_id)].append(c)
+    return list(out.values())
+
+
+# -- the job's answers ----------------------------------------------------------------------
+
+
+def pending(change_ids: list[int]) -> list[MessageChange]:
+    return (
+        MessageChange.query.filter(MessageChange.id.in_(change_ids), MessageChange.state == PENDING)
+        .order_by(MessageChange.id)
+        .all()
+    )
+
+
+def settle_flags(
+    changes: list[MessageChange], answered: dict[int, str], folder: Folder
+) -> list[MessageChange]:
+    """The server stored the flags: rows take the server's answer (plus later pending changes).
+
+    A UID the server did not answer for is no longer in the folder there: that change fails.
+    Returns the failed ones.
+    """
+    failed = []
+    for change in changes:
+        if change.uid not in answered:
+            failed.append(change)
+            continue
+        message = db.session.get(Message, change.message_pk)
+        db.session.delete(change)
+        db.session.flush()
+        if message is not None and message.folder_id == change.folder_id:
+            later = _later_flag_changes(message.id)
+            note_server_flags([c.id for c in later], answered[change.uid])
+            _show_flags(message, overlay(answered[change.uid], [c.action for c in later]))
+    fail(failed, _("The message is no longer in “%(folder)s” on the server.", folder=folder.display_name))
+    return failed
+
+
+def _later_flag_changes(message_pk: int) -> list[MessageChange]:
+    return (
+        MessageChange.query.filter_by(message_pk=message_pk, state=PENDING)
+        .filter(MessageChange.action != MOVE)
+        .order_by(MessageChange.id)
+        .all()
+    )
+
+
+def settle_move(
+    changes: list[MessageChange], new_uids: dict[int, int], uidvalidity: int | None, target: Folder
+):
+    """The server moved the messages: each row gets its new UID when safe, else waits to be adopted."""
+    placed = []
+    for change in changes:
+        message = db.session.get(Message, change.message_pk)
+        if message is None:
+            db.session.delete(change)
+            continue
+        if not target.sync or target.uidvalidity is None:
+            db.session.delete(message)  # a folder Mailroom does not sync: the row leaves with the message
+            continue
+        change.state, change.new_uid = PLACED, new_uids.get(change.uid)
+        if uidvalidity is not None and uidvalidity != target.uidvalidity:
+            change.new_uid = None
+        placed.append(change)
+    db.session.flush()
+    _promote(placed, target)
+
+
+def _promote(placed: list[MessageChange], target: Folder) -> None:
+    """Give placed rows their real UID now when the target's stored state reaches it.
+
+    The sync engine fetches new mail from the highest stored UID up, so a row may only carry
+    UIDs that follow what the store has; and a row the sync already stored under the new UID
+    makes the placeholder a duplicate, which goes.
+    """
+    known = [c for c in placed if c.new_uid]
+    if not known:
+        return
+    existing = set(
+        db.session.scalars(
+            select(Message.uid).where(
+                Message.folder_id == target.id, Message.uid.in_([c.new_uid for c in known])
+            )
+        )
+    )
+    for change in [c for c in known if c.new_uid in existing]:
+        db.session.execute(delete(Message).where(Message.id == change.message_pk))
+        known.remove(change)
+    top = db.session.scalar(select(func.max(Message.uid)).where(Message.folder_id == target.id)) or 0
+    expected = max(top + 1, target.uidnext or 1)
+    new = sorted(c.new_uid for c in known)
+    if known and target.seeded_uid is None and new == list(range(expected, expected + len(new))):
+        for change in known:
+            message = db.session.get(Message, change.message_pk)
+            message.uid = change.new_uid
+            db.session.delete(change)
+
+
+def fail(changes: list[MessageChange], error: str) -> None:
+    """Put the rows back as the server has them and keep the changes as ``failed`` with ``error``."""
+    for change in changes:
+        message = db.session.get(Message, change.message_pk)
+        change.state, change.error = FAILED, error[:2000]
+        db.session.flush()
+        if message is None:
+            continue
+        if change.action == MOVE and message.folder_id == change.target_folder_id and message.uid < 0:
+            message.folder_id, message.uid = change.folder_id, change.uid
+        elif change.action != MOVE and message.folder_id == change.folder_id:
+            _show_flags(
+                message, overlay(change.server_flags, [c.action for c in _later_flag_changes(message.id)])
+            )
+
+
+# -- what the sync store asks -----------------------------------------------------------------
+
+
+def pending_flag_actions(folder_id: int) -> dict[int, list[tuple[int, str]]]:
+    """UID → [(change id, action)] of the folder's pending flag changes, oldest first."""
+    rows = db.session.execute(
+        select(MessageChange.uid, MessageChange.id, MessageChange.action)
+        .where(
+            MessageChange.folder_id == folder_id, MessageChange.state == PENDING, MessageChange.action != MOVE
+        )
+        .order_by(MessageChange.id)
+    )
+    out: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for uid, change_id, action in rows:
+        out[uid].append((change_id, action))
+    return out
+
+
+def note_server_flags(change_ids: list[int], flags: str) -> None:
+    """A sync read the server's flags of a message with pending changes: a failure restores these."""
+    db.session.execute(
+        MessageChange.__table__.update().where(MessageChange.id.in_(change_ids)).values(server_flags=flags)
+    )
+
+
+def pending_move_uids(folder_id: int) -> set[int]:
+    """UIDs of the folder whose rows are already in another folder (a move in flight)."""
+    rows = db.session.scalars(
+        select(MessageChange.uid).where(
+            MessageChange.folder_id == folder_id, MessageChange.state == PENDING, MessageChange.action == MOVE
+        )
+    )
+    return set(rows)
+
+
+def forget(change_id: int) -> None:
+    """A placed row was adopted by the target's sync: its change is over."""
+    db.session.execute(delete(MessageChange).where(MessageChange.id == change_id))
+
+
+def placed_uids(folder_id: int) -> dict[int, tuple[int, int]]:
+    """New UID → (change id, message id) of rows moved into the folder that wait for its sync."""
+    rows = db.session.execute(
+        select(MessageChange.new_uid, MessageChange.id, MessageChange.message_pk).where(
+            MessageChange.target_folder_id == folder_id,
+            MessageChange.state == PLACED,
+            MessageChange.new_uid.is_not(None),
+        )
+    )
+    return {uid: (cid, pk) for uid, cid, pk in rows}
+
+
+# -- what the pages show ----------------------------------------------------------------------
+
+
+def pending_ids(message_ids: list[int]) -> set[int]:
+    """Which of these messages have a change the server has not confirmed yet."""
+    if not message_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(MessageChange.message_pk).where(
+                MessageChange.message_pk.in_(message_ids), MessageChange.state == PENDING
+            )
+        )
+    )
+
+
+def notices(user: User, limit: int = 10) -> list[MessageChange]:
+    """The user's failed changes, newest first: each says what was put back and why."""
+    return (
+        MessageChange.query.filter_by(user_id=user.id, state=FAILED)
+        .order_by(MessageChange.id.desc())
+        .limit(limit)
+        .all()
+    )
+
+
+def dismiss(user: User, change_id: int | None = None) -> int:
+    """Forget one failed change of the user's (or all of them); answers how many went."""
+    query = delete(MessageChange).where(MessageChange.user_id == user.id, MessageChange.state == FAILED)
+    if change_id is not None:
+        query = query.where(MessageChange.id == change_id)
+    count = db.session.execute(query).rowcount
+    db.session.commit()
+    return count
+
+
+def describe(change: MessageChange) -> str:
+    """What the change was, for a notice: “Flag “Subject””."""
+    message = db.session.get(Message, change.message_pk)
+    subject = (message.subject if message is not None else "") or _("(no subject)")
+    if change.action == MOVE:
+        target = db.session.get(Folder, change.target_folder_id)
+        return _(
+            "Moving “%(subject)s” to %(folder)s",
+            subject=subject,
+            folder=target.display_name if target else "?",
+        )
+    words = {
+        "read": _("Marking “%(subject)s” read", subject=subject),
+        "unread": _("Marking “%(subject)s” unread", subject=subject),
+        "flag": _("Flagging “%(subject)s”", subject=subject),
+        "unflag": _("Unflagging “%(subject)s”", subject=subject),
+    }
+    return words[change.action]
+
+
+def change_as_dict(change: MessageChange) -> dict:
+    return {
+        "id": change.id,
+        "message_id": change.message_pk,
+        "action": change.action,
+        "state": change.state,
+        "error": change.error,
+        "what": describe(change),
+    }
