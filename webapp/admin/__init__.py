@@ -12,4 +12,5 @@ from . import (  # noqa: E402, F401
     routes,
     senders_routes,
     signature_routes,
+    users_routes,
 )

@@ -6,5 +6,7 @@ bp = Blueprint("profile", __name__, url_prefix="/profile")
 
 # The views register themselves on bp when their modules are imported.
 from . import (  # noqa: E402, F401
+    password_routes,
     routes,
+    tokens_routes,
 )
