@@ -28,8 +28,6 @@ from ..folders import ROLES as FOLDER_ROLES
 from ..input_guard import IdConverter
 from ..message_changes import ACTIONS as MESSAGE_ACTIONS
 from ..message_changes import MAX_IDS as MESSAGE_CHANGE_MAX_IDS
-from ..message_changes import ACTIONS as MESSAGE_ACTIONS
-from ..message_changes import MAX_IDS as MESSAGE_CHANGE_MAX_IDS
 from ..message_queries import MAX_LIMIT, VIEWS
 from ..models import Account, Alias, Filter, OAuthApp, OutgoingAttachment, Service, User
 from ..out_of_office import MAX_BODY, MAX_SUBJECT
@@ -266,13 +264,6 @@ REQUEST_BODIES: dict[str, dict] = {
         action=enum(*MESSAGE_ACTIONS),
         folder=ID,
     ),
-    "patch_message": obj((), seen=BOOLEAN, flagged=BOOLEAN),
-    "message_actions": obj(
-        ("ids", "action"),
-        ids={**array(integer(1, 2**31 - 1), MESSAGE_CHANGE_MAX_IDS), "minItems": 1},
-        action=enum(*MESSAGE_ACTIONS),
-        folder=ID,
-    ),
     "reply_message": REPLY,
     "reply_all_message": REPLY,
     "forward_message": REPLY,
@@ -321,8 +312,6 @@ SUCCESS: dict[str, int] = {
     "discover": 202,
     "send_message": 202,
     "patch_outgoing": 202,
-    "patch_message": 202,
-    "message_actions": 202,
     "patch_message": 202,
     "message_actions": 202,
 }

@@ -17,7 +17,6 @@ from sqlalchemy.engine import Dialect
 from connectors.sync import FolderState
 
 from .. import message_changes
-from .. import message_changes
 from ..extensions import db
 from ..models import Folder, Message
 
@@ -104,7 +103,6 @@ class SqlSyncStore:
         once per batch.  Every row must have the first row's keys (as with Core executemany).
         """
         rows = self._not_moved(folder_id, rows)
-        rows = self._not_moved(folder_id, rows)
         if not rows:
             return
         conn = self.session.connection()
@@ -160,40 +158,9 @@ class SqlSyncStore:
                 message_changes.forget(change_id)
         return [r for r in rows if r["uid"] not in leaving and r["uid"] not in arriving]
 
-    def _not_moved(self, folder_id: int, rows: list[dict]) -> list[dict]:
-        """Rows less the messages a person is moving out of the folder (their row is in the target
-        already) and those moved in that wait for this sync: those rows are adopted, not inserted
-        again (webapp.message_changes)."""
-        if not rows:
-            return rows
-        leaving = message_changes.pending_move_uids(folder_id)
-        arriving = message_changes.placed_uids(folder_id)
-        if not leaving and not arriving:
-            return rows
-        for row in rows:
-            if row["uid"] in arriving:
-                change_id, message_pk = arriving[row["uid"]]
-                self.session.execute(
-                    update(_messages)
-                    .where(_messages.c.id == message_pk)
-                    .values(uid=row["uid"], flags=row["flags"], seen=row["seen"], flagged=row["flagged"])
-                )
-                message_changes.forget(change_id)
-        return [r for r in rows if r["uid"] not in leaving and r["uid"] not in arriving]
-
     def update_flags(self, folder_id: int, changes: list[tuple[int, str, int | None]]) -> None:
         if not changes:
             return
-        # A person's flag change the job has not written yet stays shown over the server's flags.
-        pending = message_changes.pending_flag_actions(folder_id)
-        if pending:
-            shown = []
-            for uid, flags, modseq in changes:
-                if uid in pending:
-                    message_changes.note_server_flags([cid for cid, _ in pending[uid]], flags)
-                    flags = message_changes.overlay(flags, [action for _, action in pending[uid]])
-                shown.append((uid, flags, modseq))
-            changes = shown
         # A person's flag change the job has not written yet stays shown over the server's flags.
         pending = message_changes.pending_flag_actions(folder_id)
         if pending:
