@@ -4,7 +4,7 @@
 #   make lint   ruff, and the import contracts of .importlinter (lint-imports)
 #   make bench  the sync benchmark (BENCH_ARGS="--messages 100000 --repeat 3" for more)
 #   make translations extract marked strings, update the it/pl catalogues, compile them (docs/translations.md)
-#   make bench-fleet  the fleet benchmark (FLEET_ARGS="--mailboxes 10000 --workers 1,2,4" for more)
+#   make bench-fleet  the fleet benchmark, 1,000 mailboxes, 1, 2 and 4 workers (FLEET_ARGS="--large" for 10,000)
 #   make screenshots  PNGs of the main pages at 1366 and 390 px into docs/screenshots/ (SHOTS_ARGS="--out DIR")
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)

@@ -53,9 +53,12 @@ YARDSTICK_SAMPLE = 500
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mailboxes", type=int, help="mailboxes in the fleet (default 1,000; --quick 6)")
+    parser.add_argument(
+        "--mailboxes", type=int, help="mailboxes in the fleet (default 1,000; --large 10,000; --quick 6)"
+    )
+    parser.add_argument("--large", action="store_true", help="10,000 mailboxes (the issue's company)")
     parser.add_argument("--messages-per-mailbox", type=int, help="messages in each INBOX (default 20)")
-    parser.add_argument("--workers", help="worker counts to measure, e.g. 1,2,4 (default 1,2)")
+    parser.add_argument("--workers", help="worker counts to measure (default 1,2,4)")
     parser.add_argument("--tests", type=int, help="connection tests timed behind a pass (default 5)")
     parser.add_argument("--database-url", help="a scratch PostgreSQL database (its tables are dropped)")
     parser.add_argument("--redis-url", help="a scratch Redis database (it is flushed); default embedded")
@@ -64,11 +67,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results-dir", default=str(RESULTS), help="where the JSON results go")
     args = parser.parse_args(argv)
     quick = args.quick
-    args.mailboxes = args.mailboxes or (6 if quick else 1000)
+    args.mailboxes = args.mailboxes or (6 if quick else 10_000 if args.large else 1000)
     args.messages_per_mailbox = args.messages_per_mailbox or (3 if quick else 20)
     args.tests = args.tests if args.tests is not None else (2 if quick else 5)
     try:
-        args.workers = [int(w) for w in (args.workers or ("1" if quick else "1,2")).split(",")]
+        args.workers = [int(w) for w in (args.workers or ("1" if quick else "1,2,4")).split(",")]
     except ValueError:
         parser.error("--workers must be whole numbers separated by commas, e.g. 1,2,4")
     if args.mailboxes < 1 or args.messages_per_mailbox < 1 or min(args.workers) < 1 or args.tests < 0:
@@ -104,6 +107,7 @@ def run_pass(fleet: fleet_app.Fleet, tests: int, deadline_s: float) -> dict:
         "wall_s": wall,
         "done": state["done"],
         "failed": state["failed"],
+        "errors": fleet_app.errors(fleet, since) if state["failed"] else [],
         "complete": state["done"] >= fleet.size,
         "latencies_s": sorted(latencies.values()),
         "tests_unanswered": len(asked) - len(latencies),
@@ -161,6 +165,9 @@ def _passes(args, fleet: fleet_app.Fleet, workers: int, workdir: Path, first: bo
                 unchanged = run_pass(fleet, args.tests, deadline)
     finally:
         pool.stop()
+    for name, p in (("first sync", first_pass), ("unchanged pass", unchanged)):
+        for error, n in p["errors"]:
+            log(f"  {name}: {n} mailbox(es) failed: {error}")
     if not first_pass["complete"] or not unchanged["complete"]:
         log(f"  INCOMPLETE: see the worker logs (kept in {workdir / 'logs'} until the run ends)")
     return {"first": first_pass, "unchanged": unchanged, "stored": stored, "rss_kb": rss.peak}

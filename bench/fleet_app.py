@@ -212,6 +212,24 @@ def progress(fleet: Fleet, since: datetime) -> dict:
     return {"done": done, "latest": latest, "failed": failed}
 
 
+def errors(fleet: Fleet, since: datetime, most: int = 5) -> list[tuple[str, int]]:
+    """The commonest sync errors of the fleet's mailboxes since ``since``: (error, mailboxes)."""
+    with fleet.app.app_context():
+        rows = db.session.execute(
+            db.select(Account.last_sync_error, db.func.count(Account.id))
+            .where(
+                Account.id.between(fleet.first_id, fleet.last_id),
+                Account.last_synced_at >= since,
+                Account.last_sync_error.is_not(None),
+            )
+            .group_by(Account.last_sync_error)
+            .order_by(db.func.count(Account.id).desc())
+            .limit(most)
+        ).all()
+        db.session.remove()
+    return [(error[:300], n) for error, n in rows]
+
+
 def stored_messages(fleet: Fleet) -> int:
     with fleet.app.app_context():
         folders = db.select(Folder.id).where(Folder.account_id.between(fleet.first_id, fleet.last_id))

@@ -249,6 +249,8 @@ def unchanged_folders(
     try:
         results = []
         for number, (folder_id, name, state) in enumerate(folders, 1):
+            if state.uidvalidity is None or state.seeded_uid is not None:
+                return None  # never synced, or a pass to finish: no STATUS can say "unchanged"
             result = FolderResult(folder_id, name, display_name=decode_name(name))
             try:
                 if not engine._unchanged(result, state, number, len(folders)):

@@ -233,3 +233,24 @@ def test_a_killed_batch_s_locks_are_released_by_its_failure_callback(app, period
     assert not redis.exists(LOCK_KEY.format(ids[0]))
     assert redis.get(LOCK_KEY.format(ids[1])) == b"someone-else"  # not the batch's to free
     redis.delete(LOCK_KEY.format(ids[1]))
+
+
+def test_a_batch_yields_to_a_person_s_job_and_hands_the_rest_on(app, fleet_dovecot, periodic):
+    """A job waiting on the interactive lane: the batch finishes the visit under way, puts the
+    rest at the head of the periodic lane as a new batch, and ends, so the worker is free."""
+    app.config.update(SYNC_BATCH_THREADS=1, SYNC_BATCH_YIELD_CHECK=0)
+    boxes = _mailboxes(fleet_dovecot)
+    sync_due_accounts()
+    (first_id,) = periodic.job_ids
+    waiting = get_queue(INTERACTIVE).enqueue("webapp.jobs.schedule.heartbeat")  # a person's job stand-in
+    # This worker takes the periodic lane only, so the interactive job stays waiting throughout.
+    run_burst(queue=periodic)
+    first = Job.fetch(first_id, connection=get_redis())
+    result = first.return_value()
+    assert result["synced"] == 1 and result["handed_on"] == len(boxes) - 1, result
+    finished = periodic.finished_job_registry.get_job_ids()
+    assert len(finished) == len(boxes)  # each batch yielded after one visit and handed the rest on
+    db.session.expire_all()
+    assert all(Message.query.filter_by(account_id=b.id).count() == 2 for b in boxes)
+    assert waiting.get_status(refresh=True) == "queued"
+    assert not any(get_redis().exists(LOCK_KEY.format(b.id)) for b in boxes)

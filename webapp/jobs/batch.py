@@ -35,12 +35,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Flask, current_app
-from rq import Retry, get_current_job
+from rq import Callback, Retry, get_current_job
 from rq.job import Job
 from sqlalchemy.orm import selectinload
 
@@ -52,12 +54,15 @@ from .. import email_log
 from ..errors import MailboxUnavailable
 from ..extensions import db
 from ..models import Account, LogLevel, LogSource
-from ..queue import PERIODIC, get_queue, get_redis
+from ..queue import INTERACTIVE, PERIODIC, get_queue, get_redis
 from . import backoff
 from .connection_slots import Limit, NoFreeConnection, hold, limit_for
 from .outcome import Check, Line, record_failure, record_unchanged_syncs
 from .session import credentials, server_settings
 from .sync import (
+    BATCH_FAILURE_CALLBACK,
+    BATCH_JOB,
+    BATCH_KIND,
     JOB_KEY,
     LOCK_KEY,
     _job_key_ttl,
@@ -66,6 +71,7 @@ from .sync import (
     _retry_intervals,
     _succeeded,
     is_transient,
+    job_timeout,
     lock_ttl,
     sync_account,
     sync_on,
@@ -76,6 +82,9 @@ from .sync_store import clear_folder_errors, folder_states
 THREADS = 8
 #: Seconds a visit waits for a connection slot before the mailbox is deferred (``SYNC_BATCH_SLOT_WAIT``).
 SLOT_WAIT = 1.0
+#: Seconds between looks at the interactive lane while a batch runs (``SYNC_BATCH_YIELD_CHECK``):
+#: when a person's job waits, the batch finishes the visits under way and hands the rest on.
+YIELD_CHECK = 0.1
 #: Redis counter of unchanged mailboxes checked (no log row is written for them).
 UNCHANGED_COUNTER = "mailroom:sync:unchanged"
 
@@ -96,6 +105,8 @@ return 1
 """
 
 UNCHANGED, SYNCED, WAIT, FAILED, CRASHED = "unchanged", "synced", "waiting", "failed", "crashed"
+#: One changed mailbox's sync at a time in this process, on SQLite (see :func:`_writer`).
+_SQLITE_WRITER = threading.Lock()
 
 
 @dataclass
@@ -180,26 +191,52 @@ def on_batch_failure(job: Job, connection, exc_type, exc_value, traceback) -> No
 
 
 def sync_batch(account_ids: list[int]) -> dict:
-    """RQ job (periodic lane): check, and sync where something changed, these mailboxes of one server."""
-    started = time.perf_counter()
+    """RQ job (periodic lane): check, and sync where something changed, these mailboxes of one server.
+
+    Returns counts by outcome and ``phases``: seconds spent loading and locking, planning
+    (settings, credentials, folder states), visiting (the concurrent network part, and the syncs
+    of changed mailboxes), recording and releasing (``bench.fleet_profile`` adds them up).
+    """
+    clock = _Phases()
     job = get_current_job()
     locks = BatchLocks(job.id if job is not None else os.urandom(8).hex())
     accounts = _load(account_ids)
     counts = {"mailboxes": len(account_ids), "skipped": len(account_ids) - len(accounts)}
     taken = set(locks.acquire([a.id for a in accounts]))
     counts["already_running"] = len(accounts) - len(taken)
+    clock.lap("load_and_lock")
     visits: list[Visit] = []
     try:
         visits = _plan([a for a in accounts if a.id in taken], counts)
         db.session.commit()  # end the read: the visits write from their own sessions
-        _run(current_app._get_current_object(), visits)
+        clock.lap("plan")
+        rest = _run(current_app._get_current_object(), visits)
+        clock.lap("visits")
         _record(visits)
+        if rest:
+            _hand_on(rest)
+        counts["handed_on"] = len(rest)
+        clock.lap("record")
     finally:
         locks.release(unchanged=sum(v.outcome == UNCHANGED for v in visits))
+        clock.lap("release")
     for outcome in (UNCHANGED, SYNCED, WAIT, FAILED, CRASHED):
         counts[outcome] = sum(v.outcome == outcome for v in visits)
-    counts["seconds"] = round(time.perf_counter() - started, 3)
-    return {"ok": True, **counts}
+    return {"ok": True, **counts, "seconds": clock.total(), "phases": clock.laps}
+
+
+class _Phases:
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.last, 4)
+        self.last = now
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self.start, 3)
 
 
 def _load(account_ids: list[int]) -> list[Account]:
@@ -235,14 +272,63 @@ def threads_for(visits: list[Visit]) -> int:
     return max(1, min([n, len(visits), *caps]))
 
 
-def _run(app: Flask, visits: list[Visit]) -> None:
+def _run(app: Flask, visits: list[Visit]) -> list[Visit]:
+    """Visit the mailboxes, a few at a time; returns the ones left unvisited because a person's
+    job arrived on the interactive lane (the batch hands them on, see :func:`_hand_on`)."""
     todo = [v for v in visits if not v.outcome]
     if not todo:
-        return
+        return []
     wait = float(app.config.get("SYNC_BATCH_SLOT_WAIT", SLOT_WAIT))
-    with ThreadPoolExecutor(max_workers=threads_for(todo), thread_name_prefix="mailroom-batch") as pool:
-        for future in [pool.submit(_visit, app, v, wait) for v in todo]:
-            future.result()
+    every = float(app.config.get("SYNC_BATCH_YIELD_CHECK", YIELD_CHECK))
+    interactive = get_queue(INTERACTIVE)
+    n = threads_for(todo)
+    running: set = set()
+    checked = time.monotonic()
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="mailroom-batch") as pool:
+        while todo or running:
+            while todo and len(running) < n:
+                running.add(pool.submit(_visit, app, todo.pop(0), wait))
+            done, running = futures_wait(running, timeout=every, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+            if todo and time.monotonic() - checked >= every:
+                checked = time.monotonic()
+                if interactive.count:  # a person waits: finish what runs, leave the rest
+                    for future in futures_wait(running).done:
+                        future.result()
+                    return todo
+    return []
+
+
+def _hand_on(visits: list[Visit]) -> None:
+    """The unvisited rest of a batch that yielded to a person's job: a new batch at the head of
+    the periodic lane (so it comes right after the person's job), its job key on each mailbox."""
+    ids = [v.account_id for v in visits]
+    job = get_queue(PERIODIC).enqueue(
+        BATCH_JOB,
+        ids,
+        at_front=True,
+        job_timeout=job_timeout(),
+        result_ttl=3600,
+        failure_ttl=24 * 3600,
+        on_failure=Callback(BATCH_FAILURE_CALLBACK),
+        meta={"owner_id": None, "kind": BATCH_KIND, "account_ids": ids},
+    )
+    with get_redis().pipeline(transaction=False) as pipe:
+        for account_id in ids:
+            pipe.set(JOB_KEY.format(account_id), job.id, ex=_job_key_ttl())
+        pipe.execute()
+
+
+def _writer():
+    """Around a changed mailbox's sync: nothing with PostgreSQL (its syncs write side by side);
+    on SQLite one sync at a time per process (config ``SYNC_BATCH_PARALLEL_WRITES``), because
+    SQLite has one writer and its busy handler sleeps up to 100 ms per retry, so concurrent
+    writers only queue up slower (measured in docs/scaling.md).  The checks stay concurrent."""
+    parallel = current_app.config.get("SYNC_BATCH_PARALLEL_WRITES")
+    if parallel is None:
+        parallel = db.engine.dialect.name != "sqlite"
+    return nullcontext() if parallel else _SQLITE_WRITER
 
 
 def _visit(app: Flask, visit: Visit, slot_wait: float) -> None:
@@ -260,9 +346,10 @@ def _visit(app: Flask, visit: Visit, slot_wait: float) -> None:
                 if found is not None:
                     visit.outcome = UNCHANGED
                     return
-                account = db.session.get(Account, visit.account_id)
-                stats, _automation = sync_on(account, client)
-                _succeeded(account, stats, time.perf_counter() - started)  # records and commits
+                with _writer():
+                    account = db.session.get(Account, visit.account_id)
+                    stats, _automation = sync_on(account, client)
+                    _succeeded(account, stats, time.perf_counter() - started)  # records and commits
                 visit.outcome = SYNCED
         except MailError as exc:
             db.session.rollback()
