@@ -4,6 +4,8 @@ find it in Outgoing; schedule one and cancel it from the Scheduled folder.  A re
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -87,3 +89,77 @@ def test_compose_errors_then_schedule_and_cancel(live, page, smtp_server):
     expect(page.locator(".flash-success")).to_contain_text("will not be sent")
     expect(page.locator("p.empty")).to_have_text("Nothing is scheduled.")
     assert smtp_server.messages == []
+
+
+def _synced_original(live, dovecot) -> int:
+    """A message with a PDF delivered to Alice's Dovecot INBOX and synced (its body not fetched yet)."""
+    import email.message
+
+    from webapp.extensions import db
+    from webapp.jobs.sync import sync_account
+    from webapp.models import Account, Message
+
+    mail = email.message.EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "Carol <carol@example.org>", "alice@example.com", "Contract"
+    mail["Message-ID"], mail["Date"] = "<contract@example.org>", "Tue, 03 Mar 2026 12:00:00 +0000"
+    mail.set_content("Please sign the contract.")
+    mail.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="contract.pdf")
+    dovecot.add_message("alice", mail)
+    with live.app.app_context():
+        account = db.session.get(Account, live.users["alice"]["account_id"])
+        account.signature_mode, account.signature_text = "custom", "Alice Example"
+        db.session.commit()
+        assert sync_account(account.id)["ok"]
+        message_id = Message.query.filter_by(message_id="<contract@example.org>").one().id
+        db.session.remove()
+    return message_id
+
+
+# The compose form fits the window (the whole page's width is checked for every page by the look tests).
+NO_SIDE_SCROLL = """() => { const f = document.getElementById("compose-form");
+  return f.getBoundingClientRect().right <= window.innerWidth && f.scrollWidth <= f.clientWidth; }"""
+
+
+def test_reply_and_forward_from_the_message_page(live, page, clean_dovecot, smtp_server):
+    message_id = _synced_original(live, clean_dovecot)
+    login(page, live, "alice")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    # Not fetched yet: the reply page says so while the worker fetches it, then shows the form, filled.
+    page.goto(f"{live.url}/compose/reply/{message_id}")
+    expect(page.locator("#to")).to_have_value("Carol <carol@example.org>", timeout=30_000)
+    expect(page.locator("#subject")).to_have_value("Re: Contract")
+    expect(page.locator("#from")).to_have_value("alice@example.com")
+    body = page.locator("#body")
+    text = body.input_value()
+    assert text.startswith("\n\n-- \nAlice Example\n\nOn ") and "wrote:\n> Please sign the contract." in text
+    page.check('input[name="as_html"]')  # untouched: the HTML form of the same draft
+    expect(body).to_have_value(re.compile(r"<blockquote>"))
+    page.uncheck('input[name="as_html"]')
+    expect(body).to_have_value(text)
+    body.fill("Signed, see you Monday." + text)
+    assert page.evaluate(NO_SIDE_SCROLL)
+    shot(page, "compose-reply")
+    page.click("#send-now")
+    expect(page.locator("#outgoing-state")).to_have_text("Sent", timeout=60_000)
+    msg = parsed(smtp_server.messages[-1].data)
+    assert msg["In-Reply-To"] == "<contract@example.org>" and msg["References"] == "<contract@example.org>"
+    sent_text = msg.get_body(("plain",)).get_content()
+    assert sent_text.count("Alice Example") == 1 and sent_text.startswith("Signed, see you Monday.")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live.url}/messages/{message_id}")
+    expect(page.locator("#body")).to_contain_text("Please sign the contract.")
+    page.click("#action-forward")
+    expect(page.locator("#subject")).to_have_value("Fwd: Contract")
+    carried = page.locator('#forward-attachments input[name="forward_attachment"]')
+    expect(carried).to_have_count(1)
+    expect(carried).to_be_checked()
+    assert page.evaluate(NO_SIDE_SCROLL)
+    page.fill("#to", "erin@example.org")
+    shot(page, "compose-forward-390")
+    page.click("#send-now")
+    expect(page.locator("#outgoing-state")).to_have_text("Sent", timeout=60_000)
+    msg = parsed(smtp_server.messages[-1].data)
+    (attachment,) = msg.iter_attachments()
+    assert attachment.get_filename() == "contract.pdf" and attachment.get_content() == b"%PDF-1.4 x"
+    assert [mid for mid, _ in server_message_ids(clean_dovecot)][-1] == msg["Message-ID"]
