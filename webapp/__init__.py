@@ -11,7 +11,7 @@ from flask import Flask
 from flask_login import current_user
 
 from . import config as config_module
-from . import i18n, input_guard, security_headers, unavailable
+from . import i18n, input_guard, look, security_headers, unavailable
 from .extensions import csrf, db, login_manager, migrate
 from .secretbox import SecretBox, load_keys
 
@@ -42,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security_headers.init_app(app)
     i18n.init_app(app)  # languages: _() in templates and code (docs/translations.md)
     unavailable.init_app(app)  # an unreachable Redis is a 503 with a sentence (docs/queue.md)
+    look.init_app(app)  # error pages in the console's layout, state words and icons (docs/look.md)
 
     # The blueprints are imported when an app is built, not when the package is: a worker or a
     # migration imports webapp.models without loading every view, form and template helper.
