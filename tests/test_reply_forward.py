@@ -178,6 +178,12 @@ def test_quote_text_and_html_with_the_signature_once_above_it(alice_boxes):
     )
     assert "\n\nLine one\n> earlier\n" in block  # forwarded as it was, not quoted
 
+    # Texts written into the mail follow the sender's language, not the page's.
+    alice.language = "it"
+    db.session.commit()
+    italian = replies.build(alice, "reply", original).text
+    assert "3 mar 2026" in italian and "Mar 3, 2026" not in italian
+
 
 # -- the whole path: sync, fetch, reply from the page, forward through the API ----------------------
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from connectors.outgoing import SIGNATURE_SEPARATOR, html_to_text, text_to_html
 
-from . import message_bodies, quoting, sending, validation
+from . import i18n, message_bodies, quoting, sending, validation
 from .attachments import download_name
 from .errors import Invalid
 from .extensions import db
@@ -306,7 +306,7 @@ def build(
         original.header("In-Reply-To") or message.in_reply_to,
     )
     signature = signature_block(user, sender)
-    quote_text, quote_html = _quotes(mode, original, getattr(user, "language", None))
+    quote_text, quote_html = _quotes(mode, original, i18n.language_of(user))
     typed_html = html if html is not None else (text_to_html(text) if text else "<p><br></p>")
     html_variant = _join_html(typed_html, signature["html"], quote_html)
     return Draft(

@@ -25,6 +25,10 @@
     const quoteStart = JSON.parse(form.dataset.quoteStart || "{}");
     const separators = { text: "\n\n", html: "\n" };
     const kind = () => (asHtml && asHtml.checked ? "html" : "text");
+    // A reply is written above the quote: the cursor starts there (a forward starts at To).
+    const to = document.getElementById("to");
+    if (form.dataset.mode === "forward" && to) to.focus();
+    else { body.focus(); body.setSelectionRange(0, 0); body.scrollTop = 0; }
     if (asHtml) {
       asHtml.addEventListener("change", function () {
         const before = asHtml.checked ? "text" : "html";
