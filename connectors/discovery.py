@@ -55,6 +55,7 @@ from connectors.discovery_context import (
 from connectors.discovery_context import (
     DEFAULT_TIMEOUTS as DEFAULT_TIMEOUTS,  # re-exported: part of the runner's public names
 )
+from connectors.i18n import N_
 from connectors.plugins import get_plugin_manager, service_preset
 from connectors.presets import DiscoveredSettings, Endpoint
 from connectors.settings import Security, ServerParseError, normalize_host
@@ -87,34 +88,34 @@ def validate_email(email: str) -> tuple[str, str, str]:
     """
     text = (email or "").strip()
     if not text:
-        raise ValueError("Enter an email address, e.g. someone@example.com.")
+        raise ValueError(N_("Enter an email address, e.g. someone@example.com."))
     if "@" not in text:
-        raise ValueError(f"{text!r} is not an email address: it has no @.")
+        raise ValueError(N_("{text!r} is not an email address: it has no @.").format(text=text))
     local, _, domain = text.rpartition("@")
     if not local:
-        raise ValueError(f"{text!r} is not an email address: nothing comes before the @.")
+        raise ValueError(N_("{text!r} is not an email address: nothing comes before the @.").format(text=text))
     if not domain:
-        raise ValueError(f"{text!r} is not an email address: the domain after the @ is missing.")
+        raise ValueError(N_("{text!r} is not an email address: the domain after the @ is missing.").format(text=text))
     if len(local) > 64:
-        raise ValueError("The part before the @ is longer than 64 characters.")
+        raise ValueError(N_("The part before the @ is longer than 64 characters."))
     if _LOCAL_PART_BAD.search(local) or "@" in local:
         raise ValueError(
-            f"{text!r} is not an email address: the part before the @ has characters not allowed there."
+            N_("{text!r} is not an email address: the part before the @ has characters not allowed there.").format(text=text)
         )
     if domain.startswith("["):
         raise ValueError(
-            "Settings can only be discovered for a domain name, not for an address like [192.0.2.1]."
+            N_("Settings can only be discovered for a domain name, not for an address like [192.0.2.1].")
         )
     try:
         ascii_domain = normalize_host(domain)
     except ServerParseError:
-        raise ValueError(f"{domain!r} is not a valid domain name.") from None
+        raise ValueError(N_("{domain!r} is not a valid domain name.").format(domain=domain)) from None
     if ":" in ascii_domain or _is_ip(ascii_domain):
-        raise ValueError("Settings can only be discovered for a domain name, not for an IP address.")
+        raise ValueError(N_("Settings can only be discovered for a domain name, not for an IP address."))
     if "." not in ascii_domain:
-        raise ValueError(f"{domain!r} is not a full domain name (like example.com).")
+        raise ValueError(N_("{domain!r} is not a full domain name (like example.com).").format(domain=domain))
     if len(local) + 1 + len(ascii_domain) > 254:
-        raise ValueError("The email address is longer than 254 characters.")
+        raise ValueError(N_("The email address is longer than 254 characters."))
     return f"{local}@{domain.strip().rstrip('.').lower()}", local, ascii_domain
 
 

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from connectors.i18n import N_
+
 
 class ErrorClass(str, enum.Enum):
     DNS = "dns"
@@ -50,14 +52,14 @@ TRANSIENT_CLASSES = frozenset(
 
 #: The fix for a refused OAuth2 access token: there is no password to correct.
 OAUTH2_HINT = (
-    "Sign in again with the provider: the sign-in may have been revoked, or the OAuth2 application "
-    "may lack the mail scope."
+    N_("Sign in again with the provider: the sign-in may have been revoked, or the OAuth2 application "
+    "may lack the mail scope.")
 )
-OAUTH2_REFUSED = "The provider refused the OAuth2 access token."
+OAUTH2_REFUSED = N_("The provider refused the OAuth2 access token.")
 #: The fix when an SMTP server offers no AUTH at all while the mailbox signs in: it is a relay.
 SMTP_NO_AUTH_HINT = (
-    'If this server accepts mail without a login (a relay inside your network), untick '
-    '"SMTP requires authentication"; otherwise check that this is the submission port.'
+    N_('If this server accepts mail without a login (a relay inside your network), untick '
+    '"SMTP requires authentication"; otherwise check that this is the submission port.')
 )
 #: Hints of the fields that are not a server setting (``MailError.fix_field``).
 FIELD_HINTS: dict[str, str] = {"oauth2": OAUTH2_HINT, "smtp_requires_auth": SMTP_NO_AUTH_HINT}
@@ -65,77 +67,77 @@ FIELD_HINTS: dict[str, str] = {"oauth2": OAUTH2_HINT, "smtp_requires_auth": SMTP
 #: class -> (sentence, hint, field to correct)
 DESCRIPTIONS: dict[ErrorClass, tuple[str, str, str]] = {
     ErrorClass.DNS: (
-        "The host name could not be found.",
-        "Check the spelling of the server name.",
+        N_("The host name could not be found."),
+        N_("Check the spelling of the server name."),
         "host",
     ),
     ErrorClass.REFUSED: (
-        "The connection was refused.",
-        "The server is reachable but nothing listens on this port: check the port number.",
+        N_("The connection was refused."),
+        N_("The server is reachable but nothing listens on this port: check the port number."),
         "port",
     ),
     ErrorClass.UNREACHABLE: (
-        "This host cannot be reached.",
-        "Check the server name and that the network (firewall, VPN) lets this machine reach it.",
+        N_("This host cannot be reached."),
+        N_("Check the server name and that the network (firewall, VPN) lets this machine reach it."),
         "host",
     ),
     ErrorClass.TIMEOUT: (
-        "The server did not answer in time.",
-        "Check the host and port; a firewall may be dropping the connection.",
+        N_("The server did not answer in time."),
+        N_("Check the host and port; a firewall may be dropping the connection."),
         "port",
     ),
     ErrorClass.TLS: (
-        "A secure connection could not be set up. The connection protection does not match this port.",
-        "Use TLS on ports 993, 995 and 465; STARTTLS on ports 143, 110, 587 and 25.",
+        N_("A secure connection could not be set up. The connection protection does not match this port."),
+        N_("Use TLS on ports 993, 995 and 465; STARTTLS on ports 143, 110, 587 and 25."),
         "security",
     ),
     ErrorClass.CERTIFICATE: (
-        "The server's certificate is not trusted.",
-        "Ask the administrator of the mail server to install a valid certificate, or check the host name.",
+        N_("The server's certificate is not trusted."),
+        N_("Ask the administrator of the mail server to install a valid certificate, or check the host name."),
         "host",
     ),
     ErrorClass.STARTTLS_MISSING: (
-        "The server does not offer STARTTLS, so the connection cannot be protected.",
-        "Choose TLS on the TLS port of the server, or ask for STARTTLS to be enabled. "
-        "Mailroom never falls back to an unprotected connection by itself.",
+        N_("The server does not offer STARTTLS, so the connection cannot be protected."),
+        N_("Choose TLS on the TLS port of the server, or ask for STARTTLS to be enabled. "
+        "Mailroom never falls back to an unprotected connection by itself."),
         "security",
     ),
     ErrorClass.AUTH: (
-        "Authentication failed due to incorrect credentials.",
-        "Check the login and password.",
+        N_("Authentication failed due to incorrect credentials."),
+        N_("Check the login and password."),
         "password",
     ),
     ErrorClass.AUTH_METHOD: (
-        "Authentication is not possible: the server does not offer a sign-in method Mailroom can use here.",
-        "The server may allow password sign-in only over TLS, or only with OAuth2.",
+        N_("Authentication is not possible: the server does not offer a sign-in method Mailroom can use here."),
+        N_("The server may allow password sign-in only over TLS, or only with OAuth2."),
         "security",
     ),
     ErrorClass.THROTTLED: (
-        "The server is limiting connections from this account for now.",
-        "Wait a few minutes and try again; check the number of clients using the mailbox.",
+        N_("The server is limiting connections from this account for now."),
+        N_("Wait a few minutes and try again; check the number of clients using the mailbox."),
         "",
     ),
     ErrorClass.PROTOCOL: (
-        "The server answered something unexpected.",
-        "Check that this port serves the expected protocol (IMAP, POP3 or SMTP).",
+        N_("The server answered something unexpected."),
+        N_("Check that this port serves the expected protocol (IMAP, POP3 or SMTP)."),
         "port",
     ),
     ErrorClass.FOLDER_MISSING: (
-        "The folder no longer exists on the server.",
-        "It was deleted or renamed on the server (or by another mail program): remove it from the "
+        N_("The folder no longer exists on the server."),
+        N_("It was deleted or renamed on the server (or by another mail program): remove it from the "
         "synced folders on the mailbox's folder page, or, if it was the Sent or Trash folder, pick "
-        "another one there.",
+        "another one there."),
         "folder",
     ),
     ErrorClass.FORBIDDEN_ADDRESS: (
-        "This server address is not allowed.",
-        "The host resolves to an internal address. An administrator can allow it in the settings.",
+        N_("This server address is not allowed."),
+        N_("The host resolves to an internal address. An administrator can allow it in the settings."),
         "host",
     ),
     ErrorClass.SERVER_ERROR: (
-        "The mail server had a problem on its side and could not finish the request.",
-        "This is usually temporary and Mailroom tries again by itself; if it lasts, ask the mail "
-        "server's administrator to look at the server's log.",
+        N_("The mail server had a problem on its side and could not finish the request."),
+        N_("This is usually temporary and Mailroom tries again by itself; if it lasts, ask the mail "
+        "server's administrator to look at the server's log."),
         "",
     ),
 }
@@ -150,68 +152,68 @@ class Detail:
     may need the company CA, a hostname mismatch usually means a typo.
     """
 
-    DNS_MISSING = "The host name {host} could not be found."
-    DNS_SLOW = "The name server did not answer for {host} within {timeout:g} s."
-    DNS_TEMPORARY = "The name server could not answer for {host} right now (temporary failure)."
+    DNS_MISSING = N_("The host name {host} could not be found.")
+    DNS_SLOW = N_("The name server did not answer for {host} within {timeout:g} s.")
+    DNS_TEMPORARY = N_("The name server could not answer for {host} right now (temporary failure).")
     FORBIDDEN = (
-        "{host} resolves to {address}, a {reason} address, which manually entered servers may not use."
+        N_("{host} resolves to {address}, a {reason} address, which manually entered servers may not use.")
     )
-    FORBIDDEN_LITERAL = "{address} is a {reason} address, which manually entered servers may not use."
-    CONNECT_TIMEOUT = "The connection to {address} port {port} was not accepted within {timeout:g} s."
-    GREETING_TIMEOUT = "The server accepted the connection but sent no greeting within {timeout:g} s."
-    READ_TIMEOUT = "The server did not answer within {timeout:g} s ({step})."
-    BUDGET = "The whole test took longer than {budget:g} s and was stopped."
+    FORBIDDEN_LITERAL = N_("{address} is a {reason} address, which manually entered servers may not use.")
+    CONNECT_TIMEOUT = N_("The connection to {address} port {port} was not accepted within {timeout:g} s.")
+    GREETING_TIMEOUT = N_("The server accepted the connection but sent no greeting within {timeout:g} s.")
+    READ_TIMEOUT = N_("The server did not answer within {timeout:g} s ({step}).")
+    BUDGET = N_("The whole test took longer than {budget:g} s and was stopped.")
     CLOSED = (
-        "The server has closed the connection unexpectedly. Check configuration served on this port number."
+        N_("The server has closed the connection unexpectedly. Check configuration served on this port number.")
     )
     IMPLICIT_TLS_EXPECTED = (
-        "This port expects TLS from the first byte (implicit TLS); choose TLS instead of {security}."
+        N_("This port expects TLS from the first byte (implicit TLS); choose TLS instead of {security}.")
     )
     PLAINTEXT_PORT = (
-        "The server answered in plain text: this port does not use TLS from the first byte. "
-        "Choose STARTTLS (or None) for port {port}, or use the TLS port{tls_port}."
+        N_("The server answered in plain text: this port does not use TLS from the first byte. "
+        "Choose STARTTLS (or None) for port {port}, or use the TLS port{tls_port}.")
     )
-    TLS_CLOSED = "The server closed the connection during the TLS handshake."
-    TLS_OLD = "The server offers only an outdated TLS version or cipher, which Mailroom refuses."
-    TLS_FAILED = "The TLS handshake failed ({reason})."
-    STARTTLS_FAILED = "The server offered STARTTLS but the TLS handshake after it failed ({reason})."
-    STARTTLS_REFUSED = "The server refused the STARTTLS command."
-    CERT_EXPIRED = "The server's certificate has expired."
-    CERT_NOT_YET_VALID = "The server's certificate is not valid yet (check this machine's clock too)."
-    CERT_SELF_SIGNED = "The server's certificate is self-signed: no trusted authority vouches for it."
-    CERT_UNTRUSTED = "The server's certificate was issued by an authority that is not trusted here."
-    CERT_HOSTNAME = "The server's certificate is not valid for the name {host} (hostname mismatch)."
-    CERT_REVOKED = "The server's certificate has been revoked."
-    CERT_OTHER = "The server's certificate could not be verified ({reason})."
-    LOGINDISABLED = "The server does not allow password sign-in on an unprotected connection (LOGINDISABLED)."
-    PLAINTEXT_DISALLOWED = "The server does not allow password sign-in on an unprotected connection."
-    NO_USER_COMMAND = "The server does not offer USER/PASS sign-in on this connection."
-    NO_SMTP_AUTH = "The server offers no SMTP AUTH on this connection."
+    TLS_CLOSED = N_("The server closed the connection during the TLS handshake.")
+    TLS_OLD = N_("The server offers only an outdated TLS version or cipher, which Mailroom refuses.")
+    TLS_FAILED = N_("The TLS handshake failed ({reason}).")
+    STARTTLS_FAILED = N_("The server offered STARTTLS but the TLS handshake after it failed ({reason}).")
+    STARTTLS_REFUSED = N_("The server refused the STARTTLS command.")
+    CERT_EXPIRED = N_("The server's certificate has expired.")
+    CERT_NOT_YET_VALID = N_("The server's certificate is not valid yet (check this machine's clock too).")
+    CERT_SELF_SIGNED = N_("The server's certificate is self-signed: no trusted authority vouches for it.")
+    CERT_UNTRUSTED = N_("The server's certificate was issued by an authority that is not trusted here.")
+    CERT_HOSTNAME = N_("The server's certificate is not valid for the name {host} (hostname mismatch).")
+    CERT_REVOKED = N_("The server's certificate has been revoked.")
+    CERT_OTHER = N_("The server's certificate could not be verified ({reason}).")
+    LOGINDISABLED = N_("The server does not allow password sign-in on an unprotected connection (LOGINDISABLED).")
+    PLAINTEXT_DISALLOWED = N_("The server does not allow password sign-in on an unprotected connection.")
+    NO_USER_COMMAND = N_("The server does not offer USER/PASS sign-in on this connection.")
+    NO_SMTP_AUTH = N_("The server offers no SMTP AUTH on this connection.")
     NO_SMTP_AUTH_PLAIN = (
-        "The server offers SMTP AUTH only with methods Mailroom does not use here ({methods})."
+        N_("The server offers SMTP AUTH only with methods Mailroom does not use here ({methods}).")
     )
-    NO_OAUTH2 = "The server does not offer OAuth2 sign-in (XOAUTH2 or OAUTHBEARER)."
-    NO_SECRET = "No password or token is stored for this login."
-    NOT_PROTOCOL = "The server on this port does not speak {protocol}: check the port number."
-    FOLDER_GONE = 'The folder "{folder}" no longer exists on the server.'
-    FOLDER_REFUSED = 'The server refused to open the folder "{folder}" ({raw}).'
-    LOGIN_CLOSED = "The server closed the connection during sign-in; this is not a password problem."
+    NO_OAUTH2 = N_("The server does not offer OAuth2 sign-in (XOAUTH2 or OAUTHBEARER).")
+    NO_SECRET = N_("No password or token is stored for this login.")
+    NOT_PROTOCOL = N_("The server on this port does not speak {protocol}: check the port number.")
+    FOLDER_GONE = N_('The folder "{folder}" no longer exists on the server.')
+    FOLDER_REFUSED = N_('The server refused to open the folder "{folder}" ({raw}).')
+    LOGIN_CLOSED = N_("The server closed the connection during sign-in; this is not a password problem.")
     LOGIN_UNAVAILABLE = (
-        "The server could not check the password right now (a temporary failure on its side); "
-        "this is not a password problem."
+        N_("The server could not check the password right now (a temporary failure on its side); "
+        "this is not a password problem.")
     )
 
 
 #: Variant hints, added before the class hint.
 VARIANT_HINTS: dict[str, str] = {
-    "self_signed": "If the server uses a certificate from an internal authority, an administrator can "
-    "add that authority's certificate; or disable certificate validation for this mailbox (not recommended).",
-    "untrusted": "If the server uses a certificate from an internal authority, an administrator can "
-    "add that authority's certificate.",
-    "hostname": "Use the host name the certificate is issued for (often the provider's name, not your "
-    "own domain).",
-    "expired": "The server's administrator must renew the certificate.",
-    "plaintext_auth": "Choose STARTTLS or TLS for this server.",
+    "self_signed": N_("If the server uses a certificate from an internal authority, an administrator can "
+    "add that authority's certificate; or disable certificate validation for this mailbox (not recommended)."),
+    "untrusted": N_("If the server uses a certificate from an internal authority, an administrator can "
+    "add that authority's certificate."),
+    "hostname": N_("Use the host name the certificate is issued for (often the provider's name, not your "
+    "own domain)."),
+    "expired": N_("The server's administrator must renew the certificate."),
+    "plaintext_auth": N_("Choose STARTTLS or TLS for this server."),
 }
 
 #: Words servers use when they are limiting a client rather than rejecting it.

@@ -16,6 +16,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from connectors.addresses import AddressPolicy
+from connectors.i18n import N_
 
 
 class Security(str, enum.Enum):
@@ -91,20 +92,20 @@ def normalize_host(host: str) -> str:
     """Return ``host`` lower-cased and IDNA-encoded, or raise ServerParseError."""
     host = host.strip().rstrip(".")
     if not host:
-        raise ServerParseError("Enter a host name, e.g. imap.example.com.")
+        raise ServerParseError(N_("Enter a host name, e.g. imap.example.com."))
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if ":" in host:  # IPv6 literal
         try:
             return str(ipaddress.IPv6Address(host))
         except ValueError:
-            raise ServerParseError(f"{host!r} is not a valid IPv6 address.") from None
+            raise ServerParseError(N_("{host!r} is not a valid IPv6 address.").format(host=host)) from None
     try:
         ascii_host = host.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise ServerParseError(f"{host!r} is not a valid host name.") from None
+        raise ServerParseError(N_("{host!r} is not a valid host name.").format(host=host)) from None
     if len(ascii_host) > 253 or not all(_LABEL.match(label) for label in ascii_host.split(".")):
-        raise ServerParseError(f"{host!r} is not a valid host name.")
+        raise ServerParseError(N_("{host!r} is not a valid host name.").format(host=host))
     return ascii_host
 
 
@@ -119,48 +120,48 @@ def parse_server(text: str, protocol: Protocol | str) -> ParsedServer:
     protocol = Protocol(protocol)
     raw = (text or "").strip()
     if not raw:
-        raise ServerParseError(f"Enter the server as host:port, e.g. {example(protocol)}.")
+        raise ServerParseError(N_("Enter the server as host:port, e.g. {protocol}.").format(protocol=example(protocol)))
     implied: Security | None = None
     m = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$", raw)
     if m:
         scheme, raw = m.group(1).lower(), m.group(2)
         if scheme not in _SCHEMES:
-            raise ServerParseError(f"Unknown prefix {scheme}://; use host:port, e.g. {example(protocol)}.")
+            raise ServerParseError(N_("Unknown prefix {scheme}://; use host:port, e.g. {protocol}.").format(scheme=scheme, protocol=example(protocol)))
         implied, scheme_protocol = _SCHEMES[scheme]
         if scheme_protocol is not None and scheme_protocol != protocol:
             raise ServerParseError(
-                f"{scheme}:// is a {scheme_protocol.value.upper()} address, not {protocol.value.upper()}."
+                N_("{scheme}:// is a {value} address, not {value2}.").format(scheme=scheme, value=scheme_protocol.value.upper(), value2=protocol.value.upper())
             )
         raw = raw.rstrip("/")
     if "/" in raw or " " in raw or "@" in raw:
-        raise ServerParseError(f"{text.strip()!r} is not host:port, e.g. {example(protocol)}.")
+        raise ServerParseError(N_("{text!r} is not host:port, e.g. {protocol}.").format(text=text.strip(), protocol=example(protocol)))
     port_text: str | None = None
     if raw.startswith("["):
         end = raw.find("]")
         if end < 0:
-            raise ServerParseError("An IPv6 address must be written as [address]:port.")
+            raise ServerParseError(N_("An IPv6 address must be written as [address]:port."))
         host_part, rest = raw[: end + 1], raw[end + 1 :]
         if rest:
             if not rest.startswith(":"):
-                raise ServerParseError("An IPv6 address must be written as [address]:port.")
+                raise ServerParseError(N_("An IPv6 address must be written as [address]:port."))
             port_text = rest[1:]
     elif raw.count(":") == 1:
         host_part, port_text = raw.split(":")
     elif raw.count(":") > 1:
-        raise ServerParseError("Write an IPv6 address in brackets: [address]:port.")
+        raise ServerParseError(N_("Write an IPv6 address in brackets: [address]:port."))
     else:
         host_part = raw
     host = normalize_host(host_part)
     if port_text is None or port_text == "":
         if implied is None:
-            raise ServerParseError(f"Add the port, e.g. {host}:{_DEFAULT_PORT[(protocol, Security.TLS)]}.")
+            raise ServerParseError(N_("Add the port, e.g. {host}:{TLS}.").format(host=host, TLS=_DEFAULT_PORT[(protocol, Security.TLS)]))
         port = _DEFAULT_PORT[(protocol, implied)]
     else:
         if not port_text.isdigit():
-            raise ServerParseError(f"The port {port_text!r} is not a number.")
+            raise ServerParseError(N_("The port {port_text!r} is not a number.").format(port_text=port_text))
         port = int(port_text)
         if not 1 <= port <= 65535:
-            raise ServerParseError("The port must be between 1 and 65535.")
+            raise ServerParseError(N_("The port must be between 1 and 65535."))
     return ParsedServer(host=host, port=port, implied_security=implied)
 
 

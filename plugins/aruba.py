@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import Endpoint, ServicePreset
 from connectors.settings import Security, ServerSettings
@@ -20,7 +21,7 @@ PRESET = ServicePreset(
     # Aruba PEC's mx.pec.aruba.it is more specific and wins (see find_by_mx).
     mx_suffixes=("aruba.it",),
     hints=(
-        "Sign in with the full email address and the mailbox password, not the Aruba customer-area password.",
+        N_("Sign in with the full email address and the mailbox password, not the Aruba customer-area password."),
     ),
     help_url="https://guide.hosting.aruba.it/email/",
 )
@@ -37,7 +38,7 @@ def mailroom_diagnosis_hints(
 ) -> list[str]:
     if concerns(service_key, settings, KEY, HOSTS) and error_class == "auth":
         return [
-            "Aruba wants the full email address as user name and the mailbox's own password "
-            "(changeable at webmail.aruba.it), not the password of the Aruba customer area."
+            N_("Aruba wants the full email address as user name and the mailbox's own password "
+            "(changeable at webmail.aruba.it), not the password of the Aruba customer area.")
         ]
     return []

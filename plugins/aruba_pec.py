@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import Endpoint, ServicePreset
 from connectors.settings import Security, ServerSettings
@@ -19,12 +20,12 @@ PRESET = ServicePreset(
     domains=("pec.it",),
     mx_suffixes=("pec.aruba.it",),
     hints=(
-        "PEC is certified mail: every message sent brings acceptance and delivery receipts back "
-        "into the inbox, and it has legal value only when the recipient is a PEC address too.",
-        "Certified messages can only be sent through smtps.pec.aruba.it; Bcc is not allowed.",
-        "A new Aruba PEC mailbox receives only certified mail; receiving ordinary mail is switched "
-        "on in Webmail PEC.",
-        "With two-step verification on, mail apps need the dedicated password generated in Webmail PEC.",
+        N_("PEC is certified mail: every message sent brings acceptance and delivery receipts back "
+        "into the inbox, and it has legal value only when the recipient is a PEC address too."),
+        N_("Certified messages can only be sent through smtps.pec.aruba.it; Bcc is not allowed."),
+        N_("A new Aruba PEC mailbox receives only certified mail; receiving ordinary mail is switched "
+        "on in Webmail PEC."),
+        N_("With two-step verification on, mail apps need the dedicated password generated in Webmail PEC."),
     ),
     help_url="https://guide.pec.it/",
 )
@@ -43,12 +44,12 @@ def mailroom_diagnosis_hints(
         return []
     if error_class == "auth":
         return [
-            "With two-step verification on, Aruba PEC needs the dedicated mail-app password generated "
-            "in Webmail PEC, and IMAP/POP3/SMTP must not be disabled there (they are on by default)."
+            N_("With two-step verification on, Aruba PEC needs the dedicated mail-app password generated "
+            "in Webmail PEC, and IMAP/POP3/SMTP must not be disabled there (they are on by default).")
         ]
     if error_class == "protocol" and protocol == "smtp":
         return [
-            "Aruba PEC refuses messages whose sender is not the mailbox address itself, and messages "
-            "with Bcc recipients."
+            N_("Aruba PEC refuses messages whose sender is not the mailbox address itself, and messages "
+            "with Bcc recipients.")
         ]
     return []

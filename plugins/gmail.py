@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from connectors.connection_limits import ConnectionLimit
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import Endpoint, OAuth2Endpoints, ServicePreset
 from connectors.settings import Security, ServerSettings
@@ -23,12 +24,12 @@ PRESET = ServicePreset(
     domains=("gmail.com", "googlemail.com"),
     mx_suffixes=("google.com", "googlemail.com"),
     hints=(
-        "Without OAuth2 Gmail needs an app password: since 30 May 2022 Google refuses the account "
+        N_("Without OAuth2 Gmail needs an app password: since 30 May 2022 Google refuses the account "
         "password from other apps. Turn on 2-Step Verification, then create one at "
-        "https://myaccount.google.com/apppasswords.",
-        "Spaces in the 16-character app password don't matter.",
-        "Gmail files a copy of everything sent through smtp.gmail.com in [Gmail]/Sent Mail itself.",
-        "Google Workspace addresses on your own domain use the same servers.",
+        "https://myaccount.google.com/apppasswords."),
+        N_("Spaces in the 16-character app password don't matter."),
+        N_("Gmail files a copy of everything sent through smtp.gmail.com in [Gmail]/Sent Mail itself."),
+        N_("Google Workspace addresses on your own domain use the same servers."),
     ),
     auth_methods=("oauth2", "password"),
     oauth2=OAuth2Endpoints(
@@ -102,16 +103,16 @@ def mailroom_diagnosis_hints(
         return []
     if error_class == "auth":
         return [
-            "Gmail rejects the normal Google password here: create an app password "
+            N_("Gmail rejects the normal Google password here: create an app password "
             "(https://myaccount.google.com/apppasswords, needs 2-Step Verification) or connect with "
-            "OAuth2. Spaces in the 16-character app password don't matter."
+            "OAuth2. Spaces in the 16-character app password don't matter.")
         ]
     if error_class == "throttled":
-        return ["Gmail limits how much one account may download over IMAP per day; sync again later."]
+        return [N_("Gmail limits how much one account may download over IMAP per day; sync again later.")]
     if error_class == "folder_missing":
         return [
-            "A Gmail label is only visible over IMAP when 'Show in IMAP' is ticked for it in "
-            "Gmail settings → Labels."
+            N_("A Gmail label is only visible over IMAP when 'Show in IMAP' is ticked for it in "
+            "Gmail settings → Labels.")
         ]
     return []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import Endpoint, ServicePreset
 from connectors.settings import Security, ServerSettings
@@ -11,8 +12,8 @@ KEY = "icloud"
 HOSTS = ("imap.mail.me.com", "smtp.mail.me.com")
 
 APP_PASSWORD = (
-    "iCloud Mail needs an app-specific password (Apple Account → Sign-In and Security → "
-    "App-Specific Passwords, with two-factor authentication on); the Apple Account password is refused."
+    N_("iCloud Mail needs an app-specific password (Apple Account → Sign-In and Security → "
+    "App-Specific Passwords, with two-factor authentication on); the Apple Account password is refused.")
 )
 
 PRESET = ServicePreset(
@@ -25,9 +26,9 @@ PRESET = ServicePreset(
     mx_suffixes=("mail.icloud.com",),
     hints=(
         APP_PASSWORD,
-        "iCloud has no POP; use IMAP.",
-        "For IMAP Apple documents the name part of the address (emily, not emily@icloud.com) as user "
-        "name; if that fails, try the full address. SMTP wants the full address.",
+        N_("iCloud has no POP; use IMAP."),
+        N_("For IMAP Apple documents the name part of the address (emily, not emily@icloud.com) as user "
+        "name; if that fails, try the full address. SMTP wants the full address."),
     ),
     help_url="https://support.apple.com/en-us/102525",
 )
@@ -46,5 +47,5 @@ def mailroom_diagnosis_hints(
         return []
     hints = [APP_PASSWORD]
     if protocol == "imap":
-        hints.append("Try the user name without @icloud.com (or with it, if you used the short form).")
+        hints.append(N_("Try the user name without @icloud.com (or with it, if you used the short form)."))
     return hints

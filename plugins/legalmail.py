@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import Endpoint, ServicePreset
 from connectors.settings import Security, ServerSettings
@@ -19,9 +20,9 @@ PRESET = ServicePreset(
     domains=("legalmail.it",),
     mx_suffixes=("cert.legalmail.it",),
     hints=(
-        "Sign in with the user ID InfoCert gave you at registration, not with the PEC address.",
-        "PEC is certified mail: each message sent brings acceptance and delivery receipts back into the inbox.",
-        "Legalmail sends at most 6 messages a minute per mailbox, and its terms forbid automated sending.",
+        N_("Sign in with the user ID InfoCert gave you at registration, not with the PEC address."),
+        N_("PEC is certified mail: each message sent brings acceptance and delivery receipts back into the inbox."),
+        N_("Legalmail sends at most 6 messages a minute per mailbox, and its terms forbid automated sending."),
     ),
     help_url="https://help.infocert.it/",
     username_is_email=False,
@@ -41,17 +42,17 @@ def mailroom_diagnosis_hints(
         return []
     if error_class == "auth":
         return [
-            "Legalmail signs in with the user ID from your registration, not the PEC address. If the "
-            "password is right and still refused, InfoCert advises removing special characters from it."
+            N_("Legalmail signs in with the user ID from your registration, not the PEC address. If the "
+            "password is right and still refused, InfoCert advises removing special characters from it.")
         ]
     if error_class == "throttled" or (error_class == "protocol" and protocol == "smtp"):
         return [
-            "Legalmail allows 6 messages a minute per mailbox ('550 ... Too much traffic from this "
-            "sender'); wait a minute and send again."
+            N_("Legalmail allows 6 messages a minute per mailbox ('550 ... Too much traffic from this "
+            "sender'); wait a minute and send again.")
         ]
     if error_class == "certificate":
         return [
-            "Legalmail's certificate (*.cert.legalmail.it) chains to GlobalSign Root R3 via GlobalSign "
-            "RSA OV SSL CA 2018; make sure the system CA bundle has that root."
+            N_("Legalmail's certificate (*.cert.legalmail.it) chains to GlobalSign Root R3 via GlobalSign "
+            "RSA OV SSL CA 2018; make sure the system CA bundle has that root.")
         ]
     return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from connectors.connection_limits import ConnectionLimit
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import Endpoint, OAuth2Endpoints, ServicePreset
 from connectors.settings import Security, ServerSettings
@@ -32,14 +33,14 @@ PRESET = ServicePreset(
     domains=("*.onmicrosoft.com",),
     mx_suffixes=("mail.protection.outlook.com",),
     hints=(
-        "Exchange Online has retired basic authentication (user name and password) for IMAP and "
+        N_("Exchange Online has retired basic authentication (user name and password) for IMAP and "
         "POP; connect with OAuth2. Password sign-in for SMTP works only where the tenant still "
-        "allows SMTP AUTH.",
-        "IMAP listens on outlook.office365.com port 993 (TLS) and POP on 995, not on 443: "
-        "port 443 is the web and Exchange Web Services.",
-        "An administrator may have to allow IMAP, POP or authenticated SMTP for the mailbox "
-        "(Microsoft 365 admin center → Users → Mail → Manage email apps).",
-        "For OAuth2, replace {tenant} with your tenant id or 'organizations'.",
+        "allows SMTP AUTH."),
+        N_("IMAP listens on outlook.office365.com port 993 (TLS) and POP on 995, not on 443: "
+        "port 443 is the web and Exchange Web Services."),
+        N_("An administrator may have to allow IMAP, POP or authenticated SMTP for the mailbox "
+        "(Microsoft 365 admin center → Users → Mail → Manage email apps)."),
+        N_("For OAuth2, replace {tenant} with your tenant id or 'organizations'."),
     ),
     auth_methods=("oauth2", "password"),
     oauth2=MICROSOFT_OAUTH2,
@@ -68,13 +69,13 @@ def mailroom_diagnosis_hints(
         ]
     if error_class == "auth":
         return [
-            "Microsoft 365 no longer accepts passwords for IMAP and POP (basic authentication is "
-            "retired): connect with OAuth2, and check the mailbox is allowed to use IMAP/POP/SMTP."
+            N_("Microsoft 365 no longer accepts passwords for IMAP and POP (basic authentication is "
+            "retired): connect with OAuth2, and check the mailbox is allowed to use IMAP/POP/SMTP.")
         ]
     if error_class == "auth_method" and protocol == "smtp":
         return [
-            "SMTP AUTH is probably disabled for this tenant or mailbox (error 5.7.139); an "
-            "administrator can enable it per mailbox, or connect with OAuth2."
+            N_("SMTP AUTH is probably disabled for this tenant or mailbox (error 5.7.139); an "
+            "administrator can enable it per mailbox, or connect with OAuth2.")
         ]
     return []
 

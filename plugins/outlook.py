@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import Endpoint, ServicePreset
 from connectors.settings import Security, ServerSettings
@@ -20,9 +21,9 @@ PRESET = ServicePreset(
     domains=("outlook.com", "hotmail.com", "live.com", "msn.com", "outlook.it", "hotmail.it", "live.it"),
     mx_suffixes=("olc.protection.outlook.com",),
     hints=(
-        "Since 16 September 2024 Outlook.com accepts only OAuth2 from other apps: passwords and app "
-        "passwords no longer work for IMAP, POP or SMTP.",
-        "POP is off by default: turn it on in Outlook.com Settings → Mail → Forwarding and IMAP.",
+        N_("Since 16 September 2024 Outlook.com accepts only OAuth2 from other apps: passwords and app "
+        "passwords no longer work for IMAP, POP or SMTP."),
+        N_("POP is off by default: turn it on in Outlook.com Settings → Mail → Forwarding and IMAP."),
     ),
     auth_methods=("oauth2",),
     oauth2=MICROSOFT_OAUTH2.for_tenant("consumers"),
@@ -45,8 +46,7 @@ def mailroom_diagnosis_hints(
     hints = []
     if error_class == "auth":
         hints.append(
-            "Outlook.com accepts only OAuth2 from other apps since 16 September 2024; connect with OAuth2."
-        )
+            N_("Outlook.com accepts only OAuth2 from other apps since 16 September 2024; connect with OAuth2."))
     if error_class in ("auth", "protocol") and protocol == "pop3":
-        hints.append("Check POP is turned on in Outlook.com Settings → Mail → Forwarding and IMAP.")
+        hints.append(N_("Check POP is turned on in Outlook.com Settings → Mail → Forwarding and IMAP."))
     return hints

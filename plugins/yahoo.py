@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import Endpoint, ServicePreset
 from connectors.settings import Security, ServerSettings
@@ -11,8 +12,8 @@ KEY = "yahoo"
 HOSTS = ("imap.mail.yahoo.com", "smtp.mail.yahoo.com", "pop.mail.yahoo.com")
 
 APP_PASSWORD = (
-    "Yahoo Mail accepts only an app password from other apps: create one in Yahoo Account Info → "
-    "Account Security → Generate app password, and use it instead of your Yahoo password."
+    N_("Yahoo Mail accepts only an app password from other apps: create one in Yahoo Account Info → "
+    "Account Security → Generate app password, and use it instead of your Yahoo password.")
 )
 
 PRESET = ServicePreset(

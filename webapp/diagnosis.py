@@ -19,6 +19,7 @@ import enum
 import re
 
 from connectors.errors import VARIANT_HINTS
+from connectors.i18n import N_
 
 from .forms import SERVER_FIELDS
 
@@ -45,24 +46,39 @@ _CONNECT_FIELDS = {
 }
 _SERVICE_FIELDS = {key: value for key, value in _CONNECT_FIELDS.items() if key.startswith(("imap.", "smtp."))}
 #: Fields that are not on a form but still name something on the page.
-_OTHER_LABELS = {"oauth2": "Sign in again", "folder": "Folders"}
+_OTHER_LABELS = {"oauth2": N_("Sign in again"), "folder": N_("Folders")}
 #: Classes whose fix is the service's (host, port, protection, certificate trust).
 _SERVICE_SIDE = re.compile(r"^(imap|smtp|pop3)\.(host|port|security)$")
-#: What to ask the administrator, per class.
+#: What to ask the administrator, per class (whole sentences: each is one catalogue entry, and a
+#: stored hint is translated when shown by matching these templates; see webapp/i18n.py).
+_ASK_PORT = N_(
+    'Ask your administrator to check the {proto} server and port of the mail service "{service}". '
+    "This is a setting of the service, not of your mailbox."
+)
 _ASK = {
-    "certificate": "add the certificate of the authority that issued the {proto} server's certificate "
-    'to the mail service "{service}" (or have the server\'s certificate renewed)',
-    "dns": 'check the {proto} server name of the mail service "{service}"',
-    "unreachable": 'check the {proto} server name of the mail service "{service}" and that this machine can reach it',
-    "refused": 'check the {proto} server and port of the mail service "{service}"',
-    "timeout": 'check the {proto} server and port of the mail service "{service}"',
-    "protocol": 'check the {proto} server and port of the mail service "{service}"',
+    "certificate": N_(
+        "Ask your administrator to add the certificate of the authority that issued the {proto} server's "
+        'certificate to the mail service "{service}" (or have the server\'s certificate renewed). '
+        "This is a setting of the service, not of your mailbox."
+    ),
+    "dns": N_(
+        'Ask your administrator to check the {proto} server name of the mail service "{service}". '
+        "This is a setting of the service, not of your mailbox."
+    ),
+    "unreachable": N_(
+        'Ask your administrator to check the {proto} server name of the mail service "{service}" and that '
+        "this machine can reach it. This is a setting of the service, not of your mailbox."
+    ),
+    "refused": _ASK_PORT,
+    "timeout": _ASK_PORT,
+    "protocol": _ASK_PORT,
 }
-_ASK_SECURITY = (
-    'check the {proto} connection protection (TLS or STARTTLS) and port of the mail service "{service}"'
+_ASK_SECURITY = N_(
+    "Ask your administrator to check the {proto} connection protection (TLS or STARTTLS) and port of the "
+    'mail service "{service}". This is a setting of the service, not of your mailbox.'
 )
 #: The admin-side fix for an untrusted certificate: the service's own trust setting.
-_ADMIN_CERT_HINT = (
+_ADMIN_CERT_HINT = N_(
     "If the server uses a certificate from your company's own authority, or a self-signed one, paste "
     "that authority's certificate into \"CA certificate\" in this service's settings (or, not "
     'recommended, tick "Do not verify the certificate").'
@@ -115,10 +131,7 @@ def _for_service_user(out: dict, service_name: str) -> dict:
     # service's owner ("choose TLS instead of STARTTLS"), except the certificate variants.
     if out.get("class") != "certificate":
         out["message"] = out.get("sentence") or out.get("message", "")
-    out["hints"] = [
-        "Ask your administrator to " + ask.format(proto=protocol, service=service_name) + ". "
-        "This is a setting of the service, not of your mailbox."
-    ]
+    out["hints"] = [ask.format(proto=protocol, service=service_name)]
     out["field_label"] = ""
     out["fix_by"] = "administrator"
     return out

@@ -113,7 +113,7 @@ def register_templates(templates: Iterable[str]) -> None:
             _templates.append(template)
 
 
-_FIELD = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+_FIELD = re.compile(r"\{(\w+)(?:![rsa])?(?::[^}]*)?\}")
 
 
 _compiled: dict[str, re.Pattern] = {}
@@ -139,6 +139,9 @@ def _patterns() -> list[tuple[re.Pattern, str]]:
                 regex += f"(?P<{part}>.*?)"
         _compiled[template] = re.compile(regex + r"\Z", re.S)
         out.append((_compiled[template], template))
+        if "None" in template:  # webapp.diagnosis.form_words writes the protection "None" as "No"
+            variant = re.compile(_compiled[template].pattern.replace("None", '"No"'), re.S)
+            out.append((variant, template))
     return out
 
 
