@@ -28,13 +28,14 @@ from sqlalchemy.exc import IntegrityError
 from connectors import plugins
 from connectors.folder_list import NOSELECT, ListedFolder
 from connectors.folder_names import role_for
+from connectors.i18n import N_
 
 from .errors import Conflict, Invalid
 from .extensions import db
 from .models import Account, Folder, FolderRole, Message, MessageBody
 
 ROLES = tuple(r.value for r in FolderRole)
-ROLE_LABELS = {"inbox": "Inbox", "drafts": "Drafts", "sent": "Sent", "spam": "Spam", "trash": "Trash"}
+ROLE_LABELS = {"inbox": N_("Inbox"), "drafts": N_("Drafts"), "sent": N_("Sent"), "spam": N_("Spam"), "trash": N_("Trash")}
 
 
 def selectable(folder: Folder) -> bool:

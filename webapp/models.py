@@ -16,6 +16,7 @@ from flask_login import UserMixin
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from connectors.i18n import N_
 from connectors.settings import Protocol, Security, ServerSettings
 
 from . import passwords
@@ -50,13 +51,13 @@ class AccountState(str, enum.Enum):
     @property
     def label(self) -> str:
         return {
-            "new": "Not tested yet",
-            "connected": "Connected",
-            "auth_error": "Authentication error",
-            "connection_error": "Connection error",
-            "service_removed": "Service removed",
-            "disabled": "Disabled",
-            "needs_sign_in": "Needs to sign in again",
+            "new": N_("Not tested yet"),
+            "connected": N_("Connected"),
+            "auth_error": N_("Authentication error"),
+            "connection_error": N_("Connection error"),
+            "service_removed": N_("Service removed"),
+            "disabled": N_("Disabled"),
+            "needs_sign_in": N_("Needs to sign in again"),
         }[self.value]
 
     @property

@@ -8,6 +8,8 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from connectors.i18n import N_
+
 from .. import attachments, mailbox_usability, send_queue, sending
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
@@ -18,18 +20,18 @@ from . import bp
 FINAL_STATES = ("sent", "failed", "cancelled")
 #: The words of the state badges (each state has its own colour in mailroom.css, .badge.state-*).
 STATE_LABELS = {
-    "scheduled": "Scheduled",
-    "queued": "Queued",
-    "sending": "Sending",
-    "sent": "Sent",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
+    "scheduled": N_("Scheduled"),
+    "queued": N_("Queued"),
+    "sending": N_("Sending"),
+    "sent": N_("Sent"),
+    "failed": N_("Failed"),
+    "cancelled": N_("Cancelled"),
 }
 
 
 @bp.app_template_filter("outgoing_state_label")
 def outgoing_state_label(state: str) -> str:
-    return STATE_LABELS.get(state, state)
+    return _(STATE_LABELS[state]) if state in STATE_LABELS else state
 
 
 @bp.app_template_global("waiting_from")

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from connectors.i18n import N_
+
 from .. import attachments
 from .. import message_bodies as bodies
 from .. import message_changes as mc
@@ -20,12 +22,12 @@ from ..models import Account, Folder
 from . import bp
 
 ROLE_LABELS = {
-    "inbox": "Inbox",
-    "sent": "Sent",
-    "drafts": "Drafts",
-    "spam": "Spam",
-    "trash": "Trash",
-    "flagged": "Flagged",
+    "inbox": N_("Inbox"),
+    "sent": N_("Sent"),
+    "drafts": N_("Drafts"),
+    "spam": N_("Spam"),
+    "trash": N_("Trash"),
+    "flagged": N_("Flagged"),
 }
 #: The order of the unified views in the left column.
 NAV_ORDER = ("inbox", "sent", "drafts", "spam", "trash", "flagged")
