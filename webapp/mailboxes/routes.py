@@ -22,6 +22,7 @@ from .. import (
 from ..errors import DomainError, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..forms import ActionForm, apply_errors, endpoints_from_form
+from ..i18n import translate_stored
 from ..job_status import status as job_status_of
 from ..jobs import connection_test
 from ..log_view import render_log
@@ -133,7 +134,7 @@ def _presets_for_page() -> dict:
     for service in service_catalog.list_services(include_hidden=False):
         preset = service_catalog.preset_for(service)
         out[str(service.id)] = {
-            "hints": list(preset.hints) if preset else [],
+            "hints": [translate_stored(hint) for hint in preset.hints] if preset else [],
             "oauth2": oauth_apps.usable_app(service) is not None,
             "password": preset is None or "password" in preset.auth_methods,
             "imap": service.endpoint("imap"),
