@@ -8,6 +8,23 @@
   "use strict";
   document.documentElement.classList.add("js");
 
+  // mailroomIcon(name, label): the SVG that templates/_icons.html icon() draws, for scripts.
+  const sprite = document.currentScript.src.replace(/look\.js(\?.*)?$/, "vendor/lucide/icons.svg");
+  window.mailroomIcon = function (name, label) {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("class", "icon icon-" + name);
+    svg.setAttribute("focusable", "false");
+    if (label) {
+      svg.setAttribute("role", "img");
+      svg.setAttribute("aria-label", label);
+    } else svg.setAttribute("aria-hidden", "true");
+    const use = document.createElementNS(ns, "use");
+    use.setAttribute("href", sprite + "#" + name);
+    svg.appendChild(use);
+    return svg;
+  };
+
   function headings(table) {
     const row = table.tHead && table.tHead.rows[0];
     if (!row) return null;

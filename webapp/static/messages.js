@@ -82,7 +82,7 @@
         star = document.createElement("span");
         star.className = "flag flagged";
         star.title = "Flagged";
-        star.textContent = "★";
+        star.replaceChildren(window.mailroomIcon("star", "Flagged"));
         flags.prepend(star);
       } else if (!state.flagged && star) star.remove();
       let dot = flags.querySelector(".flag.unread");
@@ -90,7 +90,7 @@
         dot = document.createElement("span");
         dot.className = "flag unread";
         dot.title = "Unread";
-        dot.textContent = "●";
+        dot.replaceChildren(window.mailroomIcon("circle", "Unread"));
         (star ? star.after(dot) : flags.prepend(dot));
       } else if (state.seen && dot) dot.remove();
     }
