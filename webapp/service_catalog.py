@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from connectors import plugins as plugin_registry
+from connectors.i18n import N_
 
 from . import account_states, email_log, mailbox_usability, service_trust
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
@@ -272,7 +273,7 @@ def delete_service(service: Service) -> list[Account]:
         raise Forbidden(_("Built-in services cannot be deleted; hide them instead."))
     accounts = affected_accounts(service)
     now = utcnow()
-    message = f'The mail service "{service.name}" was removed by an administrator; this mailbox cannot connect any more.'
+    message = SERVICE_REMOVED.format(service=service.name)
     for account in accounts:
         account.service_name = service.name
         account.service_id = None
@@ -289,27 +290,42 @@ def delete_service(service: Service) -> list[Account]:
     email_log.record(
         LogSource.ADMIN,
         LogLevel.WARNING,
-        f'Deleted the corporate server "{service.name}"; {len(accounts)} mailbox(es) lost their service.',
+        SERVER_DELETED.format(service=service.name, count=len(accounts)),
     )
     db.session.delete(service)
     db.session.commit()
     return accounts
 
 
+#: Stored in English (the admin's language is not the owner's) and translated when shown: these are
+#: the templates webapp.i18n.translate_stored matches the stored text against.
+SERVICE_REMOVED = N_(
+    'The mail service "{service}" was removed by an administrator; this mailbox cannot connect any more.'
+)
+SERVER_DELETED = N_('Deleted the corporate server "{service}"; {count} mailbox(es) lost their service.')
+REMOVAL_NOTE = N_(
+    'Your mailbox {email} stopped working: the mail service "{service}" was removed by an administrator. '
+    "Messages synced before stay available; connect the mailbox again through another service to resume."
+)
+REMOVAL_NOTE_WAITING = N_(
+    'Your mailbox {email} stopped working: the mail service "{service}" was removed by an administrator. '
+    "Messages synced before stay available; connect the mailbox again through another service to resume. "
+    "{count} message(s) waiting to go from it can no longer be sent: {waiting}. Open each to choose "
+    "another From."
+)
+
+
 def _removal_note(account: Account, service_name: str) -> str:
     """What the owner reads: the mailbox stopped, and which of its messages can no longer go."""
-    note = (
-        f'Your mailbox {account.email} stopped working: the mail service "{service_name}" was removed '
-        "by an administrator. Messages synced before stay available; connect the mailbox again through "
-        "another service to resume."
-    )
     waiting = mailbox_usability.waiting_messages(account)
     if waiting:
-        note += (
-            f" {len(waiting)} message(s) waiting to go from it can no longer be sent: "
-            f"{mailbox_usability.describe_waiting(waiting)}. Open each to choose another From."
+        return REMOVAL_NOTE_WAITING.format(
+            email=account.email,
+            service=service_name,
+            count=len(waiting),
+            waiting=mailbox_usability.describe_waiting(waiting),
         )
-    return note
+    return REMOVAL_NOTE.format(email=account.email, service=service_name)
 
 
 def service_as_dict(service: Service) -> dict:

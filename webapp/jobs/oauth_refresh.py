@@ -25,6 +25,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from connectors.errors import ErrorClass, MailError
+from connectors.i18n import N_
 
 from .. import email_log
 from ..errors import MailboxUnavailable
@@ -43,6 +44,12 @@ LOCK_KEY = "mailroom:oauth:refresh:{}"
 class SignInRequired(MailboxUnavailable):
     """The mailbox's OAuth2 grant is gone: its owner must sign in again; retrying cannot help."""
 
+
+#: The owner's notification (stored in English, translated when shown: webapp.i18n).
+SIGN_IN_AGAIN_NOTE = N_(
+    "Your mailbox {email} needs you to sign in again: the provider no longer accepts "
+    "Mailroom's sign-in (it was revoked or expired). Press “Sign in again” on My mailboxes."
+)
 
 def _sign_in_message(account: Account) -> str:
     return f"The sign-in of {account.email} expired or was revoked at the provider: sign in again."
@@ -179,10 +186,7 @@ def _mark_needs_sign_in(s: Session, account: Account, reason: str) -> None:
         .filter_by(user_id=account.user_id, account_id=account.id, kind=NOTIFICATION_KIND)
         .first()
     )
-    text = (
-        f"Your mailbox {account.email} needs you to sign in again: the provider no longer accepts "
-        "Mailroom's sign-in (it was revoked or expired). Press “Sign in again” on My mailboxes."
-    )
+    text = SIGN_IN_AGAIN_NOTE.format(email=account.email)
     if note is None:
         s.add(
             Notification(user_id=account.user_id, account_id=account.id, kind=NOTIFICATION_KIND, message=text)
