@@ -22,7 +22,7 @@ from tests.servers.dovecot import Dovecot
 from tests.support.job_worker import WorkerProcess, run_burst
 from tests.support.sync_support import imap_login, make_mailbox
 from webapp.extensions import db
-from webapp.jobs import connection_slots
+from webapp.jobs import connection_slots, folders
 from webapp.jobs.sync import start as start_sync
 from webapp.models import Account, LogEntry, LogSource, Service
 from webapp.queue import get_redis
@@ -245,3 +245,42 @@ def test_a_throttling_server_is_waited_for_not_failed(fast_app, one_connection_d
     other_client.logout()
     finished = _run_when_due(result["job_id"])
     assert _result(finished)["ok"] and _result(finished)["inserted"] == 2
+
+
+def test_pop3_with_no_free_slot_waits_and_a_person_s_folder_list_fails_fast(fast_app, clean_dovecot, users):
+    """POP3: no free connection is a deferral, never a failure.  A folder list (a person waits for
+    it) gives up after ~1 s with a clear transient sentence instead of holding a worker 10 s."""
+    owner = users["alice"]["user"]
+    pop = _service_mailbox(clean_dovecot, owner, "alice", max_connections=1)
+    pop.incoming_protocol = "pop3"
+    pop.service.set_endpoint(
+        "pop3", {"host": "127.0.0.1", "port": clean_dovecot.pop3_port, "security": "none"}
+    )
+    imap = _service_mailbox(clean_dovecot, users["bob"]["user"], "bob", max_connections=1)
+    db.session.commit()
+    clean_dovecot.add_messages("alice", 2)
+    limit = connection_slots.limit_for(pop, "127.0.0.1")
+    assert connection_slots.try_acquire(limit, "held-by-the-test", 60)
+
+    job = start_sync(pop)
+    run_burst()
+    result = _result(job)
+    assert result["status"] == "waiting" and "in use" in result["message"], result
+    db.session.expire_all()
+    pop = db.session.get(Account, pop.id)
+    assert pop.last_sync_error is None and pop.state == "connected" and pop.last_synced_at is None
+    assert LogEntry.query.filter_by(account_id=pop.id).count() == 0  # nothing failed, nothing logged
+
+    listing = folders.start(imap, users["bob"]["user"])
+    started = time.monotonic()
+    run_burst()
+    took = time.monotonic() - started
+    listing.refresh()
+    assert took < 5, took  # it waited 10 s before
+    assert "in use" in str(listing.return_value() or listing.latest_result().exc_string), (
+        listing.return_value()
+    )
+
+    connection_slots.release(limit, "held-by-the-test")
+    finished = _run_when_due(result["job_id"])
+    assert _result(finished)["ok"] and _result(finished)["downloaded"] == 2

@@ -21,6 +21,7 @@ from webapp.extensions import db
 from webapp.jobs import connection_test
 from webapp.jobs.sync import start as start_sync
 from webapp.jobs.sync import sync_account, sync_due_accounts
+from webapp.models import Account, Folder
 from webapp.queue import INTERACTIVE, PERIODIC, enqueue_many, get_queue, get_queues, get_redis, queue_name
 
 FLEET = 1000
@@ -103,3 +104,41 @@ def test_a_connection_test_overtakes_a_thousand_queued_periodic_syncs(
     overtaking = [s for s in _started_at(ran) if test.enqueued_at < s < test.started_at]
     assert len(overtaking) <= 1, overtaking
     assert periodic.count >= FLEET - 50  # the fleet is still waiting: the test did not wait for it
+
+
+def test_a_connection_test_is_answered_while_a_thousand_mailboxes_wait_in_cron_s_batches(
+    app, local, clean_dovecot, users, periodic, tmp_path
+):
+    """Issue 13's "done means": 1,000 due mailboxes enqueued by cron itself (batch jobs of 50 on
+    the periodic lane), a real worker busy with them, then a person's connection test: answered
+    within 2 s, with most of the fleet still queued (a running batch yields to it)."""
+    owner = users["alice"]["user"]
+    mailbox = make_mailbox(clean_dovecot, owner=owner)
+    columns = ("user_id", "manual", "username", "password_encrypted", "imap_host", "imap_port")
+    columns += ("imap_security", "smtp_host", "smtp_port", "smtp_security", "state")
+    template = {c: getattr(mailbox, c) for c in columns}
+    db.session.execute(
+        db.insert(Account), [dict(template, email=f"fleet{i}@example.com") for i in range(FLEET - 1)]
+    )
+    fleet_ids = [a.id for a in Account.query.filter(Account.email.like("fleet%"))]
+    db.session.execute(
+        db.insert(Folder),
+        [{"account_id": i, "name": "INBOX", "display_name": "Inbox", "sync": True} for i in fleet_ids],
+    )
+    db.session.commit()
+    assert len(sync_due_accounts()["enqueued"]) == FLEET and periodic.count == FLEET // 50
+
+    worker = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
+    try:
+        started = StartedJobRegistry(queue=periodic)
+        wait_for(lambda: started.count >= 1, what="the worker to start a batch")
+        time.sleep(0.3)  # well inside the batch
+        test = connection_test.start(mailbox, owner)
+        wait_for(lambda: test.get_status(refresh=True) in ("finished", "failed"), what="the connection test")
+    finally:
+        worker.stop()
+    test.refresh()
+    assert test.get_status() == "finished", test.exc_info
+    waited = (test.ended_at - test.enqueued_at).total_seconds()
+    assert waited < 2.0, waited
+    assert periodic.count >= FLEET // 50 - 3  # the fleet is still queued: the test did not wait for it

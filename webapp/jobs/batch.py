@@ -37,7 +37,6 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -50,7 +49,8 @@ from connectors import plugins
 from connectors.errors import AUTH_CLASSES, ErrorClass, MailError
 from connectors.sync import unchanged_folders
 
-from .. import email_log
+from .. import email_log, settings_store
+from ..address_guard import address_policy
 from ..errors import MailboxUnavailable
 from ..extensions import db
 from ..models import Account, LogLevel, LogSource
@@ -105,7 +105,7 @@ return 1
 """
 
 UNCHANGED, SYNCED, WAIT, FAILED, CRASHED = "unchanged", "synced", "waiting", "failed", "crashed"
-#: One changed mailbox's sync at a time in this process, on SQLite (see :func:`_writer`).
+#: One changed mailbox's sync at a time in this process, on SQLite (see :func:`_serial`).
 _SQLITE_WRITER = threading.Lock()
 
 
@@ -249,12 +249,13 @@ def _plan(accounts: list[Account], counts: dict) -> list[Visit]:
     """A :class:`Visit` per mailbox: its client (settings, decrypted credentials), limit, folders."""
     states = folder_states([a.id for a in accounts])
     client_class = plugins.protocol_clients()["imap"]
+    shared = {"timeout": float(settings_store.get("connection_timeout")), "policy": address_policy()}
     visits = []
     for account in accounts:
         visit = Visit(account.id, account.user_id, folders=states.get(account.id, []))
         visit.folder_ids = [f[0] for f in visit.folders]
         try:
-            settings = server_settings(account, "imap")
+            settings = server_settings(account, "imap", **shared)
             visit.client = client_class(settings, credentials(account, "imap"), None)
             visit.limit = limit_for(account, settings.host)
         except MailboxUnavailable as exc:
@@ -274,7 +275,8 @@ def threads_for(visits: list[Visit]) -> int:
 
 def _run(app: Flask, visits: list[Visit]) -> list[Visit]:
     """Visit the mailboxes, a few at a time; returns the ones left unvisited because a person's
-    job arrived on the interactive lane (the batch hands them on, see :func:`_hand_on`)."""
+    job arrived on the interactive lane (the batch hands them on, see :func:`_hand_on`): the
+    visits not started yet, and those still waiting for SQLite's writer (:func:`_take_writer`)."""
     todo = [v for v in visits if not v.outcome]
     if not todo:
         return []
@@ -282,21 +284,23 @@ def _run(app: Flask, visits: list[Visit]) -> list[Visit]:
     every = float(app.config.get("SYNC_BATCH_YIELD_CHECK", YIELD_CHECK))
     interactive = get_queue(INTERACTIVE)
     n = threads_for(todo)
+    stop = threading.Event()
     running: set = set()
     checked = time.monotonic()
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="mailroom-batch") as pool:
         while todo or running:
             while todo and len(running) < n:
-                running.add(pool.submit(_visit, app, todo.pop(0), wait))
+                running.add(pool.submit(_visit, app, todo.pop(0), wait, stop))
             done, running = futures_wait(running, timeout=every, return_when=FIRST_COMPLETED)
             for future in done:
                 future.result()
-            if todo and time.monotonic() - checked >= every:
+            if (todo or running) and time.monotonic() - checked >= every:
                 checked = time.monotonic()
-                if interactive.count:  # a person waits: finish what runs, leave the rest
+                if interactive.count:  # a person waits: end what runs, leave the rest
+                    stop.set()
                     for future in futures_wait(running).done:
                         future.result()
-                    return todo
+                    return [v for v in visits if not v.outcome]
     return []
 
 
@@ -320,19 +324,29 @@ def _hand_on(visits: list[Visit]) -> None:
         pipe.execute()
 
 
-def _writer():
-    """Around a changed mailbox's sync: nothing with PostgreSQL (its syncs write side by side);
-    on SQLite one sync at a time per process (config ``SYNC_BATCH_PARALLEL_WRITES``), because
-    SQLite has one writer and its busy handler sleeps up to 100 ms per retry, so concurrent
-    writers only queue up slower (measured in docs/scaling.md).  The checks stay concurrent."""
+def _serial() -> bool:
+    """One changed mailbox's sync at a time per process?  Yes on SQLite (config
+    ``SYNC_BATCH_PARALLEL_WRITES`` decides otherwise): it has one writer, and its busy handler
+    sleeps up to 100 ms per retry, so concurrent writers only queue up slower.  PostgreSQL's
+    syncs write side by side.  The checks stay concurrent either way."""
     parallel = current_app.config.get("SYNC_BATCH_PARALLEL_WRITES")
-    if parallel is None:
-        parallel = db.engine.dialect.name != "sqlite"
-    return nullcontext() if parallel else _SQLITE_WRITER
+    return db.engine.dialect.name == "sqlite" if parallel is None else not parallel
 
 
-def _visit(app: Flask, visit: Visit, slot_wait: float) -> None:
-    """In a pool thread: connect, login, STATUS; a changed mailbox is synced on that connection."""
+def _take_writer(stop: threading.Event) -> bool:
+    """Wait for this process's SQLite writer turn; False when the batch yields to a person's job
+    meanwhile (the visit is then handed on, unsynced)."""
+    while not _SQLITE_WRITER.acquire(timeout=0.05):
+        if stop.is_set():
+            return False
+    return True
+
+
+def _visit(app: Flask, visit: Visit, slot_wait: float, stop: threading.Event) -> None:
+    """In a pool thread: connect, login, STATUS; a changed mailbox is synced on that connection.
+    Leaves ``visit.outcome`` empty when the batch yields before the visit got anywhere."""
+    if stop.is_set():
+        return
     started = time.perf_counter()
     with app.app_context():
         try:
@@ -346,11 +360,7 @@ def _visit(app: Flask, visit: Visit, slot_wait: float) -> None:
                 if found is not None:
                     visit.outcome = UNCHANGED
                     return
-                with _writer():
-                    account = db.session.get(Account, visit.account_id)
-                    stats, _automation = sync_on(account, client)
-                    _succeeded(account, stats, time.perf_counter() - started)  # records and commits
-                visit.outcome = SYNCED
+                _sync_changed(visit, client, stop, started)
         except MailError as exc:
             db.session.rollback()
             visit.outcome = WAIT if exc.error_class is ErrorClass.THROTTLED else FAILED
@@ -358,6 +368,20 @@ def _visit(app: Flask, visit: Visit, slot_wait: float) -> None:
         except Exception as exc:  # a bug in one mailbox's visit must not fail the batch
             db.session.rollback()
             visit.outcome, visit.error = CRASHED, exc
+
+
+def _sync_changed(visit: Visit, client, stop: threading.Event, started: float) -> None:
+    serial = _serial()
+    if serial and not _take_writer(stop):
+        return  # yielding: handed on
+    try:
+        account = db.session.get(Account, visit.account_id)
+        stats, _automation = sync_on(account, client)
+        _succeeded(account, stats, time.perf_counter() - started)  # records and commits
+        visit.outcome = SYNCED
+    finally:
+        if serial:
+            _SQLITE_WRITER.release()
 
 
 # -- outcomes -----------------------------------------------------------------------------------

@@ -43,9 +43,16 @@ __all__ = [
 
 
 def settings_for(
-    endpoint: dict, protocol: str, *, verify: bool = True, policy=None, ca_data: str | None = None
+    endpoint: dict,
+    protocol: str,
+    *,
+    verify: bool = True,
+    policy=None,
+    ca_data: str | None = None,
+    timeout: float | None = None,
 ) -> ServerSettings:
-    """``verify`` and ``ca_data`` come from :mod:`webapp.service_trust` (the service's own trust)."""
+    """``verify`` and ``ca_data`` come from :mod:`webapp.service_trust` (the service's own trust);
+    ``timeout`` defaults to the console-wide setting."""
     kwargs = {}
     if policy is not None:
         kwargs["address_policy"] = policy
@@ -55,7 +62,7 @@ def settings_for(
         port=endpoint["port"],
         security=Security(endpoint["security"]),
         verify_certificate=verify,
-        timeout=float(settings_store.get("connection_timeout")),
+        timeout=float(settings_store.get("connection_timeout") if timeout is None else timeout),
         ca_file=current_app.config.get("MAIL_CA_FILE"),
         ca_data=ca_data,
         **kwargs,
@@ -80,8 +87,11 @@ def credentials(account: Account, protocol: str) -> Credentials:
     return Credentials(username=account.username, password=password)
 
 
-def server_settings(account: Account, protocol: str):
-    """The ServerSettings of the mailbox's current server for ``protocol``."""
+def server_settings(account: Account, protocol: str, *, timeout: float | None = None, policy=None):
+    """The ServerSettings of the mailbox's current server for ``protocol``.
+
+    ``timeout`` and ``policy`` (the address guard of hand-typed servers) default to the console's
+    settings, read here; a batch of mailboxes reads them once and passes them in."""
     if not account.active:
         raise MailboxUnavailable("The mailbox is disabled.")
     if account.service_removed:
@@ -94,8 +104,9 @@ def server_settings(account: Account, protocol: str):
         endpoint,
         protocol,
         verify=trust.verify,
-        policy=address_policy() if account.manual else None,
+        policy=(policy or address_policy()) if account.manual else None,
         ca_data=trust.ca_data,
+        timeout=timeout,
     )
 
 
