@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 from email.header import decode_header, make_header
 from email.utils import getaddresses, parseaddr
 
+from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 from connectors.outgoing import make_message_id
 
-from .. import email_log
+from .. import email_log, i18n
 from ..extensions import db
 from ..models import (
     Account,
@@ -188,7 +189,7 @@ def _reply(account, row: OutOfOffice, message: Message, headers, address: str, n
         )
         if x
     )
-    subject = row.subject or f"Auto: {message.subject or ''}".strip()
+    subject = row.subject or _auto_subject(account, message.subject or "")
     try:
         outgoing = _create_outgoing(account, address, subject, row.body or "", original_id, references)
         email_log.record(
@@ -234,3 +235,10 @@ def _create_outgoing(account: Account, to: str, subject: str, body: str, in_repl
     db.session.add(outgoing)
     db.session.flush()
     return outgoing
+
+
+def _auto_subject(account: Account, subject: str) -> str:
+    """The built-in subject of a reply whose owner left it empty, in the owner's language (the
+    text the owner wrote, subject and body, is sent as written)."""
+    with i18n.in_language_of(account.user):
+        return _("Auto: %(subject)s", subject=subject).strip()
