@@ -14,12 +14,24 @@ import redis
 from cryptography.fernet import Fernet
 
 from connectors import plugins
-from webapp import create_app, settings_store
+from tests.support.parallel import isolate_worker
+from webapp import create_app, settings_store, sign_in
 from webapp.extensions import db
 
 pytest_plugins = ["tests.servers.fixtures", "tests.support.discovery_servers"]
 
 SECRET_KEY = Fernet.generate_key().decode()
+
+#: Console passwords in tests: the production algorithm (werkzeug's scrypt) at n=2**10 instead of
+#: 2**15, about 50x cheaper per hash; every ``users`` fixture hashes three passwords and every
+#: sign-in one.  A test that needs the production cost (the stored hash's prefix, timing
+#: comparisons against a wrong password) says ``@pytest.mark.real_password_hash``.
+TEST_PASSWORD_HASH = "scrypt:1024:8:1"
+
+
+def pytest_configure(config):
+    # Under pytest-xdist each worker gets its own database and Redis database (tests/support/parallel.py).
+    isolate_worker()
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +70,7 @@ def _config(instance_dir, database_url, redis_url, **extra):
         "SECRET_KEY": "test-session-key",
         "QUEUE_NAME": "mailroom-test",
         "WTF_CSRF_ENABLED": False,
+        "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH,
     }
     config.update(extra)
     return config
@@ -84,11 +97,13 @@ def _empty_tables():
 
 
 @pytest.fixture
-def make_app(migrated, instance_dir, database_url, redis_url):
+def make_app(request, migrated, instance_dir, database_url, redis_url):
     """Build an app with extra config; tables are emptied and the test Redis flushed first."""
+    hashing = {"PASSWORD_HASH_METHOD": None} if request.node.get_closest_marker("real_password_hash") else {}
 
     def make(**extra):
-        app = create_app(_config(instance_dir, database_url, redis_url, **extra))
+        sign_in._dummy_hash.cache_clear()  # made once per process, with the method of the app it first ran in
+        app = create_app(_config(instance_dir, database_url, redis_url, **{**hashing, **extra}))
         with app.app_context():
             _empty_tables()
         redis.Redis.from_url(redis_url).flushdb()

@@ -180,6 +180,7 @@ def _median_seconds(call, times=10):
     return statistics.median(samples)
 
 
+@pytest.mark.real_password_hash
 def test_an_unknown_name_takes_as_long_as_a_wrong_password(make_app):
     from webapp.users import create_user
 
@@ -203,6 +204,7 @@ def test_an_unknown_name_takes_as_long_as_a_wrong_password(make_app):
     assert 0.5 < ratio < 2
 
 
+@pytest.mark.real_password_hash
 def test_a_throttled_answer_computes_no_password_hash(app, users):
     guesser = _from(app, "203.0.113.11")
     wrong = _median_seconds(lambda: _page_guess(guesser, f"n{time.perf_counter_ns()}"), times=9)

@@ -41,6 +41,7 @@ def _mailbox(user: User, push: bool = True) -> int:
     return account.id
 
 
+@pytest.mark.real_password_hash
 def test_create_names_the_field_of_each_problem(app):
     with pytest.raises(Invalid) as bad:
         users_service.create_user("", "short")
@@ -117,6 +118,7 @@ def test_disabling_stops_sessions_tokens_cron_and_idle_and_deletes_nothing(app, 
     assert mine in watched_ids()
 
 
+@pytest.mark.real_password_hash
 def test_an_old_pbkdf2_hash_is_upgraded_at_the_next_sign_in(app, users):
     alice = users["alice"]["user"]
     alice.password_hash = generate_password_hash("alice-console-pw", method="pbkdf2:sha256:600000")
@@ -145,6 +147,7 @@ def _timed(username: str, password: str) -> tuple[float, str]:
     return time.perf_counter() - start, message
 
 
+@pytest.mark.real_password_hash
 def test_a_disabled_user_is_told_after_the_right_password_only_and_as_fast_as_a_wrong_one(make_app):
     app = make_app(SIGN_IN_ACCOUNT_FAILURES=1000, SIGN_IN_ADDRESS_FAILURES=1000)
     with app.app_context():
