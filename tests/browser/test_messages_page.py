@@ -5,12 +5,18 @@ from __future__ import annotations
 import email.message
 from datetime import datetime, timedelta
 
+import pytest
 from imapclient import IMAPClient
+from playwright.sync_api import expect
 
 from tests.browser.conftest import login, shot
 from tests.support.job_worker import run_burst
 from tests.support.message_factory import make_account, make_folder, make_message
+from tests.support.sync_support import make_mailbox, server_flags
+from webapp import settings_store
 from webapp.extensions import db
+from webapp.jobs.sync import sync_account
+from webapp.models import Folder, Message, User
 
 T0 = datetime(2026, 3, 1, 12, 0)
 
@@ -127,3 +133,68 @@ def test_threads_toggle_and_flagged(live_server, page):
     page.click("#mail-nav a[data-role='flagged']")
     page.wait_for_selector("#messages")
     assert page.locator("#messages .subject a.open").all_inner_texts() == ["Re: Plan"]
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_select_flag_write_back_shortcuts_and_help(live_server, new_page, clean_dovecot, width):
+    """Select two and flag them (shown at once, then on the server), ``?`` help, j/k/Enter, x and s."""
+    clean_dovecot.add_messages("alice", 3, subject="Memo")
+    with live_server.app.app_context():
+        settings_store.put("allowed_internal_hosts", ["127.0.0.1/32"])
+        account = make_mailbox(clean_dovecot, owner=db.session.get(User, live_server.users["alice"]["id"]))
+        assert sync_account(account.id)["ok"]
+        inbox = Folder.query.filter_by(account_id=account.id, name="INBOX").one().id
+        uids = {m.subject: m.uid for m in Message.query.filter_by(account_id=account.id)}
+        db.session.remove()
+    page = new_page()
+    page.set_viewport_size({"width": width, "height": 860})
+    login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/messages/?folder={inbox}")
+    rows = page.locator("#messages tr.message")
+    assert rows.count() == 3 and page.locator("#mail-actions").is_visible()
+
+    rows.nth(0).locator("input.select-message").check()
+    rows.nth(1).locator("input.select-message").check()
+    assert page.inner_text("#selection-count") == "2 selected"
+    page.click("#mail-actions [data-act='flag']")
+    page.wait_for_selector("#messages tr.message.pending .flag.flagged")
+    assert page.locator("#messages tr.message .flag.flagged").count() == 2  # at once, before the server
+    run_burst(live_server.app)
+    expect(page.locator("#messages tr.pending")).to_have_count(0)
+    flagged = {uid for uid, flags in server_flags(clean_dovecot).items() if "\\Flagged" in flags.split()}
+    top_two = [rows.nth(i).locator("a.open").inner_text() for i in (0, 1)]
+    assert flagged == {uids[s] for s in top_two}
+    shot(page, f"messages-flagged-{width}")
+
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("?")
+    dialog = page.locator("#shortcuts-help")
+    assert dialog.is_visible() and "Reply all" in dialog.inner_text() and "Move to Trash" in dialog.inner_text()
+    shot(page, f"messages-shortcuts-{width}")
+    page.keyboard.press("Escape")
+    assert not dialog.is_visible()
+
+    page.check("#select-all")  # select-all, then none
+    assert page.inner_text("#selection-count") == "3 selected"
+    page.uncheck("#select-all")
+    assert page.inner_text("#selection-count") == ""
+    page.fill("#q", "jk")  # typing in a field is not a shortcut
+    assert page.locator("#messages tr.current").count() == 0
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for key in ("j", "j", "k"):
+        page.keyboard.press(key)
+    assert "current" in rows.nth(0).get_attribute("class").split()
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("x")  # the third, not flagged yet: x selects it, s flags the selection
+    assert rows.nth(2).locator("input.select-message").is_checked()
+    page.keyboard.press("s")
+    expect(rows.nth(2).locator(".flag.flagged")).to_have_count(1)
+    run_burst(live_server.app)
+    expect(page.locator("#messages tr.pending")).to_have_count(0)
+    assert all("\\Flagged" in flags for flags in server_flags(clean_dovecot).values())
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#message")
+    assert page.locator("#mail-actions [data-act='unread']").is_visible()  # opening marked it read
+    assert page.locator("#action-reply").is_visible()
+    shot(page, f"messages-message-actions-{width}")
