@@ -20,6 +20,7 @@ from tests.support.message_factory import make_account, make_folder, make_messag
 from tests.support.send_support import parsed, sending_mailbox
 from tests.support.sync_support import imap_login
 from webapp import replies
+from webapp.body_cache import mark_gone
 from webapp.extensions import db
 from webapp.jobs.sync import sync_account
 from webapp.models import Alias, Message, MessageBody, OutgoingMessage
@@ -234,7 +235,10 @@ def test_reply_from_the_page_and_forward_through_the_api(
     for action in ("reply", "reply-all", "forward"):
         assert f'href="/compose/{action}/{original.id}"' in page
 
-    # Not fetched yet: the reply page says so and starts the body job; after it, the form is filled.
+    # Not fetched yet: the API answers 202 with the fetch job, the page says so (same job);
+    # after the job, the form is filled.
+    pending = api["alice"].post(f"/api/v1/messages/{original.id}/reply")
+    assert pending.status_code == 202 and pending.json["draft"] is None and pending.json["status_url"]
     waiting = client.get(f"/compose/reply/{original.id}")
     assert waiting.status_code == 200 and b'id="original-pending"' in waiting.data
     assert b'id="compose-form"' not in waiting.data
@@ -242,6 +246,21 @@ def test_reply_from_the_page_and_forward_through_the_api(
     form = client.get(f"/compose/reply-all/{original.id}").get_data(as_text=True)
     assert 'value="carol.desk@example.org, dan@example.org"' in form  # Reply-To, others; not alice
     assert 'value="Re: Contract"' in form and "&gt; Please sign the contract." in form
+
+    # A refused field comes back named, with the forward's choice of attachments kept.
+    refused = client.post(
+        f"/compose/forward/{original.id}",
+        data={
+            "to": "not-an-address",
+            "subject": "Fwd",
+            "body": "x",
+            "forward_attachment": "2",
+            "action": "send",
+        },
+    )
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'data-field="to"' in page
+    assert 'value="1" >' in page and 'value="2" checked>' in page
 
     reply = client.post(
         f"/compose/reply/{original.id}",
@@ -305,3 +324,10 @@ def test_reply_from_the_page_and_forward_through_the_api(
     )
     assert again.status_code == 202 and again.json["id"] == sent.json["id"]
     assert json.loads(forwarded.to_addrs) == ["erin@example.org"]
+
+    # A message no longer on the server: the API says so (404), the page goes back to the message.
+    mark_gone(original.id)
+    gone = api["alice"].post(f"/api/v1/messages/{original.id}/reply", json={})
+    assert gone.status_code == 404 and "no longer on the server" in gone.json["error"]
+    back = client.get(f"/compose/reply/{original.id}")
+    assert back.status_code == 302 and back.location.endswith(f"/messages/{original.id}")
