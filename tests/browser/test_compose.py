@@ -91,8 +91,9 @@ def test_compose_errors_then_schedule_and_cancel(live, page, smtp_server):
     assert smtp_server.messages == []
 
 
-def _synced_original(live, dovecot) -> int:
-    """A message with a PDF delivered to Alice's Dovecot INBOX and synced (its body not fetched yet)."""
+def _synced_original(live, dovecot, smtp) -> int:
+    """A message with a PDF delivered to Alice's Dovecot INBOX and synced (its body not fetched yet);
+    Alice has a second mailbox with another signature."""
     import email.message
 
     from webapp.extensions import db
@@ -108,6 +109,8 @@ def _synced_original(live, dovecot) -> int:
     with live.app.app_context():
         account = db.session.get(Account, live.users["alice"]["account_id"])
         account.signature_mode, account.signature_text = "custom", "Alice Example"
+        other = sending_mailbox(dovecot, smtp, account.user, user="bob", is_main=False)
+        other.signature_mode, other.signature_text = "custom", "Desk of Bob"
         db.session.commit()
         assert sync_account(account.id)["ok"]
         message_id = Message.query.filter_by(message_id="<contract@example.org>").one().id
@@ -121,7 +124,7 @@ NO_SIDE_SCROLL = """() => { const f = document.getElementById("compose-form");
 
 
 def test_reply_and_forward_from_the_message_page(live, page, clean_dovecot, smtp_server):
-    message_id = _synced_original(live, clean_dovecot)
+    message_id = _synced_original(live, clean_dovecot, smtp_server)
     login(page, live, "alice")
     page.set_viewport_size({"width": 1366, "height": 900})
     # Not fetched yet: the reply page says so while the worker fetches it, then shows the form, filled.
@@ -135,6 +138,11 @@ def test_reply_and_forward_from_the_message_page(live, page, clean_dovecot, smtp
     page.check('input[name="as_html"]')  # untouched: the HTML form of the same draft
     expect(body).to_have_value(re.compile(r"<blockquote>"))
     page.uncheck('input[name="as_html"]')
+    expect(body).to_have_value(text)
+    # Another From: its signature replaces the first one, in place; and back.
+    page.select_option("#from", "bob@example.com")
+    expect(body).to_have_value(text.replace("Alice Example", "Desk of Bob"))
+    page.select_option("#from", "alice@example.com")
     expect(body).to_have_value(text)
     body.fill("Signed, see you Monday." + text)
     assert page.evaluate(NO_SIDE_SCROLL)
