@@ -33,6 +33,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
+from flask_babel import gettext as _
+
 from connectors.outgoing import SIGNATURE_SEPARATOR, html_to_text, text_to_html
 
 from . import i18n, message_bodies, quoting, sending, validation
@@ -179,7 +181,7 @@ def recipients(mode: str, original: Original, own: set[str]) -> tuple[list[str],
     if mode == "forward":
         return [], []
     sender = original.addresses("From")
-    if sender and all(addr.lower() in own for _, addr in sender):  # one's own message: its recipients
+    if sender and all(addr.lower() in own for _name, addr in sender):  # one's own message: its recipients
         primary, others = original.addresses("To"), []
     else:
         primary, others = original.addresses("Reply-To") or sender, original.addresses("To")
@@ -211,7 +213,7 @@ def default_from(user: User, original: Original, senders: list[dict]) -> dict | 
     matches = [
         by_address[addr.lower()]
         for name in names
-        for _, addr in original.addresses(name)
+        for _name, addr in original.addresses(name)
         if addr.lower() in by_address
     ]
     here = original.message.account_id
@@ -392,27 +394,32 @@ def clean_request(data: Any, mode: str, original: Original) -> tuple[dict, dict,
     """The API request: ``(options, overrides, attachment numbers to carry)``; 422 naming a field."""
     errors: dict[str, str] = {}
     for key in sorted(set(data) - OPTIONS - OVERRIDES):
-        errors[key] = "unknown field"
+        errors[key] = _("unknown field")
     send = data.get("send", False)
     if not isinstance(send, bool):
-        errors["send"] = "must be true or false"
+        errors["send"] = _("must be true or false")
     numbers = [a["number"] for a in original.attachments] if mode == "forward" else []
     chosen = data.get("forward_attachments")
     if chosen is not None:
         known = set(numbers)
         if mode != "forward":
-            errors["forward_attachments"] = "Only a forward carries the original's attachments."
+            errors["forward_attachments"] = _("Only a forward carries the original's attachments.")
         elif not isinstance(chosen, list) or not all(
             isinstance(n, int) and not isinstance(n, bool) and n in known for n in chosen
         ):
-            errors["forward_attachments"] = "must be a list of the original's attachment numbers " + (
-                "(" + ", ".join(map(str, sorted(known))) + ")" if known else "(it has none)"
+            errors["forward_attachments"] = (
+                _(
+                    "must be a list of the original's attachment numbers (%(numbers)s)",
+                    numbers=", ".join(map(str, sorted(known))),
+                )
+                if known
+                else _("must be a list of the original's attachment numbers (it has none)")
             )
         else:
             numbers = sorted(set(chosen))
     for key in ("from", "text", "html"):
         if data.get(key) is not None and not isinstance(data.get(key), str):
-            errors[key] = "must be a string"
+            errors[key] = _("must be a string")
     if errors:
         raise Invalid(errors)
     overrides = {k: v for k, v in data.items() if k in OVERRIDES - {"text", "html"}}
