@@ -284,6 +284,10 @@ def test_reply_from_the_page_and_forward_through_the_api(
     assert text.count("Alice Example") == 1 and text.index("Alice Example") < text.index("> Please sign")
     copy = _sent_copy(clean_dovecot, row.message_id)
     assert copy["References"] == msg["References"] and copy["In-Reply-To"] == msg["In-Reply-To"]
+    # Synced back, the Sent copy is in the original's thread.
+    assert sync_account(mailbox.id)["ok"]
+    synced = Message.query.filter_by(account_id=mailbox.id, message_id=row.message_id).one()
+    assert synced.thread_key == original.thread_key == "<contract-1@example.org>"
 
     # The API: a draft first, then a forward of one of the two attachments, sent.
     draft = api["alice"].post(f"/api/v1/messages/{original.id}/forward", json={})
