@@ -8,6 +8,8 @@ change, a failure puts the row back with the reason, and a following sync agrees
 from __future__ import annotations
 
 import pytest
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
 
 from connectors import writeback
 from tests.conftest import login
@@ -16,8 +18,12 @@ from tests.support.message_factory import make_account, make_folder, make_messag
 from tests.support.sync_support import imap_login, make_mailbox, server_flags, stored_flags
 from webapp import settings_store
 from webapp.extensions import db
+from webapp.jobs import abandoned
+from webapp.jobs import message_changes as change_jobs
+from webapp.jobs.folders import list_folders
 from webapp.jobs.sync import sync_account
 from webapp.models import Folder, Message, MessageChange, User
+from webapp.queue import get_redis
 
 
 def _folder(account, name: str) -> Folder:
@@ -69,7 +75,9 @@ def test_flags_and_moves_reach_the_server_and_the_next_sync_agrees(api, clean_do
 
     # A selection of two: the rows change at once (pending), one job with one UID set.
     answer = _act(api["alice"], [m["Note 1"].id, m["Note 2"].id], "flag")
-    assert len(answer["jobs"]) == 1 and sorted(answer["jobs"][0]["messages"]) == sorted([m["Note 1"].id, m["Note 2"].id])
+    assert len(answer["jobs"]) == 1 and sorted(answer["jobs"][0]["messages"]) == sorted(
+        [m["Note 1"].id, m["Note 2"].id]
+    )
     assert all(row["flagged"] and row["pending"] for row in answer["messages"])
     listed = api["alice"].get("/api/v1/messages?role=flagged").get_json()["messages"]
     assert {row["subject"] for row in listed} == {"Note 1", "Note 2"}
@@ -137,6 +145,16 @@ def test_a_failed_write_back_puts_the_message_back_and_says_why(api, client, use
     assert client.post(f"/messages/notices/{first.id}/dismiss").status_code == 302
     assert MessageChange.query.filter_by(state="failed").count() == 1
 
+    # A worker killed mid-job (RQ's abandoned-job path runs the failure callback): put back too.
+    before = _by_subject(synced)["Note 3"].seen
+    answer = _act(api["alice"], [m["Note 3"].id], "unread" if before else "read")
+    assert _by_subject(synced)["Note 3"].seen is not before
+    job = Job.fetch(answer["jobs"][0]["job_id"], connection=get_redis())
+    change_jobs.on_write_back_failure(job, None, AbandonedJobError, AbandonedJobError(), None)
+    assert _by_subject(synced)["Note 3"].seen is before
+    assert MessageChange.query.filter_by(message_pk=m["Note 3"].id).one().error == abandoned.SENTENCE
+    run_burst()  # the job, if it still runs, finds nothing pending
+
     # The next sync agrees with the server: Note 2 went to Trash elsewhere, nothing else changed.
     _agrees(clean_dovecot, synced, "INBOX", "Trash")
     rows = _by_subject(synced)
@@ -145,8 +163,6 @@ def test_a_failed_write_back_puts_the_message_back_and_says_why(api, client, use
 
 def _folder_after_listing(account, name: str) -> Folder:
     """A folder made on the server after the first sync: list the folders again (as the folder page does)."""
-    from webapp.jobs.folders import list_folders  # noqa: PLC0415  (a job function, called in-process)
-
     list_folders(account.id)
     return _folder(account, name)
 
@@ -161,7 +177,9 @@ def test_a_sync_meanwhile_keeps_pending_changes_and_stores_no_duplicate(api, cle
         imap.add_flags([m["Note 1"].uid], ["\\Answered"])
     assert sync_account(synced.id)["ok"]  # runs before the write-back jobs
     rows = _by_subject(synced)
-    assert rows["Note 1"].flagged and "\\Answered" in rows["Note 1"].flags  # both: the server's and the pending
+    assert (
+        rows["Note 1"].flagged and "\\Answered" in rows["Note 1"].flags
+    )  # both: the server's and the pending
     assert Message.query.filter_by(account_id=synced.id, subject=top.subject).count() == 1
     assert rows[top.subject].folder_id == _folder(synced, "Trash").id
 
@@ -200,7 +218,10 @@ def test_bad_requests_name_the_field_and_other_users_messages_are_404(api, users
     bobs = make_message(make_folder(make_account(users["bob"]["id"], "bob@example.com")), uid=5)
     other = make_folder(make_account(users["alice"]["id"], "alice@home.example"), name="Other", role=None)
     post = api["alice"].post
-    assert post("/api/v1/messages/actions", json={"ids": [mine.id, bobs.id], "action": "flag"}).status_code == 404
+    assert (
+        post("/api/v1/messages/actions", json={"ids": [mine.id, bobs.id], "action": "flag"}).status_code
+        == 404
+    )
     assert api["alice"].patch(f"/api/v1/messages/{bobs.id}", json={"seen": True}).status_code == 404
     cases = [
         ({"ids": [], "action": "flag"}, "ids"),

@@ -10,6 +10,10 @@ A failure is not retried by itself: the person sees the message back as it was a
 
 from __future__ import annotations
 
+from rq import Callback
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
+
 from connectors import writeback
 from connectors.errors import MailError
 
@@ -17,7 +21,8 @@ from .. import message_changes as changes
 from ..errors import MailboxUnavailable, QueueUnavailable
 from ..extensions import db
 from ..models import Account, Folder, Message, MessageChange, User
-from ..queue import enqueue_for
+from ..queue import enqueue
+from . import abandoned as abandoned_jobs
 from .session import open_client, timeout
 
 #: Connect, log in, SELECT, one command per 500 UIDs; bounded by the connection timeout plus slack.
@@ -35,13 +40,14 @@ def start(user: User, messages: list[Message], action: str, targets: dict[int, F
     started = []
     try:
         for group in changes.groups(recorded):
-            job = enqueue_for(
+            job = enqueue(
                 write_back,
                 [c.id for c in group],
-                owner_id=user.id,
-                kind="message_change",
-                account_id=group[0].account_id,
-                timeout=2 * timeout() + _JOB_SLACK,
+                job_timeout=2 * timeout() + _JOB_SLACK,
+                result_ttl=3600,
+                failure_ttl=24 * 3600,
+                on_failure=FAILURE_CALLBACK,  # a worker killed mid-job: the rows go back
+                meta={"owner_id": user.id, "kind": "message_change", "account_id": group[0].account_id},
             )
             for c in group:
                 c.job_id = job.id
@@ -125,3 +131,21 @@ def _states(ids: list[int]) -> list[dict]:
     """Each message as the console shows it now (a row the move removed is absent)."""
     rows = Message.query.filter(Message.id.in_(ids)).all()
     return [{"id": m.id, "seen": m.seen, "flagged": m.flagged, "folder_id": m.folder_id} for m in rows]
+
+
+def on_write_back_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback (an unexpected error, or a worker killed mid-job): the changes must
+    not stay pending for ever, so the rows are put back and the notice says why."""
+    db.session.rollback()
+    group = changes.pending(list(job.args[0]) if job.args else [])
+    if not group:
+        return
+    if exc_type is AbandonedJobError:
+        sentence = abandoned_jobs.SENTENCE
+    else:
+        sentence = "The change could not be written to the server (an internal error); try again."
+    changes.fail(group, sentence)
+    db.session.commit()
+
+
+FAILURE_CALLBACK = Callback(on_write_back_failure)
