@@ -180,10 +180,10 @@ def test_quote_text_and_html_with_the_signature_once_above_it(alice_boxes):
     assert "\n\nLine one\n> earlier\n" in block  # forwarded as it was, not quoted
 
     # Texts written into the mail follow the sender's language, not the page's.
-    alice.language = "it"
+    alice.language, alice.time_zone = "it", "Europe/Rome"
     db.session.commit()
     italian = replies.build(alice, "reply", original).text
-    assert "3 mar 2026" in italian and "Mar 3, 2026" not in italian
+    assert "3 mar 2026, 13:00:00" in italian and "Mar 3, 2026" not in italian  # 12:00 UTC in Rome
 
 
 # -- the whole path: sync, fetch, reply from the page, forward through the API ----------------------
@@ -300,6 +300,8 @@ def test_reply_from_the_page_and_forward_through_the_api(
         f"/api/v1/messages/{original.id}/forward", json={"forward_attachments": [7], "colour": 1}
     )
     assert refused.status_code == 422 and set(refused.json["fields"]) == {"forward_attachments", "colour"}
+    foreign = api["alice"].post(f"/api/v1/messages/{original.id}/reply", json={"from": "bob@example.com"})
+    assert foreign.status_code == 403 and "from" in foreign.json["fields"]
 
     sent = api["alice"].post(
         f"/api/v1/messages/{original.id}/forward",

@@ -15,11 +15,13 @@ original carried (scripts, styles, tracking images) travels on in the reply.
 from __future__ import annotations
 
 import html
+import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
-from flask_babel import force_locale, format_datetime
+from babel.dates import format_datetime
+from flask_babel import force_locale, get_locale, get_timezone
 from flask_babel import gettext as _
 
 from connectors.outgoing import text_to_html
@@ -34,17 +36,34 @@ def in_language(language: str | None) -> Iterator[None]:
         yield
 
 
-def _when(date: datetime | None) -> str:
-    return format_datetime(date, "medium") if date is not None else _("an unknown date")
+def _zone(name: str | None) -> tzinfo:
+    """The sender's time zone (``User.time_zone``), else the request's (Flask-Babel's)."""
+    try:
+        return zoneinfo.ZoneInfo(name) if name else get_timezone()
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return get_timezone()
 
 
-def attribution(date: datetime | None, sender: str, language: str | None = None) -> str:
-    """The line above a quote: ``On 3 Mar 2026, 12:00:00, Carol <carol@example.com> wrote:``."""
+def _when(date: datetime | None, time_zone: str | None) -> str:
+    """The original's date in the sender's language (the current locale) and time zone."""
+    if date is None:
+        return _("an unknown date")
+    if date.tzinfo is None:  # stored dates are naive UTC
+        date = date.replace(tzinfo=UTC)
+    return format_datetime(date, "medium", tzinfo=_zone(time_zone), locale=get_locale())
+
+
+def attribution(
+    date: datetime | None, sender: str, language: str | None = None, time_zone: str | None = None
+) -> str:
+    """The line above a quote: ``On Mar 3, 2026, 12:00:00 PM, Carol <carol@example.com> wrote:``."""
     with in_language(language):
-        return _("On %(date)s, %(sender)s wrote:", date=_when(date), sender=sender)
+        return _("On %(date)s, %(sender)s wrote:", date=_when(date, time_zone), sender=sender)
 
 
-def forward_block(headers: dict[str, str], date: datetime | None, language: str | None = None) -> list[str]:
+def forward_block(
+    headers: dict[str, str], date: datetime | None, language: str | None = None, time_zone: str | None = None
+) -> list[str]:
     """The forwarded message's header block, one line each (labels in the sender's language).
 
     ``headers`` holds ``from``, ``subject``, ``to``, ``cc`` (empty ones are left out).
@@ -52,7 +71,7 @@ def forward_block(headers: dict[str, str], date: datetime | None, language: str 
     with in_language(language):
         labels = (
             (_("From"), headers.get("from")),
-            (_("Date"), _when(date)),
+            (_("Date"), _when(date, time_zone)),
             (_("Subject"), headers.get("subject")),
             (_("To"), headers.get("to")),
             (_("Cc"), headers.get("cc")),

@@ -268,8 +268,10 @@ def signature_block(user: User, sender: dict | None) -> dict:
     }
 
 
-def _quotes(mode: str, original: Original, language: str | None) -> tuple[str, str]:
-    """(text, html) of the quoted original: a reply's quote or a forward's header block and body."""
+def _quotes(mode: str, original: Original, user: User) -> tuple[str, str]:
+    """(text, html) of the quoted original: a reply's quote or a forward's header block and body;
+    the texts in the sender's language and the date in their time zone."""
+    language, zone = i18n.language_of(user), getattr(user, "time_zone", None)
     if mode == "forward":
         headers = {
             "from": original.header("From"),
@@ -277,12 +279,12 @@ def _quotes(mode: str, original: Original, language: str | None) -> tuple[str, s
             "to": original.header("To"),
             "cc": original.header("Cc"),
         }
-        block = quoting.forward_block(headers, original.date, language)
+        block = quoting.forward_block(headers, original.date, language, zone)
         return quoting.forwarded_text(original.text, block), quoting.forwarded_html(
             original.html, original.text, block
         )
     sender = ", ".join(entry(*a) for a in original.addresses("From")) or original.message.from_addr
-    line = quoting.attribution(original.date, sender, language)
+    line = quoting.attribution(original.date, sender, language, zone)
     return quoting.quoted_text(original.text, line), quoting.quoted_html(original.html, original.text, line)
 
 
@@ -308,7 +310,7 @@ def build(
         original.header("In-Reply-To") or message.in_reply_to,
     )
     signature = signature_block(user, sender)
-    quote_text, quote_html = _quotes(mode, original, i18n.language_of(user))
+    quote_text, quote_html = _quotes(mode, original, user)
     typed_html = html if html is not None else (text_to_html(text) if text else "<p><br></p>")
     html_variant = _join_html(typed_html, signature["html"], quote_html)
     return Draft(

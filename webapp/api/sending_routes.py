@@ -12,7 +12,7 @@ from flask import g, jsonify, request, url_for
 from .. import message_bodies as bodies
 from .. import message_queries as mq
 from .. import replies, send_queue, sending
-from ..errors import Invalid, NotFound
+from ..errors import Forbidden, Invalid, NotFound
 from ..jobs import bodies as body_jobs
 from ..jobs import send as send_job
 from . import bp
@@ -126,6 +126,11 @@ def _answer(message_id: int, mode: str):
     draft = replies.build(
         g.api_user, mode, original, from_addr=data.get("from"), text=data.get("text"), html=data.get("html")
     )
+    if data.get("from") and draft.sender is None:  # as POST /messages/send answers it
+        raise Forbidden(
+            f"You may not send as {data['from']}: only your mailboxes, their aliases and shared senders.",
+            {"from": "This address is not one you may send from."},
+        )
     if not options["send"]:
         return jsonify(replies.as_dict(draft))
     fields = replies.send_fields(draft, overrides, replies.carried_attachments(raw, numbers))
