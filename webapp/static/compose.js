@@ -21,6 +21,7 @@
     const asHtml = form.querySelector('input[name="as_html"]');
     const select = document.getElementById("from");
     const drafts = { text: document.getElementById("draft-text"), html: document.getElementById("draft-html") };
+    if (!body || !drafts.text || !drafts.html) return;
     const signatures = JSON.parse(form.dataset.signatures);
     const quoteStart = JSON.parse(form.dataset.quoteStart || "{}");
     const separators = { text: "\n\n", html: "\n" };
