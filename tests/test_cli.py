@@ -210,3 +210,16 @@ def test_up_starts_web_worker_and_cron_on_the_embedded_default_and_stops_on_ctrl
     assert not (tmp_path / "instance" / "redis.sock").exists(), "the embedded Redis was left running"
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
     assert leftovers == [], "processes left behind: " + ", ".join(leftovers)
+
+
+def test_the_generated_admin_password_message_says_where_to_change_it(app, capsys):
+    from webapp.cli import _announce_admin
+    from webapp.users import ensure_admin
+
+    generated = ensure_admin(None)
+    assert generated and len(generated) >= 12
+    assert db.session.get(User, User.query.filter_by(username="admin").one().id).check_password(generated)
+    assert ensure_admin(None) is None  # only on a first start with no users
+    _announce_admin(generated)
+    out = capsys.readouterr().out
+    assert generated in out and "My profile › Password" in out and "mailroom users passwd admin" in out
