@@ -76,7 +76,7 @@ def test_the_page_is_for_administrators(client, users, fleet):
     assert 'id="nav-operations"' in html and "Administration › Operations" in html
     assert re.search(r'id="lag-oldest">20 min<', html) and re.search(r'id="lag-p95">19 min<', html)
     assert "push not running" in html and "No worker is running" in html
-    assert "<tr><td>connected</td><td>20</td></tr>" in html
+    assert re.search(r'<tr><td><span class="badge state state-connected".*?</span></td><td>20</td></tr>', html)
 
 
 def test_lag_figures_and_the_chart_history(app, fleet):
