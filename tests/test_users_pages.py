@@ -11,7 +11,7 @@ import re
 import pytest
 
 from webapp.extensions import db
-from webapp.models import ApiToken, User, UserSession
+from webapp.models import ApiToken, LogEntry, User, UserSession
 
 PASSWORDS = {"admin": "admin-console-pw", "alice": "alice-console-pw", "bob": "bob-console-pw"}
 
@@ -128,6 +128,8 @@ def test_an_administrator_resets_a_password_and_that_user_is_signed_out(site):
     assert done.status_code == 302
     assert bob.get("/mailboxes/").status_code == 302
     assert _user(site, "bob").check_password("bob-new-password")
+    with site.app_context():
+        assert LogEntry.query.filter_by(message="Password of bob reset by admin.").count() == 1
     own = admin.get(f"/admin/email/users/{_user(site, 'admin').id}/password")
     assert own.status_code == 302 and own.headers["Location"].endswith("/profile/password")
 

@@ -39,12 +39,12 @@ from .secretbox import box
 from .service_catalog import sync_builtin_services
 from .throttle import unlock
 from .users import (
-    change_password,
     create_user,
     disable_user,
     enable_user,
     ensure_admin,
     list_users,
+    reset_password,
     set_admin,
     user_named,
 )
@@ -366,7 +366,7 @@ def users_passwd(name: str):
     user = _user_named(name)
     password, confirm = _read_password()
     try:
-        ended = change_password(user, password, confirm)
+        ended = reset_password(user, password, confirm)
     except DomainError as exc:
         raise _failure(exc) from None
     click.echo(f"Changed the password of {name}; {ended} signed-in session(s) ended.")

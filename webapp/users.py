@@ -175,7 +175,23 @@ def change_own_password(user: User, current: str, new_password: str, confirm: st
         raise Invalid({"current_password": _("The current password is not right.")})
     if new_password == current:
         raise Invalid({"new_password": _("The new password must differ from the current one.")})
-    return change_password(user, new_password, confirm, field="new_password")
+    ended = change_password(user, new_password, confirm, field="new_password")
+    _log_password(user, f"User {user.username} changed their password.", user.username)
+    return ended
+
+
+def reset_password(
+    user: User, new_password: str, confirm: str | None = None, actor: User | None = None
+) -> int:
+    """An administrator's (or the command line's) reset of ``user``'s password; logged."""
+    ended = change_password(user, new_password, confirm)
+    who = actor.username if actor is not None else "the command line"
+    _log_password(user, f"Password of {user.username} reset by {who}.", actor.username if actor else "cli")
+    return ended
+
+
+def _log_password(user: User, message: str, created_by: str) -> None:
+    email_log.record(LogSource.ADMIN, LogLevel.INFO, message, user=user, created_by=created_by, commit=True)
 
 
 # -- role and state: the one place ---------------------------------------------------------------
@@ -312,10 +328,10 @@ def update_from_body(user: User, body: dict[str, Any], actor: User) -> User:
     return update_user(user, admin=_flag(body, "admin"), disabled=_flag(body, "disabled"), actor=actor)
 
 
-def password_from_body(user: User, body: dict[str, Any], own: bool) -> int:
+def password_from_body(user: User, body: dict[str, Any], own: bool, actor: User | None = None) -> int:
     """An administrator's reset (``password``) or one's own change (``current_password`` too)."""
     if own:
         _only(body, {"current_password", "new_password"})
         return change_own_password(user, body.get("current_password"), body.get("new_password"))  # type: ignore[arg-type]
     _only(body, {"password"})
-    return change_password(user, body.get("password"))  # type: ignore[arg-type]
+    return reset_password(user, body.get("password"), actor=actor)  # type: ignore[arg-type]

@@ -74,7 +74,9 @@ def user_password(user_id: int):
     status = 200
     if form.validate_on_submit():
         try:
-            ended = users.change_password(user, form.password.data or "", form.confirm.data or "")
+            ended = users.reset_password(
+                user, form.password.data or "", form.confirm.data or "", actor=current_user
+            )
         except DomainError as exc:
             db.session.rollback()
             apply_errors(form, exc.fields)

@@ -42,7 +42,7 @@ def patch_user(user_id: int):
 @admin_only
 def reset_password(user_id: int):
     """Set a user's password (``password``); every session of theirs ends, their tokens stay."""
-    ended = users.password_from_body(users.get_user(user_id), _json(), own=False)
+    ended = users.password_from_body(users.get_user(user_id), _json(), own=False, actor=g.api_user)
     return jsonify({"sessions_ended": ended})
 
 
