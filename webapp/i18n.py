@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from flask import Flask, has_request_context, request
-from flask_babel import Babel, force_locale, format_date, format_time, get_locale, gettext
+from flask_babel import Babel, force_locale, format_date, format_time, get_locale, gettext, refresh
 from flask_login import current_user
 
 from connectors import i18n as marked
@@ -116,33 +116,37 @@ def register_templates(templates: Iterable[str]) -> None:
 _FIELD = re.compile(r"\{(\w+)(?:![rsa])?(?::[^}]*)?\}")
 
 
-_compiled: dict[str, re.Pattern] = {}
+_compiled: dict[str, list[re.Pattern]] = {}
 
 
 def _patterns() -> list[tuple[re.Pattern, str]]:
-    """Every registered or ``N_``-marked template as a regular expression (compiled once each)."""
+    """Every registered or ``N_``-marked template as regular expressions (compiled once each)."""
     out = []
     for template in [*_templates, *marked.TEMPLATES]:
-        if template in _compiled:
-            out.append((_compiled[template], template))
-            continue
-        parts = _FIELD.split(template)
-        regex = ""
-        seen = set()
-        for index, part in enumerate(parts):
-            if index % 2 == 0:
-                regex += re.escape(part)
-            elif part in seen:
-                regex += f"(?P={part})"
-            else:
-                seen.add(part)
-                regex += f"(?P<{part}>.*?)"
-        _compiled[template] = re.compile(regex + r"\Z", re.S)
-        out.append((_compiled[template], template))
-        if "None" in template:  # webapp.diagnosis.form_words writes the protection "None" as "No"
-            variant = re.compile(_compiled[template].pattern.replace("None", '"No"'), re.S)
-            out.append((variant, template))
+        if template not in _compiled:
+            _compiled[template] = _compile(template)
+        out.extend((pattern, template) for pattern in _compiled[template])
     return out
+
+
+def _compile(template: str) -> list[re.Pattern]:
+    """``The host name {host} could not be found.`` -> a pattern capturing ``host`` (and a variant
+    with the forms' "No" where the template says None: webapp.diagnosis.form_words)."""
+    parts = _FIELD.split(template)
+    regex = ""
+    seen = set()
+    for index, part in enumerate(parts):
+        if index % 2 == 0:
+            regex += re.escape(part)
+        elif part in seen:
+            regex += f"(?P={part})"
+        else:
+            seen.add(part)
+            regex += f"(?P<{part}>.*?)"
+    patterns = [re.compile(regex + r"\Z", re.S)]
+    if "None" in template:
+        patterns.append(re.compile(patterns[0].pattern.replace("None", '"No"'), re.S))
+    return patterns
 
 
 def translate_stored(text: str | None) -> str:
@@ -242,6 +246,15 @@ def init_app(app: Flask) -> None:
     """Bind Flask-Babel: ``_``, ``ngettext`` and the date/number filters in every template."""
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(translation_directories()))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    # Flask-Babel caches the language on ``g``, which lives as long as the app context: a test
+    # client (or anything else) running several requests in one app context must not carry the
+    # first request's language into the next.
+    app.before_request(refresh)
+    # One Babel object serves every app of the process; its catalogue cache must not hand a new
+    # app (with other plugins' catalogue directories) the catalogues loaded for an earlier one.
+    domain = babel.__dict__.get("domain_instance")  # made (cached) on first use, in a request
+    if domain is not None:
+        domain.cache.clear()
     app.jinja_env.filters["tr"] = translate_stored
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["localize_error"] = localize_error

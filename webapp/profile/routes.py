@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from flask import flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_required
 
 from .. import html_safety, i18n, identities, security_headers, signatures
@@ -56,6 +57,7 @@ def language():
             apply_errors(form, exc.fields)
         else:
             db.session.commit()
+            refresh()  # the flash below is already in the chosen language
             flash(_("Language and time saved."), "success")
             return redirect(url_for("profile.index"))
     profile = ProfileForm(formdata=None)

@@ -1,0 +1,244 @@
+"""Mailroom in Italian and Polish: catalogues complete, the user's language and time zone, the API's
+Accept-Language, plural forms, stored diagnoses translated when shown, plugin catalogues, and
+built-in mail texts in the sender's language."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+
+import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask_babel import force_locale, gettext, ngettext
+
+from connectors.errors import Detail, ErrorClass, MailError
+from connectors.plugins import get_plugin_manager, hookimpl
+from tests.conftest import login
+from tests.i18n_catalogues import LANGUAGES, compile_catalogues, extract, read_catalogue
+from tests.support.message_factory import make_account
+from webapp import i18n, quoting
+from webapp.diagnosis import Audience, explain
+from webapp.extensions import db
+from webapp.jobs import out_of_office as ooo_jobs
+from webapp.models import User
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _compiled():
+    compile_catalogues()
+
+
+def in_language(app, language: str):
+    """A request in ``language`` with a fresh app context (Flask-Babel caches the language on g)."""
+    context = app.app_context()
+    context.push()
+    request = app.test_request_context("/", headers={"Accept-Language": language})
+    request.push()
+    return _Popper(request, context)
+
+
+class _Popper:
+    def __init__(self, *contexts):
+        self.contexts = contexts
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for context in self.contexts:
+            context.pop()
+
+
+def _ids(catalogue) -> set:
+    return {m.id for m in catalogue if m.id}
+
+
+def test_every_marked_string_has_an_italian_and_a_polish_entry_and_nothing_is_fuzzy_or_obsolete(tmp_path):
+    pot = tmp_path / "messages.pot"
+    extract(pot)
+    with pot.open("rb") as fh:
+        marked = _ids(read_po(fh))
+    assert len(marked) > 900, "extraction found too little: is babel.cfg still right?"
+    for language in LANGUAGES:
+        catalogue = read_catalogue(language)
+        ids = _ids(catalogue)
+        missing = sorted(str(i) for i in marked - ids)
+        assert not missing, f"{language}: no entry for {len(missing)} marked string(s): {missing[:15]}"
+        stale = sorted(str(i) for i in ids - marked)
+        assert not stale, f"{language}: {len(stale)} entry(ies) no string is marked with any more: {stale[:15]}"
+        assert not catalogue.obsolete, f"{language}: obsolete (#~) entries: {list(catalogue.obsolete)[:5]}"
+        fuzzy = [m.id for m in catalogue if m.id and m.fuzzy]
+        assert not fuzzy, f"{language}: fuzzy entries to review: {fuzzy[:15]}"
+        untranslated = [
+            m.id for m in catalogue if m.id and not (all(m.string) if isinstance(m.string, tuple) else m.string)
+        ]
+        assert not untranslated, f"{language}: untranslated: {untranslated[:15]}"
+        problems = [(m.id, [str(e) for e in errors]) for m, errors in catalogue.check()]
+        assert not problems, f"{language}: placeholders or plural forms wrong: {problems[:5]}"
+
+
+def test_the_profile_sets_language_and_time_zone_and_the_pages_follow(app, client, users):
+    alice = db.session.get(User, users["alice"]["id"])
+    account = make_account(alice.id, "alice@example.test")
+    account.last_checked_at = datetime(2026, 1, 15, 12, 0)  # stored in UTC
+    db.session.commit()
+    login(client, "alice", users["alice"]["password"])
+
+    english = client.get("/mailboxes/").get_data(as_text=True)
+    assert 'lang="en"' in english and "My mailboxes" in english and "tested Jan 15, 2026, 12:00" in english
+
+    # Errors name the field (and come in the language being left).
+    bad = client.post("/profile/language", data={"language": "de", "time_zone": "Mars/Olympus_Mons"})
+    assert bad.status_code == 422
+    page = bad.get_data(as_text=True)
+    assert 'data-field="language">Choose one of the languages offered.' in page
+    assert 'data-field="time_zone">Unknown time zone' in page
+    db.session.refresh(alice)
+    assert alice.language is None and alice.time_zone is None
+
+    saved = client.post("/profile/language", data={"language": "it", "time_zone": "Europe/Rome"})
+    assert saved.status_code == 302
+    db.session.refresh(alice)
+    assert (alice.language, alice.time_zone) == ("it", "Europe/Rome")
+    italian = client.get("/mailboxes/", headers={"Accept-Language": "pl"}).get_data(as_text=True)
+    assert 'lang="it"' in italian and "Caselle di posta" in italian and "Collega una casella di posta" in italian
+    assert "15 gen 2026, 13:00" in italian  # the user's zone (CET) and the language's date format
+    assert "Lingua e ora salvate." in italian  # the flash of the save, already in the new language
+
+    client.post("/profile/language", data={"language": "pl", "time_zone": "America/New_York"})
+    polish = client.get("/mailboxes/").get_data(as_text=True)
+    assert 'lang="pl"' in polish and "Moje konta pocztowe" in polish and "15 sty 2026, 07:00" in polish
+    profile = client.get("/profile/").get_data(as_text=True)
+    assert "Język i czas" in profile and '<option selected value="America/New_York">' in profile
+
+    # Back to the browser's language and the server's zone.
+    client.post("/profile/language", data={"language": "", "time_zone": ""})
+    db.session.refresh(alice)
+    assert alice.language is None and alice.time_zone is None
+    assert "Caselle di posta" in client.get("/mailboxes/", headers={"Accept-Language": "it-IT,it;q=0.9"}).get_data(
+        as_text=True
+    )
+
+
+def test_signed_out_pages_follow_the_browser_and_fall_back_to_english(client):
+    assert "Zaloguj się" in client.get("/login", headers={"Accept-Language": "pl-PL,pl;q=0.9,en;q=0.5"}).get_data(
+        as_text=True
+    )
+    assert "Accedi" in client.get("/login", headers={"Accept-Language": "it"}).get_data(as_text=True)
+    german = client.get("/login", headers={"Accept-Language": "de-DE,de;q=0.9"}).get_data(as_text=True)
+    assert "Log in" in german and 'lang="en"' in german
+
+
+def test_the_api_answers_sentences_in_accept_language_and_keeps_codes_and_fields_english(app, api, users):
+    alice = db.session.get(User, users["alice"]["id"])
+    alice.language = "pl"  # the page setting does not decide for a script
+    db.session.commit()
+    body = {"manual": {"imap": {"host": "imap.example.com", "port": 99999, "security": "tls"}}}
+
+    english = api["alice"].post("/api/v1/accounts", json=body).get_json()
+    italian = api["alice"].post("/api/v1/accounts", json=body, headers={"Accept-Language": "it"})
+    assert italian.status_code == 422
+    answer = italian.get_json()
+    assert set(answer["fields"]) == set(english["fields"])  # field names stay English
+    assert "manual.imap.port" in answer["fields"]
+    assert answer["error"] == "Alcuni campi non sono validi." and english["error"] == "Some fields are not valid."
+    assert answer["fields"]["manual.imap.port"] == "deve essere un numero intero tra 1 e 65535"
+    missing = api["alice"].get("/api/v1/accounts/999999", headers={"Accept-Language": "pl"}).get_json()
+    assert missing["error"] == "Nie ma takiego konta pocztowego."
+
+
+@pytest.mark.parametrize(
+    ("count", "message", "mailbox"),
+    [
+        (1, "1 wiadomość", "1 skrzynka"),
+        (2, "2 wiadomości", "2 skrzynki"),
+        (5, "5 wiadomości", "5 skrzynek"),
+        (12, "12 wiadomości", "12 skrzynek"),
+        (22, "22 wiadomości", "22 skrzynki"),
+    ],
+)
+def test_polish_plural_forms(app, count, message, mailbox):
+    with in_language(app, "pl"):
+        assert ngettext("%(num)d message", "%(num)d messages", count) == message
+        assert ngettext("%(num)d mailbox", "%(num)d mailboxes", count) == mailbox
+    with in_language(app, "it"):
+        assert ngettext("%(num)d message", "%(num)d messages", count) == (
+            "1 messaggio" if count == 1 else f"{count} messaggi"
+        )
+
+
+def test_a_stored_diagnosis_is_translated_when_shown(app):
+    dns = MailError(ErrorClass.DNS, "imap", "connect", detail=Detail.DNS_MISSING.format(host="imap.example.test"))
+    stored = explain(dns.as_dict(), Audience.OWNER)  # what the job stores: English
+    assert stored["message"] == "The host name imap.example.test could not be found."
+    for language, sentence, hint, label in (
+        ("it", "Impossibile trovare il nome host imap.example.test.", "Controlla che il nome", "Server IMAP"),
+        ("pl", "Nie znaleziono nazwy hosta imap.example.test.", "Sprawdź pisownię", "Serwer IMAP"),
+    ):
+        with in_language(app, language):
+            shown = i18n.localize_error(stored)
+            assert shown["message"] == sentence
+            assert shown["hints"][0].startswith(hint)
+            assert shown["field_label"] == label
+            assert shown["field"] == "imap.host"  # ids stay English
+    # A service user's "ask your administrator" hint, built from a template with values.
+    tls = MailError(ErrorClass.TLS, "imap", "connect", detail=Detail.PLAINTEXT_PORT.format(port=993, tls_port=""))
+    for_user = explain(tls.as_dict(), Audience.SERVICE_USER, service_name="Acme Mail")
+    with in_language(app, "pl"):
+        shown = i18n.localize_error(for_user)
+        assert shown["hints"] == [
+            "Poproś administratora o sprawdzenie zabezpieczenia połączenia IMAP (TLS lub STARTTLS) i portu usługi "
+            "pocztowej „Acme Mail”. To ustawienie usługi, a nie Twojego konta."
+        ]
+        assert shown["message"].startswith("Nie udało się nawiązać bezpiecznego połączenia.")
+    owner = explain(tls.as_dict(), Audience.OWNER)  # the detail, with the forms' "No" for None
+    assert '(or "No")' in owner["message"]
+    with in_language(app, "it"):
+        assert i18n.translate_stored(owner["message"]) == (
+            "Il server ha risposto in chiaro: questa porta non usa TLS dal primo byte. Scegli STARTTLS "
+            "(o Nessuna) per la porta 993, oppure usa la porta TLS."
+        )
+        assert i18n.translate_stored("Something no catalogue knows.") == "Something no catalogue knows."
+
+
+def test_a_plugin_ships_its_own_catalogue(tmp_path, fresh_plugins, make_app):
+    from babel.messages.catalog import Catalog
+
+    catalogue = Catalog(locale="it")
+    catalogue.add("Acme wants the password from the Acme portal.", "Acme vuole la password del portale Acme.")
+    catalogue.add("Connect", "Attacca")  # a plugin's entry wins over Mailroom's own
+    folder = tmp_path / "it" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    with (folder / "messages.mo").open("wb") as fh:
+        write_mo(fh, catalogue)
+
+    class AcmeTranslations:
+        @hookimpl
+        def mailroom_translation_directories(self):
+            return [str(tmp_path)]
+
+    get_plugin_manager().register(AcmeTranslations(), name="acme_translations")
+    app = make_app()
+    assert app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";") == ["translations", str(tmp_path)]
+    with in_language(app, "it"):
+        assert gettext("Acme wants the password from the Acme portal.") == "Acme vuole la password del portale Acme."
+        assert gettext("Connect") == "Attacca"
+        assert gettext("My mailboxes") == "Caselle di posta"  # Mailroom's catalogue still answers
+
+
+def test_built_in_mail_texts_follow_the_senders_language_not_the_readers(app):
+    date = datetime(2026, 3, 3, 12, 0)
+    with in_language(app, "it"):  # an Italian browser …
+        line = quoting.attribution(date, "Carol <carol@example.com>", i18n.language_of(SimpleNamespace(language="pl")))
+        assert line.startswith("Dnia 3 mar 2026") and line.endswith("Carol <carol@example.com> napisał(a):")
+        block = quoting.forward_block({"from": "Carol", "subject": "Plan"}, date, "pl")
+        assert block[0] == "---------- Przekazana wiadomość ----------" and "Temat: Plan" in block
+        # … a sender without a choice writes in the request's language.
+        assert i18n.language_of(SimpleNamespace(language=None)) == "it"
+    # The out-of-office reply's built-in subject is in its owner's language (the job has no request).
+    owner = SimpleNamespace(user=SimpleNamespace(language="pl"))
+    assert ooo_jobs._auto_subject(owner, "Oferta") == "Autoodpowiedź: Oferta"
+    assert ooo_jobs._auto_subject(SimpleNamespace(user=SimpleNamespace(language=None)), "Offer") == "Auto: Offer"
+    with force_locale("it"):
+        assert gettext("Auto: %(subject)s", subject="x") == "Risposta automatica: x"
