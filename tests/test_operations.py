@@ -96,7 +96,7 @@ def test_the_chart_is_drawn_from_the_samples(client, users, fleet):
     login(client, "admin", "admin-console-pw")
     html = client.get("/admin/email/operations").get_data(as_text=True)
     assert re.search(r'<polyline points="[\d.]+,[\d.]+" fill="none" stroke="#b03030"', html)
-    assert "1 sample(s)" in html
+    assert "1 sample, taken by" in html
 
 
 def test_a_failed_job_is_listed_and_requeued(client, users, app):
@@ -176,7 +176,7 @@ def test_idle_leases_are_counted_by_the_keys_mailroom_idle_writes(client, users,
     login(client, "admin", "admin-console-pw")
     html = client.get("/admin/email/operations").get_data(as_text=True)
     assert (
-        "<strong>1</strong> connection(s) held by 1 <code>mailroom idle</code> process(es), for 2 mailbox"
+        "<strong>1</strong> connection held by 1 <code>mailroom idle</code> process, for 2 mailboxes leased."
         in html
     )
     metrics = _metrics(client.get("/metrics").get_data(as_text=True))
