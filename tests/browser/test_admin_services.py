@@ -119,7 +119,7 @@ def test_editing_a_server_moves_its_connected_mailboxes_to_the_new_host(live_ser
     service_row(page, "Corp Mail").locator('[data-action="edit"]').click()
     expect(page.locator("h1")).to_have_text("Edit Corp Mail")
     expect(page.locator("#imap_server")).to_have_value("imap.corp.example:993")
-    expect(page.locator(".card .help").first).to_contain_text("1 connected mailbox(es) use this server")
+    expect(page.locator(".card .help").first).to_contain_text("1 connected mailbox uses this server")
     fill_server_form(page, imap="mail2.corp.example:143", imap_security="starttls")
 
     expect(page.locator(".flash-success")).to_contain_text('"Corp Mail" saved.')
@@ -149,7 +149,7 @@ def test_deleting_a_server_lists_affected_users_and_tells_them_at_login(live_ser
     expect(affected.locator("td").nth(0)).to_have_text("alice")
     expect(affected.locator("td").nth(1)).to_have_text("alice@doomed.example")
     admin.click("#confirm-delete")
-    expect(admin.locator(".flash-success")).to_contain_text('"Doomed Mail" deleted; 1 mailbox(es)')
+    expect(admin.locator(".flash-success")).to_contain_text('"Doomed Mail" deleted; 1 mailbox lost its service')
     expect(service_row(admin, "Doomed Mail")).to_have_count(0)
 
     alice = login(new_page(), live_server, "alice")
