@@ -25,6 +25,7 @@ from .errors import NotFound
 from .extensions import db
 from .models import Account, AccountState
 from .queue import LANES, get_queue, get_redis
+from .users import owner_enabled
 
 #: The capped list of lag samples: newest first, one every 5 minutes, 24 hours of them.
 HISTORY_KEY = "mailroom:ops:lag"
@@ -142,7 +143,9 @@ def sync_lag(now: datetime | None = None) -> Lag:
     now = now or datetime.now(UTC)
     rows = db.session.execute(
         select(func.coalesce(Account.last_synced_at, Account.created_at)).where(
-            Account.active.is_(True), Account.state != AccountState.SERVICE_REMOVED.value
+            Account.active.is_(True),
+            Account.state != AccountState.SERVICE_REMOVED.value,
+            owner_enabled(),  # a disabled user's mailboxes are not synced on purpose: no lag alarm
         )
     ).scalars()
     ages = sorted(max(0.0, (now - _aware(at)).total_seconds()) for at in rows if at is not None)
