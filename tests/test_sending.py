@@ -99,7 +99,7 @@ def test_send_arrives_with_headers_and_lands_once_in_sent(
     assert len(rows) == 1
     login(client, "alice", users["alice"]["password"])
     page = client.get("/messages/?role=sent").get_data(as_text=True)
-    assert page.count("Réunion — budget") == 1
+    assert page.count("Réunion — budget</a>") == 1  # one row (its checkbox's label names it too)
 
     status = api["alice"].get(body["status_url"]).json
     assert status["state"] == "sent" and status["error"] is None and status["sent_at"]
