@@ -55,6 +55,20 @@ LONG_ERROR = (
     "check the password or create an app password."
 )
 
+#: What sticks out past the window's right edge (the innermost such elements), or null.
+OVERFLOW = """() => {
+  const width = window.innerWidth;
+  if (document.documentElement.scrollWidth <= width) return null;
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const r = el.getBoundingClientRect();
+    const inner = [...el.children].some((c) => c.getBoundingClientRect().right > width + 0.5);
+    if (r.right > width + 0.5 && !inner) out.push(`${el.tagName}.${[...el.classList].join(".")}`);
+    if (out.length >= 5) break;
+  }
+  return {scrollWidth: document.documentElement.scrollWidth, culprits: out};
+}"""
+
 #: (file name, who looks, endpoint, its arguments as names of seeded ids). A page whose
 #: endpoint this version lacks is left out.
 PAGES = [
@@ -241,6 +255,9 @@ def take(base: str, pages, out: str, widths: list[int]) -> list[str]:
                     page.wait_for_load_state("networkidle", timeout=3_000)
                 except Exception:  # a polling page never goes idle; what it shows now is the picture
                     pass
+                wide = page.evaluate(OVERFLOW)
+                if wide:
+                    print(f"{name} at {width} px scrolls sideways: {wide}")
                 file = os.path.join(out, f"{name}-{width}.png")
                 page.screenshot(path=file, full_page=True)
                 written.append(file)
@@ -266,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="docs/screenshots")
     parser.add_argument("--widths", default="1366,390")
+    parser.add_argument("--pages", default="", help="only these names, comma-separated (admin-services,…)")
     args = parser.parse_args(argv)
     widths = [int(w) for w in args.widths.split(",")]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -277,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
             try:
-                files = take(f"http://127.0.0.1:{server.server_port}", page_urls(app, ids), args.out, widths)
+                pages = [p for p in page_urls(app, ids) if not args.pages or p[0] in args.pages.split(",")]
+                files = take(f"http://127.0.0.1:{server.server_port}", pages, args.out, widths)
             finally:
                 server.shutdown()
         finally:

@@ -108,7 +108,7 @@ def test_every_page_fits_at_390_and_1366_as_admin_and_user(live, browser, clean_
     ids["filter_id"] = _make_filter_through_the_form(alice, live, ids)
     ids["outgoing_id"] = _schedule_through_compose(alice, live)
     alice.context.close()
-    _long_error(live, ids["account_id"])
+    _long_texts(live, ids)
 
     endpoints = _get_rules(live.app)
     admin_urls = _urls(live.app, {e: a for e, a in endpoints.items() if e.startswith("admin.") or not a}, ids)
@@ -123,12 +123,20 @@ def test_every_page_fits_at_390_and_1366_as_admin_and_user(live, browser, clean_
     assert not faults, "\n".join(faults)
 
 
-def _long_error(live, account_id: int) -> None:
-    """A long unbroken error on the mailbox row: it must wrap, not widen the page."""
-    from webapp.models import Account
+def _long_texts(live, ids: dict) -> None:
+    """Long texts where pages show them: a mailbox's error with a 300-letter word, a message with
+    a long preview (one line, cut, on wide screens) and a long unbroken subject. They must wrap
+    (or be cut), never widen the page."""
+    from tests.support.message_factory import make_message
+    from webapp.models import Account, Folder
 
     with live.app.app_context():
-        account = db.session.get(Account, account_id)
+        account = db.session.get(Account, ids["account_id"])
         account.last_error = "IMAP: " + "x" * 300 + " and more words after the long one"
-        db.session.commit()
+        make_message(
+            db.session.get(Folder, ids["folder_id"]),
+            subject="Re: " + "y" * 200,
+            from_addr="someone.with.a.very.long.address@subsidiary.example-corporation.com",
+            preview="Hello Alice, please find the figures for the third quarter attached " * 5,
+        )
         db.session.remove()
