@@ -29,10 +29,15 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
 
 
 def _start_dovecot(**kwargs: Any) -> Dovecot:
-    try:
-        return Dovecot(**kwargs).start()
-    except DovecotError as exc:
-        error = str(exc)
+    # A second try: the ports were free when picked, but another process (a parallel xdist
+    # worker's server) may have taken one before Dovecot bound it.
+    for _ in range(2):
+        try:
+            return Dovecot(**kwargs).start()
+        except DovecotError as exc:
+            error = str(exc)
+            if "not found" in error:
+                break
     pytest.fail(f"real Dovecot needed: {error}", pytrace=False)
 
 

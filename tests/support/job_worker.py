@@ -97,14 +97,16 @@ class WorkerProcess:
         log.close()
         return self
 
-    def wait_ready(self, timeout: float = 30) -> WorkerProcess:
+    def wait_ready(self, timeout: float = 60) -> WorkerProcess:
         """Wait until the worker listens on its queue (it prints "Listening on")."""
         import time
 
         deadline = time.monotonic() + timeout
         while "Listening on" not in self.output():
             assert self.proc is not None and self.proc.poll() is None, self.output()
-            assert time.monotonic() < deadline, f"the worker did not start:\n{self.output()}"
+            if time.monotonic() > deadline:
+                self.stop()  # a worker left running would take the next tests' jobs off their queue
+                raise AssertionError(f"the worker did not start in {timeout} s:\n{self.output()}")
             time.sleep(0.05)
         return self
 
