@@ -4,8 +4,9 @@
 (``make bench-fleet``)
 
 One private Dovecot (plaintext IMAP on loopback) holds N users, each INBOX with the same M
-generated messages (bench/fleet_servers.py).  For each worker count, on a fresh database and
-Redis, the mailboxes are created through Mailroom's own services with INBOX marked for sync,
+generated messages (bench/fleet_servers.py).  On a fresh database and Redis the mailboxes are
+created once through Mailroom's own services with INBOX marked for sync; for each worker count
+the fleet is reset to never-synced (messages, folder states, due times, log rows, Redis),
 ``w`` real ``mailroom worker`` processes are started, and in the same run it measures:
 
 1. the first sync of the fleet: cron's own ``sync_due_accounts`` enqueues every mailbox; the
@@ -119,8 +120,10 @@ def run_pass(fleet: fleet_app.Fleet, tests: int, deadline_s: float) -> dict:
 # -- one worker count ---------------------------------------------------------------------------
 
 
-def run_once(args, server, smtp_port: int, users: dict[str, str], workers: int, first: bool) -> dict:
-    """A fresh database and Redis, the fleet, ``workers`` workers: first sync, then an unchanged pass."""
+def run_all(args, server, smtp_port: int, users: dict[str, str]) -> list[dict]:
+    """One database and Redis, the fleet made once; per worker count the fleet is reset to
+    never-synced (messages, folder states, due times, log and Redis cleared), ``w`` workers
+    started, a first sync and an unchanged pass measured."""
     workdir = Path(tempfile.mkdtemp(prefix="mailroom-fleet-"))
     try:
         env = fleet_app.environment(workdir, args.database_url, args.redis_url)
@@ -131,17 +134,22 @@ def run_once(args, server, smtp_port: int, users: dict[str, str], workers: int, 
             embedded_redis=not args.redis_url,
         )
         started = time.monotonic()
-        log(f"[{workers} worker(s)] creating {args.mailboxes:,} mailboxes through the services ...")
+        log(f"creating {args.mailboxes:,} mailboxes through the services ...")
         fleet_app.create_fleet(fleet, users, server.imap_port, smtp_port)
-        out: dict = {"workers": workers, "setup_s": time.monotonic() - started}
-        if first:
-            log("timing the engine alone on one mailbox ...")
-            out["engine"] = fleet_app.engine_times(fleet, server.host, server.imap_port, users[ENGINE_USER])
+        setup = time.monotonic() - started
+        log("timing the engine alone on one mailbox ...")
+        engine = fleet_app.engine_times(fleet, server.host, server.imap_port, users[ENGINE_USER])
+        runs = []
         try:
-            out.update(_passes(args, fleet, workers, workdir, first))
+            for i, workers in enumerate(args.workers):
+                if i:
+                    fleet_app.reset(fleet)
+                out: dict = {"workers": workers, "setup_s": setup, "engine": engine}
+                out.update(_passes(args, fleet, workers, workdir, first=(i == 0)))
+                runs.append(out)
         finally:
             fleet_app.close(fleet)
-        return out
+        return runs
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -337,10 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             yard = fleet_raw.yardsticks(
                 server.host, server.imap_port, sample[:YARDSTICK_SAMPLE], args.messages_per_mailbox
             )
-            runs = [
-                run_once(args, server, smtp.port, users, w, first=(i == 0))
-                for i, w in enumerate(args.workers)
-            ]
+            runs = run_all(args, server, smtp.port, users)
     finally:
         server.stop()
     summary = summarize(args, yard, runs)

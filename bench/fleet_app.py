@@ -23,7 +23,7 @@ from rq.job import Job
 from connectors.sync import sync_folders
 from webapp import accounts, api_tokens, create_app, settings_store
 from webapp.extensions import db
-from webapp.models import Account, Folder, Message, User
+from webapp.models import Account, Folder, LogEntry, Message, User
 from webapp.queue import get_redis, start_embedded, stop_embedded
 
 from .fleet_servers import ENGINE_USER, PROBE_USER
@@ -95,16 +95,24 @@ def _account_data(login: str, password: str, imap_port: int, smtp_port: int) -> 
 
 
 def _create(login: str, password: str, ports: tuple[int, int]) -> int:
-    """A console user and its mailbox through the services the API uses, INBOX marked for sync."""
+    """A console user and its mailbox through the services the API uses (INBOX: :func:`_inboxes`)."""
     user = User(username=f"owner-{login}", password_hash="-")  # hashing 10,000 passwords is not the point
     db.session.add(user)
     db.session.flush()
     account = accounts.create_account(
         user, accounts.clean_account(user, _account_data(login, password, *ports))
     )
-    db.session.add(Folder(account_id=account.id, name="INBOX", display_name="Inbox", role="inbox", sync=True))
-    db.session.commit()
     return account.id
+
+
+def _inboxes(ids: list[int]) -> None:
+    """INBOX marked for sync on each mailbox, in one executemany (one commit, not one per mailbox)."""
+    rows = [
+        {"account_id": i, "name": "INBOX", "display_name": "Inbox", "role": "inbox", "sync": True}
+        for i in ids
+    ]
+    db.session.execute(db.insert(Folder), rows)
+    db.session.commit()
 
 
 def create_fleet(fleet: Fleet, users: dict[str, str], imap_port: int, smtp_port: int) -> None:
@@ -120,6 +128,7 @@ def create_fleet(fleet: Fleet, users: dict[str, str], imap_port: int, smtp_port:
         assert fleet.size == len(ids), "fleet ids are not contiguous"
         fleet.probe_id = _create(PROBE_USER, users[PROBE_USER], (imap_port, smtp_port))
         fleet.engine_id = _create(ENGINE_USER, users[ENGINE_USER], (imap_port, smtp_port))
+        _inboxes([*ids, fleet.probe_id, fleet.engine_id])
         fleet.token = api_tokens.issue_token(db.session.get(Account, fleet.probe_id).user, "bench")
         db.session.remove()
 
@@ -172,6 +181,40 @@ def make_due(fleet: Fleet) -> None:
             .values(last_synced_at=earlier, next_sync_at=earlier)
         )
         db.session.commit()
+        db.session.remove()
+
+
+def reset(fleet: Fleet) -> None:
+    """The fleet as never synced, for the next worker count: its messages, folder states, sync
+    times and errors, due times and log rows gone, Redis flushed (queues, locks, registries)."""
+    with fleet.app.app_context():
+        in_fleet = Account.id.between(fleet.first_id, fleet.last_id)
+        folders = db.select(Folder.id).where(Folder.account_id.between(fleet.first_id, fleet.last_id))
+        db.session.execute(db.delete(Message).where(Message.folder_id.in_(folders)))
+        db.session.execute(
+            db.delete(LogEntry).where(LogEntry.account_id.between(fleet.first_id, fleet.last_id))
+        )
+        db.session.execute(
+            db.update(Folder)
+            .where(Folder.id.in_(folders))
+            .values(
+                uidvalidity=None,
+                uidnext=None,
+                highestmodseq=None,
+                message_count=None,
+                seeded_uid=None,
+                last_full_sync_at=None,
+                last_synced_at=None,
+                last_error=None,
+            )
+        )
+        db.session.execute(
+            db.update(Account)
+            .where(in_fleet)
+            .values(last_synced_at=None, next_sync_at=None, last_sync_error=None, state="connected")
+        )
+        db.session.commit()
+        get_redis().flushdb()
         db.session.remove()
 
 
