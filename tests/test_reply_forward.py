@@ -331,6 +331,19 @@ def test_reply_from_the_page_and_forward_through_the_api(
     assert again.status_code == 202 and again.json["id"] == sent.json["id"]
     assert json.loads(forwarded.to_addrs) == ["erin@example.org"]
 
+    # Reply all through the API with HTML: the quote in a blockquote, the signature once above it.
+    answered = api["alice"].post(
+        f"/api/v1/messages/{original.id}/reply-all",
+        json={"send": True, "html": "<p>Agreed<script>x()</script></p>"},
+    )
+    assert answered.status_code == 202, answered.json
+    run_burst()
+    msg = parsed(smtp_server.messages[-1].data)
+    assert [str(msg["To"])] == ["carol.desk@example.org, dan@example.org"] and msg["Cc"] is None
+    html = msg.get_body(("html",)).get_content()
+    assert html.index("Agreed") < html.index("Alice Example") < html.index("<blockquote>")
+    assert html.count("Alice Example") == 1 and "script" not in html and "Please sign the contract." in html
+
     # A message no longer on the server: the API says so (404), the page goes back to the message.
     mark_gone(original.id)
     gone = api["alice"].post(f"/api/v1/messages/{original.id}/reply", json={})
