@@ -51,6 +51,9 @@ def from_environment(instance: str) -> dict:
         "REMEMBER_COOKIE_SECURE": _flag("MAILROOM_SECURE_COOKIES"),
         # A bearer token a Prometheus server presents at /metrics (besides an admin's own; docs/api.md).
         "METRICS_TOKEN": os.environ.get("MAILROOM_METRICS_TOKEN") or None,
+        # Cron's periodic batches (docs/scaling.md): mailboxes per job, and visited at once by one job.
+        "SYNC_BATCH_SIZE": _count("MAILROOM_SYNC_BATCH_SIZE") or None,
+        "SYNC_BATCH_THREADS": _count("MAILROOM_SYNC_BATCH_THREADS") or None,
     }
 
 

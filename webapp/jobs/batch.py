@@ -268,7 +268,7 @@ def _plan(accounts: list[Account], counts: dict) -> list[Visit]:
 
 def threads_for(visits: list[Visit]) -> int:
     """At most ``SYNC_BATCH_THREADS``, and never more than the server's connection limit."""
-    n = int(current_app.config.get("SYNC_BATCH_THREADS", THREADS))
+    n = int(current_app.config.get("SYNC_BATCH_THREADS") or THREADS)
     caps = [v.limit.max_connections for v in visits if v.limit is not None and not v.limit.per_account]
     return max(1, min([n, len(visits), *caps]))
 

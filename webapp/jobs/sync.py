@@ -248,8 +248,9 @@ def _enqueue_periodic(rows: list) -> int:
 
 
 def batch_size() -> int:
-    """Mailboxes per periodic batch job (config ``SYNC_BATCH_SIZE``; 1 = one job per mailbox)."""
-    return max(1, int(current_app.config.get("SYNC_BATCH_SIZE", BATCH_SIZE)))
+    """Mailboxes per periodic batch job (config ``SYNC_BATCH_SIZE``, ``MAILROOM_SYNC_BATCH_SIZE``;
+    1 = one job per mailbox)."""
+    return max(1, int(current_app.config.get("SYNC_BATCH_SIZE") or BATCH_SIZE))
 
 
 def _server_key(row) -> tuple:
