@@ -46,8 +46,12 @@ run: $(VENV)/.installed catalogues
 system-deps:
 	@scripts/install-system-deps
 
+# PYTEST_WORKERS=2 runs the suite on two pytest-xdist workers, each with its own database and Redis
+# database (docs/development.md, "Running the tests"); 0 (the default until two full runs on each
+# database pass that way on a quiet machine) runs it in one process.
+PYTEST_WORKERS ?= 0
 test: system-deps $(VENV)/.installed catalogues
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check webapp connectors plugins tests bench
