@@ -87,6 +87,11 @@ def test_403_404_405_in_the_layout_with_a_way_back_and_json_for_the_api(signed_i
     response = alice.get("/logout")
     assert response.status_code == 405 and "POST" in response.headers["Allow"]
     _in_layout(_page(response), "This address does not answer that kind of request")
+    # A refused field (input_guard's page) names the field and offers the same way back.
+    response = alice.get("/messages/?page=%00")
+    assert response.status_code == 422
+    html = _page(response)
+    assert "<strong>page</strong>" in html and 'id="error-home"' in html and 'class="card error-page"' in html
     # Signed out: the same page, with Sign in as the way back.
     response = error_app.test_client().get("/no-such-page")
     assert response.status_code == 404 and 'href="/login" id="error-home"' in _page(response)

@@ -179,4 +179,6 @@ def has_endpoint(name: str) -> bool:
 def init_app(app: Flask) -> None:
     for code in ERROR_TEXTS:
         app.register_error_handler(code, http_error)
-    app.jinja_env.globals.update(state_word=state_word, state_icon=state_icon, has_endpoint=has_endpoint)
+    app.jinja_env.globals.update(
+        state_word=state_word, state_icon=state_icon, has_endpoint=has_endpoint, way_back=_way_back
+    )
