@@ -21,7 +21,7 @@ from ..extensions import db
 from ..jobs import bodies as body_jobs
 from ..mailboxes.jobs import job_body
 from . import bp
-from .routes import _form_fields, _render_form
+from .common import form_fields, render_form
 
 
 def _titles() -> dict[str, str]:
@@ -61,7 +61,7 @@ def _page(message_id: int, mode: str):
     if raw is None:  # the original is needed for the quote, Reply-To and attachments: fetch it first
         pending = job_body(body_jobs.start(message, current_user))
         context = {"title": _titles()[mode], "mode": mode, "message": message}
-        return _render_form("compose/compose.html", {}, {}, pending=pending, reply=context)
+        return render_form("compose/compose.html", {}, {}, pending=pending, reply=context)
     original = replies.original_of(message, raw)
     if request.method == "GET":
         draft = replies.build(current_user, mode, original)
@@ -73,7 +73,7 @@ def _page(message_id: int, mode: str):
             "body": draft.text,
         }
         numbers = {a["number"] for a in draft.attachments}
-        return _render_form("compose/compose.html", values, {}, reply=_context(draft, message, numbers))
+        return render_form("compose/compose.html", values, {}, reply=_context(draft, message, numbers))
     return _submit(message, mode, original, raw)
 
 
@@ -106,7 +106,7 @@ def _submit(message, mode: str, original: replies.Original, raw: bytes):
     draft = replies.build(current_user, mode, original, from_addr=request.form.get("from") or None)
     numbers = _chosen_numbers(draft)
     try:
-        fields = _form_fields(request.form, request.files, later=later)
+        fields = form_fields(request.form, request.files, later=later)
         fields.update(replies.thread_fields(draft))
         carried = replies.carried_attachments(raw, sorted(numbers))
         if carried:
@@ -116,7 +116,7 @@ def _submit(message, mode: str, original: replies.Original, raw: bytes):
         db.session.rollback()
         errors = dict(exc.fields) or {"form": exc.message}
         context = _context(draft, message, numbers)
-        return _render_form(
+        return render_form(
             "compose/compose.html", request.form, errors, exc.status, error=exc.message, reply=context
         )
     return redirect(url_for("compose.status", outgoing_id=row.id))

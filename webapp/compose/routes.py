@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -16,6 +14,7 @@ from ..extensions import db
 from ..jobs import send as send_job
 from ..models import Account
 from . import bp
+from .common import form_fields, render_form
 
 FINAL_STATES = ("sent", "failed", "cancelled")
 #: The words of the state badges (each state has its own colour in mailroom.css, .badge.state-*).
@@ -54,68 +53,20 @@ def _own(outgoing_id: int):
         abort(404)
 
 
-def _form_fields(form, files, *, later: bool) -> dict:
-    """The posted form as the fields webapp.sending.clean takes."""
-    fields: dict = {
-        "from": form.get("from") or None,
-        "to": form.get("to", ""),
-        "cc": form.get("cc", ""),
-        "bcc": form.get("bcc", ""),
-        "subject": form.get("subject", ""),
-    }
-    body = form.get("body", "")
-    if form.get("as_html"):
-        fields["html"] = body
-    else:
-        fields["text"] = body
-    attachments = []
-    for upload in files.getlist("attachments"):
-        if upload and upload.filename:
-            attachments.append(
-                {
-                    "filename": upload.filename,
-                    "content_type": upload.mimetype or "application/octet-stream",
-                    "content_base64": base64.b64encode(upload.read()).decode("ascii"),
-                }
-            )
-    if attachments:
-        fields["attachments"] = attachments
-    if later:
-        # The page's script sends the chosen local time as ISO 8601 with its offset in send_at;
-        # without script the datetime-local value is taken as UTC.
-        fields["send_at"] = form.get("send_at") or form.get("send_at_local") or ""
-        if not fields["send_at"]:
-            raise Invalid({"send_at": _("Choose when to send it.")})
-    return fields
-
-
-def _render_form(template: str, values: dict, errors: dict, status: int = 200, **extra):
-    return (
-        render_template(
-            template,
-            senders=sending.allowed_senders(current_user),
-            values=values,
-            errors=errors,
-            **extra,
-        ),
-        status,
-    )
-
-
 @bp.route("/", methods=["GET", "POST"])
 @login_required
 def compose():
     """Write a message; "Send" sends now, "Send later" schedules it for the chosen time."""
     if request.method == "GET":
-        return _render_form("compose/compose.html", {}, {})
+        return render_form("compose/compose.html", {}, {})
     later = request.form.get("action") == "later"
     try:
-        fields = _form_fields(request.form, request.files, later=later)
+        fields = form_fields(request.form, request.files, later=later)
         row, _ = send_queue.submit(current_user, fields, "compose")
     except (Invalid, Forbidden, Conflict, QueueUnavailable) as exc:
         db.session.rollback()
         errors = dict(exc.fields) or {"form": exc.message}
-        return _render_form("compose/compose.html", request.form, errors, exc.status, error=exc.message)
+        return render_form("compose/compose.html", request.form, errors, exc.status, error=exc.message)
     return redirect(url_for("compose.status", outgoing_id=row.id))
 
 
@@ -205,10 +156,10 @@ def edit(outgoing_id: int):
             "as_html": bool(row.html_body and not row.text_body),
             "send_at": fields["send_at"],
         }
-        return _render_form("compose/compose.html", values, {}, editing=row, stranded=_stranded(row))
+        return render_form("compose/compose.html", values, {}, editing=row, stranded=_stranded(row))
     try:
         later = request.form.get("action") != "send"
-        fields = _form_fields(request.form, request.files, later=later)
+        fields = form_fields(request.form, request.files, later=later)
         if not later:
             fields["send_at"] = None  # "Send now"
         if "html" in fields:
@@ -219,7 +170,7 @@ def edit(outgoing_id: int):
     except DomainError as exc:
         db.session.rollback()
         errors = dict(exc.fields) or {"form": exc.message}
-        return _render_form(
+        return render_form(
             "compose/compose.html",
             request.form,
             errors,
