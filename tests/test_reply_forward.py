@@ -343,6 +343,7 @@ def test_reply_from_the_page_and_forward_through_the_api(
     html = msg.get_body(("html",)).get_content()
     assert html.index("Agreed") < html.index("Alice Example") < html.index("<blockquote>")
     assert html.count("Alice Example") == 1 and "script" not in html and "Please sign the contract." in html
+    assert msg.get_body(("plain",)).get_content().startswith("Agreed")  # the text part says it too
 
     # A message no longer on the server: the API says so (404), the page goes back to the message.
     mark_gone(original.id)

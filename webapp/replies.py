@@ -311,6 +311,8 @@ def build(
     )
     signature = signature_block(user, sender)
     quote_text, quote_html = _quotes(mode, original, user)
+    if text is None and html:  # the text part says what the HTML says
+        text = html_to_text(html)
     typed_html = html if html is not None else (text_to_html(text) if text else "<p><br></p>")
     html_variant = _join_html(typed_html, signature["html"], quote_html)
     return Draft(
