@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
@@ -145,20 +146,38 @@ def record(
     """Apply ``action`` to the rows now and keep one pending change per message that needs the server.
 
     A message that already is as asked is left alone; a POP3 mailbox's flags are the console's
-    own (changed here, no job); a message still being moved is a 409.  Not committed.
+    own (changed here, no job); a message still being moved is a 409.  Not committed.  A few
+    queries whatever the selection's size (a page of 200 is one request).
     """
+    pks = [m.id for m in messages]
+    accounts = {a.id: a for a in Account.query.filter(Account.id.in_({m.account_id for m in messages}))}
+    context = _Context(
+        earlier=_pending_flag_changes(pks), placed=_placed_of([m.id for m in messages if m.uid <= 0])
+    )
     changes = []
-    for message in messages:
-        account = db.session.get(Account, message.account_id)
-        change = _record_one(user, account, message, action, targets.get(message.account_id))
-        if change is not None:
-            changes.append(change)
+    with db.session.no_autoflush:
+        for message in messages:
+            target = targets.get(message.account_id)
+            change = _record_one(user, accounts[message.account_id], message, action, target, context)
+            if change is not None:
+                changes.append(change)
+    if context.replaced:
+        db.session.execute(delete(MessageChange).where(MessageChange.id.in_(context.replaced)))
+    db.session.add_all(changes)
     db.session.flush()
     return changes
 
 
-def _record_one(user: User, account: Account, message: Message, action: str, target: Folder | None):
-    where = server_place(message)
+@dataclass
+class _Context:
+    """What :func:`record` reads once for the whole selection."""
+
+    earlier: dict[int, list[MessageChange]]
+    placed: dict[int, MessageChange]
+    replaced: list[int] = field(default_factory=list)
+
+
+def _record_one(user: User, account: Account, message: Message, action: str, target, context: _Context):
     if action in FLAG_ACTIONS:
         flag, add = FLAG_ACTIONS[action]
         if (flag in message.flags.split()) == add:
@@ -170,56 +189,67 @@ def _record_one(user: User, account: Account, message: Message, action: str, tar
         return None
     elif account.incoming_protocol == "pop3":
         raise Invalid({"action": _("Messages of a POP3 mailbox cannot be moved: the server has no folders.")})
+    where = _server_place(message, context.placed.get(message.id))
     if where is None:
         raise Conflict(
             _("The message “%(subject)s” is being moved; try again in a moment.", subject=message.subject)
         )
-    folder_id, uid = where
+    earlier = context.earlier.get(message.id)
     change = MessageChange(
         message_pk=message.id,
         user_id=user.id,
         account_id=message.account_id,
-        folder_id=folder_id,
-        uid=uid,
+        folder_id=where[0],
+        uid=where[1],
         action=MOVE if target is not None else action,
         target_folder_id=target.id if target is not None else None,
-        server_flags=_server_flags(message),
+        # The flags the server has: the row's, less the flag changes still pending.
+        server_flags=earlier[0].server_flags if earlier else message.flags,
     )
-    db.session.add(change)
     if target is not None:
-        _settle_placed(message)
+        if message.id in context.placed:  # moved again: the old placement is over
+            context.replaced.append(context.placed[message.id].id)
         message.folder_id, message.uid = target.id, -message.id
     else:
         _show_flags(message, with_flag(message.flags, *FLAG_ACTIONS[action]))
     return change
 
 
-def server_place(message: Message) -> tuple[int, int] | None:
+def _server_place(message: Message, placed: MessageChange | None) -> tuple[int, int] | None:
     """(folder id, UID) of the message on the server; None while a move of it is in flight."""
     if message.uid > 0:
         return message.folder_id, message.uid
-    placed = MessageChange.query.filter_by(message_pk=message.id, state=PLACED).first()
     if placed is not None and placed.new_uid:
         return placed.target_folder_id, placed.new_uid
     return None
 
 
-def _server_flags(message: Message) -> str:
-    """The flags the server has: the row's, less the flag changes still pending."""
-    pending = (
-        MessageChange.query.filter_by(message_pk=message.id, state=PENDING)
-        .filter(MessageChange.action != MOVE)
+def _placed_of(message_pks: list[int]) -> dict[int, MessageChange]:
+    if not message_pks:
+        return {}
+    rows = MessageChange.query.filter(
+        MessageChange.message_pk.in_(message_pks), MessageChange.state == PLACED
+    )
+    return {c.message_pk: c for c in rows}
+
+
+def _pending_flag_changes(message_pks) -> dict[int, list[MessageChange]]:
+    """Message id → its pending flag changes, oldest first (one query)."""
+    out: dict[int, list[MessageChange]] = defaultdict(list)
+    if not message_pks:
+        return out
+    rows = (
+        MessageChange.query.filter(
+            MessageChange.message_pk.in_(list(message_pks)),
+            MessageChange.state == PENDING,
+            MessageChange.action != MOVE,
+        )
         .order_by(MessageChange.id)
-        .first()
+        .all()
     )
-    return pending.server_flags if pending is not None else message.flags
-
-
-def _settle_placed(message: Message) -> None:
-    """A placed row moved again: the old placement is over (the new change knows the server UID)."""
-    db.session.execute(
-        delete(MessageChange).where(MessageChange.message_pk == message.id, MessageChange.state == PLACED)
-    )
+    for c in rows:
+        out[c.message_pk].append(c)
+    return out
 
 
 def groups(changes: list[MessageChange]) -> list[list[MessageChange]]:
@@ -231,6 +261,12 @@ def groups(changes: list[MessageChange]) -> list[list[MessageChange]]:
 
 
 # -- the job's answers ----------------------------------------------------------------------
+
+
+def note_job(change_ids: list[int], job_id: str) -> None:
+    db.session.execute(
+        MessageChange.__table__.update().where(MessageChange.id.in_(change_ids)).values(job_id=job_id)
+    )
 
 
 def pending(change_ids: list[int]) -> list[MessageChange]:
@@ -249,38 +285,36 @@ def settle_flags(
     A UID the server did not answer for is no longer in the folder there: that change fails.
     Returns the failed ones.
     """
-    failed = []
-    for change in changes:
-        if change.uid not in answered:
-            failed.append(change)
-            continue
-        message = db.session.get(Message, change.message_pk)
+    done = [c for c in changes if c.uid in answered]
+    failed = [c for c in changes if c.uid not in answered]
+    messages = _messages_of(done)
+    for change in done:
         db.session.delete(change)
-        db.session.flush()
+    db.session.flush()
+    later = _pending_flag_changes(messages)
+    for change in done:
+        message = messages.get(change.message_pk)
         if message is not None and message.folder_id == change.folder_id:
-            later = _later_flag_changes(message.id)
-            note_server_flags([c.id for c in later], answered[change.uid])
-            _show_flags(message, overlay(answered[change.uid], [c.action for c in later]))
+            for c in later.get(message.id, []):
+                c.server_flags = answered[change.uid]
+            _show_flags(message, overlay(answered[change.uid], [c.action for c in later.get(message.id, [])]))
     fail(failed, _("The message is no longer in “%(folder)s” on the server.", folder=folder.display_name))
     return failed
 
 
-def _later_flag_changes(message_pk: int) -> list[MessageChange]:
-    return (
-        MessageChange.query.filter_by(message_pk=message_pk, state=PENDING)
-        .filter(MessageChange.action != MOVE)
-        .order_by(MessageChange.id)
-        .all()
-    )
+def _messages_of(changes: list[MessageChange]) -> dict[int, Message]:
+    pks = [c.message_pk for c in changes]
+    return {m.id: m for m in Message.query.filter(Message.id.in_(pks))} if pks else {}
 
 
 def settle_move(
     changes: list[MessageChange], new_uids: dict[int, int], uidvalidity: int | None, target: Folder
 ):
     """The server moved the messages: each row gets its new UID when safe, else waits to be adopted."""
+    messages = _messages_of(changes)
     placed = []
     for change in changes:
-        message = db.session.get(Message, change.message_pk)
+        message = messages.get(change.message_pk)
         if message is None:
             db.session.delete(change)
             continue
@@ -292,10 +326,10 @@ def settle_move(
             change.new_uid = None
         placed.append(change)
     db.session.flush()
-    _promote(placed, target)
+    _promote(placed, target, messages)
 
 
-def _promote(placed: list[MessageChange], target: Folder) -> None:
+def _promote(placed: list[MessageChange], target: Folder, messages: dict[int, Message]) -> None:
     """Give placed rows their real UID now when the target's stored state reaches it.
 
     The sync engine fetches new mail from the highest stored UID up, so a row may only carry
@@ -320,25 +354,27 @@ def _promote(placed: list[MessageChange], target: Folder) -> None:
     new = sorted(c.new_uid for c in known)
     if known and target.seeded_uid is None and new == list(range(expected, expected + len(new))):
         for change in known:
-            message = db.session.get(Message, change.message_pk)
-            message.uid = change.new_uid
+            messages[change.message_pk].uid = change.new_uid
             db.session.delete(change)
 
 
 def fail(changes: list[MessageChange], error: str) -> None:
     """Put the rows back as the server has them and keep the changes as ``failed`` with ``error``."""
+    if not changes:
+        return
     for change in changes:
-        message = db.session.get(Message, change.message_pk)
         change.state, change.error = FAILED, error[:2000]
-        db.session.flush()
+    db.session.flush()
+    messages = _messages_of(changes)
+    later = _pending_flag_changes(messages)
+    for change in changes:
+        message = messages.get(change.message_pk)
         if message is None:
             continue
         if change.action == MOVE and message.folder_id == change.target_folder_id and message.uid < 0:
             message.folder_id, message.uid = change.folder_id, change.uid
         elif change.action != MOVE and message.folder_id == change.folder_id:
-            _show_flags(
-                message, overlay(change.server_flags, [c.action for c in _later_flag_changes(message.id)])
-            )
+            _show_flags(message, overlay(change.server_flags, [c.action for c in later.get(message.id, [])]))
 
 
 # -- what the sync store asks -----------------------------------------------------------------
@@ -394,6 +430,12 @@ def placed_uids(folder_id: int) -> dict[int, tuple[int, int]]:
 
 
 # -- what the pages show ----------------------------------------------------------------------
+
+
+def rows_of(message_ids: list[int]) -> list[Message]:
+    """The messages of ``message_ids`` in that order, loaded in one query (a moved-away row is absent)."""
+    rows = {m.id: m for m in Message.query.filter(Message.id.in_(message_ids))} if message_ids else {}
+    return [rows[i] for i in message_ids if i in rows]
 
 
 def pending_ids(message_ids: list[int]) -> set[int]:

@@ -122,23 +122,16 @@ def correspondent_history():
 _PATCH_FIELDS = {"seen": ("read", "unread"), "flagged": ("flag", "unflag")}
 
 
-def _changed(started: list[dict], messages) -> tuple:
+def _changed(started: list[dict], ids: list[int]) -> tuple:
     """202 ``{"jobs": [{job_id, status_url, action, messages}], "messages": [...]}``: the rows as
     they show now (``pending`` while the server has not confirmed)."""
-    pending = mc.pending_ids([m.id for m in messages])
+    pending = mc.pending_ids(ids)
     rows = []
-    for m in messages:
+    for m in mc.rows_of(ids):
         row = mq.message_as_dict(m)
         row["pending"] = m.id in pending
         rows.append(row)
-    jobs = [
-        {
-            **job_body(s["job"]),
-            "action": s["changes"][0].action,
-            "messages": [c.message_pk for c in s["changes"]],
-        }
-        for s in started
-    ]
+    jobs = [{**job_body(s["job"]), "action": s["action"], "messages": s["messages"]} for s in started]
     return jsonify({"jobs": jobs, "messages": rows}), 202
 
 
@@ -162,7 +155,7 @@ def patch_message(message_id: int):
     for key, (on, off) in _PATCH_FIELDS.items():
         if key in body:
             started += change_jobs.start(g.api_user, [message], on if body[key] else off, {})
-    return _changed(started, [message])
+    return _changed(started, [message_id])
 
 
 @bp.post("/messages/actions")
@@ -183,4 +176,4 @@ def message_actions():
     messages = mc.own_messages(g.api_user, ids)
     targets = mc.targets_for(messages, action, body.get("folder"))
     started = change_jobs.start(g.api_user, messages, action, targets)
-    return _changed(started, messages)
+    return _changed(started, ids)

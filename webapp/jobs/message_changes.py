@@ -30,30 +30,36 @@ _JOB_SLACK = 60
 
 
 def start(user: User, messages: list[Message], action: str, targets: dict[int, Folder]) -> list[dict]:
-    """Apply ``action`` to ``messages`` now and enqueue the write-back: ``[{job, changes}]``, one per group.
+    """Apply ``action`` to ``messages`` now and enqueue the write-back, one job per group:
+    ``[{"job", "action", "messages": [message ids]}]``.
 
     Without the queue (Redis down) nothing stays pending: the rows are put back and
     :class:`QueueUnavailable` propagates (a 503 with Retry-After).
     """
     recorded = changes.record(user, messages, action, targets)
+    # Plain values before the commit expires the objects (a page of 200 is not 400 reloads).
+    plan = [
+        (g[0].account_id, g[0].action, [c.id for c in g], [c.message_pk for c in g])
+        for g in changes.groups(recorded)
+    ]
     db.session.commit()
-    started = []
+    started, waiting = [], [i for _, _, ids, _ in plan for i in ids]
     try:
-        for group in changes.groups(recorded):
+        for account_id, kind, change_ids, message_ids in plan:
             job = enqueue(
                 write_back,
-                [c.id for c in group],
+                change_ids,
                 job_timeout=2 * timeout() + _JOB_SLACK,
                 result_ttl=3600,
                 failure_ttl=24 * 3600,
                 on_failure=FAILURE_CALLBACK,  # a worker killed mid-job: the rows go back
-                meta={"owner_id": user.id, "kind": "message_change", "account_id": group[0].account_id},
+                meta={"owner_id": user.id, "kind": "message_change", "account_id": account_id},
             )
-            for c in group:
-                c.job_id = job.id
-            started.append({"job": job, "changes": group})
+            changes.note_job(change_ids, job.id)
+            waiting = [i for i in waiting if i not in set(change_ids)]
+            started.append({"job": job, "action": kind, "messages": message_ids})
     except QueueUnavailable as exc:
-        changes.fail([c for c in recorded if c.job_id is None], str(exc))
+        changes.fail(changes.pending(waiting), str(exc))
         db.session.commit()
         raise
     db.session.commit()

@@ -26,18 +26,6 @@ def _body() -> dict:
     return body
 
 
-def started_as_dicts(started: list[dict], body_of) -> list[dict]:
-    """The started jobs as the answer lists them: job id, status URL, action and the messages."""
-    return [
-        {
-            **body_of(s["job"]),
-            "action": s["changes"][0].action,
-            "messages": [c.message_pk for c in s["changes"]],
-        }
-        for s in started
-    ]
-
-
 @bp.post("/actions")
 @login_required
 def actions():
@@ -62,9 +50,10 @@ def actions():
             "folder_id": m.folder_id,
             "pending": m.id in pending,
         }
-        for m in messages
+        for m in mc.rows_of(ids)
     ]
-    return jsonify({"jobs": started_as_dicts(started, job_body), "messages": states}), 202
+    jobs = [{**job_body(s["job"]), "action": s["action"], "messages": s["messages"]} for s in started]
+    return jsonify({"jobs": jobs, "messages": states}), 202
 
 
 @bp.post("/notices/<int:change_id>/dismiss")

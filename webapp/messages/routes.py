@@ -164,8 +164,9 @@ def _message_info(message) -> dict:
 
 def _mark_read(message) -> None:
     """Opening a message marks it read, here and (by a job) on the server; the page never waits for it."""
-    if message.seen:
-        return
+    account = db.session.get(Account, message.account_id)
+    if message.seen or not account.active or account.service_removed:
+        return  # a mailbox that no longer syncs: nothing to write back to
     try:
         change_jobs.start(current_user, [message], "read", {})
     except (QueueUnavailable, Conflict):
