@@ -371,6 +371,8 @@ def _visit(app: Flask, visit: Visit, slot_wait: float, stop: threading.Event) ->
 
 
 def _sync_changed(visit: Visit, client, stop: threading.Event, started: float) -> None:
+    if stop.is_set():
+        return  # yielding to a person's job: handed on before its sync starts
     serial = _serial()
     if serial and not _take_writer(stop):
         return  # yielding: handed on
