@@ -21,6 +21,7 @@ from webapp.errors import Conflict, Invalid
 from webapp.extensions import db
 from webapp.jobs.due import due_query
 from webapp.jobs.idle import watched_ids
+from webapp.jobs.sync import sync_account
 from webapp.models import Account, LogEntry, User, UserSession
 from webapp.operations import sync_lag
 from webapp.sign_in import WRONG_PASSWORD, SignInRefused, sign_in
@@ -114,6 +115,8 @@ def test_disabling_stops_sessions_tokens_cron_and_idle_and_deletes_nothing(app, 
     assert mine not in watched_ids() and bobs in watched_ids()
     assert sync_lag().mailboxes == 1  # not synced on purpose: no lag alarm on the Operations page
     assert db.session.get(Account, mine) is not None  # nothing deleted
+    # A sync queued before the owner was disabled does nothing when it runs.
+    assert sync_account(mine) == {"ok": False, "skipped": True, "error": "The mailbox's owner is disabled."}
 
     users_service.enable_user(alice, actor=admin)
     assert user_for_token(users["alice"]["token"]).id == alice.id

@@ -434,6 +434,8 @@ def sync_account(account_id: int) -> dict:
         return {"ok": False, "error": "The mailbox no longer exists."}
     if not account.active:
         return {"ok": False, "skipped": True, "error": "The mailbox is disabled."}
+    if account.user.is_disabled:  # a job queued before its owner was disabled (webapp/users.py)
+        return {"ok": False, "skipped": True, "error": "The mailbox's owner is disabled."}
     if account.service_removed:
         return {"ok": False, "skipped": True, "error": account.last_error or "The mail service was removed."}
     lock = _Lock(account_id)
