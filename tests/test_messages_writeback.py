@@ -183,10 +183,27 @@ def test_a_sync_meanwhile_keeps_pending_changes_and_stores_no_duplicate(api, cle
     assert Message.query.filter_by(account_id=synced.id, subject=top.subject).count() == 1
     assert rows[top.subject].folder_id == _folder(synced, "Trash").id
 
+    # Mail arrives in Trash after that sync: the moved message's new UID is above a message the
+    # store has not got, so its row waits under its placeholder until the next sync adopts it.
+    clean_dovecot.add_messages("alice", 1, folder="Trash", subject="Elsewhere")
+    with imap_login(clean_dovecot) as imap:
+        imap.select_folder("Trash", readonly=True)  # Dovecot gives it its UID now
     run_burst()
     assert server_flags(clean_dovecot, "INBOX")[m["Note 1"].uid] == "\\Answered \\Flagged"
-    _agrees(clean_dovecot, synced, "INBOX", "Trash")
+    placed = MessageChange.query.filter_by(message_pk=top.id).one()
+    new_uid = placed.new_uid
+    assert placed.state == "placed" and new_uid and _by_subject(synced)[top.subject].uid < 0
+    # Its body is fetched from where the server has it now.
+    assert api["alice"].get(f"/api/v1/messages/{top.id}").status_code == 202
+    run_burst()
+    body = api["alice"].get(f"/api/v1/messages/{top.id}").get_json()
+    assert body["body"]["text"].startswith("Body of message") and body["uid"] is None
+    result = _agrees(clean_dovecot, synced, "INBOX", "Trash")
+    assert result["inserted"] == 2, result  # "Elsewhere 1", and the moved row adopted, not stored twice
+    rows = _by_subject(synced)
+    assert rows[top.subject].uid == new_uid and "Elsewhere 1" in rows
     assert Message.query.filter_by(account_id=synced.id, subject=top.subject).count() == 1
+    assert MessageChange.query.count() == 0
 
 
 @pytest.mark.parametrize("use_move, use_uidplus", [(False, True), (False, False)])

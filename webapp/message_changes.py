@@ -215,6 +215,11 @@ def _record_one(user: User, account: Account, message: Message, action: str, tar
     return change
 
 
+def server_place(message: Message) -> tuple[int, int] | None:
+    """(folder id, UID) of the message on the server; None while a move of it is in flight."""
+    return _server_place(message, _placed_of([message.id]).get(message.id) if message.uid <= 0 else None)
+
+
 def _server_place(message: Message, placed: MessageChange | None) -> tuple[int, int] | None:
     """(folder id, UID) of the message on the server; None while a move of it is in flight."""
     if message.uid > 0:

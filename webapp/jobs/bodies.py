@@ -15,7 +15,7 @@ from rq.job import Job
 from connectors.errors import MailError
 from connectors.mime_text import preview_of_message
 
-from .. import email_log
+from .. import email_log, message_changes
 from ..body_cache import GONE_TEXT, mark_gone
 from ..errors import MailboxUnavailable
 from ..extensions import db
@@ -68,11 +68,14 @@ def fetch_body(message_pk: int) -> dict:
         return {"ok": False, "gone": True, "error": "The message was removed from the console."}
     if db.session.get(MessageBody, message.id) is not None:
         return {"ok": True, "message_id": message.id, "cached": True}
-    folder = db.session.get(Folder, message.folder_id)
+    place = message_changes.server_place(message)  # a moved row may wait for its UID
+    if place is None:
+        return {"ok": False, "gone": False, "error": "The message is being moved; open it again in a moment."}
+    folder = db.session.get(Folder, place[0])
     account = db.session.get(Account, message.account_id)
     try:
         with open_client(account, "imap") as client:
-            raw = _fetch_raw(client, folder, message.uid)
+            raw = _fetch_raw(client, folder, place[1])
     except MessageGone as exc:
         mark_gone(message.id)
         return {"ok": False, "gone": True, "error": str(exc)}
