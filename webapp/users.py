@@ -25,6 +25,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from . import email_log, passwords, sessions
 from .errors import Conflict, Invalid, NotFound
@@ -132,7 +133,12 @@ def create_user(username: str, password: str, admin: bool = False, confirm: str 
     user = User(username=name, role=(Role.ADMIN if admin else Role.USER).value)
     user.set_password(password)
     db.session.add(user)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same name created at the same moment by another request
+        db.session.rollback()
+        message = _("A user named %(name)s exists already.", name=name)
+        raise Conflict(message, {"username": message}) from None
     return user
 
 
