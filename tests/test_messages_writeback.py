@@ -279,3 +279,25 @@ def test_opening_a_message_marks_it_read_on_the_server(client, users, clean_dove
     run_burst()
     assert "\\Seen" in server_flags(clean_dovecot, "INBOX")[m.uid].split()
     assert MessageChange.query.count() == 0
+
+
+def test_a_server_that_is_down_puts_the_change_back_with_the_diagnosis(api, users, dovecot_factory):
+    server = dovecot_factory()
+    server.add_messages("alice", 2, subject="Down")
+    settings_store.put("allowed_internal_hosts", ["127.0.0.1/32"])
+    account = make_mailbox(server, owner=db.session.get(User, users["alice"]["id"]))
+    assert sync_account(account.id)["ok"]
+    m = _by_subject(account)
+    answer = _act(api["alice"], [m["Down 1"].id, m["Down 2"].id], "flag")
+    server.kill()
+    try:
+        run_burst()
+    finally:
+        server.restart()  # up again on the same ports, with the same mail
+    status = api["alice"].get(answer["jobs"][0]["status_url"]).get_json()["result"]
+    assert status["ok"] is False and status["class"] == "refused", status
+    assert status["error"].startswith("The connection was refused.")
+    assert not any(s["flagged"] for s in status["states"])
+    assert not any(row.flagged for row in _by_subject(account).values())  # put back
+    assert {c.error for c in MessageChange.query.filter_by(state="failed")} == {status["error"]}
+    _agrees(server, account, "INBOX")
