@@ -13,10 +13,13 @@ as a real administrator with a real token, on whichever database the run uses:
 
 It prints how many requests it sent and how many 5xx it saw, and fails on any 5xx.
 
-Size: every hand-written odd value always goes everywhere (pass 2).  Pass 1 generates 3
-examples per operation and mode in ``make test`` and CI; ``MAILROOM_FUZZ=full`` generates 10
-(the size it had before the suite was cut for time), and ``MAILROOM_FUZZ_EXAMPLES=N`` any
-number.  Run the full size after changing the API or its validation:
+Size: in ``make test`` and CI, pass 1 generates 3 examples per operation and mode, and pass 2
+sends every odd value to every path and query parameter and every raw body, but only a third
+of the odd JSON values to each body field (a different third to the next field, so each value
+still reaches each operation's body): about 4,800 requests instead of 8,700.
+``MAILROOM_FUZZ=full`` runs the size it had before the suite was cut for time (10 examples,
+every value in every field); ``MAILROOM_FUZZ_EXAMPLES=N`` sets pass 1 alone.  Run the full
+size after changing the API or its validation:
 ``MAILROOM_FUZZ=full .venv/bin/pytest tests/test_api_fuzz.py -s``.
 """
 
@@ -150,6 +153,10 @@ def _odd_values_pass(client, operation, headers: dict, ids: dict) -> None:
         return
     for data, content_type in ODD_RAW_BODIES:
         send(base, data=data, content_type=content_type)
-    for field in _body_fields(operation):
-        for value in ODD_JSON_VALUES:
+    fields = list(_body_fields(operation))
+    # Full size: every odd value in every field.  Default: field i gets every k-th value starting at
+    # i % k (k = 3, or the number of fields when fewer), so each value still reaches each body.
+    stride = 1 if FULL else max(1, min(3, len(fields)))
+    for i, field in enumerate(fields):
+        for value in ODD_JSON_VALUES[i % stride :: stride]:
             send(base, data=dumps(_with_value(field, value)), content_type="application/json")
