@@ -26,6 +26,7 @@ from flask_login import current_user
 
 from connectors import i18n as marked
 from connectors import plugins
+from connectors.i18n import N_
 
 from .errors import Invalid
 
@@ -219,6 +220,45 @@ def current_locale() -> str:
     return str(get_locale() or LANGUAGES[0])
 
 
+# --- texts the page scripts write themselves -----------------------------------------------
+
+#: Sentences webapp/static/*.js writes into a page (``mailroomT(text, values)``); base.html hands
+#: their translations to the scripts in ``<meta name="mailroom-texts">``.
+JS_TEXTS = (
+    N_("Sync queued…"),
+    N_("Syncing…"),
+    N_("Folder {folder} of {folders} · {done} of {total}"),
+    N_("{message} The sync runs again in about {seconds} s."),
+    N_("The sync failed."),
+    N_("Sync finished."),
+    N_("Testing…"),
+    N_("queued"),
+    N_("started"),
+    N_("finished"),
+    N_("failed"),
+    N_("The test could not run."),
+    N_("Choose {service}"),
+    N_("You already typed the {names} server; the suggestion differs: {suggestion}."),
+    N_("Use the suggestion"),
+    N_("Looking up settings…"),
+    N_("The lookup could not run."),
+    N_("Copied"),
+    N_("Select and copy the field"),
+    N_("The folder list could not be refreshed."),
+    N_("Refreshing the folder list…"),
+    N_("Folder list refreshed: {folders} folders."),
+    N_("Running the filters…"),
+    N_("The filters could not be run."),
+)
+
+
+def js_texts() -> dict[str, str]:
+    """English -> the request's language, for the page scripts (empty in English)."""
+    if current_locale() == LANGUAGES[0]:
+        return {}
+    return {text: gettext(text) for text in JS_TEXTS}
+
+
 # --- dates ----------------------------------------------------------------------------------
 
 
@@ -261,4 +301,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["localize_summary"] = localize_summary
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["current_locale"] = current_locale
+    app.jinja_env.globals["js_texts"] = js_texts
 

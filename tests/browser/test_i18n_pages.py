@@ -43,6 +43,8 @@ TEXT = {
         "deleted": '"Studio Rossi PEC" eliminato; 1 casella di posta ha perso il servizio',
         "removed_note": 'il servizio di posta "Studio Rossi PEC" è stato rimosso da un amministratore',
         "test": "Verifica connessione",
+        "testing": "Verifica in corso…",
+        "queued": "in coda",
         "sentence": "Autenticazione non riuscita: credenziali errate.",
         "hint": "Controlla nome utente e password.",
         "field_label": "Campo da correggere:",
@@ -74,6 +76,8 @@ TEXT = {
         "deleted": "Usunięto „Studio Rossi PEC”; 1 skrzynka straciła usługę",
         "removed_note": "usługa pocztowa „Studio Rossi PEC” została usunięta przez administratora",
         "test": "Testuj połączenie",
+        "testing": "Testowanie…",
+        "queued": "w kolejce",
         "sentence": "Uwierzytelnianie nie powiodło się z powodu błędnych danych logowania.",
         "hint": "Sprawdź login i hasło.",
         "field_label": "Pole do poprawienia:",
@@ -169,6 +173,9 @@ def test_italian_and_polish_users_walk_the_console(live, new_page, dovecot, lang
     with alice.expect_response(lambda r: r.url.endswith("/test") and r.request.method == "POST") as started:
         row.locator("[data-action=test]").click()
     assert started.value.status == 202
+    # What the page script writes while the job waits comes in the language too (mailroom-texts).
+    expect(row.locator(".running-label")).to_have_text(t["testing"])
+    expect(row.locator(".job-status")).to_have_text(t["queued"])
     run_burst(live.app)  # the job, on the queue the page enqueued it on
     row = alice.locator(f"tbody[data-account-id='{account_id}']")
     imap = row.locator(".check-protocol[data-protocol=imap]")

@@ -13,16 +13,16 @@ document.addEventListener("DOMContentLoaded", () => {
   dialog.querySelector(".close-dialog").addEventListener("click", () => dialog.close());
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    output.innerHTML = '<span class="running">Testing… <span class="job-status">queued</span></span>';
+    mailroomRunning(output, "Testing…");
     try {
       const job = await Mailroom.startJob(url, {
         username: document.getElementById("test-username").value,
         password: document.getElementById("test-password").value,
       });
       const final = await Mailroom.pollJob(job.status_url, (b) => {
-        const s = output.querySelector(".job-status"); if (s) s.textContent = b.status;
+        const s = output.querySelector(".job-status"); if (s) s.textContent = mailroomT(b.status);
       });
-      if (final.status !== "finished") throw new Error(final.error || "The test could not run.");
+      if (final.status !== "finished") throw new Error(final.error || mailroomT("The test could not run."));
       output.innerHTML = await (await fetch(job.status_url + "/report")).text();
     } catch (err) {
       output.innerHTML = '<p class="error"></p>';

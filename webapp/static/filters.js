@@ -7,17 +7,17 @@
   button.addEventListener("click", async () => {
     button.disabled = true;
     status.className = "running";
-    status.innerHTML = 'Running the filters… <span class="job-status">queued</span>';
+    mailroomRunning(status, "Running the filters…");
     try {
       const job = await window.Mailroom.startJob(document.getElementById("run-folder").value);
       const final = await window.Mailroom.pollJob(job.status_url, (body) => {
         const s = status.querySelector(".job-status");
-        if (s) s.textContent = body.status;
+        if (s) s.textContent = mailroomT(body.status);
       });
       const result = final.result || {};
       if (final.status !== "finished" || !result.ok) {
         status.className = "error";
-        status.textContent = result.error || final.error || "The filters could not be run.";
+        status.textContent = result.error || final.error || mailroomT("The filters could not be run.");
         return;
       }
       status.className = "running done";

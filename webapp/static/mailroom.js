@@ -1,4 +1,28 @@
 /* Mailroom pages: start a job, poll its status, show the outcome without reloading. */
+
+/* A text this script writes itself, in the page's language: base.html's
+   <meta name="mailroom-texts"> maps each English text to its translation (webapp/i18n.py JS_TEXTS,
+   docs/translations.md); {name} is replaced by values[name]. The other page scripts use it too. */
+function mailroomT(text, values) {
+  if (!mailroomT.texts) {
+    const meta = document.querySelector('meta[name="mailroom-texts"]');
+    try {
+      mailroomT.texts = JSON.parse((meta && meta.content) || "{}");
+    } catch (err) {
+      mailroomT.texts = {};
+    }
+  }
+  const out = mailroomT.texts[text] || text;
+  return out.replace(/\{(\w+)\}/g, (m, key) => (values && key in values ? String(values[key]) : m));
+}
+
+/* "<label> <job status>" while a job runs, written as text (a translation is never markup here). */
+function mailroomRunning(target, label) {
+  target.innerHTML = '<span class="running"><span class="running-label"></span> <span class="job-status"></span></span>';
+  target.querySelector(".running-label").textContent = mailroomT(label);
+  target.querySelector(".job-status").textContent = mailroomT("queued");
+}
+
 (function () {
   "use strict";
   const csrf = document.querySelector('meta[name="csrf-token"]');
@@ -30,8 +54,10 @@
   const number = (n) => Number(n || 0).toLocaleString("en-US");
   function syncText(body) {
     const p = body.progress;
-    if (!p) return body.status === "queued" ? "Sync queued…" : "Syncing…";
-    return `Folder ${p.folder} of ${p.folders} · ${number(p.done)} of ${number(p.total)}`;
+    if (!p) return body.status === "queued" ? mailroomT("Sync queued…") : mailroomT("Syncing…");
+    return mailroomT("Folder {folder} of {folders} · {done} of {total}", {
+      folder: p.folder, folders: p.folders, done: number(p.done), total: number(p.total),
+    });
   }
   document.addEventListener("click", async (event) => {
     const button = event.target.closest('[data-action="sync"]');
@@ -39,7 +65,8 @@
     const tbody = button.closest("tbody");
     const result = tbody.querySelector(".check-result");
     button.disabled = true;
-    result.innerHTML = '<span class="running sync-progress">Sync queued…</span>';
+    result.innerHTML = '<span class="running sync-progress"></span>';
+    result.firstElementChild.textContent = mailroomT("Sync queued…");
     const show = (text, cls) => {
       result.innerHTML = `<span class="${cls}"></span>`;
       result.firstElementChild.textContent = text;
@@ -56,11 +83,13 @@
       const r = final.result || {};
       if (r.status === "waiting") {
         // No free connection to the server, or it asked us to slow down: the sync runs again by itself.
-        show(`${r.message} The sync runs again in about ${Math.ceil(r.retry_in)} s.`, "running sync-result");
+        show(mailroomT("{message} The sync runs again in about {seconds} s.", {
+          message: r.message, seconds: Math.ceil(r.retry_in),
+        }), "running sync-result");
       } else if (final.status === "failed" || r.ok === false) {
-        show(r.error || r.message || final.error || "The sync failed.", "error sync-result");
+        show(r.error || r.message || final.error || mailroomT("The sync failed."), "error sync-result");
       } else {
-        show(r.message || "Sync finished.", "ok sync-result");
+        show(r.message || mailroomT("Sync finished."), "ok sync-result");
       }
       const fresh = await fetch(button.dataset.rowUrl);
       const template = document.createElement("template");
@@ -79,16 +108,16 @@
     const button = tbody.querySelector('[data-action="test"]');
     const result = tbody.querySelector(".check-result");
     if (button) button.disabled = true;
-    result.innerHTML = '<span class="running">Testing… <span class="job-status">queued</span></span>';
+    mailroomRunning(result, "Testing…");
     try {
       const job = await start();
       const final = await pollJob(job.status_url, (body) => {
         const s = result.querySelector(".job-status");
-        if (s) s.textContent = body.status;
+        if (s) s.textContent = mailroomT(body.status);
       });
       if (final.status === "failed") {
         result.innerHTML = '<p class="error"></p>';
-        result.querySelector(".error").textContent = final.error || "The test could not run.";
+        result.querySelector(".error").textContent = final.error || mailroomT("The test could not run.");
         return;
       }
       const fresh = await fetch(tbody.dataset.rowUrl);
@@ -196,7 +225,7 @@
       return;
     }
     if (result.service) {
-      const choose = el("button", "link", "Choose " + result.service.name);
+      const choose = el("button", "link", mailroomT("Choose {service}", { service: result.service.name }));
       choose.type = "button";
       choose.dataset.action = "choose-service";
       choose.addEventListener("click", () => {
@@ -212,9 +241,11 @@
     if (skipped.length) {
       const names = skipped.map((p) => p.toUpperCase()).join(" and ");
       const ask = el("p", "hint discovery-conflict",
-        "You already typed the " + names + " server; the suggestion differs: " +
-        skipped.map((p) => values[p].server + " (" + values[p].security.toUpperCase() + ")").join(", ") + ".");
-      const replace = el("button", "link", "Use the suggestion");
+        mailroomT("You already typed the {names} server; the suggestion differs: {suggestion}.", {
+          names,
+          suggestion: skipped.map((p) => values[p].server + " (" + values[p].security.toUpperCase() + ")").join(", "),
+        }));
+      const replace = el("button", "link", mailroomT("Use the suggestion"));
       replace.type = "button";
       replace.dataset.action = "use-suggestion";
       replace.addEventListener("click", () => {
@@ -244,13 +275,13 @@
     const typed = address();
     if (!typed || (!force && typed === lastAddress)) return;
     lastAddress = typed;
-    status.replaceChildren(el("p", "running", "Looking up settings…"));
+    status.replaceChildren(el("p", "running", mailroomT("Looking up settings…")));
     try {
       const job = await start(typed);
       const final = await window.Mailroom.pollJob(job.status_url, () => {});
       if (typed !== lastAddress) return; // another address was typed meanwhile
       if (final.status !== "finished") {
-        status.replaceChildren(el("p", "error", final.error || "The lookup could not run."));
+        status.replaceChildren(el("p", "error", final.error || mailroomT("The lookup could not run.")));
         return;
       }
       show(final.result);
@@ -287,9 +318,9 @@
     if (!button || !navigator.clipboard) return;
     try {
       await navigator.clipboard.writeText(document.getElementById(button.dataset.copyFrom).value);
-      button.textContent = "Copied";
+      button.textContent = mailroomT("Copied");
     } catch (err) {
-      button.textContent = "Select and copy the field";  // no clipboard permission in this browser
+      button.textContent = mailroomT("Select and copy the field");  // no clipboard permission in this browser
     }
   });
 })();
