@@ -40,6 +40,19 @@
   const selectAll = document.getElementById("select-all");
   const count = document.getElementById("selection-count");
   let current = null;
+  // The page's texts in the reader's language (the template's _()), English as a fallback.
+  const T = Object.assign(
+    {
+      selected: "{n} selected",
+      select_first: "Select messages first (x, or the boxes).",
+      moving: "Moving to the server…",
+      put_back: "The message was put back.",
+      failed: "The change could not be saved on the server.",
+      flagged: "Flagged",
+      unread: "Unread",
+    },
+    bar && bar.dataset.texts ? JSON.parse(bar.dataset.texts) : {}
+  );
 
   function say(text, kind) {
     if (!statusLine) return;
@@ -56,7 +69,7 @@
 
   function updateCount() {
     const n = boxes().filter((b) => b.checked).length;
-    if (count) count.textContent = n ? n + " selected" : "";
+    if (count) count.textContent = n ? T.selected.replace("{n}", n) : "";
     if (selectAll) {
       selectAll.checked = n > 0 && n === boxes().length;
       selectAll.indeterminate = n > 0 && n < boxes().length;
@@ -81,7 +94,7 @@
       if (state.flagged && !star) {
         star = document.createElement("span");
         star.className = "flag flagged";
-        star.title = "Flagged";
+        star.title = T.flagged;
         star.replaceChildren(window.mailroomIcon("star", "Flagged"));
         flags.prepend(star);
       } else if (!state.flagged && star) star.remove();
@@ -89,7 +102,7 @@
       if (!state.seen && !dot) {
         dot = document.createElement("span");
         dot.className = "flag unread";
-        dot.title = "Unread";
+        dot.title = T.unread;
         dot.replaceChildren(window.mailroomIcon("circle", "Unread"));
         (star ? star.after(dot) : flags.prepend(dot));
       } else if (state.seen && dot) dot.remove();
@@ -105,7 +118,7 @@
   async function act(action, ids) {
     if (!bar || !M) return;
     if (!ids.length) {
-      say("Select messages first (x, or the boxes).", "error");
+      say(T.select_first, "error");
       return;
     }
     const payload = { ids: ids, action: action };
@@ -134,7 +147,7 @@
         row.remove();
       } else showState(state);
     });
-    if (moving && article && answer.jobs.length) say("Moving to the server…", "running");
+    if (moving && article && answer.jobs.length) say(T.moving, "running");
     updateCount();
     answer.jobs.forEach((job) => follow(job, moving));
   }
@@ -153,7 +166,7 @@
       if (moving && article) window.location.href = article.dataset.listUrl;
       return;
     }
-    say((result.error || final.error || "The change could not be saved on the server.") + " The message was put back.", "error");
+    say((result.error || final.error || T.failed) + " " + T.put_back, "error");
     (result.states || []).forEach((s) => showState({ ...s, pending: false }));
     if (moving) setTimeout(() => window.location.reload(), 1500);
   }
