@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -52,7 +53,7 @@ def parse_limit(value: Any, default: int = DEFAULT_LIMIT) -> int:
     except (TypeError, ValueError):
         limit = 0
     if not 1 <= limit <= MAX_LIMIT:
-        raise Invalid({"limit": f"must be a whole number from 1 to {MAX_LIMIT}"})
+        raise Invalid({"limit": _("must be a whole number from 1 to %(MAX_LIMIT)s", MAX_LIMIT=MAX_LIMIT)})
     return limit
 
 
@@ -74,7 +75,7 @@ def decode_cursor(value: str, kind: str = "i", name: str = "cursor") -> tuple[da
         date = datetime.fromisoformat(stamp) if stamp else None
         return date, (record_id(key) if kind == "i" else key)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise Invalid({name: "must be a cursor returned by a previous page"}) from None
+        raise Invalid({name: _("must be a cursor returned by a previous page")}) from None
 
 
 def clean_query(value: Any) -> str:
@@ -82,7 +83,7 @@ def clean_query(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > 200:
-        raise Invalid({"q": "must be text of at most 200 characters"})
+        raise Invalid({"q": _("must be text of at most 200 characters")})
     return value.strip()
 
 
@@ -95,11 +96,11 @@ def clean_view(value: Any, name: str = "role") -> str:
 def clean_address(value: Any) -> str:
     """An e-mail address for the history, lower-cased as ``participants`` stores it."""
     if not isinstance(value, str) or not value.strip():
-        raise Invalid({"address": "This field is required."})
+        raise Invalid({"address": _("This field is required.")})
     address = value.strip().lower()
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain or any(c.isspace() for c in address) or len(address) > 320:
-        raise Invalid({"address": "must be an e-mail address like name@example.com"})
+        raise Invalid({"address": _("must be an e-mail address like name@example.com")})
     return address
 
 
@@ -119,7 +120,7 @@ def account_scope(viewer: User, account_id: int) -> Account:
     """A mailbox for the API's ``accounts/<id>`` endpoints: one's own, or any for an administrator."""
     account = db.session.get(Account, account_id)
     if account is None or (account.user_id != viewer.id and not viewer.is_admin):
-        raise NotFound("No such mailbox.")
+        raise NotFound(_("No such mailbox."))
     return account
 
 
@@ -130,7 +131,7 @@ def get_message(user: User, message_pk: int, account: Account | None = None) -> 
         message.account_id == account.id if account is not None else _owns(user, message.account_id)
     )
     if not allowed:
-        raise NotFound("No such message.")
+        raise NotFound(_("No such message."))
     return message
 
 
@@ -147,7 +148,7 @@ def get_folder(account_ids, folder_id: Any) -> Folder:
         raise Invalid({"folder": str(exc)}) from None
     folder = Folder.query.filter(Folder.id == fid, Folder.account_id.in_(account_ids)).first()
     if folder is None:
-        raise NotFound("No such folder.")
+        raise NotFound(_("No such folder."))
     return folder
 
 
@@ -370,13 +371,13 @@ def thread_messages(user: User, thread_key: str) -> list[Message]:
     """Every message of one of the user's threads, oldest first; 404 if the user has none."""
     if thread_key.startswith("#") and thread_key[1:].isascii() and thread_key[1:].isdigit():
         if not is_id(int(thread_key[1:])):
-            raise NotFound("No such thread.")
+            raise NotFound(_("No such thread."))
         query = visible_messages(user).filter(Message.id == int(thread_key[1:]), Message.thread_key.is_(None))
     else:
         query = visible_messages(user).filter(Message.thread_key == thread_key)
     rows = query.order_by(Message.date.asc().nulls_first(), Message.id.asc()).all()
     if not rows:
-        raise NotFound("No such thread.")
+        raise NotFound(_("No such thread."))
     return rows
 
 

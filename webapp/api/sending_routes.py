@@ -8,6 +8,7 @@ classified reason, cancelled).  See docs/sending.md.
 from __future__ import annotations
 
 from flask import g, jsonify, request, url_for
+from flask_babel import gettext as _
 
 from .. import message_bodies as bodies
 from .. import message_queries as mq
@@ -54,7 +55,7 @@ def list_outgoing():
     """The user's outgoing messages, newest first; ``?state=scheduled,failed`` filters."""
     limit = request.args.get("limit", "100")
     if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 500:
-        raise Invalid({"limit": "must be a whole number between 1 and 500"})
+        raise Invalid({"limit": _("must be a whole number between 1 and 500")})
     rows = sending.list_outgoing(g.api_user, request.args.get("state"), int(limit))
     return jsonify([sending.outgoing_as_dict(r) for r in rows])
 
@@ -128,7 +129,7 @@ def _answer(message_id: int, mode: str):
     )
     if data.get("from") and draft.sender is None:  # as POST /messages/send answers it
         raise Forbidden(
-            f"You may not send as {data['from']}: only your mailboxes, their aliases and shared senders.",
+            _("You may not send as %(address)s: only your mailboxes, their aliases and shared senders.", address=data['from']),
             {"from": "This address is not one you may send from."},
         )
     if not options["send"]:
