@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from flask_babel import gettext as _
@@ -136,7 +137,9 @@ class Original:
 
 
 def original_of(message: Message, raw: bytes) -> Original:
-    mime = email.message_from_bytes(raw, policy=email.policy.default)
+    # Headers only here (cheap even for a message with megabytes of attachments); the one
+    # full parse is message_bodies.parse.
+    mime = BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
     parsed = message_bodies.parse(raw)
     date = None
     try:
