@@ -20,7 +20,7 @@ import os
 import signal
 import subprocess
 import sys
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from flask import Flask, current_app, has_app_context
@@ -44,12 +44,24 @@ def run_burst(app: Flask | None = None, queue: Queue | None = None, *, fork: boo
     app = app or current_app._get_current_object()
     reuse = not fork and has_app_context() and current_app._get_current_object() is app
     # A forking run gets its own app context, hence its own session: closing it leaves the test's alone.
-    with nullcontext() if reuse else app.app_context():
+    with nullcontext() if reuse else app.app_context(), _own_signal_handlers():
         queues = [queue] if queue is not None else get_queues()  # both lanes, interactive first
         if fork:
             _work_forking(queues)
         else:
             SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+
+
+@contextmanager
+def _own_signal_handlers():
+    """RQ's worker installs SIGINT/SIGTERM handlers (a warm shutdown) and leaves them: put pytest's
+    back, or Ctrl-C (and a CI timeout's SIGTERM) would only fail the running test, not stop the run."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _work_forking(queues: list[Queue]) -> None:
