@@ -301,3 +301,24 @@ def test_a_server_that_is_down_puts_the_change_back_with_the_diagnosis(api, user
     assert not any(row.flagged for row in _by_subject(account).values())  # put back
     assert {c.error for c in MessageChange.query.filter_by(state="failed")} == {status["error"]}
     _agrees(server, account, "INBOX")
+
+
+def test_odd_values_are_422_never_500(api, users):
+    mine = make_message(make_folder(make_account(users["alice"]["id"], "alice@example.com")), uid=5)
+    post = api["alice"].post
+    for body, field in (
+        ({"ids": [2**70], "action": "flag"}, "ids"),
+        ({"ids": [True], "action": "flag"}, "ids"),
+        ({"ids": list(range(1, 502)), "action": "flag"}, "ids"),
+        ({"ids": [mine.id], "action": "move", "folder": 2**70}, "folder"),
+        ({"ids": [mine.id], "action": "move", "folder": True}, "folder"),
+        ({"ids": [mine.id], "action": ["flag"]}, "action"),
+    ):
+        r = post("/api/v1/messages/actions", json=body)
+        assert r.status_code == 422 and field in r.get_json()["fields"], (body, r.get_json())
+    assert (
+        api["alice"]
+        .patch(f"/api/v1/messages/{mine.id}", data="x", content_type="application/json")
+        .status_code
+        == 400
+    )

@@ -33,6 +33,7 @@ from .errors import Conflict, Invalid, NotFound
 from .extensions import db
 from .folders import selectable
 from .models import Account, Folder, FolderRole, Message, MessageChange, User
+from .validation import is_id
 
 #: action -> (IMAP flag, added?)
 FLAG_ACTIONS: dict[str, tuple[str, bool]] = {
@@ -81,7 +82,7 @@ def overlay(flags: str, actions: Iterable[str]) -> str:
 def clean_ids(value: Any) -> list[int]:
     if not isinstance(value, list) or not value or len(value) > MAX_IDS:
         raise Invalid({"ids": _("must be a list of 1 to %(n)d message ids", n=MAX_IDS)})
-    if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**31 - 1 for v in value):
+    if not all(is_id(v) for v in value):
         raise Invalid({"ids": _("must be a list of message ids (whole numbers)")})
     return list(dict.fromkeys(value))
 
@@ -109,7 +110,7 @@ def targets_for(messages: list[Message], action: str, folder_value: Any) -> dict
         return {a: trash_folder(a) for a in accounts}
     if action != MOVE:
         return {}
-    if not isinstance(folder_value, int) or isinstance(folder_value, bool):
+    if not is_id(folder_value):
         raise Invalid({"folder": _("must be the id of a folder to move to")})
     folder = db.session.get(Folder, folder_value)
     if folder is None or folder.account_id not in accounts:

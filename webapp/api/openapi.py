@@ -260,7 +260,7 @@ REQUEST_BODIES: dict[str, dict] = {
     "patch_message": obj((), seen=BOOLEAN, flagged=BOOLEAN),
     "message_actions": obj(
         ("ids", "action"),
-        ids={**array(integer(1, 2**31 - 1), MESSAGE_CHANGE_MAX_IDS), "minItems": 1},
+        ids={**array(ID, MESSAGE_CHANGE_MAX_IDS), "minItems": 1},
         action=enum(*MESSAGE_ACTIONS),
         folder=ID,
     ),
