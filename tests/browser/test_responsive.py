@@ -62,7 +62,7 @@ def _measure(browser, live, who: str, urls: dict[str, str], width: int) -> list[
     page = login(context.new_page(), live, who)
     faults = []
     for endpoint, url in sorted(urls.items()):
-        page.goto(live.url + url, wait_until="load")
+        page.goto(live.url + url, wait_until="domcontentloaded")
         overflow = page.evaluate(OVERFLOW)
         if overflow:
             faults.append(f"{who} {width}px {endpoint} ({url}): {overflow}")
