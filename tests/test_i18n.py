@@ -242,3 +242,14 @@ def test_built_in_mail_texts_follow_the_senders_language_not_the_readers(app):
     assert ooo_jobs._auto_subject(SimpleNamespace(user=SimpleNamespace(language=None)), "Offer") == "Auto: Offer"
     with force_locale("it"):
         assert gettext("Auto: %(subject)s", subject="x") == "Risposta automatica: x"
+
+
+def test_people_without_a_zone_get_the_servers(monkeypatch, make_app):
+    monkeypatch.setenv("TZ", "Europe/Warsaw")
+    assert i18n.server_time_zone() == "Europe/Warsaw"
+    app = make_app()
+    assert app.config["BABEL_DEFAULT_TIMEZONE"] == "Europe/Warsaw"
+    with in_language(app, "pl"):
+        assert i18n.when(datetime(2026, 7, 1, 10, 0)) == "1 lip 2026, 12:00"  # CEST, UTC+2
+    monkeypatch.setenv("TZ", "Not/A_Zone")
+    assert i18n.server_time_zone() != "Not/A_Zone"  # an unknown TZ is not taken

@@ -14,6 +14,7 @@ against the registered templates and rebuilt from the translated one.
 
 from __future__ import annotations
 
+import os
 import re
 import zoneinfo
 from collections.abc import Iterable
@@ -272,6 +273,17 @@ def when(value: datetime | None) -> str:
 # --- the app --------------------------------------------------------------------------------
 
 
+def server_time_zone() -> str:
+    """This machine's IANA zone (``TZ``, else where /etc/localtime points), else UTC: the zone of
+    people who chose none (``BABEL_DEFAULT_TIMEZONE`` in the config overrides it)."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        candidates.append(os.path.realpath("/etc/localtime").split("/zoneinfo/", 1)[1])
+    except (IndexError, OSError):
+        pass
+    return next((zone for zone in candidates if zone in time_zones()), "UTC")
+
+
 def translation_directories() -> list[str]:
     """Mailroom's catalogues first, then each plugin's (``mailroom_translation_directories``)."""
     dirs = ["translations"]
@@ -285,6 +297,7 @@ def translation_directories() -> list[str]:
 def init_app(app: Flask) -> None:
     """Bind Flask-Babel: ``_``, ``ngettext`` and the date/number filters in every template."""
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(translation_directories()))
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", server_time_zone())
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     # Flask-Babel caches the language on ``g``, which lives as long as the app context: a test
     # client (or anything else) running several requests in one app context must not carry the
