@@ -206,20 +206,21 @@ def sync_batch(account_ids: list[int]) -> dict:
     counts["already_running"] = len(accounts) - len(taken)
     clock.lap("load_and_lock")
     visits: list[Visit] = []
+    rest: list[Visit] = []
     try:
-        visits = _plan([a for a in accounts if a.id in taken], counts)
+        visits = _plan([a for a in accounts if a.id in taken])
         db.session.commit()  # end the read: the visits write from their own sessions
         clock.lap("plan")
         rest = _run(current_app._get_current_object(), visits)
         clock.lap("visits")
         _record(visits)
-        if rest:
-            _hand_on(rest)
-        counts["handed_on"] = len(rest)
         clock.lap("record")
     finally:
         locks.release(unchanged=sum(v.outcome == UNCHANGED for v in visits))
         clock.lap("release")
+    if rest:  # after the release, so whichever worker takes the new batch finds them free
+        _hand_on(rest)
+    counts["handed_on"] = len(rest)
     for outcome in (UNCHANGED, SYNCED, WAIT, FAILED, CRASHED):
         counts[outcome] = sum(v.outcome == outcome for v in visits)
     return {"ok": True, **counts, "seconds": clock.total(), "phases": clock.laps}
@@ -245,7 +246,7 @@ def _load(account_ids: list[int]) -> list[Account]:
     return [a for a in accounts if a.active and not a.service_removed and a.incoming_protocol != "pop3"]
 
 
-def _plan(accounts: list[Account], counts: dict) -> list[Visit]:
+def _plan(accounts: list[Account]) -> list[Visit]:
     """A :class:`Visit` per mailbox: its client (settings, decrypted credentials), limit, folders."""
     states = folder_states([a.id for a in accounts])
     client_class = plugins.protocol_clients()["imap"]
@@ -286,6 +287,7 @@ def _run(app: Flask, visits: list[Visit]) -> list[Visit]:
     n = threads_for(todo)
     stop = threading.Event()
     running: set = set()
+    finished = 0
     checked = time.monotonic()
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="mailroom-batch") as pool:
         while todo or running:
@@ -294,7 +296,9 @@ def _run(app: Flask, visits: list[Visit]) -> list[Visit]:
             done, running = futures_wait(running, timeout=every, return_when=FIRST_COMPLETED)
             for future in done:
                 future.result()
-            if (todo or running) and time.monotonic() - checked >= every:
+            finished += len(done)
+            # Yield only after a visit ended, so a batch always gets somewhere (never hands on all).
+            if finished and (todo or running) and time.monotonic() - checked >= every:
                 checked = time.monotonic()
                 if interactive.count:  # a person waits: end what runs, leave the rest
                     stop.set()
