@@ -235,10 +235,14 @@ def test_upgrade_keeps_sound_rows_and_removes_orphans(previous_release, tmp_path
 def test_after_the_upgrade_a_deleted_id_is_not_given_again(previous_release, tmp_path):
     app = previous_release
     with app.app_context():
-        users = [User(username=f"user{i}", password_hash="x") for i in range(3)]
-        db.session.add_all(users)
+        # The previous release's users table lacks today's columns: plain SQL, not the model.
+        for i in range(3):
+            db.session.execute(
+                sa.text("INSERT INTO users (username, password_hash, role, created_at) VALUES (:n, 'x', 'user', :t)"),
+                {"n": f"user{i}", "t": "2026-01-01 00:00:00"},
+            )
         db.session.commit()
-        top = users[-1].id
+        top = db.session.execute(sa.text("SELECT max(id) FROM users")).scalar_one()
         db.session.execute(sa.text("DELETE FROM users WHERE id = :id"), {"id": top})
         db.session.commit()
         db.session.remove()
