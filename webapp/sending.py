@@ -471,16 +471,16 @@ def drop_job(job_id: str | None) -> None:
         pass
 
 
-def _changeable(outgoing: OutgoingMessage, states: tuple[str, ...], verb: str) -> None:
+def _cancellable(outgoing: OutgoingMessage, states: tuple[str, ...]) -> None:
     if outgoing.state not in states:
-        raise Conflict(_("This message is %(state)s; it can no longer be %(verb)s.", state=outgoing.state, verb=verb))
+        raise Conflict(_("This message is %(state)s; it can no longer be cancelled.", state=outgoing.state))
 
 
 def cancel(outgoing: OutgoingMessage) -> OutgoingMessage:
     """Cancel a scheduled (or still queued) message and its RQ job; 409 once it is sending or sent."""
     with message_lock(outgoing.id):
         db.session.refresh(outgoing)
-        _changeable(outgoing, (OutgoingState.SCHEDULED.value, OutgoingState.QUEUED.value), "cancelled")
+        _cancellable(outgoing, (OutgoingState.SCHEDULED.value, OutgoingState.QUEUED.value))
         drop_job(outgoing.job_id)
         outgoing.move_to(OutgoingState.CANCELLED)
         db.session.commit()
