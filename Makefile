@@ -29,7 +29,7 @@ PO_FILES := $(wildcard webapp/translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
 %/LC_MESSAGES/messages.mo: %/LC_MESSAGES/messages.po
-	$(BIN)/pybabel compile -i $< -o $@ -l $(notdir $*) >/dev/null
+	$(BIN)/pybabel compile -i $< -o $@ -l $(notdir $*) 2>/dev/null
 
 catalogues: $(MO_FILES)
 
@@ -37,7 +37,7 @@ translations: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
 	  --add-comments=TRANSLATORS: --project=Mailroom --copyright-holder=Mailroom \
 	  -o webapp/translations/messages.pot .
-	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --ignore-obsolete
+	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --ignore-obsolete --no-wrap
 	$(BIN)/pybabel compile -d webapp/translations --statistics
 
 run: $(VENV)/.installed catalogues
