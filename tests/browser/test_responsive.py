@@ -109,6 +109,7 @@ def test_every_page_fits_at_390_and_1366_as_admin_and_user(live, browser, clean_
     ids["outgoing_id"] = _schedule_through_compose(alice, live)
     alice.context.close()
     _long_texts(live, ids)
+    ids["user_id"] = live.users["alice"]["id"]  # Administration › Users' pages of one user
 
     endpoints = _get_rules(live.app)
     admin_urls = _urls(live.app, {e: a for e, a in endpoints.items() if e.startswith("admin.") or not a}, ids)
