@@ -7,6 +7,8 @@ field and the API can return the same mapping.
 
 from __future__ import annotations
 
+from connectors.i18n import N_
+
 
 class DomainError(Exception):
     status = 400
@@ -32,7 +34,7 @@ class Invalid(DomainError):
 
     status = 422
 
-    def __init__(self, fields: dict[str, str], message: str = "Some fields are not valid."):
+    def __init__(self, fields: dict[str, str], message: str = N_("Some fields are not valid.")):
         super().__init__(message, fields)
 
 
@@ -62,7 +64,7 @@ class QueueUnavailable(DomainError):
 
     def __init__(
         self,
-        message: str = (
+        message: str = N_(
             "The job queue (Redis) cannot be reached right now, so nothing was started. "
             "Try again in a minute; if it persists, tell the administrators."
         ),
