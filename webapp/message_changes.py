@@ -1,5 +1,8 @@
 """A person's changes to messages — read, unread, flag, unflag, move, Move to Trash — shown at once
-and written back to the IMAP server by a job (:mod:`webapp.jobs.message_changes`).
+and written back to the IMAP server by a job (:mod:`webapp.jobs.message_changes`).  Sending a
+reply (or reply all) or a forward is one more such change of the original: ``answered``
+(``\\Answered``) or ``forwarded`` (the ``$Forwarded`` keyword), recorded by the send job once the
+SMTP server accepted the message (:func:`originals` finds the original).
 
 The one writer of ``message_changes`` and of a message's row while a change is in flight:
 
@@ -21,6 +24,7 @@ a folder Mailroom does not sync removes the row once the server has the message 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,12 +45,19 @@ FLAG_ACTIONS: dict[str, tuple[str, bool]] = {
     "unread": ("\\Seen", False),
     "flag": ("\\Flagged", True),
     "unflag": ("\\Flagged", False),
+    # Set by sending a reply or a forward of the message (never asked for through the API).
+    "answered": ("\\Answered", True),
+    "forwarded": ("$Forwarded", True),
 }
 MOVE, TRASH = "move", "trash"
-ACTIONS = (*FLAG_ACTIONS, TRASH, MOVE)
+#: What a person may ask for (the API's ``action``).
+ACTIONS = ("read", "unread", "flag", "unflag", TRASH, MOVE)
+#: An outgoing message's origin -> the change its sending makes to the original.
+SENT_ACTIONS = {"reply": "answered", "forward": "forwarded"}
 #: Messages per request (a page of the list holds at most 200).
 MAX_IDS = 500
 PENDING, FAILED, PLACED = "pending", "failed", "placed"
+_MSGID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 
 
 # -- flags as text --------------------------------------------------------------------------
@@ -142,12 +153,18 @@ def trash_folder(account_id: int) -> Folder:
 
 
 def record(
-    user: User, messages: list[Message], action: str, targets: dict[int, Folder]
+    user: User,
+    messages: list[Message],
+    action: str,
+    targets: dict[int, Folder],
+    *,
+    skip_moving: bool = False,
 ) -> list[MessageChange]:
     """Apply ``action`` to the rows now and keep one pending change per message that needs the server.
 
     A message that already is as asked is left alone; a POP3 mailbox's flags are the console's
-    own (changed here, no job); a message still being moved is a 409.  Not committed.  A few
+    own (changed here, no job); a message still being moved is a 409 (left alone with
+    ``skip_moving``: the send job's ``answered``/``forwarded``).  Not committed.  A few
     queries whatever the selection's size (a page of 200 is one request).
     """
     pks = [m.id for m in messages]
@@ -159,7 +176,12 @@ def record(
     with db.session.no_autoflush:
         for message in messages:
             target = targets.get(message.account_id)
-            change = _record_one(user, accounts[message.account_id], message, action, target, context)
+            try:
+                change = _record_one(user, accounts[message.account_id], message, action, target, context)
+            except Conflict:
+                if not skip_moving:
+                    raise
+                continue
             if change is not None:
                 changes.append(change)
     if context.replaced:
@@ -214,6 +236,27 @@ def _record_one(user: User, account: Account, message: Message, action: str, tar
     else:
         _show_flags(message, with_flag(message.flags, *FLAG_ACTIONS[action]))
     return change
+
+
+def originals(user_id: int, origin: str, in_reply_to: str | None, references: str | None) -> list[Message]:
+    """The user's messages a sent reply or forward was made from (every copy, in any of their mailboxes).
+
+    The outgoing row names its parent by Message-ID (:mod:`webapp.replies`): a reply's
+    In-Reply-To, a forward's last References entry.  None found (deleted meanwhile, or the
+    original had no Message-ID): an empty list.
+    """
+    if origin not in SENT_ACTIONS:
+        return []
+    ids = _MSGID.findall((in_reply_to if origin == "reply" else references) or "")
+    if not ids:
+        return []
+    parent = ids[0] if origin == "reply" else ids[-1]
+    owned = select(Account.id).where(Account.user_id == user_id).scalar_subquery()
+    return (
+        Message.query.filter(Message.message_id == parent, Message.account_id.in_(owned))
+        .order_by(Message.id)
+        .all()
+    )
 
 
 def server_place(message: Message) -> tuple[int, int] | None:
@@ -493,6 +536,8 @@ def describe(change: MessageChange) -> str:
         "unread": _("Marking “%(subject)s” unread", subject=subject),
         "flag": _("Flagging “%(subject)s”", subject=subject),
         "unflag": _("Unflagging “%(subject)s”", subject=subject),
+        "answered": _("Marking “%(subject)s” answered", subject=subject),
+        "forwarded": _("Marking “%(subject)s” forwarded", subject=subject),
     }
     return words[change.action]
 

@@ -6,9 +6,14 @@ one connection and one ``UID STORE`` / ``UID MOVE`` with a UID set per folder
 (:mod:`connectors.writeback`).  The job settles the changes, or fails them: the rows are put
 back as the server has them and the reason (the diagnosis's sentence) stays as a notice.
 A failure is not retried by itself: the person sees the message back as it was and may try again.
+
+:func:`mark_original` is the send job's step once a reply or forward was accepted by the SMTP
+server: the original gets ``\\Answered`` / ``$Forwarded`` through the same path (one more action).
 """
 
 from __future__ import annotations
+
+import logging
 
 from rq import Callback
 from rq.exceptions import AbandonedJobError
@@ -20,23 +25,31 @@ from connectors.errors import MailError
 from .. import message_changes as changes
 from ..errors import MailboxUnavailable, QueueUnavailable
 from ..extensions import db
-from ..models import Account, Folder, Message, MessageChange, User
+from ..models import Account, Folder, Message, MessageChange, OutgoingMessage, User
 from ..queue import enqueue
 from . import abandoned as abandoned_jobs
 from .session import open_client, timeout
 
 #: Connect, log in, SELECT, one command per 500 UIDs; bounded by the connection timeout plus slack.
 _JOB_SLACK = 60
+log = logging.getLogger(__name__)
 
 
-def start(user: User, messages: list[Message], action: str, targets: dict[int, Folder]) -> list[dict]:
+def start(
+    user: User,
+    messages: list[Message],
+    action: str,
+    targets: dict[int, Folder],
+    *,
+    skip_moving: bool = False,
+) -> list[dict]:
     """Apply ``action`` to ``messages`` now and enqueue the write-back, one job per group:
     ``[{"job", "action", "messages": [message ids]}]``.
 
     Without the queue (Redis down) nothing stays pending: the rows are put back and
     :class:`QueueUnavailable` propagates (a 503 with Retry-After).
     """
-    recorded = changes.record(user, messages, action, targets)
+    recorded = changes.record(user, messages, action, targets, skip_moving=skip_moving)
     # Plain values before the commit expires the objects (a page of 200 is not 400 reloads).
     plan = [
         (g[0].account_id, g[0].action, [c.id for c in g], [c.message_pk for c in g])
@@ -64,6 +77,34 @@ def start(user: User, messages: list[Message], action: str, targets: dict[int, F
         raise
     db.session.commit()
     return started
+
+
+def mark_original(outgoing: OutgoingMessage) -> list[int]:
+    """A reply or forward was sent: its original shows ``\\Answered`` / ``$Forwarded`` now and
+    the write-back job sets it on the server; the ids of the messages marked.
+
+    Nothing for other origins, an original gone meanwhile, already marked, or being moved.
+    Never raises: the message is sent whatever becomes of its original's flag (a failure is
+    logged, and a failed write-back is the console's usual notice).
+    """
+    action = changes.SENT_ACTIONS.get(outgoing.origin)
+    if action is None:
+        return []
+    outgoing_id, user_id = outgoing.id, outgoing.user_id
+    try:
+        user = db.session.get(User, user_id)
+        found = changes.originals(user_id, outgoing.origin, outgoing.in_reply_to, outgoing.references_header)
+        if user is None or not found:
+            return []
+        ids = [m.id for m in found]
+        start(user, found, action, {}, skip_moving=True)  # commits (a POP3 mailbox: no job)
+        return ids
+    except Exception:  # the send succeeded; the original's flag must not undo that
+        db.session.rollback()
+        log.warning(
+            "Could not mark the original of outgoing message %s %s.", outgoing_id, action, exc_info=True
+        )
+        return []
 
 
 def write_back(change_ids: list[int]) -> dict:

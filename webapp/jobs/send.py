@@ -10,7 +10,8 @@ sends a message twice:
    server: this run only finishes the Sent copy;
 4. otherwise it sends (MAIL FROM, RCPT TO for To, Cc and Bcc, DATA) and writes
    ``smtp_accepted_at`` and COMMITS the moment DATA is answered 250, before anything else
-   can fail;
+   can fail; a reply's original then gets ``\\Answered``, a forward's ``$Forwarded``
+   (``webapp.jobs.message_changes.mark_original``: shown at once, written back by its job);
 5. the Sent copy — the same bytes, the same Message-ID, flagged ``\\Seen`` — is appended
    with IMAP APPEND to the folder holding the SENT role, unless the provider files it itself
    (the ``mailroom_server_saves_sent`` plugin hook; Gmail does).  No folder mapped to Sent yet
@@ -74,6 +75,7 @@ from ..sending import (
 from ..signatures import signature_for
 from . import abandoned as abandoned_jobs
 from .folders import find_sent_folder
+from .message_changes import mark_original
 from .outcome import Check, Line, record_failure, record_success, will_retry
 from .session import open_client, server_settings
 
@@ -163,6 +165,9 @@ def _run(row: OutgoingMessage) -> dict:
     try:
         if row.smtp_accepted_at is None:
             _smtp(row, account, user)
+            # Sent: a reply's original shows \\Answered, a forward's $Forwarded (once: a retry
+            # of the Sent copy does not come here again).
+            mark_original(row)
         copy_note = _sent_copy(row, account, user)
     except MailboxUnavailable as exc:
         db.session.rollback()
