@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import ipaddress
 
+from flask_babel import gettext as _
+
 from connectors.addresses import AddressPolicy
 from connectors.errors import Detail
+from connectors.i18n import N_
 
 from . import settings_store
 
 #: What the person can do about it (the administrator's setting, by its label).
-ALLOW_HINT = (
-    "An administrator can allow it under Administration → Services "
+ALLOW_HINT = N_(
+    "An administrator can allow it under Administration → Email Service Settings "
     '("Internal servers that manual details may reach").'
 )
 
@@ -44,5 +47,5 @@ def refused_on_save(endpoints: dict[str, dict | None]) -> dict[str, str]:
         reason = policy.literal_refusal(endpoint["host"])
         if reason:
             sentence = Detail.FORBIDDEN_LITERAL.format(address=endpoint["host"], reason=reason)
-            errors[f"{protocol}.host"] = f"{sentence} {ALLOW_HINT}"
+            errors[f"{protocol}.host"] = f"{sentence} {_(ALLOW_HINT)}"
     return errors
