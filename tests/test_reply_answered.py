@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.job_worker import run_burst
+from tests.support.message_factory import make_account, make_folder, make_message
 from tests.support.send_support import sending_mailbox
 from tests.support.sync_support import imap_login, server_flags, stored_flags
 from webapp.extensions import db
@@ -67,6 +68,10 @@ def test_reply_and_forward_mark_the_original_at_once_and_on_the_server(
         assert api["alice"].post(f"/api/v1/messages/{row.id}/reply").status_code == 202
     run_burst()
     contract_id, contract_uid, memo_id = contract.id, contract.uid, memo.id
+    # Bob holds a message with the same Message-ID: Alice's replies never touch it.
+    bob_box = make_account(users["bob"]["user"].id, "bob@example.com", state="connected", active=True)
+    bob_copy = make_message(make_folder(bob_box), subject="Contract", message_id="<contract@example.org>")
+    bob_copy_id = bob_copy.id
 
     # A send that fails (the SMTP login is refused) marks nothing.
     account.smtp_password_encrypted = box().encrypt("wrong")
@@ -122,6 +127,8 @@ def test_reply_and_forward_mark_the_original_at_once_and_on_the_server(
     result = send_outgoing(gone.id)
     assert result["ok"] and result["state"] == "sent", result
     assert MessageChange.query.count() == 0  # nothing pending, no failure notice
+
+    assert db.session.get(Message, bob_copy_id).flags == ""  # another user's message: untouched
 
     # A following sync agrees with the server: the flags stay.
     assert sync_account(account.id)["ok"]
