@@ -200,6 +200,9 @@ def test_a_stored_diagnosis_is_translated_when_shown(app):
             "(o Nessuna) per la porta 993, oppure usa la porta TLS."
         )
         assert i18n.translate_stored("Something no catalogue knows.") == "Something no catalogue knows."
+    with in_language(app, "pl"):  # a mailbox's last error: "IMAP: " before the stored sentence
+        failed = "IMAP: Authentication failed due to incorrect credentials."
+        assert i18n.translate_stored(failed) == "IMAP: Uwierzytelnianie nie powiodło się z powodu błędnych danych logowania."
 
 
 def test_a_plugin_ships_its_own_catalogue(tmp_path, fresh_plugins, make_app):

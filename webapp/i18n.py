@@ -151,6 +151,9 @@ def _compile(template: str) -> list[re.Pattern]:
     return patterns
 
 
+_PROTOCOL_PREFIX = re.compile(r"(IMAP|SMTP|POP3): (.+)", re.S)
+
+
 def translate_stored(text: str | None) -> str:
     """An English text a job stored, in the request's language (unchanged when unknown)."""
     if not text or not isinstance(text, str):
@@ -158,6 +161,9 @@ def translate_stored(text: str | None) -> str:
     translated = gettext(text)
     if translated != text or str(get_locale() or "en") == "en":
         return translated
+    prefixed = _PROTOCOL_PREFIX.match(text)  # "IMAP: <sentence>" (a mailbox's last error)
+    if prefixed:
+        return f"{prefixed.group(1)}: {translate_stored(prefixed.group(2))}"
     for pattern, template in _patterns():
         match = pattern.match(text)
         if match:
