@@ -18,6 +18,7 @@ from tests.support.message_factory import make_account, make_folder, make_messag
 from tests.support.send_support import sending_mailbox
 from tests.support.sync_support import imap_login, server_flags, stored_flags
 from webapp.extensions import db
+from webapp.jobs.message_changes import mark_original
 from webapp.jobs.send import send_outgoing
 from webapp.jobs.sync import sync_account
 from webapp.models import Folder, Message, MessageChange, OutgoingMessage
@@ -135,3 +136,50 @@ def test_reply_and_forward_mark_the_original_at_once_and_on_the_server(
     db.session.expire_all()
     inbox = Folder.query.filter_by(account_id=account.id, name="INBOX").one()
     assert stored_flags(inbox.id) == server_flags(clean_dovecot, "INBOX")
+
+
+def test_pop3_originals_change_in_the_console_and_a_message_being_moved_is_left_alone(app, users):
+    alice = users["alice"]["user"]
+    pop = make_account(alice.id, "alice@pop.example", incoming_protocol="pop3", state="connected")
+    pop_copy = make_message(make_folder(pop), subject="Plan", message_id="<plan@example.org>", seen=True)
+    imap_box = make_account(alice.id, "alice@example.com", state="connected")
+    moving = make_message(make_folder(imap_box), subject="Plan", message_id="<plan@example.org>")
+    moving.uid = -moving.id  # a move of it is in flight: where it is on the server is not known yet
+    db.session.commit()
+    reply = OutgoingMessage(
+        user_id=alice.id,
+        account_id=imap_box.id,
+        from_addr="alice@example.com",
+        message_id="<r1@mailroom.test>",
+        origin="reply",
+        in_reply_to="<plan@example.org>",
+        references_header="<plan@example.org>",
+    )
+    forward = OutgoingMessage(
+        user_id=alice.id,
+        account_id=imap_box.id,
+        from_addr="alice@example.com",
+        message_id="<f1@mailroom.test>",
+        origin="forward",
+        references_header="<older@example.org> <plan@example.org>",
+    )
+    plain = OutgoingMessage(
+        user_id=alice.id,
+        account_id=imap_box.id,
+        from_addr="alice@example.com",
+        message_id="<c1@mailroom.test>",
+        origin="compose",
+        in_reply_to="<plan@example.org>",
+    )
+    db.session.add_all([reply, forward, plain])
+    db.session.commit()
+    pop_id, moving_id = pop_copy.id, moving.id
+
+    assert mark_original(plain) == []  # a new message that merely names a parent: nothing
+    # Both copies are the original; the one being moved is skipped without an error.
+    assert mark_original(reply) == [pop_id, moving_id]
+    assert mark_original(forward) == [pop_id, moving_id]
+    db.session.expire_all()
+    assert db.session.get(Message, pop_id).flags.split() == ["$Forwarded", "\\Answered", "\\Seen"]
+    assert db.session.get(Message, moving_id).flags == ""
+    assert MessageChange.query.count() == 0  # POP3: the console's own flags, no job

@@ -81,7 +81,7 @@ def start(
 
 def mark_original(outgoing: OutgoingMessage) -> list[int]:
     """A reply or forward was sent: its original shows ``\\Answered`` / ``$Forwarded`` now and
-    the write-back job sets it on the server; the ids of the messages marked.
+    the write-back job sets it on the server; answers the ids of the originals found.
 
     Nothing for other origins, an original gone meanwhile, already marked, or being moved.
     Never raises: the message is sent whatever becomes of its original's flag (a failure is
