@@ -202,8 +202,15 @@ def test_italian_and_polish_users_walk_the_console(live, new_page, dovecot, lang
 
     # --- the administrator's Email Service Settings: add, hide, delete ---------------------------
     admin = login(new_page(), live, "admin")
+    admin.set_viewport_size({"width": 1366, "height": 900})
     admin.goto(live.url + "/admin/email/services")
     expect(admin.locator("html")).to_have_attribute("lang", language)
+    # At 1366 px the administration links, longer in it/pl, keep to one line and all fit in it.
+    admin_row = admin.locator("header .nav-admin ul")
+    rows = "(ul) => new Set([...ul.children].map((li) => Math.round(li.getBoundingClientRect().top))).size"
+    assert admin_row.evaluate(rows) == 1, f"{language}: the administration links wrap at 1366 px"
+    assert admin_row.evaluate("(ul) => ul.scrollWidth <= ul.clientWidth"), "administration links cut off"
+    assert admin.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     expect(admin.locator("h1")).to_have_text(t["settings"])
     admin.click("#add-corporate-server")
     expect(admin.locator("#trust-fields")).to_be_visible()
