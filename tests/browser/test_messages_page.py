@@ -152,6 +152,14 @@ def test_select_flag_write_back_shortcuts_and_help(live_server, new_page, clean_
     page.goto(f"{live_server.url}/messages/?folder={inbox}")
     rows = page.locator("#messages tr.message")
     assert rows.count() == 3 and page.locator("#mail-actions").is_visible()
+    if width == 390:  # compact cards: checkbox and state dot on the sender's line, no label rows for them
+        first = rows.nth(0)
+        sender = first.locator("td.from").bounding_box()
+        for cell in ("td.select", "td.flags"):
+            box = first.locator(cell).bounding_box()
+            assert sender["y"] - 1 <= box["y"] and box["y"] + box["height"] <= sender["y"] + sender["height"] + 1, cell
+            assert first.locator(cell).evaluate("(td) => getComputedStyle(td, '::before').display") == "none", cell
+        assert first.bounding_box()["height"] < 200
 
     rows.nth(0).locator("input.select-message").check()
     rows.nth(1).locator("input.select-message").check()
