@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from tests.conftest import login
@@ -83,3 +84,35 @@ def test_message_page_history_and_others_messages(client, users):
     hist = client.get("/messages/history?address=carol@example.com").get_data(as_text=True)
     assert "With body" in hist and "alice@work.example › INBOX" in hist
     assert client.get("/messages/history?address=nobody").status_code == 422
+
+
+def test_role_folders_by_their_role_name_and_move_to_not_offering_where_they_are(client, users):
+    """In the sidebar and the "Move to" list a folder with a role is named by the role, in the
+    reader's language; others keep their IMAP name. A unified view's "Move to" leaves out the
+    folders of its own role (the messages are there already); a folder's page leaves out that folder."""
+    alice = users["alice"]["id"]
+    work = make_account(alice, "alice@work.example", description="Work")
+    inbox = make_folder(work, name="INBOX", role="inbox")
+    sent = make_folder(work, name="Posta inviata", role="sent")
+    archive = make_folder(work, name="Archivio 2025", role=None)
+    for folder in (inbox, sent, archive):
+        make_message(folder, subject=f"Preventivo {folder.name}", date=T0)
+    db.session.commit()
+    login(client, "alice", users["alice"]["password"])
+    it = {"Accept-Language": "it"}
+
+    def options(html: str) -> list[str]:
+        select = html.split('id="move-target"')[1].split("</select>")[0]
+        return [o.split(">", 1)[1].split("<")[0] for o in select.split("<option ")[1:]]
+
+    page = client.get("/messages/?role=inbox", headers=it).get_data(as_text=True)
+    nav = page.split('id="mail-nav"')[1].split("</aside>")[0]
+    for folder, raw, shown in ((sent, "Posta inviata", "Inviati"), (inbox, "INBOX", "Posta in arrivo"),
+                               (archive, "Archivio 2025", "Archivio 2025")):  # fmt: skip
+        assert re.search(f'data-folder="{folder.id}" title="{raw}"[^>]*>{shown}</a>', nav), (raw, shown)
+    assert sorted(options(page)) == ["Archivio 2025", "Inviati"]  # not the Inbox the view lists
+
+    folder_page = client.get(f"/messages/?folder={archive.id}", headers=it).get_data(as_text=True)
+    assert sorted(options(folder_page)) == ["Inviati", "Posta in arrivo"]
+    english = client.get(f"/messages/?folder={sent.id}").get_data(as_text=True)
+    assert sorted(options(english)) == ["Archivio 2025", "Inbox"]
