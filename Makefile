@@ -24,7 +24,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
 
 # Translations (docs/translations.md): the .po catalogues are committed, the compiled .mo files are
 # built here, by the install step of `make run` and `make test` (and again when a .po changes).
-BABEL_KEYWORDS := -k _l -k lazy_gettext -k N_
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_pgettext:1c,2 -k N_
 PO_FILES := $(wildcard webapp/translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 

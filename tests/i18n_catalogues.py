@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "webapp" / "translations"
 LANGUAGES = ("it", "pl")
 #: The keywords of `make translations` (Makefile: BABEL_KEYWORDS), besides Babel's defaults.
-KEYWORDS = ("_l", "lazy_gettext", "N_")
+KEYWORDS = ("_l", "lazy_gettext", "lazy_pgettext:1c,2", "N_")
 
 
 def po_path(language: str) -> Path:

@@ -17,7 +17,8 @@ from connectors.plugins import get_plugin_manager, hookimpl
 from tests.conftest import login
 from tests.i18n_catalogues import LANGUAGES, compile_catalogues, extract, read_catalogue
 from tests.support.message_factory import make_account
-from webapp import i18n, quoting
+from webapp import i18n, look, quoting
+from webapp.compose.routes import outgoing_state_label
 from webapp.diagnosis import Audience, explain
 from webapp.extensions import db
 from webapp.jobs import out_of_office as ooo_jobs
@@ -256,3 +257,37 @@ def test_people_without_a_zone_get_the_servers(monkeypatch, make_app):
         assert i18n.when(datetime(2026, 7, 1, 10, 0)) == "1 lip 2026, 12:00"  # CEST, UTC+2
     monkeypatch.setenv("TZ", "Not/A_Zone")
     assert i18n.server_time_zone() != "Not/A_Zone"  # an unknown TZ is not taken
+
+
+def test_state_words_are_one_things_state_not_the_folder_views_plural(app, client, users):
+    """ "Sent"/"Scheduled" as a message's state (context "message state") and "Active"/"Disabled"
+    as a user's (context "user state") have their own entries: singular, in the noun's gender."""
+    expected = {
+        "it": {
+            "sent": "Inviato",
+            "scheduled": "Programmato",
+            "folder": "Inviati",
+            "user": ("Attivo", "Disattivato"),
+        },
+        "pl": {
+            "sent": "Wysłana",
+            "scheduled": "Zaplanowana",
+            "folder": "Wysłane",
+            "user": ("Aktywny", "Wyłączony"),
+        },
+    }
+    for language, words in expected.items():
+        with in_language(app, language):
+            assert look.state_word("sent") == outgoing_state_label("sent") == words["sent"]
+            assert look.state_word("scheduled") == outgoing_state_label("scheduled") == words["scheduled"]
+            assert gettext("Sent") == words["folder"]  # the folder view keeps its plural
+    bob = db.session.get(User, users["bob"]["id"])
+    bob.disabled_at = datetime(2026, 1, 1)
+    db.session.commit()
+    login(client, "admin", users["admin"]["password"])
+    for language, words in expected.items():
+        page = client.get("/admin/email/users", headers={"Accept-Language": language}).get_data(as_text=True)
+        active, disabled = words["user"]
+        assert (
+            f'<span class="word">{active}</span>' in page and f'<span class="word">{disabled}</span>' in page
+        )

@@ -16,7 +16,7 @@ import logging
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, jsonify, render_template, request
-from flask_babel import gettext
+from flask_babel import gettext, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
@@ -35,13 +35,14 @@ STATE_WORDS = {
     "service_removed": _l("Service removed"),
     "disabled": _l("Disabled"),
     "needs_sign_in": _l("Needs to sign in again"),
-    # outgoing messages
-    "scheduled": _l("Scheduled"),
-    "queued": _l("Queued"),
-    "sending": _l("Sending"),
-    "sent": _l("Sent"),
-    "failed": _l("Failed"),
-    "cancelled": _l("Cancelled"),
+    # outgoing messages: "message state", one message (it "messaggio" m., pl "wiadomość" f.), so
+    # "Sent"/"Scheduled" do not take the folder views' plural words
+    "scheduled": lazy_pgettext("message state", "Scheduled"),
+    "queued": lazy_pgettext("message state", "Queued"),
+    "sending": lazy_pgettext("message state", "Sending"),
+    "sent": lazy_pgettext("message state", "Sent"),
+    "failed": lazy_pgettext("message state", "Failed"),
+    "cancelled": lazy_pgettext("message state", "Cancelled"),
     # jobs, workers, users, anything else
     "started": _l("Running"),
     "finished": _l("Done"),

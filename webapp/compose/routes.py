@@ -6,31 +6,26 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from connectors.i18n import N_
-
 from .. import attachments, mailbox_usability, send_queue, sending
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..jobs import send as send_job
+from ..look import STATE_WORDS
 from ..models import Account
 from . import bp
 from .common import form_fields, render_form
 
 FINAL_STATES = ("sent", "failed", "cancelled")
 #: The words of the state badges (each state has its own colour in mailroom.css, .badge.state-*).
+#: Their words are look.STATE_WORDS' (context "message state": one message, not a folder view).
 STATE_LABELS = {
-    "scheduled": N_("Scheduled"),
-    "queued": N_("Queued"),
-    "sending": N_("Sending"),
-    "sent": N_("Sent"),
-    "failed": N_("Failed"),
-    "cancelled": N_("Cancelled"),
+    state: STATE_WORDS[state] for state in ("scheduled", "queued", "sending", "sent", "failed", "cancelled")
 }
 
 
 @bp.app_template_filter("outgoing_state_label")
 def outgoing_state_label(state: str) -> str:
-    return _(STATE_LABELS[state]) if state in STATE_LABELS else state
+    return str(STATE_LABELS[state]) if state in STATE_LABELS else state
 
 
 @bp.app_template_global("waiting_from")
@@ -100,7 +95,7 @@ def status(outgoing_id: int):
         row=row,
         info=sending.outgoing_as_dict(row, full=True),
         final=FINAL_STATES,
-        labels=STATE_LABELS,
+        labels={state: str(word) for state, word in STATE_LABELS.items()},
         stranded=_stranded(row) if row.state == "scheduled" else None,
     )
 
