@@ -20,7 +20,6 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
-from rq import Worker
 from rq.cron import CronScheduler
 from waitress import create_server
 
@@ -32,7 +31,7 @@ from .errors import DomainError, NotFound
 from .extensions import db
 from .jobs import idle, schedule
 from .jobs.abandoned import Pulse, die_with_parent
-from .jobs.worker import WarmWorker, warm_up
+from .jobs.worker import ForkingWorker, WarmWorker, warm_up
 from .models import Account
 from .queue import get_queues, get_redis, start_embedded, stop_embedded
 from .secretbox import box
@@ -203,10 +202,11 @@ def worker(burst: bool, fork: bool, max_jobs: int | None):
     os.register_at_fork(after_in_child=lambda: die_with_parent(parent))
     # Both lanes, interactive first: RQ takes the first non-empty queue in this order.
     if fork:
-        w = Worker(get_queues(), connection=get_redis())
+        w = ForkingWorker(get_queues(), connection=get_redis())
     else:
         warm_up()
         w = WarmWorker(get_queues(), connection=get_redis(), app=current_app._get_current_object())
+    w.listen_for_early_stop()  # a stop asked before RQ's own handlers are in is kept (jobs/worker.py)
     pulse = Pulse(get_redis(), w.name).start()
     try:
         ok = w.work(burst=burst, with_scheduler=True, max_jobs=max_jobs)

@@ -22,8 +22,10 @@ What the fork used to give, and what stands in for it (argued in docs/scaling.md
 
 from __future__ import annotations
 
+import signal
+
 from flask import Flask
-from rq import SimpleWorker
+from rq import SimpleWorker, Worker
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
@@ -33,7 +35,36 @@ from connectors.plugins import get_plugin_manager
 from ..extensions import db
 
 
-class WarmWorker(SimpleWorker):
+class EarlyStop:
+    """A SIGTERM/SIGINT that arrives while RQ starts is kept, not lost or fatal.
+
+    RQ prints "Listening on" and cleans its registries before it installs its own warm-shutdown
+    handlers; a stop asked in that window used to kill the worker outright (its pulse left behind,
+    to expire).  :meth:`listen_for_early_stop` keeps the signal; once RQ's handlers are in, the
+    worker stops on request as if it had come a moment later.
+    """
+
+    _early_signal: int | None = None
+
+    def listen_for_early_stop(self) -> None:
+        signal.signal(signal.SIGTERM, self._remember_signal)
+        signal.signal(signal.SIGINT, self._remember_signal)
+
+    def _remember_signal(self, signum, _frame) -> None:
+        self._early_signal = signum
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        if self._early_signal is not None:
+            self.log.info("Worker %s: stop asked while starting", self.name)
+            self._stop_requested = True
+
+
+class ForkingWorker(EarlyStop, Worker):
+    """RQ's forking ``Worker`` (``mailroom worker --fork``), keeping an early stop."""
+
+
+class WarmWorker(EarlyStop, SimpleWorker):
     """RQ's ``SimpleWorker`` with one app context (a fresh database session) per job."""
 
     def __init__(self, *args, app: Flask, **kwargs) -> None:
