@@ -261,7 +261,9 @@ def test_srv_answers_when_there_is_no_autoconfig(context, dns_server, https_serv
     assert found.username_hint == "ann@srv.test"
     assert [a.source for a in report.attempts] == ["preset", "mx", "autoconfig", "srv"]
     assert "HTTP 404" in report.attempts[2].detail
-    assert len(https_server.requests) == 2
+    # Only this domain's two autoconfig URLs were asked (a request an earlier test's discovery left
+    # in flight may reach the shared server late: not counted).
+    assert len([host for host, _ in https_server.requests if host.endswith("srv.test")]) == 2
 
 
 def test_autoconfig_beats_srv(context, dns_server, https_server):
