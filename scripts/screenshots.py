@@ -248,7 +248,7 @@ def take(base: str, pages, out: str, widths: list[int]) -> list[str]:
             contexts = {}
             for name, who, path in pages:
                 if who not in contexts:
-                    contexts[who] = _signed_in(browser, base, who, width)
+                    contexts[who] = signed_in(browser, base, who, width)
                 page = contexts[who]
                 page.goto(base + path)
                 try:
@@ -267,8 +267,10 @@ def take(base: str, pages, out: str, widths: list[int]) -> list[str]:
     return written
 
 
-def _signed_in(browser, base: str, who: str | None, width: int):
-    context = browser.new_context(viewport={"width": width, "height": 900 if width > 600 else 844})
+def signed_in(browser, base: str, who: str | None, width: int, language: str | None = None):
+    """A page signed in as ``who`` (None: signed out), its browser asking for ``language`` if given."""
+    viewport = {"width": width, "height": 900 if width > 600 else 844}
+    context = browser.new_context(viewport=viewport, **({"locale": language} if language else {}))
     page = context.new_page()
     if who:
         page.goto(base + "/login")

@@ -38,7 +38,7 @@ def take(base: str, pages, out: str, widths: list[int], languages: list[str]) ->
                 contexts = {}
                 for name, who, path in pages:
                     if who not in contexts:
-                        contexts[who] = _signed_in(browser, base, who, width, language)
+                        contexts[who] = shots.signed_in(browser, base, who, width, language)
                     page = contexts[who]
                     page.goto(base + path)
                     try:
@@ -55,20 +55,6 @@ def take(base: str, pages, out: str, widths: list[int], languages: list[str]) ->
                     page.context.close()
         browser.close()
     return written
-
-
-def _signed_in(browser, base: str, who: str | None, width: int, language: str):
-    context = browser.new_context(
-        viewport={"width": width, "height": 900 if width > 600 else 844}, locale=language
-    )
-    page = context.new_page()
-    if who:
-        page.goto(base + "/login")
-        page.fill("#username", who)
-        page.fill("#password", shots.PASSWORDS[who])
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/login" not in url)
-    return page
 
 
 def main(argv: list[str] | None = None) -> None:
