@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .unavailable import wants_json
 
 log = logging.getLogger(__name__)
 
@@ -122,15 +123,6 @@ ERROR_TEXTS = {
 }
 
 
-def _wants_json() -> bool:
-    return (
-        request.blueprint == "api"
-        or request.path.startswith("/api/")
-        or request.is_json
-        or request.accept_mimetypes.best == "application/json"
-    )
-
-
 def _way_back() -> str | None:
     """The page the person came from, when it is one of ours and not this one."""
     referrer = request.referrer
@@ -147,7 +139,7 @@ def http_error(exc: HTTPException):
         return exc
     if exc.code >= 500:
         db.session.rollback()
-    if _wants_json():
+    if wants_json():
         description = exc.description if exc.code < 500 else gettext("Internal server error.")
         return jsonify({"error": description}), exc.code, _headers(exc)
     heading, sentence = ERROR_TEXTS[exc.code]

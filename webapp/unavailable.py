@@ -20,7 +20,8 @@ from .queue import UNREACHABLE
 log = logging.getLogger(__name__)
 
 
-def _wants_json() -> bool:
+def wants_json() -> bool:
+    """An API or JSON caller: it gets a JSON body, not a page (this answer and the error pages)."""
     return (
         request.blueprint == "api"
         or request.path.startswith("/api/")
@@ -31,7 +32,7 @@ def _wants_json() -> bool:
 
 def queue_unavailable(exc: QueueUnavailable):
     db.session.rollback()
-    if _wants_json():
+    if wants_json():
         return jsonify(exc.as_dict()), exc.status, exc.headers
     return render_template("unavailable.html", error=exc), exc.status, exc.headers
 
