@@ -12,6 +12,7 @@ import os
 import pytest
 import redis
 from cryptography.fernet import Fernet
+from redis.connection import AbstractConnection
 
 from connectors import plugins
 from tests.support.parallel import isolate_worker
@@ -195,3 +196,17 @@ def api(client, users):
 
 def login(client, username, password):
     return client.post("/login", data={"username": username, "password": password}, follow_redirects=False)
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Counts what redis-py sends to the server: one per command, one per pipeline."""
+    sent = []
+    real = AbstractConnection.send_packed_command
+
+    def counted(self, command, check_health=True):
+        sent.append(1)
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent

@@ -7,7 +7,6 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
-from redis.connection import AbstractConnection
 from rq.job import Job
 
 from webapp import settings_store
@@ -68,20 +67,6 @@ def fleet(app):
     db.session.commit()
     yield [a.id for a in Account.query.filter_by(user_id=owner.id).order_by(Account.id)]
     get_queue(PERIODIC).empty()
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """Counts what redis-py sends to the server: one per command, one per pipeline."""
-    sent = []
-    real = AbstractConnection.send_packed_command
-
-    def counted(self, command, check_health=True):
-        sent.append(1)
-        return real(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
-    return sent
 
 
 def test_cron_enqueues_the_fleet_in_pipelines_and_spreads_the_next_pass(app, fleet, round_trips):

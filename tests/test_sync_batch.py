@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-from redis.connection import AbstractConnection
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from sqlalchemy import event
@@ -77,19 +76,6 @@ def writes():
     event.listen(db.engine, "before_cursor_execute", before)
     yield seen
     event.remove(db.engine, "before_cursor_execute", before)
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    sent = []
-    real = AbstractConnection.send_packed_command
-
-    def counted(self, command, check_health=True):
-        sent.append(1)
-        return real(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
-    return sent
 
 
 def test_one_batch_checks_a_server_s_mailboxes_records_the_unchanged_at_once_and_syncs_the_changed(
