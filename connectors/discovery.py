@@ -69,6 +69,56 @@ GRACE = 1.0
 
 _LOCAL_PART_BAD = re.compile(r"[\s\x00-\x1f\x7f<>()\[\]\\,;:\"]")
 
+#: Why a source found nothing (its notes, shown on the connect form after "Find settings"): the
+#: job stores the English, the web translates it for its reader (``webapp.i18n.translate_stored``).
+WHY = {
+    "no_time": N_("no time left to look up {rdtype} {name}"),
+    "dns_timeout": N_("the DNS lookup of {rdtype} {name} timed out"),
+    "dns_failed": N_("the DNS lookup of {rdtype} {name} failed: {error}"),
+    "no_address": N_("{host} has no address in DNS"),
+    "refused": N_(
+        "{host} resolves to {ip}, a {reason} address, which discovery may not reach "
+        "(an administrator can allow it in the settings)"
+    ),
+    "connect_failed": N_("could not connect to {host}: {failures}"),
+    "connect_one": N_("{ip} port {port}: {error}"),
+    "no_time_left": N_("no time left"),
+    "bad_certificate": N_("the certificate of {host} is not valid: {reason}"),
+    "no_tls": N_("no TLS handshake with {host}: {error}"),
+    "not_https": N_("refused to fetch {url}: only https:// URLs are fetched"),
+    "bad_url": N_("refused to fetch {url}: not a valid host or port"),
+    "url_timed_out": N_("{url}: timed out"),
+    "no_location": N_("{url}: redirect without a Location"),
+    "redirect_refused": N_("{url}: refused the redirect to {target} (not https://)"),
+    "redirects": N_("{url}: more than {count} redirects"),
+    "too_long": N_("{url}: the response is {size} bytes, more than the {limit} allowed"),
+    "too_large": N_("{url}: the response is larger than the {limit} bytes allowed"),
+    "read_timeout": N_("{url}: timed out while reading the response"),
+    "doc_too_large": N_("the document is larger than the {limit} bytes allowed"),
+    "doctype": N_("the document declares a DOCTYPE or entities, which autoconfig never needs"),
+    "not_xml": N_("not well-formed XML: {error}"),
+    "root": N_("the root element is <{tag}>, not <clientConfig>"),
+    "no_provider": N_("no <emailProvider> in the document"),
+    "no_server": N_("the document has no usable IMAP or POP3 server"),
+    "no_answer": N_("no answer within {seconds} s"),
+    "no_answer_notes": N_("no answer within {seconds} s ({notes})"),
+    "wrong_type": N_("returned {type}, not DiscoveredSettings"),
+    "empty_answer": N_("an answer without any server"),
+}
+
+#: Where a suggestion came from, one sentence for the form (:func:`describe`).
+SOURCE_WORDS = {
+    "preset": N_("Known provider: {name}."),
+    "mx": N_("The domain's mail is handled by {mx} ({name})."),
+    "autoconfig": N_("From the domain's autoconfig file at {url}."),
+    "srv": N_("From the domain's DNS SRV records ({names})."),
+    "srv_bare": N_("From the domain's DNS SRV records."),
+    "probe": N_("Guessed by connecting to {where}; check the suggestion before saving."),
+    "plugin": N_("Suggested by the discovery plugin {source!r}."),
+    "known_provider": N_("a known provider"),
+    "autoconfig_url": N_("its autoconfig URL"),
+}
+
 
 class AddressRefused(DiscoveryError):
     """A name resolved to an internal address that the address policy does not allow."""
@@ -141,7 +191,7 @@ def dns_query(context: DiscoveryContext, name: str, rdtype: str, deadline: float
     """
     left = remaining(deadline)
     if left <= 0:
-        raise DiscoveryError(f"no time left to look up {rdtype} {name}")
+        raise DiscoveryError(WHY["no_time"].format(rdtype=rdtype, name=name))
     try:
         answer = context.get_resolver().resolve(
             dns.name.from_text(name), rdtype, lifetime=left, raise_on_no_answer=False, search=False
@@ -149,11 +199,11 @@ def dns_query(context: DiscoveryContext, name: str, rdtype: str, deadline: float
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return []
     except dns.resolver.LifetimeTimeout:
-        raise DiscoveryError(f"the DNS lookup of {rdtype} {name} timed out") from None
+        raise DiscoveryError(WHY["dns_timeout"].format(rdtype=rdtype, name=name)) from None
     except dns.resolver.NoNameservers as exc:
-        raise DiscoveryError(f"the DNS lookup of {rdtype} {name} failed: {exc}") from None
+        raise DiscoveryError(WHY["dns_failed"].format(rdtype=rdtype, name=name, error=exc)) from None
     except dns.exception.DNSException as exc:
-        raise DiscoveryError(f"the DNS lookup of {rdtype} {name} failed: {exc}") from None
+        raise DiscoveryError(WHY["dns_failed"].format(rdtype=rdtype, name=name, error=exc)) from None
     return list(answer.rrset) if answer.rrset is not None else []
 
 
@@ -172,7 +222,7 @@ def resolve_addresses(context: DiscoveryContext, host: str, deadline: float) -> 
             if found:  # an AAAA timeout after a good A answer: use what we have
                 break
     if not found:
-        raise DiscoveryError(errors[0] if errors else f"{host} has no address in DNS")
+        raise DiscoveryError(errors[0] if errors else WHY["no_address"].format(host=host))
     return list(dict.fromkeys(found))
 
 
@@ -181,10 +231,7 @@ def check_addresses(context: DiscoveryContext, host: str, addresses: Sequence[IP
     for ip in addresses:
         reason = context.address_policy.refusal(host, ip)
         if reason:
-            raise AddressRefused(
-                f"{host} resolves to {ip}, a {reason} address, which discovery may not reach "
-                "(an administrator can allow it in the settings)"
-            )
+            raise AddressRefused(WHY["refused"].format(host=host, ip=ip, reason=reason))
 
 
 def connect_checked(context: DiscoveryContext, host: str, port: int, deadline: float) -> socket.socket:
@@ -205,11 +252,13 @@ def connect_checked(context: DiscoveryContext, host: str, port: int, deadline: f
         except OSError as exc:
             if sock is not None:
                 sock.close()
-            failures.append(f"{ip} port {port}: {exc or type(exc).__name__}")
+            failures.append(WHY["connect_one"].format(ip=ip, port=port, error=exc or type(exc).__name__))
             continue
         sock.settimeout(max(remaining(deadline), 0.01))
         return sock
-    raise DiscoveryError(f"could not connect to {host}: " + ("; ".join(failures) or "no time left"))
+    raise DiscoveryError(
+        WHY["connect_failed"].format(host=host, failures="; ".join(failures) or WHY["no_time_left"])
+    )
 
 
 def wrap_tls(context: DiscoveryContext, sock: socket.socket, host: str, deadline: float) -> ssl.SSLSocket:
@@ -219,10 +268,10 @@ def wrap_tls(context: DiscoveryContext, sock: socket.socket, host: str, deadline
         return context.ssl_context().wrap_socket(sock, server_hostname=host)
     except ssl.SSLCertVerificationError as exc:
         sock.close()
-        raise DiscoveryError(f"the certificate of {host} is not valid: {exc.verify_message}") from None
+        raise DiscoveryError(WHY["bad_certificate"].format(host=host, reason=exc.verify_message)) from None
     except (OSError, ssl.SSLError) as exc:
         sock.close()
-        raise DiscoveryError(f"no TLS handshake with {host}: {exc or type(exc).__name__}") from None
+        raise DiscoveryError(WHY["no_tls"].format(host=host, error=exc or type(exc).__name__)) from None
 
 
 # --- HTTPS -----------------------------------------------------------------------------
@@ -260,12 +309,12 @@ def fetch_https(context: DiscoveryContext, url: str, deadline: float) -> Fetched
     for _hop in range(context.max_redirects + 1):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
-            raise DiscoveryError(f"refused to fetch {url}: only https:// URLs are fetched")
+            raise DiscoveryError(WHY["not_https"].format(url=url))
         try:
             host = normalize_host(parts.hostname)
             url_port = parts.port
         except (ServerParseError, ValueError):
-            raise DiscoveryError(f"refused to fetch {url}: not a valid host or port") from None
+            raise DiscoveryError(WHY["bad_url"].format(url=url)) from None
         path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         conn = _CheckedHTTPSConnection(context, host, url_port, deadline)
         try:
@@ -285,14 +334,14 @@ def fetch_https(context: DiscoveryContext, url: str, deadline: float) -> Fetched
             except DiscoveryError:
                 raise
             except (OSError, http.client.HTTPException) as exc:
-                raise DiscoveryError(f"{url}: {_describe_io_error(exc)}") from None
+                raise DiscoveryError(_describe_io_error(url, exc)) from None
             if response.status in (301, 302, 303, 307, 308):
                 location = response.getheader("Location")
                 if not location:
-                    raise DiscoveryError(f"{url}: redirect without a Location")
+                    raise DiscoveryError(WHY["no_location"].format(url=url))
                 target = urllib.parse.urljoin(url, location)
                 if urllib.parse.urlsplit(target).scheme != "https":
-                    raise DiscoveryError(f"{url}: refused the redirect to {target} (not https://)")
+                    raise DiscoveryError(WHY["redirect_refused"].format(url=url, target=target))
                 url = target
                 continue
             if response.status != 200:
@@ -301,13 +350,13 @@ def fetch_https(context: DiscoveryContext, url: str, deadline: float) -> Fetched
             return Fetched(url=url, body=body)
         finally:
             conn.close()
-    raise DiscoveryError(f"{url}: more than {context.max_redirects} redirects")
+    raise DiscoveryError(WHY["redirects"].format(url=url, count=context.max_redirects))
 
 
-def _describe_io_error(exc: BaseException) -> str:
+def _describe_io_error(url: str, exc: BaseException) -> str:
     if isinstance(exc, TimeoutError | socket.timeout):
-        return "timed out"
-    return str(exc) or type(exc).__name__
+        return WHY["url_timed_out"].format(url=url)
+    return f"{url}: {exc or type(exc).__name__}"  # the system's own words (not translated)
 
 
 def _read_capped(
@@ -319,24 +368,24 @@ def _read_capped(
 ) -> bytes:
     length = response.getheader("Content-Length")
     if length and length.strip().isdigit() and int(length) > limit:
-        raise AutoconfigError(f"{url}: the response is {int(length)} bytes, more than the {limit} allowed")
+        raise AutoconfigError(WHY["too_long"].format(url=url, size=int(length), limit=limit))
     chunks: list[bytes] = []
     total = 0
     while True:
         left = remaining(deadline)
         if left <= 0:
-            raise DiscoveryError(f"{url}: timed out while reading the response")
+            raise DiscoveryError(WHY["read_timeout"].format(url=url))
         if conn.sock is not None:
             conn.sock.settimeout(left)
         try:
             chunk = response.read1(65536)
         except (OSError, http.client.HTTPException) as exc:
-            raise DiscoveryError(f"{url}: {_describe_io_error(exc)}") from None
+            raise DiscoveryError(_describe_io_error(url, exc)) from None
         if not chunk:
             return b"".join(chunks)
         total += len(chunk)
         if total > limit:
-            raise AutoconfigError(f"{url}: the response is larger than the {limit} bytes allowed")
+            raise AutoconfigError(WHY["too_large"].format(url=url, limit=limit))
         chunks.append(chunk)
 
 
@@ -425,18 +474,18 @@ def parse_autoconfig(data: bytes, email: str, *, limit: int = MAX_RESPONSE_BYTES
     to fetch.  Raises :class:`AutoconfigError`.
     """
     if len(data) > limit:
-        raise AutoconfigError(f"the document is larger than the {limit} bytes allowed")
+        raise AutoconfigError(WHY["doc_too_large"].format(limit=limit))
     if re.search(rb"<!\s*(DOCTYPE|ENTITY)", data, re.IGNORECASE):
-        raise AutoconfigError("the document declares a DOCTYPE or entities, which autoconfig never needs")
+        raise AutoconfigError(WHY["doctype"])
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
-        raise AutoconfigError(f"not well-formed XML: {exc}") from None
+        raise AutoconfigError(WHY["not_xml"].format(error=exc)) from None
     if _local(root.tag) != "clientConfig":
-        raise AutoconfigError(f"the root element is <{_local(root.tag)}>, not <clientConfig>")
+        raise AutoconfigError(WHY["root"].format(tag=_local(root.tag)))
     provider = next((c for c in root if _local(c.tag) == "emailProvider"), None)
     if provider is None:
-        raise AutoconfigError("no <emailProvider> in the document")
+        raise AutoconfigError(WHY["no_provider"])
     found: dict[str, list[AutoconfigServer]] = {"imap": [], "pop3": [], "smtp": []}
     for element in provider:
         kind = _local(element.tag)
@@ -453,7 +502,7 @@ def parse_autoconfig(data: bytes, email: str, *, limit: int = MAX_RESPONSE_BYTES
         if entries
     }
     if "imap" not in ordered and "pop3" not in ordered:
-        raise AutoconfigError("the document has no usable IMAP or POP3 server")
+        raise AutoconfigError(WHY["no_server"])
     display = _child_text(provider, "displayName") or None
     return AutoconfigDocument(servers=ordered, display_name=display)
 
@@ -687,7 +736,8 @@ def _ask(
 
     if not task.done:
         log.warning("Discovery source %s did not finish within %.1f s for %s", source.name, timeout, domain)
-        return attempt("timeout", f"no answer within {timeout:g} s" + (f" ({notes})" if notes else "")), None
+        words = WHY["no_answer_notes"] if notes else WHY["no_answer"]
+        return attempt("timeout", words.format(seconds=f"{timeout:g}", notes=notes)), None
     if task.error is not None:
         log.error("Discovery source %s failed for %s", source.name, domain, exc_info=task.error)
         return attempt("error", f"{type(task.error).__name__}: {task.error}"), None
@@ -696,9 +746,9 @@ def _ask(
         return attempt("nothing"), None
     if not isinstance(value, DiscoveredSettings):
         log.warning("Ignoring %r from discovery source %s: not a DiscoveredSettings", value, source.name)
-        return attempt("error", f"returned {type(value).__name__}, not DiscoveredSettings"), None
+        return attempt("error", WHY["wrong_type"].format(type=type(value).__name__)), None
     if value.imap is None and value.pop3 is None and value.smtp is None:
-        return attempt("nothing", notes or "an answer without any server"), None
+        return attempt("nothing", notes or WHY["empty_answer"]), None
     return attempt("answer", describe(value)), value
 
 
@@ -735,24 +785,24 @@ def discover_settings(
 def describe(settings: DiscoveredSettings) -> str:
     """One sentence saying where a suggestion came from, for the form."""
     extra = settings.extra or {}
+    words = SOURCE_WORDS
     if settings.source == "preset":
-        return f"Known provider: {_preset_name(settings.service_key)}."
+        return words["preset"].format(name=_preset_name(settings.service_key))
     if settings.source == "mx":
-        return f"The domain's mail is handled by {extra.get('mx', 'a known provider')} ({_preset_name(settings.service_key)})."
+        mx = extra.get("mx", words["known_provider"])
+        return words["mx"].format(mx=mx, name=_preset_name(settings.service_key))
     if settings.source == "autoconfig":
-        return f"From the domain's autoconfig file at {extra.get('url', 'its autoconfig URL')}."
+        return words["autoconfig"].format(url=extra.get("url", words["autoconfig_url"]))
     if settings.source == "srv":
         names = ", ".join(r.split()[0] for r in (extra.get("records") or {}).values())
-        return (
-            f"From the domain's DNS SRV records ({names})." if names else "From the domain's DNS SRV records."
-        )
+        return words["srv"].format(names=names) if names else words["srv_bare"]
     if settings.source == "probe":
         found = [e for e in (settings.imap, settings.smtp) if e]
         where = " and ".join(f"{e.host}:{e.port}" for e in found)
-        return f"Guessed by connecting to {where}; check the suggestion before saving."
-    return f"Suggested by the discovery plugin {settings.source!r}."
+        return words["probe"].format(where=where)
+    return words["plugin"].format(source=settings.source)
 
 
 def _preset_name(key: str | None) -> str:
     preset = service_preset(key)
-    return preset.name if preset else (key or "a known provider")
+    return preset.name if preset else (key or SOURCE_WORDS["known_provider"])

@@ -18,6 +18,7 @@ import dns.exception
 import dns.resolver
 
 from connectors.addresses import AddressPolicy
+from connectors.i18n import N_
 from connectors.settings import Security
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ DEFAULT_TIMEOUTS: Mapping[str, float] = {
 
 #: Largest autoconfig document read; anything longer is refused unread.
 MAX_RESPONSE_BYTES = 256 * 1024
+#: A note shown on the connect form (stored in English, translated when shown).
+NO_RESOLVER = N_("no DNS resolver is configured on this machine")
 
 
 class DiscoveryError(Exception):
@@ -130,5 +133,5 @@ class DiscoveryContext:
     def get_resolver(self) -> dns.resolver.Resolver:
         resolver = self.resolver or system_resolver()
         if resolver is None:
-            raise DiscoveryError("no DNS resolver is configured on this machine")
+            raise DiscoveryError(NO_RESOLVER)
         return resolver

@@ -21,10 +21,13 @@ from connectors.discovery import (
     first_in_order,
     parse_autoconfig,
 )
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import DiscoveredSettings
 
 DISCOVERY_SOURCE = "autoconfig"
+#: Its note when no file came in time (stored in English, translated when shown).
+NO_FILE = N_("no usable autoconfig file within {seconds} s")
 
 
 @hookimpl
@@ -47,5 +50,5 @@ def mailroom_discover_settings(
 
     answer = first_in_order([attempt(url) for url in autoconfig_urls(email, domain)], deadline, on_error)
     if answer is None and time.monotonic() >= deadline:
-        context.note(f"no usable autoconfig file within {timeout:g} s")
+        context.note(NO_FILE.format(seconds=f"{timeout:g}"))
     return answer

@@ -13,10 +13,16 @@ from __future__ import annotations
 import time
 
 from connectors.discovery import DiscoveryContext, DiscoveryError, dns_query
+from connectors.i18n import N_
 from connectors.plugins import hookimpl, service_presets
 from connectors.presets import DiscoveredSettings, find_by_mx
 
 DISCOVERY_SOURCE = "mx"
+#: Why it found nothing (stored in English, translated when shown).
+NOTES = {
+    "no_mx": N_("{domain} has no MX records"),
+    "no_preset": N_("no preset matches the MX hosts {hosts}"),
+}
 
 
 @hookimpl(tryfirst=True)
@@ -35,7 +41,7 @@ def mailroom_discover_settings(
         if r.exchange.to_text() != "."  # RFC 7505 null MX: the domain takes no mail
     ]
     if not hosts:
-        context.note(f"{domain} has no MX records")
+        context.note(NOTES["no_mx"].format(domain=domain))
         return None
     presets = service_presets()
     for host in hosts:
@@ -50,5 +56,5 @@ def mailroom_discover_settings(
                 service_key=preset.key,
                 extra={"mx": host},
             )
-    context.note(f"no preset matches the MX hosts {', '.join(hosts)}")
+    context.note(NOTES["no_preset"].format(hosts=", ".join(hosts)))
     return None

@@ -29,6 +29,7 @@ from connectors.discovery import (
     run_all,
     wrap_tls,
 )
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import DiscoveredSettings, Endpoint
 from connectors.settings import Security
@@ -36,6 +37,26 @@ from connectors.settings import Security
 DISCOVERY_SOURCE = "probe"
 
 MAX_LINE = 8192
+
+#: Why a probe found nothing (its note; stored in English, translated when shown).
+WHY = {
+    "lost": N_("{host}: connection lost ({error})"),
+    "long_line": N_("{host}: a line longer than {limit} bytes"),
+    "no_answer": N_("{host}: no answer in time"),
+    "closed": N_("{host}: the server closed the connection"),
+    "injected": N_("{host}: unexpected data before the TLS handshake"),
+    "not_imap": N_("{host}: not an IMAP greeting: {text!r}"),
+    "imap_plain": N_("{host}: IMAP without STARTTLS (not suggested: it would be unprotected)"),
+    "starttls_refused": N_("{host}: STARTTLS refused: {text!r}"),
+    "not_smtp": N_("{host}: not an SMTP reply: {text!r}"),
+    "smtp_greeting": N_("{host}: SMTP greeting {code} {text}"),
+    "ehlo": N_("{host}: EHLO answered {code}"),
+    "smtp_plain": N_("{host}: SMTP without STARTTLS (not suggested: it would be unprotected)"),
+    "starttls_answer": N_("{host}: STARTTLS answered {code} {text}"),
+    "no_imap": N_("no IMAP server answered: {reasons}"),
+    "no_smtp": N_("no SMTP server answered: {reasons}"),
+    "timed_out": N_("timed out"),
+}
 
 
 class _Line:
@@ -52,21 +73,21 @@ class _Line:
         try:
             self.sock.sendall(data)
         except OSError as exc:
-            raise DiscoveryError(f"{self.host}: connection lost ({exc or type(exc).__name__})") from None
+            raise DiscoveryError(WHY["lost"].format(host=self.host, error=exc or type(exc).__name__)) from None
 
     def readline(self) -> str:
         while b"\n" not in self.buffer:
             if len(self.buffer) > MAX_LINE:
-                raise DiscoveryError(f"{self.host}: a line longer than {MAX_LINE} bytes")
+                raise DiscoveryError(WHY["long_line"].format(host=self.host, limit=MAX_LINE))
             self._arm()
             try:
                 chunk = self.sock.recv(4096)
             except TimeoutError:
-                raise DiscoveryError(f"{self.host}: no answer in time") from None
+                raise DiscoveryError(WHY["no_answer"].format(host=self.host)) from None
             except OSError as exc:
-                raise DiscoveryError(f"{self.host}: connection lost ({exc or type(exc).__name__})") from None
+                raise DiscoveryError(WHY["lost"].format(host=self.host, error=exc or type(exc).__name__)) from None
             if not chunk:
-                raise DiscoveryError(f"{self.host}: the server closed the connection")
+                raise DiscoveryError(WHY["closed"].format(host=self.host))
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line.rstrip(b"\r").decode("utf-8", "replace")
@@ -74,19 +95,19 @@ class _Line:
     def _arm(self) -> None:
         left = remaining(self.deadline)
         if left <= 0:
-            raise DiscoveryError(f"{self.host}: no answer in time")
+            raise DiscoveryError(WHY["no_answer"].format(host=self.host))
         self.sock.settimeout(left)
 
     def starttls(self, context: DiscoveryContext) -> None:
         if self.buffer:  # bytes after the "go ahead" would be injected plaintext
-            raise DiscoveryError(f"{self.host}: unexpected data before the TLS handshake")
+            raise DiscoveryError(WHY["injected"].format(host=self.host))
         self.sock = wrap_tls(context, self.sock, self.host, self.deadline)
 
 
 def _imap(line: _Line, security: Security, context: DiscoveryContext) -> None:
     greeting = line.readline()
     if not greeting.upper().startswith(("* OK", "* PREAUTH")):
-        raise DiscoveryError(f"{line.host}: not an IMAP greeting: {greeting[:80]!r}")
+        raise DiscoveryError(WHY["not_imap"].format(host=line.host, text=greeting[:80]))
     if security is Security.TLS:
         line.send(b"a1 LOGOUT\r\n")
         return
@@ -103,14 +124,14 @@ def _imap(line: _Line, security: Security, context: DiscoveryContext) -> None:
             elif reply.startswith("a1 "):
                 break
     if "STARTTLS" not in capabilities.split():
-        raise DiscoveryError(f"{line.host}: IMAP without STARTTLS (not suggested: it would be unprotected)")
+        raise DiscoveryError(WHY["imap_plain"].format(host=line.host))
     line.send(b"a2 STARTTLS\r\n")
     while True:
         reply = line.readline()
         if reply.startswith("a2 "):
             break
     if not reply.upper().startswith("A2 OK"):
-        raise DiscoveryError(f"{line.host}: STARTTLS refused: {reply[:80]!r}")
+        raise DiscoveryError(WHY["starttls_refused"].format(host=line.host, text=reply[:80]))
     line.starttls(context)
     line.send(b"a3 LOGOUT\r\n")
 
@@ -120,7 +141,7 @@ def _smtp_reply(line: _Line) -> tuple[int, list[str]]:
     while True:
         text = line.readline()
         if len(text) < 3 or not text[:3].isdigit():
-            raise DiscoveryError(f"{line.host}: not an SMTP reply: {text[:80]!r}")
+            raise DiscoveryError(WHY["not_smtp"].format(host=line.host, text=text[:80]))
         lines.append(text[4:])
         if text[3:4] != "-":
             return int(text[:3]), lines
@@ -129,20 +150,20 @@ def _smtp_reply(line: _Line) -> tuple[int, list[str]]:
 def _smtp(line: _Line, security: Security, context: DiscoveryContext) -> None:
     code, text = _smtp_reply(line)
     if code != 220:
-        raise DiscoveryError(f"{line.host}: SMTP greeting {code} {' '.join(text)[:80]}")
+        raise DiscoveryError(WHY["smtp_greeting"].format(host=line.host, code=code, text=" ".join(text)[:80]))
     if security is Security.TLS:
         line.send(b"QUIT\r\n")
         return
     line.send(f"EHLO {context.helo_name}\r\n".encode("ascii", "replace"))
     code, extensions = _smtp_reply(line)
     if code != 250:
-        raise DiscoveryError(f"{line.host}: EHLO answered {code}")
+        raise DiscoveryError(WHY["ehlo"].format(host=line.host, code=code))
     if not any(e.upper().split()[:1] == ["STARTTLS"] for e in extensions[1:]):
-        raise DiscoveryError(f"{line.host}: SMTP without STARTTLS (not suggested: it would be unprotected)")
+        raise DiscoveryError(WHY["smtp_plain"].format(host=line.host))
     line.send(b"STARTTLS\r\n")
     code, text = _smtp_reply(line)
     if code != 220:
-        raise DiscoveryError(f"{line.host}: STARTTLS answered {code} {' '.join(text)[:80]}")
+        raise DiscoveryError(WHY["starttls_answer"].format(host=line.host, code=code, text=" ".join(text)[:80]))
     line.starttls(context)
     line.send(b"QUIT\r\n")
 
@@ -198,13 +219,13 @@ def mailroom_discover_settings(
     imap = imap_task.value if imap_task.done and imap_task.error is None else None
     smtp = smtp_task.value if smtp_task.done and smtp_task.error is None else None
     if imap is None:
-        context.note("no IMAP server answered: " + ("; ".join(dict.fromkeys(reasons["imap"])) or "timed out"))
+        context.note(WHY["no_imap"].format(reasons="; ".join(dict.fromkeys(reasons["imap"])) or WHY["timed_out"]))
         return None
     verified = {"imap": f"{imap.host}:{imap.port} {imap.security.value}"}
     if smtp is not None:
         verified["smtp"] = f"{smtp.host}:{smtp.port} {smtp.security.value}"
     else:
-        context.note("no SMTP server answered: " + ("; ".join(dict.fromkeys(reasons["smtp"])) or "timed out"))
+        context.note(WHY["no_smtp"].format(reasons="; ".join(dict.fromkeys(reasons["smtp"])) or WHY["timed_out"]))
     return DiscoveredSettings(
         imap=imap, smtp=smtp, source="probe", username_hint=email, extra={"verified": verified}
     )

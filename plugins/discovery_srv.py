@@ -14,11 +14,18 @@ from __future__ import annotations
 import time
 
 from connectors.discovery import DiscoveryContext, DiscoveryError, dns_query, run_all
+from connectors.i18n import N_
 from connectors.plugins import hookimpl
 from connectors.presets import DiscoveredSettings, Endpoint
 from connectors.settings import Security, normalize_host
 
 DISCOVERY_SOURCE = "srv"
+#: Why it found nothing (stored in English, translated when shown).
+NOTES = {
+    "no_answer": N_("no answer for SRV {name} within {seconds} s"),
+    "bad_target": N_("SRV {name} names an unusable target {target!r}"),
+    "none": N_("no IMAP or POP3 SRV records for {domain}"),
+}
 
 #: protocol -> SRV service labels, preferred first, with the security each implies.
 SERVICES: dict[str, tuple[tuple[str, Security], ...]] = {
@@ -57,7 +64,7 @@ def mailroom_discover_settings(
         if protocol in endpoints:
             continue  # a preferred service already answered
         if not task.done:
-            context.note(f"no answer for SRV {label}.{domain} within {timeout:g} s")
+            context.note(NOTES["no_answer"].format(name=f"{label}.{domain}", seconds=f"{timeout:g}"))
             continue
         if task.error is not None:
             context.note(str(task.error) if isinstance(task.error, DiscoveryError) else repr(task.error))
@@ -69,11 +76,11 @@ def mailroom_discover_settings(
         try:
             endpoints[protocol] = Endpoint(normalize_host(target), record.port, security)
         except ValueError:
-            context.note(f"SRV {label}.{domain} names an unusable target {target!r}")
+            context.note(NOTES["bad_target"].format(name=f"{label}.{domain}", target=target))
             continue
         records[protocol] = f"{label}.{domain} SRV {record.priority} {record.weight} {record.port} {target}"
     if "imap" not in endpoints and "pop3" not in endpoints:
-        context.note(f"no IMAP or POP3 SRV records for {domain}")
+        context.note(NOTES["none"].format(domain=domain))
         return None
     return DiscoveredSettings(
         imap=endpoints.get("imap"),

@@ -14,8 +14,10 @@ from flask_babel import force_locale, gettext, ngettext
 
 from connectors.errors import Detail, ErrorClass, MailError
 from connectors.plugins import get_plugin_manager, hookimpl
+from tests import test_discovery_jobs
 from tests.conftest import login
 from tests.i18n_catalogues import LANGUAGES, compile_catalogues, extract, read_catalogue
+from tests.support.job_worker import run_burst
 from tests.support.message_factory import make_account
 from webapp import i18n, look, quoting
 from webapp.compose.routes import outgoing_state_label
@@ -291,3 +293,68 @@ def test_state_words_are_one_things_state_not_the_folder_views_plural(app, clien
         assert (
             f'<span class="word">{active}</span>' in page and f'<span class="word">{disabled}</span>' in page
         )
+
+
+# --- texts a discovery job stores (connect form › "Find settings") ---------------------------------
+
+# The discovery tests' app, pointed at the local DNS and HTTPS servers (their fixtures, reused).
+discovery_config = test_discovery_jobs.discovery_config
+discovery_env = test_discovery_jobs.env
+discover = test_discovery_jobs.discover
+
+NOTHING_FOUND = {
+    "it": {
+        "description": "Nessuna impostazione trovata per nowhere.test: inserisci a mano i dati dei server.",
+        "notes": ["mx: nowhere.test non ha record MX", "srv: nessun record SRV IMAP o POP3 per nowhere.test"],
+        "english": ["has no MX records", "has no address", "SRV records for", "answered", "nothing found"],
+    },
+    "pl": {
+        "description": "Nie znaleziono ustawień dla nowhere.test: wpisz dane serwerów ręcznie.",
+        "notes": ["mx: nowhere.test nie ma rekordów MX", "srv: brak rekordów SRV IMAP ani POP3 dla nowhere.test"],
+        "english": ["has no MX records", "has no address", "SRV records for", "answered", "nothing found"],
+    },
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_discovery_job_stores_english_and_the_reader_gets_the_description_and_notes_in_their_language(
+    discovery_env, dns_server, language
+):
+    """A real discovery job (local DNS and HTTPS, probes at a closed port) for a person whose
+    console is Italian or Polish: the form's description and every note come translated; the
+    same stored result read by an English API caller stays English."""
+    app, apis = discovery_env()
+    english = discover(app, apis["alice"], "ann@nowhere.test")
+    assert english["description"].startswith("No settings found for nowhere.test")
+    client = app.test_client()
+    with app.app_context():
+        db.session.get(User, User.query.filter_by(username="alice").one().id).language = language
+        db.session.commit()
+    login(client, "alice", "alice-console-pw")
+    started = client.post("/mailboxes/discover", json={"email": "ann@nowhere.test"})
+    assert started.status_code == 202
+    run_burst(app)
+    result = client.get(started.get_json()["status_url"]).get_json()["result"]
+    expected = NOTHING_FOUND[language]
+    assert result["description"] == expected["description"]
+    for note in expected["notes"]:
+        assert note in result["notes"], result["notes"]
+    assert len(result["notes"]) == len(english["notes"]) == 5, result["notes"]
+    for note in result["notes"]:
+        assert not any(words in note for words in expected["english"]), note
+    # The stored job result itself stays English (language-neutral): another reader gets theirs.
+    again = apis["alice"].get(started.get_json()["status_url"].replace("/mailboxes/", "/api/v1/"))
+    assert again.get_json()["result"]["description"].startswith("No settings found for nowhere.test")
+    from flask import g
+
+    g.pop("_login_user", None)
+
+
+def test_a_discovered_service_is_named_in_the_readers_language(discovery_env):
+    app, apis = discovery_env()
+    headers = {"Accept-Language": "it"}
+    started = apis["alice"].post("/api/v1/discover", json={"email": "mario@gmail.com"}, headers=headers)
+    run_burst(app)
+    status = apis["alice"].get(started.get_json()["status_url"], headers=headers).get_json()
+    gmail = "Gmail / Google Workspace"
+    assert status["result"]["description"] == f"gmail.com è servito da {gmail}: scegli {gmail} qui sopra."

@@ -208,7 +208,8 @@ def localize_body(body: dict) -> dict:
 
 
 def localize_summary(summary: dict | None) -> dict | None:
-    """A stored connection-test summary with every diagnosis localized (for pages and the API)."""
+    """A stored job result (a connection test's summary, a discovery's suggestion) with every
+    diagnosis, description and note localized (for pages and the API)."""
     if not isinstance(summary, dict):
         return summary
     out = dict(summary)
@@ -219,7 +220,19 @@ def localize_summary(summary: dict | None) -> dict | None:
         }
     if isinstance(out.get("error"), str):
         out["error"] = translate_stored(out["error"])
+    if isinstance(out.get("description"), str):  # a discovery job's suggestion
+        out["description"] = translate_stored(out["description"])
+    if isinstance(out.get("notes"), list):
+        out["notes"] = [translate_note(note) if isinstance(note, str) else note for note in out["notes"]]
     return out
+
+
+def translate_note(note: str) -> str:
+    """A discovery note, ``<source>: <why>; <why>``: the source's name kept, each reason translated."""
+    source, separator, detail = note.partition(": ")
+    if not separator:
+        return translate_stored(note)
+    return f"{source}: " + "; ".join(translate_stored(part) for part in detail.split("; "))
 
 
 def current_locale() -> str:

@@ -30,6 +30,7 @@ from flask import current_app
 from rq.job import Job
 
 from connectors.discovery import DiscoveryContext, describe, run_discovery, validate_email
+from connectors.i18n import N_
 
 from ..errors import Invalid
 from ..models import Service, User
@@ -41,11 +42,19 @@ REQUEST_PREFIX = "mailroom:discovery-request:"
 REQUEST_TTL = 600
 
 #: Where a suggestion came from, in words for the form ({url}, {mx}, {records}, {where} filled in).
+#: The job stores the English; the job status answer translates it for its reader (webapp.i18n).
 _SOURCE_WORDS = {
-    "autoconfig": "Found in the provider's autoconfig file at {url}.",
-    "srv": "From DNS SRV records ({records}).",
-    "probe": "Guessed by connecting to {where}; check them before saving.",
+    "autoconfig": N_("Found in the provider's autoconfig file at {url}."),
+    "srv": N_("From DNS SRV records ({records})."),
+    "srv_bare": N_("From DNS SRV records."),
+    "probe": N_("Guessed by connecting to {where}; check them before saving."),
+    "service": N_("{domain} is served by {service}: choose {service} above."),
+    "service_via": N_("{domain} is served by {service} (its mail goes to {mx}): choose {service} above."),
+    "nothing": N_("No settings found for {domain}: enter the server details by hand."),
+    "expired": N_("The request expired; type the address again."),
 }
+#: A source's outcome when it left no note of its own (``nothing``, ``timeout``, ``error``).
+_OUTCOME_WORDS = {"nothing": N_("nothing found"), "timeout": N_("no answer in time"), "error": N_("failed")}
 
 
 def stash_request(redis, email: str) -> str:
@@ -113,7 +122,7 @@ def discover_settings(request_key: str) -> dict:
     """The job: look up the address waiting under ``request_key``; answer the suggestion for the form."""
     raw = get_redis().getdel(request_key)
     if raw is None:
-        return {"source": None, "error": "The request expired; type the address again."}
+        return {"source": None, "error": _SOURCE_WORDS["expired"]}
     report = run_discovery(raw.decode(), discovery_context())
     return suggestion(report)
 
@@ -124,7 +133,9 @@ def suggestion(report) -> dict:
     attempts = [a.as_dict() for a in report.attempts]
     if found is None:
         notes = [
-            f"{a.source}: {a.detail or a.outcome}" for a in report.attempts if a.outcome not in ("skipped",)
+            f"{a.source}: {a.detail or _OUTCOME_WORDS.get(a.outcome, a.outcome)}"
+            for a in report.attempts
+            if a.outcome not in ("skipped",)
         ]
         return {
             "email": report.email,
@@ -134,7 +145,7 @@ def suggestion(report) -> dict:
             "pop3": None,
             "smtp": None,
             "username": None,
-            "description": f"No settings found for {report.domain}: enter the server details by hand.",
+            "description": _SOURCE_WORDS["nothing"].format(domain=report.domain),
             "notes": notes,
             "attempts": attempts,
         }
@@ -171,14 +182,15 @@ def _describe(domain: str, found) -> str:
     if found.source in ("preset", "mx"):
         service = _service(found.service_key)
         if service is not None:
-            via = f" (its mail goes to {extra['mx']})" if found.source == "mx" and extra.get("mx") else ""
-            return f"{domain} is served by {service['name']}{via}: choose {service['name']} above."
+            if found.source == "mx" and extra.get("mx"):
+                return _SOURCE_WORDS["service_via"].format(domain=domain, service=service["name"], mx=extra["mx"])
+            return _SOURCE_WORDS["service"].format(domain=domain, service=service["name"])
         return describe(found)
     if found.source == "autoconfig" and extra.get("url"):
         return _SOURCE_WORDS["autoconfig"].format(url=extra["url"])
     if found.source == "srv":
         records = ", ".join(r.split()[0] for r in (extra.get("records") or {}).values())
-        return _SOURCE_WORDS["srv"].format(records=records) if records else "From DNS SRV records."
+        return _SOURCE_WORDS["srv"].format(records=records) if records else _SOURCE_WORDS["srv_bare"]
     if found.source == "probe":
         where = " and ".join(f"{e.host}:{e.port}" for e in (found.imap, found.smtp) if e)
         return _SOURCE_WORDS["probe"].format(where=where)
