@@ -44,6 +44,7 @@ STATE_WORDS = {
     "sent": lazy_pgettext("message state", "Sent"),
     "failed": lazy_pgettext("message state", "Failed"),
     "cancelled": lazy_pgettext("message state", "Cancelled"),
+    "held": lazy_pgettext("message state", "Held"),
     # jobs, workers, users, anything else
     "started": _l("Running"),
     "finished": _l("Done"),
@@ -68,6 +69,7 @@ STATE_ICONS = {
     "sent": "check",
     "failed": "circle-x",
     "cancelled": "x",
+    "held": "lock",
     "started": "refresh-cw",
     "finished": "check",
     "busy": "activity",

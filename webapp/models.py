@@ -582,6 +582,8 @@ class OutgoingState(str, enum.Enum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: Its owner is disabled: kept, not sent (webapp/send_holds.py, docs/users.md).
+    HELD = "held"
 
 
 _OUT = OutgoingState
@@ -589,9 +591,12 @@ _OUT = OutgoingState
 #: Moving to the state a row is already in is not a change and always allowed.
 OUTGOING_TRANSITIONS: dict[OutgoingState | None, frozenset[OutgoingState]] = {
     None: frozenset({_OUT.QUEUED, _OUT.SCHEDULED}),
-    # Edited, re-scheduled or due now; picked up by its job; cancelled; its mailbox is gone.
-    _OUT.QUEUED: frozenset({_OUT.SCHEDULED, _OUT.SENDING, _OUT.CANCELLED, _OUT.FAILED}),
-    _OUT.SCHEDULED: frozenset({_OUT.QUEUED, _OUT.SENDING, _OUT.CANCELLED, _OUT.FAILED}),
+    # Edited, re-scheduled or due now; picked up by its job; cancelled; its mailbox is gone;
+    # its owner was disabled.
+    _OUT.QUEUED: frozenset({_OUT.SCHEDULED, _OUT.SENDING, _OUT.CANCELLED, _OUT.FAILED, _OUT.HELD}),
+    _OUT.SCHEDULED: frozenset({_OUT.QUEUED, _OUT.SENDING, _OUT.CANCELLED, _OUT.FAILED, _OUT.HELD}),
+    # Its owner enabled again (its time still to come), or the owner sends, edits or cancels it.
+    _OUT.HELD: frozenset({_OUT.SCHEDULED, _OUT.QUEUED, _OUT.CANCELLED}),
     # Done; failed for good; a transient failure before the server accepted it (retried).
     _OUT.SENDING: frozenset({_OUT.SENT, _OUT.FAILED, _OUT.QUEUED}),
     # Only an operator re-queueing its failed RQ job runs it again.

@@ -477,10 +477,12 @@ def _cancellable(outgoing: OutgoingMessage, states: tuple[str, ...]) -> None:
 
 
 def cancel(outgoing: OutgoingMessage) -> OutgoingMessage:
-    """Cancel a scheduled (or still queued) message and its RQ job; 409 once it is sending or sent."""
+    """Cancel a scheduled, held (or still queued) message and its RQ job; 409 once it is sending or sent."""
     with message_lock(outgoing.id):
         db.session.refresh(outgoing)
-        _cancellable(outgoing, (OutgoingState.SCHEDULED.value, OutgoingState.QUEUED.value))
+        _cancellable(
+            outgoing, (OutgoingState.SCHEDULED.value, OutgoingState.QUEUED.value, OutgoingState.HELD.value)
+        )
         drop_job(outgoing.job_id)
         outgoing.move_to(OutgoingState.CANCELLED)
         db.session.commit()

@@ -9,7 +9,9 @@ Pages (Administration › Users, My profile › Password), the API (``/api/v1/us
 * Disabling ends the user's page sessions at once (their rows are deleted); their API
   tokens are refused while disabled (:mod:`webapp.api_tokens`), their mailboxes are no
   longer picked by cron or ``mailroom idle`` (:mod:`webapp.jobs.due`,
-  :mod:`webapp.jobs.idle`). Nothing is deleted: enabling gives it all back.
+  :mod:`webapp.jobs.idle`), and their waiting messages are held, not sent
+  (:mod:`webapp.send_holds`). Nothing is deleted: enabling gives it all back (a held message
+  whose time passed waits for its owner to send, edit or cancel it).
 * Every password change goes through :func:`change_password`: the rules of
   :mod:`webapp.passwords`, then every session of the user ends.
 
@@ -27,7 +29,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from . import email_log, passwords, sessions
+from . import email_log, passwords, send_holds, sessions
 from .errors import Conflict, Invalid, NotFound
 from .extensions import db
 from .models import Account, ApiToken, LogLevel, LogSource, Role, User, UserSession, utcnow
@@ -247,6 +249,9 @@ def _apply(user: User, admin: bool | None, disabled: bool | None) -> list[str]:
         user.disabled_at = utcnow() if disabled else None
         if disabled:
             sessions.end_all(user)  # every browser signed out at once
+            send_holds.hold_all(user)  # nothing more goes out; the send job checks too
+        else:
+            send_holds.release_all(user)  # what is still to come goes at its time
         changes.append("disabled" if disabled else "enabled")
     return changes
 

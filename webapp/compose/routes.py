@@ -15,17 +15,24 @@ from ..models import Account
 from . import bp
 from .common import form_fields, render_form
 
-FINAL_STATES = ("sent", "failed", "cancelled")
+FINAL_STATES = ("sent", "failed", "cancelled", "held")
 #: The words of the state badges (each state has its own colour in mailroom.css, .badge.state-*).
 #: Their words are look.STATE_WORDS' (context "message state": one message, not a folder view).
 STATE_LABELS = {
-    state: STATE_WORDS[state] for state in ("scheduled", "queued", "sending", "sent", "failed", "cancelled")
+    state: STATE_WORDS[state]
+    for state in ("scheduled", "queued", "sending", "sent", "failed", "cancelled", "held")
 }
 
 
 @bp.app_template_filter("outgoing_state_label")
 def outgoing_state_label(state: str) -> str:
     return str(STATE_LABELS[state]) if state in STATE_LABELS else state
+
+
+@bp.app_template_global("held_note")
+def held_note() -> str:
+    """Why a held message waits and what its owner may do (webapp/send_holds.py)."""
+    return _("Held while this account was disabled: its time has passed. Send it now, edit it or cancel it.")
 
 
 @bp.app_template_global("waiting_from")
@@ -80,8 +87,8 @@ def outgoing():
 @bp.get("/scheduled")
 @login_required
 def scheduled():
-    """The special "Scheduled" folder: messages waiting for their time, with Cancel and Edit."""
-    rows = sending.list_outgoing(current_user, "scheduled", 500)
+    """The special "Scheduled" folder: messages waiting for their time (or held), with Cancel and Edit."""
+    rows = sending.list_outgoing(current_user, "scheduled,held", 500)
     rows.sort(key=lambda r: r.send_at or r.created_at)
     return render_template("compose/outgoing.html", rows=rows, state="scheduled", title="Scheduled")
 
@@ -136,7 +143,7 @@ def attachment(outgoing_id: int, attachment_id: int):
 def edit(outgoing_id: int):
     """Edit a scheduled message; saving re-schedules it (attachments are kept unless new ones are chosen)."""
     row = _own(outgoing_id)
-    if row.state != "scheduled":
+    if row.state not in ("scheduled", "held"):
         flash(_("This message is %(state)s; it can no longer be edited.", state=row.state), "error")
         return redirect(url_for("compose.status", outgoing_id=row.id))
     if request.method == "GET":

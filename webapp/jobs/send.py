@@ -6,6 +6,7 @@ sends a message twice:
 1. it takes the message's Redis lock (cancel and edit take it too, so a message cannot be
    cancelled halfway through its SMTP transaction);
 2. a job that is no longer the row's job (the message was edited or cancelled) does nothing;
+   a message whose owner is disabled is held, not sent (``webapp.send_holds``);
 3. if ``smtp_accepted_at`` is set, an earlier run already handed the message to the SMTP
    server: this run only finishes the Sent copy;
 4. otherwise it sends (MAIL FROM, RCPT TO for To, Cc and Bcc, DATA) and writes
@@ -47,7 +48,7 @@ from connectors.errors import AUTH_CLASSES, TRANSIENT_CLASSES, ErrorClass, MailE
 from connectors.outgoing import Attachment, Outgoing, build_message, envelope_recipients
 from connectors.settings import Credentials
 
-from .. import email_log, queue
+from .. import email_log, queue, send_holds
 from ..errors import Conflict, Invalid, MailboxUnavailable
 from ..extensions import db
 from ..models import (
@@ -155,6 +156,8 @@ def _run(row: OutgoingMessage) -> dict:
         return {"ok": True, "state": row.state, "skipped": True}
     account = db.session.get(Account, row.account_id) if row.account_id else None
     user = db.session.get(User, row.user_id)
+    if send_holds.must_hold(row, user):
+        return _held(row)
     if account is None:
         return _failed(
             row, None, user, "The mailbox this message was to be sent from no longer exists.", None
@@ -184,6 +187,13 @@ def _run(row: OutgoingMessage) -> dict:
         "message_id": row.message_id,
         "sent_copy": copy_note,
     }
+
+
+def _held(row: OutgoingMessage) -> dict:
+    """Its owner is disabled (or it waits for them): keep it, send nothing (webapp.send_holds)."""
+    send_holds.hold(row)
+    db.session.commit()
+    return {"ok": False, "skipped": True, "state": row.state, "error": "Held: its owner is disabled."}
 
 
 @contextmanager
@@ -373,7 +383,7 @@ def start(outgoing: OutgoingMessage) -> Job:
 
 
 def reschedule(outgoing: OutgoingMessage, fields: dict) -> Job:
-    """Edit a scheduled message and start it again (``send_at`` null: now); 409 once it goes.
+    """Edit a scheduled (or held) message and start it again (``send_at`` null: now); 409 once it goes.
 
     Fields not given keep their values; ``attachments`` given replaces them all.
     """
@@ -382,7 +392,7 @@ def reschedule(outgoing: OutgoingMessage, fields: dict) -> Job:
     user = db.session.get(User, outgoing.user_id)
     with message_lock(outgoing.id):
         db.session.refresh(outgoing)
-        if outgoing.state != OutgoingState.SCHEDULED.value:
+        if outgoing.state not in (OutgoingState.SCHEDULED.value, OutgoingState.HELD.value):
             raise Conflict(f"This message is {outgoing.state}; it can no longer be edited.")
         merged = {**as_fields(outgoing), **fields}
         if "send_at" not in fields and outgoing.send_at is not None and outgoing.send_at <= utcnow():
