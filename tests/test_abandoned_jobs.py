@@ -19,7 +19,7 @@ from tests.support.sync_support import folder_id, make_mailbox, server_flags, st
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.jobs.abandoned import PULSE_KEY, SENTENCE
-from webapp.jobs.sync import LOCK_KEY
+from webapp.jobs.mailbox_lock import LOCK_KEY
 from webapp.models import Account, LogEntry
 from webapp.queue import get_redis
 

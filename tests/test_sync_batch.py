@@ -17,7 +17,8 @@ from tests.support.sync_support import make_mailbox
 from webapp import settings_store
 from webapp.extensions import db
 from webapp.jobs import batch, connection_slots
-from webapp.jobs.sync import JOB_KEY, LOCK_KEY, sync_due_accounts
+from webapp.jobs.mailbox_lock import LOCK_KEY
+from webapp.jobs.sync import JOB_KEY, sync_due_accounts
 from webapp.jobs.sync import start as start_sync
 from webapp.models import Account, LogEntry, LogSource, Message, Service, User, utcnow
 from webapp.queue import INTERACTIVE, PERIODIC, get_queue, get_redis, queue_name

@@ -22,8 +22,9 @@ from tests.support.job_worker import run_burst
 from tests.support.sync_support import folder_id, make_mailbox, server_flags, stored_flags
 from webapp import settings_store
 from webapp.extensions import db
-from webapp.jobs.sync import LOCK_KEY, sync_account, sync_due_accounts
+from webapp.jobs.mailbox_lock import LOCK_KEY
 from webapp.jobs.sync import start as start_sync
+from webapp.jobs.sync import sync_account, sync_due_accounts
 from webapp.models import Account, AccountState, LogEntry, LogSource
 from webapp.queue import get_redis
 

@@ -6,8 +6,9 @@ server (their service, or the typed IMAP host) and enqueues :func:`sync_batch` j
 
 1. reads its mailboxes, their servers, credentials and connection limits, and the stored state of
    every folder marked for sync, in a few queries (not a few per mailbox);
-2. takes the mailboxes' sync locks in one Redis pipeline (a mailbox locked by a running sync,
-   e.g. a person's "Sync now", is left to it), extended by one thread for the whole batch;
+2. takes the mailboxes' sync locks in one Redis pipeline (:mod:`webapp.jobs.mailbox_lock`; a
+   mailbox locked by a running sync, e.g. a person's "Sync now", is left to it), extended by one
+   thread for the whole batch;
 3. visits the mailboxes concurrently, ``SYNC_BATCH_THREADS`` (8) at a time and never more than
    the server's connection limit (:mod:`webapp.jobs.connection_slots`; each visit holds a slot):
    connect, login, one ``STATUS`` per folder (:func:`connectors.sync.unchanged_folders`).  A
@@ -32,7 +33,6 @@ again at their next due time.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Flask, current_app
-from rq import Callback, Retry, get_current_job
+from rq import Callback, Retry
 from rq.job import Job
 from sqlalchemy.orm import selectinload
 
@@ -55,7 +55,7 @@ from ..errors import MailboxUnavailable
 from ..extensions import db
 from ..models import Account, LogLevel, LogSource
 from ..queue import INTERACTIVE, PERIODIC, get_queue, get_redis
-from . import backoff
+from . import backoff, mailbox_lock
 from .connection_slots import Limit, NoFreeConnection, hold, limit_for
 from .outcome import Check, Line, record_failure, record_unchanged_syncs
 from .session import credentials, server_settings
@@ -64,15 +64,12 @@ from .sync import (
     BATCH_JOB,
     BATCH_KIND,
     JOB_KEY,
-    LOCK_KEY,
     _job_key_ttl,
     _job_options,
-    _release_stale,
     _retry_intervals,
     _succeeded,
     is_transient,
     job_timeout,
-    lock_ttl,
     sync_account,
     sync_on,
 )
@@ -87,22 +84,6 @@ SLOT_WAIT = 1.0
 YIELD_CHECK = 0.1
 #: Redis counter of unchanged mailboxes checked (no log row is written for them).
 UNCHANGED_COUNTER = "mailroom:sync:unchanged"
-
-#: KEYS: the mailboxes' lock keys; ARGV[1] the batch's token.  Deletes only the locks it holds.
-_RELEASE = """
-local n = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key); n = n + 1 end
-end
-return n
-"""
-#: KEYS as above; ARGV: token, ttl in ms.  Extends only the locks it still holds.
-_EXTEND = """
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]) end
-end
-return 1
-"""
 
 UNCHANGED, SYNCED, WAIT, FAILED, CRASHED = "unchanged", "synced", "waiting", "failed", "crashed"
 #: One changed mailbox's sync at a time in this process, on SQLite (see :func:`_serial`).
@@ -123,68 +104,10 @@ class Visit:
     folder_ids: list[int] = field(default_factory=list)
 
 
-# -- the locks ----------------------------------------------------------------------------------
-
-
-class BatchLocks:
-    """The batch's mailbox locks: taken in one pipeline, extended by one thread, released in one call.
-
-    Same keys and values as a single sync's lock (:class:`webapp.jobs.sync._Lock`: the holding job's
-    id), so a single sync and a batch exclude each other and a dead holder's lock is taken over alike.
-    """
-
-    def __init__(self, token: str) -> None:
-        self.redis = get_redis()
-        self.token = token
-        self.ttl_ms = int(lock_ttl() * 1000)
-        self.keys: list[str] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def acquire(self, ids: list[int]) -> list[int]:
-        with self.redis.pipeline(transaction=False) as pipe:
-            for account_id in ids:
-                pipe.set(LOCK_KEY.format(account_id), self.token, nx=True, px=self.ttl_ms)
-            answers = pipe.execute()
-        taken = [i for i, ok in zip(ids, answers, strict=True) if ok]
-        for account_id in (i for i, ok in zip(ids, answers, strict=True) if not ok):
-            lock = self.redis.lock(LOCK_KEY.format(account_id), thread_local=False)
-            if _release_stale(lock, self.token) and self.redis.set(
-                lock.name, self.token, nx=True, px=self.ttl_ms
-            ):
-                taken.append(account_id)  # its holder was a job no longer running
-        self.keys = [LOCK_KEY.format(i) for i in taken]
-        if self.keys:
-            self._thread = threading.Thread(target=self._keep, daemon=True)
-            self._thread.start()
-        return taken
-
-    def _keep(self) -> None:
-        while not self._stop.wait(max(1.0, self.ttl_ms / 3000)):
-            try:
-                self.redis.eval(_EXTEND, len(self.keys), *self.keys, self.token, self.ttl_ms)
-            except Exception:
-                return  # Redis gone: the locks expire on their own
-
-    def release(self, unchanged: int = 0) -> None:
-        """Release the locks (and count the unchanged mailboxes) in one round trip."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        with self.redis.pipeline(transaction=False) as pipe:
-            if self.keys:
-                pipe.eval(_RELEASE, len(self.keys), *self.keys, self.token)
-            if unchanged:
-                pipe.incrby(UNCHANGED_COUNTER, unchanged)
-            pipe.execute()
-
-
 def on_batch_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
     """RQ's failure callback of a batch (its worker died, or the batch itself broke): release
     the locks it still holds; its mailboxes come round again at their next due time."""
-    keys = [LOCK_KEY.format(i) for i in job.meta.get("account_ids") or []]
-    if keys:
-        connection.eval(_RELEASE, len(keys), *keys, job.id)
+    mailbox_lock.release_held(connection, job.id, job.meta.get("account_ids") or [])
 
 
 # -- the job ------------------------------------------------------------------------------------
@@ -198,11 +121,10 @@ def sync_batch(account_ids: list[int]) -> dict:
     of changed mailboxes), recording and releasing (``bench.fleet_profile`` adds them up).
     """
     clock = _Phases()
-    job = get_current_job()
-    locks = BatchLocks(job.id if job is not None else os.urandom(8).hex())
+    locks = mailbox_lock.MailboxLocks()
     accounts = _load(account_ids)
     counts = {"mailboxes": len(account_ids), "skipped": len(account_ids) - len(accounts)}
-    taken = set(locks.acquire([a.id for a in accounts]))
+    taken = set(locks.take([a.id for a in accounts]))
     counts["already_running"] = len(accounts) - len(taken)
     clock.lap("load_and_lock")
     visits: list[Visit] = []
@@ -216,7 +138,9 @@ def sync_batch(account_ids: list[int]) -> dict:
         _record(visits)
         clock.lap("record")
     finally:
-        locks.release(unchanged=sum(v.outcome == UNCHANGED for v in visits))
+        unchanged = sum(v.outcome == UNCHANGED for v in visits)
+        # The unchanged ones counted in the same round trip as the release.
+        locks.release(also=(lambda pipe: pipe.incrby(UNCHANGED_COUNTER, unchanged)) if unchanged else None)
         clock.lap("release")
     if rest:  # after the release, so whichever worker takes the new batch finds them free
         _hand_on(rest)

@@ -5,8 +5,9 @@ run of the same mailbox answers "already running" instead of syncing alongside),
 mailbox's IMAP connection, runs :func:`connectors.sync.sync_folders` on the folders marked for
 sync (listing them first if the mailbox has none yet), reports progress in ``job.meta`` and
 records the outcome on the mailbox, its folders and the email log (source "Sync").  POP3
-mailboxes are handed to :func:`webapp.jobs.pop3.download`.  The lock's value is the job's id,
-so a lock whose job is no longer running can be told apart from a busy one.
+mailboxes are handed to :func:`webapp.jobs.pop3.download`.  The lock is
+:mod:`webapp.jobs.mailbox_lock`'s (the batch job takes the same): its value is the job's id, so a
+lock whose job is no longer running can be told apart from a busy one.
 
 Failures: transient ones (timeout, refused, unreachable, throttled, server_error, a connection
 lost mid-sync) are re-raised so RQ's ``Retry`` (set at enqueue) tries again with backoff, and the
@@ -24,14 +25,11 @@ is no longer running is taken over by the next sync; otherwise the lock expires 
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from redis.exceptions import LockError
 from rq import Callback, Queue, Retry, get_current_job
 from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job
@@ -45,7 +43,7 @@ from ..extensions import db
 from ..models import Account, AccountState, Folder, LogLevel, LogSource, utcnow
 from ..queue import INTERACTIVE, PERIODIC, enqueue, enqueue_many, get_redis, reachable
 from . import abandoned as abandoned_jobs
-from . import backoff, due
+from . import backoff, due, mailbox_lock
 from .automation import after_sync
 from .folders import refresh_folders
 from .outcome import Check, Line, record_failure, record_success, will_retry
@@ -53,10 +51,7 @@ from .pop3 import download, result_sentence
 from .session import NoFreeConnection, open_client
 from .sync_store import SqlSyncStore
 
-LOCK_KEY = "mailroom:sync:lock:{}"
 JOB_KEY = "mailroom:sync:job:{}"
-#: Seconds the per-mailbox lock lives without being extended (config ``SYNC_LOCK_TTL``).
-LOCK_TTL = 60
 #: Seconds between retries of a transient failure (config ``SYNC_RETRY_INTERVALS``).
 RETRY_INTERVALS = (30, 120, 600)
 #: Seconds a just-started job may run before taking its lock (it takes it at once; this is slack).
@@ -123,14 +118,9 @@ def active_job(account_id: int) -> Job | None:
     return None
 
 
-def lock_ttl() -> int:
-    """Seconds the per-mailbox lock outlives a killed worker (``MAILROOM_SYNC_LOCK_TTL`` or config)."""
-    return int(os.environ.get("MAILROOM_SYNC_LOCK_TTL") or current_app.config.get("SYNC_LOCK_TTL", LOCK_TTL))
-
-
 def _alive(job: Job, account_id: int) -> bool:
     """A started sync holds the mailbox lock, extended while it runs; no lock after a grace period = dead."""
-    if get_redis().exists(LOCK_KEY.format(account_id)):
+    if mailbox_lock.held(account_id):
         return True
     started = job.started_at
     if started is None:
@@ -315,72 +305,6 @@ def _job_options(owner_id: int, account_id: int) -> dict:
 # -- the job -----------------------------------------------------------------------------------
 
 
-class _Lock:
-    """The mailbox's lock, its value the job's id, extended by a thread while the job runs."""
-
-    def __init__(self, account_id: int) -> None:
-        self.ttl = lock_ttl()
-        # thread_local=False: the thread that extends the lock must see the token.
-        self.lock = get_redis().lock(
-            LOCK_KEY.format(account_id), timeout=self.ttl, blocking=False, thread_local=False
-        )
-        job = get_current_job()
-        self.token = job.id if job is not None else os.urandom(8).hex()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def acquire(self) -> bool:
-        if not self.lock.acquire(blocking=False, token=self.token):
-            if not _release_stale(self.lock, self.token):
-                return False
-            if not self.lock.acquire(blocking=False, token=self.token):
-                return False
-        self._thread = threading.Thread(target=self._keep, daemon=True)
-        self._thread.start()
-        return True
-
-    def _keep(self) -> None:
-        while not self._stop.wait(max(1.0, self.ttl / 3)):
-            try:
-                self.lock.reacquire()
-            except Exception:
-                return
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        try:
-            self.lock.release()
-        except Exception:
-            pass  # expired meanwhile
-
-
-def _release_stale(lock, token: str) -> bool:
-    """Free the lock if its holder is this very job (an earlier, dead run) or a job no longer running."""
-    holder = lock.redis.get(lock.name)
-    if holder is None:
-        return True
-    holder = holder.decode()
-    if holder != token and _running(holder):
-        return False
-    try:
-        lock.do_release(holder)
-    except LockError:
-        return False  # changed hands meanwhile
-    return True
-
-
-def _running(job_id: str) -> bool:
-    """False only for a job known to be over (or whose worker is gone); anything else may run."""
-    try:
-        job = Job.fetch(job_id, connection=get_redis())
-    except (NoSuchJobError, ValueError):
-        return True  # not a job's id: respect the lock until it expires
-    status = getattr(job.get_status(refresh=True), "value", None)
-    return status == "started" and not abandoned_jobs.recover(job)
-
-
 def on_sync_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
     """RQ's failure callback of a sync job; acts only when RQ found the job abandoned.
 
@@ -393,11 +317,7 @@ def on_sync_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
     job.meta["error"] = abandoned_jobs.SENTENCE + " The next sync picks up where it stopped."
     job.save_meta()
     account_id = job.meta.get("account_id")
-    lock = connection.lock(LOCK_KEY.format(account_id), thread_local=False)
-    try:
-        lock.do_release(job.id)
-    except LockError:
-        pass  # expired already, or held by another job
+    mailbox_lock.release_held(connection, job.id, [account_id])
     account = db.session.get(Account, account_id) if account_id is not None else None
     if account is not None:
         _failed(account, abandoned_jobs.SENTENCE, None, retry=False)
@@ -438,8 +358,8 @@ def sync_account(account_id: int) -> dict:
         return {"ok": False, "skipped": True, "error": "The mailbox's owner is disabled."}
     if account.service_removed:
         return {"ok": False, "skipped": True, "error": account.last_error or "The mail service was removed."}
-    lock = _Lock(account_id)
-    if not lock.acquire():
+    lock = mailbox_lock.MailboxLocks()
+    if not lock.take([account_id]):
         return {
             "ok": False,
             "status": "already running",
