@@ -53,7 +53,8 @@ def compress(uids: Iterable[int]) -> str:
     return ",".join(parts)
 
 
-def _chunks(uids: Iterable[int]) -> list[str]:
+def uid_chunks(uids: Iterable[int]) -> list[str]:
+    """``uids`` as compact UID sets of at most :data:`CHUNK` UIDs each, one per command."""
     ordered = sorted(set(uids))
     return [compress(ordered[i : i + CHUNK]) for i in range(0, len(ordered), CHUNK)]
 
@@ -76,7 +77,7 @@ def store_flags(
     _select(imap, folder, folder_label)
     raw = imap._imap
     out: dict[int, str] = {}
-    for chunk in _chunks(uids):
+    for chunk in uid_chunks(uids):
         # The raw command: imapclient's add_flags() cannot take a UID *set* (it parses it as ints).
         raw.untagged_responses.pop("FETCH", None)
         typ, data = raw.uid("STORE", chunk, "+FLAGS" if add else "-FLAGS", f"({flag})")
@@ -111,7 +112,7 @@ def move(imap: Any, folder: str, uids: Iterable[int], target: str, *, folder_lab
     raw = imap._imap
     mailbox = imap._normalise_folder(target)
     result = MoveResult(expunged=has_move or has_uidplus, command="MOVE" if has_move else "COPY")
-    for chunk in _chunks(uids):
+    for chunk in uid_chunks(uids):
         raw.untagged_responses.pop("COPYUID", None)
         typ, data = raw.uid(result.command, chunk, mailbox)
         if typ != "OK":

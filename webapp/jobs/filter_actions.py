@@ -20,33 +20,12 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from connectors.sync import uid_set
+from connectors.writeback import copyuid, uid_chunks
 
 from .. import email_log
 from ..extensions import db
 from ..filters import Candidate, Decision, decide
 from ..models import Account, Filter, Folder, LogLevel, LogSource, Message
-
-#: UIDs per STORE/MOVE/COPY command.
-CHUNK = 500
-
-
-def compress(uids: list[int]) -> str:
-    """``[1, 2, 3, 7]`` → ``1:3,7`` (a short UID set; servers refuse long lists)."""
-    uids = sorted(set(uids))
-    parts: list[str] = []
-    start = prev = None
-    for uid in uids:
-        if start is None:
-            start = prev = uid
-        elif uid == prev + 1:
-            prev = uid
-        else:
-            parts.append(f"{start}:{prev}" if start != prev else str(start))
-            start = prev = uid
-    if start is not None:
-        parts.append(f"{start}:{prev}" if start != prev else str(start))
-    return ",".join(parts)
 
 
 def _caps(imap: Any) -> set[bytes]:
@@ -171,8 +150,8 @@ def _log_decision(
 
 def _store(imap: Any, uids: list[int], flag: bytes) -> None:
     raw = imap._imap
-    for i in range(0, len(uids), CHUNK):
-        typ, data = raw.uid("STORE", compress(uids[i : i + CHUNK]), "+FLAGS.SILENT", f"({flag.decode()})")
+    for chunk in uid_chunks(uids):
+        typ, data = raw.uid("STORE", chunk, "+FLAGS.SILENT", f"({flag.decode()})")
         if typ != "OK":
             raise RuntimeError(f"UID STORE refused: {data!r}")
 
@@ -189,20 +168,6 @@ def _flags_in_store(folder_id: int, uids: list[int], flag: str) -> None:
         row.flagged = "\\Flagged" in flags
 
 
-def _copyuid(raw: Any, data: list) -> list[tuple[int, list[int], list[int]]]:
-    """COPYUID answers (RFC 4315) of the last command: (uidvalidity, source UIDs, new UIDs)."""
-    found = []
-    texts = list(raw.untagged_responses.pop("COPYUID", []) or [])
-    for item in data or []:
-        if isinstance(item, bytes) and b"[COPYUID " in item:
-            texts.append(item.split(b"[COPYUID ", 1)[1].split(b"]", 1)[0])
-    for text in texts:
-        parts = text.split()
-        if len(parts) == 3:
-            found.append((int(parts[0]), uid_set(parts[1]), uid_set(parts[2])))
-    return found
-
-
 def _move(imap, account, source: Folder, target: Folder, uids: list[int], has_move, has_uidplus) -> str:
     """Move ``uids`` on the server and in the store; answers what happened, for the log."""
     raw = imap._imap
@@ -210,13 +175,12 @@ def _move(imap, account, source: Folder, target: Folder, uids: list[int], has_mo
     mapping: dict[int, int] = {}
     validity: int | None = None
     expunged = True
-    for i in range(0, len(uids), CHUNK):
-        chunk = compress(uids[i : i + CHUNK])
+    for chunk in uid_chunks(uids):
         raw.untagged_responses.pop("COPYUID", None)
         typ, data = raw.uid("MOVE" if has_move else "COPY", chunk, mailbox)
         if typ != "OK":
             return f"not moved to {target.display_name}: the server refused ({data!r})"
-        for answer_validity, src, dst in _copyuid(raw, data):
+        for answer_validity, src, dst in copyuid(raw, data):
             validity = answer_validity
             mapping.update(zip(src, dst, strict=False))
         if has_move:
