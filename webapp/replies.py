@@ -354,19 +354,26 @@ def _join_html(typed: str, signature: str, quote: str) -> str:
     return "\n".join(p for p in (typed, signature, quote) if p)
 
 
-def as_dict(draft: Draft) -> dict:
-    """The draft for the API (the compose page shows the same fields)."""
+def draft_fields(draft: Draft) -> dict:
+    """The draft's message fields, named as the send fields are: the one shape of a draft's
+    message, shown by :func:`as_dict` and sent by :func:`send_fields`."""
     return {
-        "mode": draft.mode.replace("_", "-"),
-        "message_id": draft.message_id,
         "from": draft.sender["email"] if draft.sender else None,
         "to": draft.to,
         "cc": draft.cc,
         "subject": draft.subject,
         "text": draft.text,
         "html": draft.html,
-        "in_reply_to": draft.in_reply_to,
-        "references": draft.references,
+        **thread_fields(draft),
+    }
+
+
+def as_dict(draft: Draft) -> dict:
+    """The draft for the API (the compose page shows the same fields)."""
+    return {
+        "mode": draft.mode.replace("_", "-"),
+        "message_id": draft.message_id,
+        **draft_fields(draft),
         "attachments": draft.attachments,
     }
 
@@ -435,16 +442,7 @@ def clean_request(data: Any, mode: str, original: Original) -> tuple[dict, dict,
 
 def send_fields(draft: Draft, overrides: dict, carried: list[dict]) -> dict:
     """The fields for :func:`webapp.send_queue.submit`: the draft, the overrides, the carried files."""
-    fields: dict = {
-        "from": draft.sender["email"] if draft.sender else None,
-        "to": draft.to,
-        "cc": draft.cc,
-        "subject": draft.subject,
-        "text": draft.text,
-        "html": draft.html,
-        **thread_fields(draft),
-    }
-    fields.update(overrides)
+    fields = {**draft_fields(draft), **overrides}
     extra = overrides.get("attachments")
     if carried or extra is not None:
         fields["attachments"] = carried + (extra if isinstance(extra, list) else [])
