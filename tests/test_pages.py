@@ -22,6 +22,11 @@ def _add_form(**overrides):
     return data
 
 
+def _corporate_services() -> int:
+    """The services an administrator added (built-in ones are listed on first use)."""
+    return sum(not service.is_builtin for service in Service.query)
+
+
 def test_pages_need_a_login_and_admin_pages_need_an_admin(client, users):
     assert client.get("/mailboxes/").status_code == 302
     assert "/login" in client.get("/admin/email/services").headers["Location"]
@@ -66,7 +71,7 @@ def test_admin_form_understands_ssl_prefix_and_maps_use_tls_to_the_port(client, 
 
 def test_admin_form_errors_are_shown_under_their_field_and_nothing_is_stored(client, users):
     login(client, "admin", "admin-console-pw")
-    before = Service.query.count()
+    before = _corporate_services()
     response = client.post(
         "/admin/email/services/new",
         data=_add_form(
@@ -79,7 +84,7 @@ def test_admin_form_errors_are_shown_under_their_field_and_nothing_is_stored(cli
     assert set(errors) == {"name", "imap_server", "smtp_server"}
     assert "Add the port" in errors["imap_server"]
     assert "means TLS" in errors["smtp_server"]
-    assert Service.query.count() == before
+    assert _corporate_services() == before
 
 
 def test_delete_confirmation_lists_affected_users_and_they_are_told_at_login(client, users, api, app):
@@ -284,3 +289,40 @@ def test_saving_the_edit_form_unchanged_keeps_the_smtp_tls_mode(client, users, a
     assert saved.status_code == 302, saved.get_data(as_text=True)[-3000:]
     smtp = api["alice"].get(f"/api/v1/accounts/{account_id}").get_json()["smtp"]
     assert (smtp["port"], smtp["security"]) == (port, security)
+
+
+def _field_errors(response) -> dict[str, str]:
+    return dict(re.findall(r'class="error" data-field="(\w+)">([^<]+)<', response.get_data(as_text=True)))
+
+
+def test_user_and_password_forms_name_every_wrong_field_at_once(client, users):
+    """A taken name, a short password and a differing repetition: all three said in one answer,
+    not the password's alone; the same on the reset and own-password forms."""
+    login(client, "admin", "admin-console-pw")
+    made = client.post("/admin/email/users/new", data={"username": "alice", "password": "short", "confirm": "other"})
+    errors = _field_errors(made)
+    assert made.status_code == 422 and set(errors) == {"username", "password", "confirm"}, errors
+    assert "exists already" in errors["username"] and "at least 12" in errors["password"]
+    assert "differ" in errors["confirm"]
+    reset = client.post(f"/admin/email/users/{users['alice']['id']}/password", data={"password": "short", "confirm": "other"})
+    assert reset.status_code == 422 and set(_field_errors(reset)) == {"password", "confirm"}
+    own = client.post("/profile/password", data={"current_password": "wrong", "new_password": "short", "confirm": "x"})
+    assert own.status_code == 422 and set(_field_errors(own)) == {"current_password", "new_password", "confirm"}
+    assert client.post("/admin/email/users/new", data={"username": "alice", "password": "long-enough-pw",
+                                                       "confirm": "long-enough-pw"}).status_code == 409  # fmt: skip
+
+
+def test_service_form_names_every_wrong_field_at_once(client, users):
+    """A security choice the form does not offer, a taken name, a bad server and a bad connection
+    limit: each under its field, none hiding the others."""
+    login(client, "admin", "admin-console-pw")
+    assert client.post("/admin/email/services/new", data=_add_form()).status_code == 302
+    before = _corporate_services()
+    response = client.post(
+        "/admin/email/services/new",
+        data=_add_form(imap_security="rot13", smtp_server="smtp.acme.test", max_connections="many"),
+    )
+    errors = _field_errors(response)
+    assert set(errors) == {"name", "imap_security", "smtp_server", "max_connections"}, errors
+    assert "exists already" in errors["name"] and "whole number" in errors["max_connections"]
+    assert _corporate_services() == before

@@ -100,11 +100,12 @@ def clean_service(data: Any, existing: Service | None = None) -> dict:
     allowed = {"name", "imap", "smtp", "hidden", "id", "kind", "max_connections", *TRUST_FIELDS}
     for key in set(data) - allowed:
         errors[key] = _("unknown field")
+    taken = None
     if existing is None or "name" in data:
         try:
             out["name"] = text(data.get("name"), max_length=120)
             if _name_taken(out["name"], existing.id if existing else None):
-                raise Conflict(_("A service with this name exists already."), {"name": "already in use"})
+                taken = Conflict(_("A service with this name exists already."), {"name": "already in use"})
         except ValueError as exc:
             errors["name"] = str(exc)
     for proto in PROTOCOLS:
@@ -123,8 +124,12 @@ def clean_service(data: Any, existing: Service | None = None) -> dict:
             out["max_connections"] = clean_max_connections(data["max_connections"])
         except ValueError as exc:
             errors["max_connections"] = str(exc)
+    if errors and taken:  # a taken name is said together with the other fields' errors
+        errors["name"] = taken.message
     if errors:
         raise Invalid(errors)
+    if taken:
+        raise taken
     return out
 
 

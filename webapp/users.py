@@ -116,22 +116,18 @@ def create_user(username: str, password: str, admin: bool = False, confirm: str 
     ``confirm``, when given, must equal ``password`` (the forms and a piped ``users create``).
     """
     errors: dict[str, str] = {}
-    for field, check in (
-        ("username", lambda: clean_username(username)),
-        ("password", lambda: passwords.check(password)),
-    ):
-        try:
-            check()
-        except Invalid as exc:
-            errors[field] = exc.fields[field]
-    if confirm is not None and "password" not in errors and confirm != password:
-        errors["confirm"] = _("The two passwords differ; type the same password twice.")
+    try:
+        name = clean_username(username)
+    except Invalid as exc:
+        name, errors = None, dict(exc.fields)
+    errors.update(_new_password_problems(password, confirm))
+    if name is not None and user_named(name) is not None:
+        taken = _("A user named %(name)s exists already.", name=name)
+        if not errors:
+            raise Conflict(taken, {"username": taken})
+        errors["username"] = taken
     if errors:
         raise Invalid(errors)
-    name = clean_username(username)
-    if user_named(name) is not None:
-        message = _("A user named %(name)s exists already.", name=name)
-        raise Conflict(message, {"username": message})
     user = User(username=name, role=(Role.ADMIN if admin else Role.USER).value)
     user.set_password(password)
     db.session.add(user)
@@ -158,6 +154,18 @@ def ensure_admin(password: str | None) -> str | None:
 # -- passwords ---------------------------------------------------------------------------------
 
 
+def _new_password_problems(password: object, confirm: str | None, field: str = "password") -> dict[str, str]:
+    """Everything wrong with a new password and its repetition at once, each under its field, so a
+    form names every mistake in one answer (a short password and a differing repetition)."""
+    errors: dict[str, str] = {}
+    problem = passwords.problem(password)
+    if problem:
+        errors[field] = problem
+    if confirm is not None and confirm != password:
+        errors["confirm"] = _("The two passwords differ; type the same password twice.")
+    return errors
+
+
 def change_password(
     user: User, new_password: str, confirm: str | None = None, field: str = "password"
 ) -> int:
@@ -168,9 +176,9 @@ def change_password(
     A page changing the person's own password signs them in again afterwards.
     API tokens are separate credentials and stay (revoke them on the API tokens page).
     """
-    passwords.check(new_password, field)
-    if confirm is not None and confirm != new_password:
-        raise Invalid({"confirm": _("The two passwords differ; type the same password twice.")})
+    errors = _new_password_problems(new_password, confirm, field)
+    if errors:
+        raise Invalid(errors)
     user.set_password(new_password)
     ended = sessions.end_all(user)
     db.session.commit()
@@ -178,11 +186,15 @@ def change_password(
 
 
 def change_own_password(user: User, current: str, new_password: str, confirm: str | None = None) -> int:
-    """A person's own change: the current password first (Invalid names ``current_password``)."""
+    """A person's own change, with the current password; Invalid names every field that is wrong
+    (``current_password``, ``new_password``, ``confirm``) in one answer."""
+    errors = _new_password_problems(new_password, confirm, "new_password")
     if not isinstance(current, str) or not user.check_password(current):
-        raise Invalid({"current_password": _("The current password is not right.")})
-    if new_password == current:
-        raise Invalid({"new_password": _("The new password must differ from the current one.")})
+        errors["current_password"] = _("The current password is not right.")
+    elif new_password == current:
+        errors["new_password"] = _("The new password must differ from the current one.")
+    if errors:
+        raise Invalid(errors)
     ended = change_password(user, new_password, confirm, field="new_password")
     _log_password(user, f"User {user.username} changed their password.", user.username)
     return ended

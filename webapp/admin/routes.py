@@ -17,7 +17,7 @@ from .. import service_catalog, service_trust, settings_store
 from ..auth.decorators import admin_required
 from ..errors import DomainError
 from ..extensions import db
-from ..forms import ActionForm, apply_errors, endpoints_from_form
+from ..forms import ActionForm, apply_errors, endpoint_field, endpoints_from_form
 from ..jobs import connection_test
 from ..log_view import render_log
 from ..mailboxes.jobs import accepted
@@ -64,7 +64,8 @@ def services(settings_form: SettingsForm | None = None):
 
 
 def _save_service(form: ServiceForm, service: Service | None) -> Service | None:
-    """Validate the form through the same rules as the API; errors go under their fields."""
+    """Validate the form through the same rules as the API; every field's error goes under its
+    field in one answer (a field the form could not read does not hide the others' errors)."""
     errors: dict[str, str] = {}
     data = endpoints_from_form(form, errors)
     try:
@@ -74,27 +75,43 @@ def _save_service(form: ServiceForm, service: Service | None) -> Service | None:
     data["ca_certificate"] = form.ca_certificate.data or None
     data["verify_certificate"] = not form.skip_certificate_verification.data
     data["max_connections"] = form.max_connections.data
-    if errors:
+    try:
+        cleaned = service_catalog.clean_service(data, existing=service)
+    except DomainError as exc:
+        db.session.rollback()
+        if not exc.fields:
+            form.form_errors.append(exc.message)
+        mapping = {"verify_certificate": "skip_certificate_verification"}
+        flagged = {endpoint_field(key) or key for key in errors} | set(form.errors)
+        for key, message in exc.fields.items():  # not again what the form could not read
+            if key.split(".")[0] in data and (mapping.get(key) or endpoint_field(key) or key) not in flagged:
+                errors[key] = message
+        apply_errors(form, errors, mapping)
+        return None
+    if errors or form.errors:
         apply_errors(form, errors)
         return None
     try:
-        cleaned = service_catalog.clean_service(data, existing=service)
         if service is None:
             return service_catalog.create_service(cleaned)
         return service_catalog.update_service(service, cleaned)
     except DomainError as exc:
         db.session.rollback()
-        apply_errors(form, exc.fields, {"verify_certificate": "skip_certificate_verification"})
-        if not exc.fields:
-            form.form_errors.append(exc.message)
+        form.form_errors.append(exc.message)
         return None
+
+
+def _posted(form) -> bool:
+    """A POST with a valid CSRF token, even when a field failed the form's own checks (a choice
+    not offered): the domain's rules still run, so the page names every wrong field at once."""
+    return form.validate_on_submit() or (form.is_submitted() and "csrf_token" not in form.errors)
 
 
 @bp.route("/services/new", methods=["GET", "POST"])
 @admin_required
 def add_service():
     form = ServiceForm()
-    if form.validate_on_submit():
+    if _posted(form):
         service = _save_service(form, None)
         if service is not None:
             flash(_('Corporate server "%(name)s" added.', name=service.name), "success")
@@ -121,7 +138,7 @@ def edit_service(service_id: int):
         form.ca_certificate.data = service.ca_certificate or ""
         form.skip_certificate_verification.data = not service.verify_certificate
         form.max_connections.data = str(service.max_connections or "")
-    if form.validate_on_submit():
+    if _posted(form):
         if _save_service(form, service) is not None:
             flash(
                 _('"%(name)s" saved. Connected mailboxes use the new settings from their next connection.', name=service.name),
