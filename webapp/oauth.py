@@ -34,7 +34,7 @@ from .accounts import _set_main
 from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from .extensions import db
 from .models import Account, LogLevel, LogSource, Notification, Service, User, utcnow
-from .oauth_apps import endpoints, oauth_preset, redirect_uri, usable_app
+from .oauth_apps import endpoints, oauth_preset, usable_app
 from .oauth_tokens import NOTIFICATION_KIND, REQUEST_TIMEOUT, oauth_client, store_tokens
 from .queue import get_redis
 from .secretbox import box
@@ -71,8 +71,14 @@ def _redis():
     return get_redis()
 
 
-def start(user: User, service_id, *, account: Account | None = None, via: str = "page") -> str:
-    """The provider's authorization URL for ``user`` to connect (or re-connect) a mailbox."""
+def start(
+    user: User, service_id, *, redirect_uri: str, account: Account | None = None, via: str = "page"
+) -> str:
+    """The provider's authorization URL for ``user`` to connect (or re-connect) a mailbox.
+
+    ``redirect_uri`` is the console's callback URL, which the web layer builds
+    (:func:`webapp.mailboxes.oauth_routes.callback_url`); :func:`finish` is given the same one.
+    """
 
     sync_builtin_services()
     service = db.session.get(Service, service_id) if is_id(service_id) else None
@@ -95,7 +101,7 @@ def start(user: User, service_id, *, account: Account | None = None, via: str = 
     if account is not None:
         extra["login_hint"] = account.email
 
-    with oauth_client(service, app, redirect_uri=redirect_uri(), code_challenge_method="S256") as client:
+    with oauth_client(service, app, redirect_uri=redirect_uri, code_challenge_method="S256") as client:
         url, state = client.create_authorization_url(
             ep.authorize_url, state=state, code_verifier=verifier, **extra
         )
@@ -178,7 +184,7 @@ def _email(service: Service, app, token: dict) -> str | None:
         return None
 
 
-def finish(user: User, args: dict) -> Finished:
+def finish(user: User, args: dict, redirect_uri: str) -> Finished:
     """Handle the provider's redirect back (``args`` = its query string)."""
     pending = _take_pending(user, args.get("state"))
     if args.get("error"):
@@ -196,7 +202,7 @@ def finish(user: User, args: dict) -> Finished:
         raise FlowError("OAuth2 sign-in is no longer set up for this service; ask an administrator.")
 
     try:
-        with oauth_client(service, app, redirect_uri=redirect_uri()) as client:
+        with oauth_client(service, app, redirect_uri=redirect_uri) as client:
             token = client.fetch_token(
                 endpoints(service, app).token_url,
                 grant_type="authorization_code",

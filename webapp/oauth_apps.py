@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import url_for
 from flask_babel import gettext as _
 
 from connectors.presets import OAuth2Endpoints, ServicePreset
@@ -106,11 +105,6 @@ def authorization_origins() -> list[str]:
         if url.scheme in ("https", "http") and url.hostname and _HOST.fullmatch(url.hostname):
             origins.add(f"{url.scheme}://{url.hostname}" + (f":{url.port}" if url.port else ""))
     return sorted(origins)
-
-
-def redirect_uri() -> str:
-    """The redirect URL to register at the provider (absolute; honours SERVER_NAME and PREFERRED_URL_SCHEME)."""
-    return url_for("mailboxes.oauth_callback", _external=True)
 
 
 def oauth_services() -> list[Service]:
@@ -288,7 +282,7 @@ def client_secret(app: OAuthApp) -> str | None:
     return box().decrypt(app.client_secret_encrypted) if app.client_secret_encrypted else None
 
 
-def oauth_app_as_dict(service: Service, app: OAuthApp | None) -> dict:
+def oauth_app_as_dict(service: Service, app: OAuthApp | None, redirect_uri: str) -> dict:
     """What the API and pages show: never the client secret, only whether one is stored."""
     return {
         "service_id": service.id,
@@ -307,5 +301,5 @@ def oauth_app_as_dict(service: Service, app: OAuthApp | None) -> dict:
         "userinfo_url": app.userinfo_url if app else None,
         "revocation_url": app.revocation_url if app else None,
         "enabled": app.enabled if app else False,
-        "redirect_uri": redirect_uri(),
+        "redirect_uri": redirect_uri,
     }

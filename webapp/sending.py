@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -570,7 +570,6 @@ def outgoing_as_dict(row: OutgoingMessage, full: bool = False) -> dict:
                 "filename": a.filename,
                 "content_type": a.content_type,
                 "size": len(a.data),
-                "download_url": url_for("api.outgoing_attachment", outgoing_id=row.id, attachment_id=a.id),
             }
             for a in row.attachments
         ],

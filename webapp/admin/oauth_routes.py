@@ -10,6 +10,7 @@ from ..auth.decorators import admin_required
 from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..forms import apply_errors
+from ..mailboxes.oauth_routes import callback_url
 from . import bp
 from .forms import OAuthAppForm
 
@@ -20,8 +21,8 @@ def oauth_apps_list():
     services = oauth_apps.oauth_services()
     return render_template(
         "admin/oauth_apps.html",
-        rows=[(s, oauth_apps.oauth_app_as_dict(s, oauth_apps.app_for(s))) for s in services],
-        redirect_uri=oauth_apps.redirect_uri(),
+        rows=[(s, oauth_apps.oauth_app_as_dict(s, oauth_apps.app_for(s), callback_url())) for s in services],
+        redirect_uri=callback_url(),
     )
 
 
@@ -33,7 +34,7 @@ def oauth_app_edit(service_id: int):
     except NotFound:
         abort(404)
     app = oauth_apps.app_for(service)
-    info = oauth_apps.oauth_app_as_dict(service, app)
+    info = oauth_apps.oauth_app_as_dict(service, app, callback_url())
     form = OAuthAppForm()
     if not form.is_submitted():
         form.client_id.data = info["client_id"] or ""

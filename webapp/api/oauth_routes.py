@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 
 from .. import accounts, oauth, oauth_apps
 from ..errors import Invalid
+from ..mailboxes.oauth_routes import callback_url
 from ..validation import is_id
 from . import bp
 from .common import _json, admin_only, token_required
@@ -17,7 +18,7 @@ from .common import _json, admin_only, token_required
 def get_oauth_app(service_id: int):
     """The service's OAuth2 app (never the client secret) and the redirect URL to register."""
     service = oauth_apps.get_oauth_service(service_id)
-    return jsonify(oauth_apps.oauth_app_as_dict(service, oauth_apps.app_for(service)))
+    return jsonify(oauth_apps.oauth_app_as_dict(service, oauth_apps.app_for(service), callback_url()))
 
 
 @bp.put("/services/<int:service_id>/oauth-app")
@@ -27,7 +28,7 @@ def put_oauth_app(service_id: int):
     service = oauth_apps.get_oauth_service(service_id)
     cleaned = oauth_apps.clean_oauth_app(service, _json(), oauth_apps.app_for(service))
     app = oauth_apps.save_oauth_app(service, cleaned)
-    return jsonify(oauth_apps.oauth_app_as_dict(service, app))
+    return jsonify(oauth_apps.oauth_app_as_dict(service, app, callback_url()))
 
 
 @bp.delete("/services/<int:service_id>/oauth-app")
@@ -61,5 +62,5 @@ def start_oauth():
         raise Invalid({"service_id": _("This field is required.")})
     if not is_id(service_id):
         raise Invalid({"service_id": _("must be a service id (a whole number)")})
-    url = oauth.start(g.api_user, service_id, account=account, via="api")
+    url = oauth.start(g.api_user, service_id, redirect_uri=callback_url(), account=account, via="api")
     return jsonify({"authorization_url": url})

@@ -21,6 +21,17 @@ from .common import _json, token_required
 from .jobs import accepted
 
 
+def _outgoing(row, full: bool = False) -> dict:
+    """The message as :func:`webapp.sending.outgoing_as_dict` shapes it, each attachment with its
+    API download URL (URLs are built here, in the web layer: the service needs no request)."""
+    body = sending.outgoing_as_dict(row, full)
+    for item in body["attachments"]:
+        item["download_url"] = url_for(
+            "api.outgoing_attachment", outgoing_id=row.id, attachment_id=item["id"]
+        )
+    return body
+
+
 def _accepted(row, replayed: bool = False) -> tuple:
     body = {
         "id": row.id,
@@ -57,13 +68,13 @@ def list_outgoing():
     if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 500:
         raise Invalid({"limit": _("must be a whole number between 1 and 500")})
     rows = sending.list_outgoing(g.api_user, request.args.get("state"), int(limit))
-    return jsonify([sending.outgoing_as_dict(r) for r in rows])
+    return jsonify([_outgoing(r) for r in rows])
 
 
 @bp.get("/outgoing/<int:outgoing_id>")
 @token_required
 def get_outgoing(outgoing_id: int):
-    return jsonify(sending.outgoing_as_dict(sending.get_outgoing(g.api_user, outgoing_id), full=True))
+    return jsonify(_outgoing(sending.get_outgoing(g.api_user, outgoing_id), full=True))
 
 
 @bp.patch("/outgoing/<int:outgoing_id>")
@@ -79,7 +90,7 @@ def patch_outgoing(outgoing_id: int):
 @token_required
 def cancel_outgoing(outgoing_id: int):
     row = sending.cancel(sending.get_outgoing(g.api_user, outgoing_id))
-    return jsonify(sending.outgoing_as_dict(row))
+    return jsonify(_outgoing(row))
 
 
 @bp.get("/senders")

@@ -16,6 +16,13 @@ from . import bp
 from .common import _own_account
 
 
+def callback_url() -> str:
+    """The redirect URL registered at the provider: :func:`oauth_callback`'s, absolute (it honours
+    SERVER_NAME and PREFERRED_URL_SCHEME).  Built here, in the web layer, and handed to the
+    services (:mod:`webapp.oauth`, :mod:`webapp.oauth_apps`), which need no request."""
+    return url_for("mailboxes.oauth_callback", _external=True)
+
+
 @bp.route("/oauth/start")
 @login_required
 def oauth_start():
@@ -31,7 +38,10 @@ def oauth_start():
             service = str(account.service_id or "")
     try:
         url = oauth.start(
-            current_user, int(service) if service.isascii() and service.isdigit() else None, account=account
+            current_user,
+            int(service) if service.isascii() and service.isdigit() else None,
+            redirect_uri=callback_url(),
+            account=account,
         )
     except DomainError as exc:
         db.session.rollback()
@@ -60,7 +70,7 @@ def _finished(result: oauth.Finished):
 def oauth_callback():
     """The redirect URL registered at the provider: check the state, swap the code, save the mailbox."""
     try:
-        result = oauth.finish(current_user, request.args.to_dict())
+        result = oauth.finish(current_user, request.args.to_dict(), callback_url())
     except DomainError as exc:
         db.session.rollback()
         return render_template("mailboxes/oauth_error.html", message=exc.message), exc.status
