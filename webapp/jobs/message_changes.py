@@ -7,17 +7,22 @@ one connection and one ``UID STORE`` / ``UID MOVE`` with a UID set per folder
 back as the server has them and the reason (the diagnosis's sentence) stays as a notice.
 A failure is not retried by itself: the person sees the message back as it was and may try again.
 
-:func:`mark_original` is the send job's step once a reply or forward was accepted by the SMTP
-server: the original gets ``\\Answered`` / ``$Forwarded`` through the same path (one more action).
+:func:`record_mark` is the send job's step once a reply or forward was accepted by the SMTP
+server: the original gets ``\\Answered`` / ``$Forwarded`` through the same path (one more action),
+recorded in the same transaction as ``smtp_accepted_at`` so a worker killed right after loses
+nothing; :func:`enqueue_marks` then starts the write-back, and :func:`sweep_marks` (cron) starts
+it for any pending change left without a job.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from rq import Callback
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
+from sqlalchemy import select
 
 from connectors import writeback
 from connectors.errors import MailError
@@ -25,7 +30,7 @@ from connectors.errors import MailError
 from .. import message_changes as changes
 from ..errors import MailboxUnavailable, QueueUnavailable
 from ..extensions import db
-from ..models import Account, Folder, Message, MessageChange, OutgoingMessage, User
+from ..models import Account, Folder, Message, MessageChange, OutgoingMessage, User, utcnow
 from ..queue import enqueue
 from . import abandoned as abandoned_jobs
 from .session import open_client, timeout
@@ -50,32 +55,41 @@ def start(
     :class:`QueueUnavailable` propagates (a 503 with Retry-After).
     """
     recorded = changes.record(user, messages, action, targets, skip_moving=skip_moving)
-    # Plain values before the commit expires the objects (a page of 200 is not 400 reloads).
-    plan = [
-        (g[0].account_id, g[0].action, [c.id for c in g], [c.message_pk for c in g])
-        for g in changes.groups(recorded)
-    ]
+    change_ids = [c.id for c in recorded]
     db.session.commit()
-    started, waiting = [], [i for _, _, ids, _ in plan for i in ids]
     try:
-        for account_id, kind, change_ids, message_ids in plan:
-            job = enqueue(
-                write_back,
-                change_ids,
-                job_timeout=2 * timeout() + _JOB_SLACK,
-                result_ttl=3600,
-                failure_ttl=24 * 3600,
-                on_failure=FAILURE_CALLBACK,  # a worker killed mid-job: the rows go back
-                meta={"owner_id": user.id, "kind": "message_change", "account_id": account_id},
-            )
-            changes.note_job(change_ids, job.id)
-            waiting = [i for i in waiting if i not in set(change_ids)]
-            started.append({"job": job, "action": kind, "messages": message_ids})
+        return _enqueue(change_ids)
     except QueueUnavailable as exc:
-        changes.fail(changes.pending(waiting), str(exc))
+        db.session.rollback()
+        changes.fail([c for c in changes.pending(change_ids) if c.job_id is None], str(exc))
         db.session.commit()
         raise
-    db.session.commit()
+
+
+def _enqueue(change_ids: list[int]) -> list[dict]:
+    """One write-back job per group of these pending changes, its id noted on them (committed).
+
+    Raises :class:`QueueUnavailable` when Redis is away; the changes not enqueued stay pending.
+    """
+    # Plain values first: a commit expires the objects (a page of 200 is not 400 reloads).
+    plan = [
+        (g[0].user_id, g[0].account_id, g[0].action, [c.id for c in g], [c.message_pk for c in g])
+        for g in changes.groups(changes.pending(change_ids))
+    ]
+    started = []
+    for owner_id, account_id, kind, ids, message_ids in plan:
+        job = enqueue(
+            write_back,
+            ids,
+            job_timeout=2 * timeout() + _JOB_SLACK,
+            result_ttl=3600,
+            failure_ttl=24 * 3600,
+            on_failure=FAILURE_CALLBACK,  # a worker killed mid-job: the rows go back
+            meta={"owner_id": owner_id, "kind": "message_change", "account_id": account_id},
+        )
+        changes.note_job(ids, job.id)
+        db.session.commit()
+        started.append({"job": job, "action": kind, "messages": message_ids})
     return started
 
 
@@ -83,28 +97,95 @@ def mark_original(outgoing: OutgoingMessage) -> list[int]:
     """A reply or forward was sent: its original shows ``\\Answered`` / ``$Forwarded`` now and
     the write-back job sets it on the server; answers the ids of the originals found.
 
-    Nothing for other origins, an original gone meanwhile, already marked, or being moved.
-    Never raises: the message is sent whatever becomes of its original's flag (a failure is
-    logged, and a failed write-back is the console's usual notice).
+    :func:`record_mark` and :func:`enqueue_marks` in one go (committed); the send job calls them
+    apart, so the mark is committed with ``smtp_accepted_at``.
+    """
+    outgoing_id = outgoing.id
+    try:
+        found = _originals(outgoing)
+        change_ids = record_mark(outgoing)
+        db.session.commit()
+    except Exception:  # the send succeeded; the original's flag must not undo that
+        db.session.rollback()
+        log.warning("Could not mark the original of outgoing message %s.", outgoing_id, exc_info=True)
+        return []
+    enqueue_marks(change_ids)
+    return found
+
+
+def _originals(outgoing: OutgoingMessage) -> list[int]:
+    if outgoing.origin not in changes.SENT_ACTIONS:
+        return []
+    found = changes.originals(
+        outgoing.user_id, outgoing.origin, outgoing.in_reply_to, outgoing.references_header
+    )
+    return [m.id for m in found]
+
+
+def record_mark(outgoing: OutgoingMessage) -> list[int]:
+    """Record the original's mark in the session, NOT committed; answers the pending change ids.
+
+    The send job calls it after DATA was answered 250 and commits it with ``smtp_accepted_at``:
+    a worker killed right after leaves the mark pending in the database, and
+    :func:`sweep_marks` enqueues its write-back later.  A POP3 original changes at once (no
+    change row).  Nothing for other origins, an original gone meanwhile, already marked, or
+    being moved.  Raises only what the database raises (the caller keeps the send whatever).
     """
     action = changes.SENT_ACTIONS.get(outgoing.origin)
     if action is None:
         return []
-    outgoing_id, user_id = outgoing.id, outgoing.user_id
-    try:
-        user = db.session.get(User, user_id)
-        found = changes.originals(user_id, outgoing.origin, outgoing.in_reply_to, outgoing.references_header)
-        if user is None or not found:
-            return []
-        ids = [m.id for m in found]
-        start(user, found, action, {}, skip_moving=True)  # commits (a POP3 mailbox: no job)
-        return ids
-    except Exception:  # the send succeeded; the original's flag must not undo that
-        db.session.rollback()
-        log.warning(
-            "Could not mark the original of outgoing message %s %s.", outgoing_id, action, exc_info=True
-        )
+    user = db.session.get(User, outgoing.user_id)
+    found = changes.originals(
+        outgoing.user_id, outgoing.origin, outgoing.in_reply_to, outgoing.references_header
+    )
+    if user is None or not found:
         return []
+    return [c.id for c in changes.record(user, found, action, {}, skip_moving=True)]
+
+
+def enqueue_marks(change_ids: list[int]) -> None:
+    """Enqueue the write-back of recorded marks; never raises (the message is sent whatever).
+
+    Without Redis the marks stay pending and :func:`sweep_marks` enqueues them later.
+    """
+    if not change_ids:
+        return
+    try:
+        _enqueue(change_ids)
+    except Exception:
+        db.session.rollback()
+        log.warning("The write-back of marks %s waits for the sweeper.", change_ids, exc_info=True)
+
+
+#: Seconds a pending change may wait without a job before :func:`sweep_marks` enqueues one.
+SWEEP_GRACE = 120
+
+
+def sweep_marks(grace: int = SWEEP_GRACE) -> list[int]:
+    """Cron (with the outgoing sweeper): enqueue the write-back of pending changes that have no job.
+
+    A worker killed between the commit of a sent reply (with its original's mark) and the enqueue,
+    or a web process killed between a change's commit and its enqueue, leaves such rows; the
+    write-back is idempotent (a flag stored twice is the same flag), so a late job is harmless.
+    Answers the change ids enqueued.
+    """
+    cutoff = utcnow() - timedelta(seconds=grace)
+    ids = list(
+        db.session.scalars(
+            select(MessageChange.id)
+            .where(
+                MessageChange.state == changes.PENDING,
+                MessageChange.job_id.is_(None),
+                MessageChange.created_at <= cutoff,
+            )
+            .order_by(MessageChange.id)
+            .limit(5000)
+        )
+    )
+    db.session.rollback()
+    if ids:
+        _enqueue(ids)
+    return ids
 
 
 def write_back(change_ids: list[int]) -> dict:

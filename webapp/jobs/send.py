@@ -11,8 +11,9 @@ sends a message twice:
    server: this run only finishes the Sent copy;
 4. otherwise it sends (MAIL FROM, RCPT TO for To, Cc and Bcc, DATA) and writes
    ``smtp_accepted_at`` and COMMITS the moment DATA is answered 250, before anything else
-   can fail; a reply's original then gets ``\\Answered``, a forward's ``$Forwarded``
-   (``webapp.jobs.message_changes.mark_original``: shown at once, written back by its job);
+   can fail; in the same transaction a reply's original gets ``\\Answered``, a forward's
+   ``$Forwarded`` (``webapp.jobs.message_changes.record_mark``: shown at once, written back by its
+   job, enqueued right after the commit or, if the worker died first, by the sweeper);
 5. the Sent copy — the same bytes, the same Message-ID, flagged ``\\Seen`` — is appended
    with IMAP APPEND to the folder holding the SENT role, unless the provider files it itself
    (the ``mailroom_server_saves_sent`` plugin hook; Gmail does).  No folder mapped to Sent yet
@@ -35,10 +36,12 @@ not retried.  Every send and failure is in the email log ("Email Logger", "SMTP 
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import contextmanager
 from datetime import UTC, timedelta
 
 from flask import current_app
+from redis.exceptions import LockError
 from rq import Callback, Retry, get_current_job
 from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job
@@ -76,12 +79,13 @@ from ..sending import (
 from ..signatures import signature_for
 from . import abandoned as abandoned_jobs
 from .folders import find_sent_folder
-from .message_changes import mark_original
+from .message_changes import enqueue_marks, record_mark, sweep_marks
 from .outcome import Check, Line, record_failure, record_success, will_retry
 from .session import open_client, server_settings
 
 TRANSIENT = TRANSIENT_CLASSES
 _AUTH = AUTH_CLASSES
+log = logging.getLogger(__name__)
 #: Origins that get the sender's signature (automatic replies bring their own text).
 SIGNED_ORIGINS = {"compose", "api"}
 
@@ -137,7 +141,8 @@ def send_outgoing(outgoing_id: int) -> dict:
     if job is not None and row.job_id and job.id != row.job_id:
         return {"ok": False, "skipped": True, "state": row.state, "error": "Superseded by a newer job."}
     lock = queue.get_redis().lock(LOCK_KEY.format(outgoing_id), timeout=job_timeout(), blocking_timeout=10)
-    if not lock.acquire():
+    # The job's id as the lock's token: if this worker dies, on_send_failure frees exactly this lock.
+    if not lock.acquire(token=job.id if job is not None else None):
         return {"ok": False, "status": "already running", "error": "This message is being sent already."}
     try:
         db.session.refresh(row)
@@ -168,9 +173,6 @@ def _run(row: OutgoingMessage) -> dict:
     try:
         if row.smtp_accepted_at is None:
             _smtp(row, account, user)
-            # Sent: a reply's original shows \\Answered, a forward's $Forwarded (once: a retry
-            # of the Sent copy does not come here again).
-            mark_original(row)
         copy_note = _sent_copy(row, account, user)
     except MailboxUnavailable as exc:
         db.session.rollback()
@@ -217,10 +219,10 @@ def _smtp(row: OutgoingMessage, account: Account, user: User | None) -> None:
     recipients = envelope_recipients(spec)
     with _smtp_client(account) as client:
         reply = client.send_message(data, row.from_addr, recipients)
-        # The server has it now: record that before anything else can fail.
-        row.smtp_accepted_at = accepted_at
-        row.error = row.error_class = None
-        db.session.commit()
+        # The server has it now: record that before anything else can fail, together with the
+        # original's \\Answered / $Forwarded, so a worker killed now loses neither.
+        marks = _accepted(row, accepted_at)
+    enqueue_marks(marks)  # without Redis (or killed first): sweep_marks enqueues them later
     line = Line(
         LogSource.EMAIL_LOGGER,
         LogLevel.INFO,
@@ -230,6 +232,29 @@ def _smtp(row: OutgoingMessage, account: Account, user: User | None) -> None:
         user=user,
     )
     record_success(account, Check.SEND, lines=[line])
+
+
+def _accepted(row: OutgoingMessage, accepted_at) -> list[int]:
+    """Commit ``smtp_accepted_at`` and the original's pending mark in one transaction; the mark's ids.
+
+    Recording the mark may fail (a database hiccup): the send is committed without it, since
+    the recipients have the message whatever becomes of the original's flag.
+    """
+    outgoing_id = row.id
+    row.smtp_accepted_at = accepted_at
+    row.error = row.error_class = None
+    try:
+        marks = record_mark(row)
+        db.session.commit()
+        return marks
+    except Exception:
+        db.session.rollback()
+        log.warning("Could not mark the original of outgoing message %s.", outgoing_id, exc_info=True)
+    row = db.session.get(OutgoingMessage, outgoing_id)
+    row.smtp_accepted_at = accepted_at
+    row.error = row.error_class = None
+    db.session.commit()
+    return []
 
 
 def _sent_copy(row: OutgoingMessage, account: Account, user: User | None) -> str:
@@ -418,10 +443,15 @@ _LIVE = {"queued", "deferred", "scheduled", "started"}
 def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
     """RQ's failure callback of a send job; acts only when RQ found the job abandoned.
 
-    With retries left RQ runs the job again (it never sends twice once the server accepted the
-    message).  After the last one the row says why instead of staying ``sending`` for ever.
+    The dead job's message lock is freed first (else the retry would wait for it, give up and
+    leave the row ``sending``).  With retries left RQ runs the job again (it never sends twice
+    once the server accepted the message).  After the last one the row says why instead of
+    staying ``sending`` for ever.
     """
-    if exc_type is not AbandonedJobError or job.retries_left:
+    if exc_type is not AbandonedJobError:
+        return
+    _free_lock(job)
+    if job.retries_left:
         return
     row = db.session.get(OutgoingMessage, job.meta.get("outgoing_id"))
     if (
@@ -438,6 +468,16 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
         row.move_to(OutgoingState.FAILED)
         row.error = abandoned_jobs.SENTENCE + " The message may not have been sent."
     db.session.commit()
+
+
+def _free_lock(job: Job) -> None:
+    """Release the message lock a dead send job holds (its token is the job's id), if it still does."""
+    lock = queue.get_redis().lock(LOCK_KEY.format(job.meta.get("outgoing_id")), timeout=job_timeout())
+    lock.local.token = job.id.encode()
+    try:
+        lock.release()
+    except LockError:
+        pass  # expired meanwhile, or held by someone else now: not the dead job's to free
 
 
 FAILURE_CALLBACK = Callback(on_send_failure)
@@ -477,7 +517,9 @@ def sweep_outgoing() -> dict:
 
     Covers what :func:`webapp.send_queue.submit` cannot: a web process killed between the
     commit and the enqueue, a job lost with Redis's data, a job that ended without updating its
-    row.  The send job itself never sends twice (``smtp_accepted_at``).
+    row.  The send job itself never sends twice (``smtp_accepted_at``).  Then the pending
+    message changes left without a job (a reply's original whose mark was committed with the
+    send by a worker killed before it enqueued the write-back) get theirs.
     """
     grace = int(current_app.config.get("SEND_SWEEP_GRACE", SWEEP_GRACE))
     cutoff = utcnow() - timedelta(seconds=grace)
@@ -497,4 +539,5 @@ def sweep_outgoing() -> dict:
         for outgoing_id in ids:
             if _resend(outgoing_id):
                 enqueued.append(outgoing_id)
-    return {"checked": len(ids), "enqueued": enqueued}
+        marks = sweep_marks(grace)  # an original's mark whose worker died before enqueueing it
+    return {"checked": len(ids), "enqueued": enqueued, "marks": marks}
