@@ -163,8 +163,8 @@ def test_a_pop3_mailbox_downloaded_twice_without_duplicates(app, users, clean_do
     assert on_server(clean_dovecot) == 3  # "leave messages on the server" is on by default
     log = LogEntry.query.filter_by(source="Incoming mail").order_by(LogEntry.id).all()
     assert [e.level for e in log] == ["info", "info"]
-    assert log[0].message.startswith("Downloaded 3 new messages over POP3")
-    assert log[1].message.startswith("No new messages over POP3; 3 were downloaded before")
+    assert log[0].message.startswith("New messages downloaded over POP3: 3 (")
+    assert log[1].message.startswith("New messages downloaded over POP3: 0 (downloaded before: 3,")
 
 
 def test_only_a_new_message_is_downloaded(app, users, clean_dovecot):

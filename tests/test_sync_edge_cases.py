@@ -171,24 +171,25 @@ def test_a_pop3_sync_result_says_what_was_downloaded(api, app, users, clean_dove
     first = _sync(api["alice"], account.id)["result"]
     assert first["ok"] and first["downloaded"] == 3
     assert first["message"] == (
-        "Downloaded 3 new messages over POP3 (3 messages on the server); messages are left on the server."
+        "New messages downloaded over POP3: 3 (downloaded before: 0, on the server: 3); "
+        "messages are left on the server."
     )
     clean_dovecot.add_messages("alice", 1, subject="Later")
     second = _sync(api["alice"], account.id)["result"]
     assert second["message"] == (
-        "Downloaded 1 new message over POP3; 3 were downloaded before (4 messages on the server); "
+        "New messages downloaded over POP3: 1 (downloaded before: 3, on the server: 4); "
         "messages are left on the server."
     )
     third = _sync(api["alice"], account.id)["result"]
-    assert third["message"].startswith("No new messages over POP3; 4 were downloaded before")
+    assert third["message"].startswith("New messages downloaded over POP3: 0 (downloaded before: 4,")
 
     account.pop3_leave_on_server = False
     db.session.commit()
     clean_dovecot.add_messages("alice", 2, subject="Even later")
     fourth = _sync(api["alice"], account.id)["result"]
     assert fourth["message"] == (
-        "Downloaded 2 new messages over POP3; 4 were downloaded before (6 messages on the server); "
-        "6 messages deleted from the server."
+        "New messages downloaded over POP3: 2 (downloaded before: 4, on the server: 6); "
+        "deleted from the server: 6."
     )
     logged = LogEntry.query.filter_by(account_id=account.id).order_by(LogEntry.id.desc()).first()
     assert logged.message == fourth["message"]

@@ -220,8 +220,9 @@ def localize_summary(summary: dict | None) -> dict | None:
         }
     if isinstance(out.get("error"), str):
         out["error"] = translate_stored(out["error"])
-    if isinstance(out.get("description"), str):  # a discovery job's suggestion
-        out["description"] = translate_stored(out["description"])
+    for key in ("description", "message"):  # a discovery's suggestion, a sync's sentence
+        if isinstance(out.get(key), str):
+            out[key] = translate_stored(out[key])
     if isinstance(out.get("notes"), list):
         out["notes"] = [translate_note(note) if isinstance(note, str) else note for note in out["notes"]]
     return out

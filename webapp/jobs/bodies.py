@@ -13,6 +13,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from connectors.errors import MailError
+from connectors.i18n import N_
 from connectors.mime_text import preview_of_message
 
 from .. import email_log, message_changes
@@ -22,6 +23,10 @@ from ..extensions import db
 from ..models import Account, Folder, LogLevel, LogSource, Message, MessageBody, User, utcnow
 from ..queue import enqueue_for, get_redis
 from .session import open_client, timeout
+
+#: The email log's line and the job's answer (stored in English, translated when shown).
+FETCH_FAILED = N_("Fetching a message of {folder} failed: {error}")
+BEING_MOVED = N_("The message is being moved; open it again in a moment.")
 
 #: The fetch job: connect, log in, SELECT, one FETCH; bounded by the connection timeout plus slack.
 _JOB_SLACK = 60
@@ -70,7 +75,7 @@ def fetch_body(message_pk: int) -> dict:
         return {"ok": True, "message_id": message.id, "cached": True}
     place = message_changes.server_place(message)  # a moved row may wait for its UID
     if place is None:
-        return {"ok": False, "gone": False, "error": "The message is being moved; open it again in a moment."}
+        return {"ok": False, "gone": False, "error": BEING_MOVED}
     folder = db.session.get(Folder, place[0])
     account = db.session.get(Account, message.account_id)
     try:
@@ -85,7 +90,7 @@ def fetch_body(message_pk: int) -> dict:
         email_log.record(
             LogSource.INCOMING,
             LogLevel.ERROR,
-            f"Fetching a message of {folder.display_name} failed: {exc.message}",
+            FETCH_FAILED.format(folder=folder.display_name, error=exc.message),
             account=account,
             created_by="system",
         )

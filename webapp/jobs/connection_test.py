@@ -17,6 +17,7 @@ from rq.job import Job
 
 from connectors.check import check_incoming, check_outgoing
 from connectors.errors import AUTH_CLASSES, MailError
+from connectors.i18n import N_
 from connectors.settings import Credentials
 from connectors.transcript import Transcript
 
@@ -29,7 +30,7 @@ from ..queue import enqueue_for, get_redis
 from ..secretbox import box
 from ..service_trust import Trust, trust_for_account, trust_for_service
 from .outcome import Check, Line, record_failure, record_success
-from .session import address_policy, credentials, settings_for
+from .session import UNAVAILABLE, address_policy, credentials, settings_for
 
 CREDENTIAL_TTL = 300
 
@@ -43,6 +44,19 @@ _AUTH_SOURCES = {"imap": LogSource.IMAP_AUTH, "pop3": LogSource.POP3_AUTH, "smtp
 #: Only these make the mailbox "Authentication error" (which cron skips); anything else, a server
 #: that hung up during sign-in included, is "Connection error", still synced by cron.
 _AUTH_CLASSES = {c.value for c in AUTH_CLASSES}
+
+#: The email log's lines and the job's answers (stored in English, translated when shown).
+WORDS = {
+    "not_run": N_("Connection test not run: {error}"),
+    "passed": N_("{protocol} connection test passed ({steps})."),
+    "failed": N_("{protocol} connection test failed: {error}"),
+    "failed_bare": N_("{protocol} connection test failed."),
+    "check_failed": N_("{protocol} check failed."),
+    "service_passed": N_('Connection test of "{service}" passed.'),
+    "service_failed": N_('Connection test of "{service}" failed.'),
+    "service_gone": N_("The service no longer exists."),
+    "expired": N_("The test credentials expired; start the test again."),
+}
 
 
 def start(account: Account, owner: User) -> Job:
@@ -119,11 +133,11 @@ def test_account(account_id: int) -> dict:
     """Test a mailbox's incoming and outgoing servers and record the outcome."""
     account = db.session.get(Account, account_id)
     if account is None:
-        return {"ok": False, "error": "The mailbox no longer exists."}
+        return {"ok": False, "error": UNAVAILABLE["gone"]}
     if account.service_removed:
         return {"ok": False, "error": account.last_error, "state": account.state}
     if not account.active:
-        return {"ok": False, "error": "The mailbox is disabled.", "state": account.state}
+        return {"ok": False, "error": UNAVAILABLE["disabled"], "state": account.state}
     try:
         # The same logins as every other job: OAuth2 mailboxes get a fresh access token here.
         creds_in, creds_out = credentials(account, account.incoming_protocol), credentials(account, "smtp")
@@ -135,7 +149,7 @@ def test_account(account_id: int) -> dict:
         line = Line(
             _AUTH_SOURCES.get(account.incoming_protocol, LogSource.IMAP_AUTH),
             LogLevel.ERROR,
-            f"Connection test not run: {exc.message}",
+            WORDS["not_run"].format(error=exc.message),
             {"error": exc.as_dict()},
         )
         record_failure(account, Check.TEST, exc.message, lines=[line])
@@ -174,7 +188,7 @@ def _apply_outcome(account: Account, reports: dict, summary: dict) -> None:
     message = (
         f"{protocol.upper()}: {shown.get('message') or error.message}"
         if error
-        else f"{protocol.upper()} check failed."
+        else WORDS["check_failed"].format(protocol=protocol.upper())
     )
     record_failure(account, Check.TEST, message, auth=auth, lines=lines, report=summary)
 
@@ -182,11 +196,13 @@ def _apply_outcome(account: Account, reports: dict, summary: dict) -> None:
 def _log_line(protocol: str, report, transcript) -> Line:
     steps = ", ".join(f"{s.name} {s.duration_ms:.0f} ms" for s in report.steps)
     if report.ok:
-        level, message = LogLevel.INFO, f"{protocol.upper()} connection test passed ({steps})."
+        level, message = LogLevel.INFO, WORDS["passed"].format(protocol=protocol.upper(), steps=steps)
     else:
         level = LogLevel.ERROR
         message = (
-            f"{protocol.upper()} connection test failed: {report.error.message}" if report.error else "failed"
+            WORDS["failed"].format(protocol=protocol.upper(), error=report.error.message)
+            if report.error
+            else WORDS["failed_bare"].format(protocol=protocol.upper())
         )
     details = {"check": report.as_dict()}
     if transcript is not None:
@@ -217,9 +233,9 @@ def test_service(service_id: int, credentials_key: str, requested_by: int | None
     token = redis.getdel(credentials_key)
     service = db.session.get(Service, service_id)
     if service is None:
-        return {"ok": False, "error": "The service no longer exists."}
+        return {"ok": False, "error": WORDS["service_gone"]}
     if token is None:
-        return {"ok": False, "error": "The test credentials expired; start the test again."}
+        return {"ok": False, "error": WORDS["expired"]}
     creds = json.loads(box().decrypt(token.decode()))
     reports = _run_checks(
         ("imap", service.endpoint("imap")),
@@ -241,7 +257,7 @@ def test_service(service_id: int, credentials_key: str, requested_by: int | None
     email_log.record(
         LogSource.ADMIN,
         level,
-        f'Connection test of "{service.name}" {"passed" if summary["ok"] else "failed"}.',
+        WORDS["service_passed" if summary["ok"] else "service_failed"].format(service=service.name),
         user=requester,
         details=summary,
         created_by="system",

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors.errors import AUTH_CLASSES, MailError
 from connectors.folder_list import list_folders as list_on_server
+from connectors.i18n import N_
 from connectors.transcript import Transcript
 
 from .. import settings_store
@@ -28,6 +29,13 @@ from ..models import Account, Folder, FolderRole, LogLevel, LogSource, User
 from ..queue import enqueue_for
 from .outcome import Check, Line, record_failure, record_not_run, record_success
 from .session import open_client
+
+#: The email log's lines (stored in English, translated when shown: webapp.i18n).
+WORDS = {
+    "not_refreshed": N_("Folder list not refreshed: {reason}"),
+    "refreshed": N_("Folder list refreshed: {folders} folders ({new} new, {gone} no longer on the server)."),
+    "failed": N_("Folder list failed: {error}"),
+}
 
 if TYPE_CHECKING:
     from connectors.imap import ImapClient
@@ -100,7 +108,7 @@ def list_folders(account_id: int) -> dict:
         record_not_run(
             account,
             Check.FOLDERS,
-            Line(LogSource.SYNC, LogLevel.WARNING, f"Folder list not refreshed: {exc}"),
+            Line(LogSource.SYNC, LogLevel.WARNING, WORDS["not_refreshed"].format(reason=exc)),
         )
         return {"ok": False, "error": str(exc)}
     except MailError as exc:
@@ -114,7 +122,7 @@ def list_folders(account_id: int) -> dict:
     details: dict = {"new": new, "gone": gone}
     if transcript is not None:
         details["transcript"] = transcript.as_list()
-    message = f"Folder list refreshed: {len(folders)} folders ({len(new)} new, {len(gone)} no longer on the server)."
+    message = WORDS["refreshed"].format(folders=len(folders), new=len(new), gone=len(gone))
     record_success(account, Check.FOLDERS, lines=[Line(LogSource.SYNC, LogLevel.INFO, message, details)])
     return {"ok": True, "folders": len(folders), "new": new, "gone": gone}
 
@@ -127,7 +135,7 @@ def _record_failure(account: Account, exc: MailError, transcript) -> None:
     line = Line(
         LogSource.IMAP_AUTH if auth else LogSource.SYNC,
         LogLevel.ERROR,
-        f"Folder list failed: {exc.message}",
+        WORDS["failed"].format(error=exc.message),
         details,
     )
     record_failure(account, Check.FOLDERS, f"IMAP: {exc.message}", auth=auth, lines=[line])

@@ -51,8 +51,15 @@ SIGN_IN_AGAIN_NOTE = N_(
     "Mailroom's sign-in (it was revoked or expired). Press “Sign in again” on My mailboxes."
 )
 
+#: The mailbox's error, its log line and the reasons a job cannot refresh (stored in English).
+EXPIRED = N_("The sign-in of {email} expired or was revoked at the provider: sign in again.")
+REFUSED_LINE = N_("OAuth2 token refresh refused ({reason}): the mailbox needs to sign in again.")
+GONE = N_("The mailbox no longer exists.")
+NOT_SET_UP = N_("OAuth2 sign-in is not set up for this mailbox's service any more.")
+
+
 def _sign_in_message(account: Account) -> str:
-    return f"The sign-in of {account.email} expired or was revoked at the provider: sign in again."
+    return EXPIRED.format(email=account.email)
 
 
 def needs_refresh(account: Account, now: datetime | None = None) -> bool:
@@ -103,7 +110,7 @@ def refresh(account_id: int, *, force: bool = False) -> str:
         with Session(db.engine, expire_on_commit=False) as s:
             account = s.get(Account, account_id)
             if account is None:
-                raise MailboxUnavailable("The mailbox no longer exists.")
+                raise MailboxUnavailable(GONE)
             if account.state == AccountState.NEEDS_SIGN_IN.value:
                 raise SignInRequired(account.last_error or _sign_in_message(account))
             fresh = account.oauth_access_token_encrypted != seen if force else not needs_refresh(account)
@@ -121,7 +128,7 @@ def _refresh_now(s: Session, account: Account) -> str:
     service = s.get(Service, account.service_id) if account.service_id else None
     app = usable_app(service) if service is not None else None
     if app is None:
-        raise MailboxUnavailable("OAuth2 sign-in is not set up for this mailbox's service any more.")
+        raise MailboxUnavailable(NOT_SET_UP)
     if not account.oauth_refresh_token_encrypted:
         _mark_needs_sign_in(s, account, "no refresh token is stored")
         raise SignInRequired(_sign_in_message(account))
@@ -196,7 +203,7 @@ def _mark_needs_sign_in(s: Session, account: Account, reason: str) -> None:
     entry = email_log.record(
         LogSource.SYNC,
         LogLevel.ERROR,
-        f"OAuth2 token refresh refused ({reason[:200]}): the mailbox needs to sign in again.",
+        REFUSED_LINE.format(reason=reason[:200]),
         account=account,
         created_by="system",
     )

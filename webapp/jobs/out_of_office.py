@@ -14,6 +14,7 @@ from email.utils import getaddresses, parseaddr
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
+from connectors.i18n import N_
 from connectors.outgoing import make_message_id
 
 from .. import email_log, i18n
@@ -46,6 +47,22 @@ HEADERS = (
     "message-id",
     "references",
 )
+#: The email log's lines and why a message got no reply (stored in English, translated when shown).
+WORDS = {
+    "skipped": N_('Out-of-office: no reply to "{subject}" from {sender}: {reason}.'),
+    "queued": N_('Out-of-office: reply to {address} for "{subject}" queued.'),
+    "delivery_report": N_("it is a delivery report (empty Return-Path)"),
+    "no_sender": N_("it has no sender address"),
+    "automatic": N_("it is an automatic message (Auto-Submitted: {value})"),
+    "bulk": N_("it is bulk mail (Precedence: {value})"),
+    "list": N_("it came from a mailing list ({header})"),
+    "no_reply": N_("the sender {address} does not take replies"),
+    "own": N_("it came from one of your own addresses"),
+    "not_named": N_("this mailbox is not named in To or Cc (mailing list, Bcc or forward)"),
+    "out_of_dates": N_("the out-of-office is outside its dates"),
+    "already": N_("{address} already had a reply on {when} UTC"),
+}
+
 _NO_REPLY = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?)([-+_.].*)?$", re.I
 )
@@ -88,11 +105,11 @@ def reply_address(headers: dict[str, list[str]]) -> tuple[str | None, str | None
     if return_path is not None:
         addr = parseaddr(return_path)[1].strip()
         if not addr or return_path.replace(" ", "") == "<>":
-            return None, "it is a delivery report (empty Return-Path)"
+            return None, WORDS["delivery_report"]
         return addr.lower(), None
     addr = parseaddr(decoded(_first(headers, "from") or ""))[1].strip()
     if not addr:
-        return None, "it has no sender address"
+        return None, WORDS["no_sender"]
     return addr.lower(), None
 
 
@@ -102,27 +119,27 @@ def skip_reason(
     """(reply address, None) when the message gets a reply, or (None, reason) when it does not."""
     auto = _first(headers, "auto-submitted")
     if auto is not None and auto.split(";")[0].strip().lower() != "no":
-        return None, f"it is an automatic message (Auto-Submitted: {auto[:60]})"
+        return None, WORDS["automatic"].format(value=auto[:60])
     precedence = (_first(headers, "precedence") or "").lower()
     if precedence in ("bulk", "list", "junk"):
-        return None, f"it is bulk mail (Precedence: {precedence})"
+        return None, WORDS["bulk"].format(value=precedence)
     for name, label in (("list-id", "List-Id"), ("list-unsubscribe", "List-Unsubscribe")):
         if headers.get(name):
-            return None, f"it came from a mailing list ({label})"
+            return None, WORDS["list"].format(header=label)
     address, reason = reply_address(headers)
     if address is None:
         return None, reason
     from_addr = parseaddr(decoded(_first(headers, "from") or ""))[1].lower()
     for candidate in {address, from_addr} - {""}:
         if _NO_REPLY.match(candidate.split("@")[0]):
-            return None, f"the sender {candidate} does not take replies"
+            return None, WORDS["no_reply"].format(address=candidate)
     if address in own or from_addr in own:
-        return None, "it came from one of your own addresses"
+        return None, WORDS["own"]
     named = {
         a.lower() for _, a in getaddresses([decoded(v) for k in ("to", "cc") for v in headers.get(k, [])])
     }
     if not named & mailbox:
-        return None, "this mailbox is not named in To or Cc (mailing list, Bcc or forward)"
+        return None, WORDS["not_named"]
     return address, None
 
 
@@ -138,7 +155,7 @@ def reply_to_new(account: Account, messages: list[tuple[Message, dict[str, list[
     now = utcnow()
     if not in_window(row, now):
         for message, _ in messages:
-            _log_skip(account, message, "the out-of-office is outside its dates", LogLevel.DEBUG)
+            _log_skip(account, message, WORDS["out_of_dates"], LogLevel.DEBUG)
             counts["skipped"] += 1
         db.session.commit()
         return counts
@@ -164,7 +181,7 @@ def _log_skip(account: Account, message: Message, reason: str, level: LogLevel =
     email_log.record(
         LogSource.INCOMING,
         level,
-        f'Out-of-office: no reply to "{message.subject[:120]}" from {message.from_addr or "?"}: {reason}.',
+        WORDS["skipped"].format(subject=message.subject[:120], sender=message.from_addr or "?", reason=reason),
         account=account,
         details={"message_id": message.message_id, "reason": reason},
         created_by="system",
@@ -176,7 +193,7 @@ def _reply(account, row: OutOfOffice, message: Message, headers, address: str, n
     since = now - timedelta(days=row.interval_days or 4)
     last = AutoReply.query.filter_by(account_id=account.id, sender=address).first()
     if last is not None and last.replied_at > since:
-        return None, f"{address} already had a reply on {last.replied_at:%Y-%m-%d %H:%M} UTC"
+        return None, WORDS["already"].format(address=address, when=f"{last.replied_at:%Y-%m-%d %H:%M}")
     if last is None:
         db.session.add(AutoReply(account_id=account.id, sender=address, replied_at=now))
     else:
@@ -195,7 +212,7 @@ def _reply(account, row: OutOfOffice, message: Message, headers, address: str, n
         email_log.record(
             LogSource.INCOMING,
             LogLevel.INFO,
-            f'Out-of-office: reply to {address} for "{message.subject[:120]}" queued.',
+            WORDS["queued"].format(address=address, subject=message.subject[:120]),
             account=account,
             details={"message_id": message.message_id, "outgoing_id": outgoing.id, "to": address},
             created_by="system",

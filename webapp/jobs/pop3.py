@@ -28,6 +28,7 @@ from sqlalchemy import func
 
 from connectors.envelope import parse_envelope
 from connectors.errors import AUTH_CLASSES, ErrorClass, MailError
+from connectors.i18n import N_
 from connectors.mime_text import split_message
 from connectors.transcript import Transcript
 
@@ -115,29 +116,36 @@ def download(account: Account, progress: Progress | None = None, *, defer_busy: 
     return counts
 
 
-def _messages(n: int) -> str:
-    return f"{n} message{'s' * (n != 1)}"
+#: A run's sentence (job result and email log), stored in English and translated when shown;
+#: the counts follow labels, so no language needs its plural forms in a stored text.
+RESULT = {
+    "left": N_(
+        "New messages downloaded over POP3: {downloaded} (downloaded before: {earlier}, "
+        "on the server: {on_server}); messages are left on the server."
+    ),
+    "deleted": N_(
+        "New messages downloaded over POP3: {downloaded} (downloaded before: {earlier}, "
+        "on the server: {on_server}); deleted from the server: {deleted}."
+    ),
+}
+#: The email log's line of a run that failed or did not run.
+FAILED = N_("POP3 download failed: {error}")
+NOT_RUN = N_("POP3 download not run: {reason}")
 
 
 def result_sentence(counts: dict, leave_on_server: bool) -> str:
     """What a POP3 run did, for the person: the one sentence of the job's result and the log.
 
-    ``Downloaded 2 new messages over POP3; 3 were downloaded before (5 on the server); 5 deleted
-    from the server.``  The skipped ones are those on the server that an earlier run stored.
+    ``New messages downloaded over POP3: 2 (downloaded before: 3, on the server: 5); deleted from
+    the server: 5.``  The ones downloaded before are those on the server that an earlier run stored.
     """
-    downloaded, on_server = counts.get("downloaded", 0), counts.get("on_server", 0)
-    earlier = max(on_server - counts.get("new", 0), 0)
-    text = (
-        f"Downloaded {downloaded} new message{'s' * (downloaded != 1)} over POP3"
-        if downloaded
-        else "No new messages over POP3"
+    on_server = counts.get("on_server", 0)
+    return RESULT["left" if leave_on_server else "deleted"].format(
+        downloaded=counts.get("downloaded", 0),
+        earlier=max(on_server - counts.get("new", 0), 0),
+        on_server=on_server,
+        deleted=counts.get("deleted", 0),
     )
-    if earlier:
-        text += f"; {earlier} {'was' if earlier == 1 else 'were'} downloaded before"
-    text += f" ({_messages(on_server)} on the server)"
-    if leave_on_server:
-        return text + "; messages are left on the server."
-    return text + f"; {_messages(counts.get('deleted', 0))} deleted from the server."
 
 
 def _run(
@@ -203,13 +211,13 @@ def _run(
 
 def _record_failure(account: Account, exc: BaseException, counts: dict, transcript) -> None:
     if isinstance(exc, MailError):
-        message = f"POP3 download failed: {exc.message}"
+        message = FAILED.format(error=exc.message)
         details: dict = {"error": exc.as_dict()}
     elif isinstance(exc, MailboxUnavailable):
-        message = f"POP3 download not run: {exc}"
+        message = NOT_RUN.format(reason=exc)
         details = {}
     else:
-        message = f"POP3 download failed: {type(exc).__name__}: {exc}"
+        message = FAILED.format(error=f"{type(exc).__name__}: {exc}")
         details = {}
     details["counts"] = counts
     if transcript is not None:

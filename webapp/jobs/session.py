@@ -17,6 +17,7 @@ from flask import current_app
 
 from connectors import plugins
 from connectors.errors import ErrorClass, MailError
+from connectors.i18n import N_
 from connectors.settings import Credentials, Protocol, Security, ServerSettings
 
 from .. import settings_store
@@ -27,6 +28,14 @@ from ..secretbox import box
 from ..service_trust import trust_for_account
 from .connection_slots import NoFreeConnection, connection_slot
 from .oauth_refresh import access_token
+
+#: Why a job cannot use a mailbox now (stored as its outcome in English, translated when shown).
+UNAVAILABLE = {
+    "gone": N_("The mailbox no longer exists."),
+    "disabled": N_("The mailbox is disabled."),
+    "service_removed": N_("The mailbox's mail service was removed."),
+    "no_server": N_("The mailbox has no {protocol} server."),
+}
 
 #: Protocols whose connections count against the server's limit (SMTP submissions are short).
 LIMITED = ("imap", "pop3")
@@ -93,12 +102,12 @@ def server_settings(account: Account, protocol: str, *, timeout: float | None = 
     ``timeout`` and ``policy`` (the address guard of hand-typed servers) default to the console's
     settings, read here; a batch of mailboxes reads them once and passes them in."""
     if not account.active:
-        raise MailboxUnavailable("The mailbox is disabled.")
+        raise MailboxUnavailable(UNAVAILABLE["disabled"])
     if account.service_removed:
-        raise MailboxUnavailable(account.last_error or "The mailbox's mail service was removed.")
+        raise MailboxUnavailable(account.last_error or UNAVAILABLE["service_removed"])
     endpoint = account.server(protocol)
     if endpoint is None:
-        raise MailboxUnavailable(f"The mailbox has no {protocol.upper()} server.")
+        raise MailboxUnavailable(UNAVAILABLE["no_server"].format(protocol=protocol.upper()))
     trust = trust_for_account(account)
     return settings_for(
         endpoint,
