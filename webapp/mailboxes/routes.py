@@ -154,13 +154,7 @@ def connect():
         account = _save(form, None)
         if account is not None:
             # Connecting tests the connection at once: the list shows the job's steps live on the row.
-            try:
-                job = connection_test.start(account, current_user)
-            except QueueUnavailable as exc:  # saved as "Not tested yet"; its row's button tests it later
-                flash(_("Mailbox %(email)s saved, not tested yet: %(message)s", email=account.email, message=exc.message), "error")
-                return redirect(url_for("mailboxes.index"))
-            flash(_("Mailbox %(email)s saved; testing its connection now.", email=account.email), "success")
-            return redirect(url_for("mailboxes.index", testing=account.id, job=job.id))
+            return _saved_and_tested(account)
     # The form's answer redirects to the chosen OAuth2 provider: its policy's form-action names them.
     security_headers.allow_form_targets(oauth_apps.authorization_origins())
     return render_template(
@@ -192,11 +186,15 @@ _FIELDS_AS_STORED = (
 @login_required
 def edit(account_id: int):
     account = _own_account(account_id)
-    if account.service_removed:
+    if account.service_removed and not _typing_servers(account):
         return _reconnect(account)
     form = ConnectForm()
     form.service.choices = _service_choices(account)
-    if not form.is_submitted():
+    if not form.is_submitted() and account.service_removed:  # "Other": the servers typed by hand
+        form.service.data = OTHER
+        for name in _FIELDS_AS_STORED:
+            getattr(form, name).data = getattr(account, name)
+    elif not form.is_submitted():
         form.service.data = (
             OTHER if account.manual else (str(account.service_id) if account.service_id else "")
         )
@@ -214,12 +212,61 @@ def edit(account_id: int):
             )
             form.smtp_use_tls.data = account.smtp_security != "none"
     if form.validate_on_submit():
+        before = _connection_of(account)
         if _save(form, account) is not None:
+            if account.active and _connection_of(account) != before:
+                return _saved_and_tested(account)
             flash(_("Mailbox %(email)s saved.", email=account.email), "success")
             return redirect(url_for("mailboxes.index"))
     return render_template(
         "mailboxes/connect.html", form=form, account=account, service_info=_presets_for_page()
     )
+
+
+#: What a connection depends on: an edit that changes any of these is tested at once, as connecting
+#: is, so a corrected password does not leave the mailbox showing the old "Authentication error"
+#: (a state cron skips) until someone thinks of "Test connection".
+_CONNECTION_COLUMNS = (
+    "service_id",
+    "manual",
+    "username",
+    "password_encrypted",
+    "incoming_protocol",
+    "imap_host",
+    "imap_port",
+    "imap_security",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "pop3_host",
+    "pop3_port",
+    "pop3_security",
+    "verify_certificate",
+    "smtp_requires_auth",
+    "smtp_username",
+    "smtp_password_encrypted",
+)
+
+
+def _connection_of(account: Account) -> tuple:
+    return tuple(getattr(account, column) for column in _CONNECTION_COLUMNS)
+
+
+def _saved_and_tested(account: Account):
+    """Start the saved mailbox's connection test; the list then follows it on the mailbox's row."""
+    try:
+        job = connection_test.start(account, current_user)
+    except QueueUnavailable as exc:  # saved; its row's button tests it later
+        flash(_("Mailbox %(email)s saved, not tested yet: %(message)s", email=account.email, message=exc.message), "error")
+        return redirect(url_for("mailboxes.index"))
+    flash(_("Mailbox %(email)s saved; testing its connection now.", email=account.email), "success")
+    return redirect(url_for("mailboxes.index", testing=account.id, job=job.id))
+
+
+def _typing_servers(account: Account) -> bool:
+    """A mailbox that lost its service, reconnected by typing its servers ("Other", ``?other=1``)
+    where the administrator allows manual entry."""
+    return request.args.get("other") == "1" and bool(settings_store.get("allow_manual_entry"))
 
 
 def _reconnect(account: Account):
@@ -252,7 +299,13 @@ def _reconnect(account: Account):
             db.session.commit()
             flash(_("Mailbox %(email)s now connects through %(name)s.", email=account.email, name=account.service.name), "success")
             return redirect(url_for("mailboxes.index"))
-    return render_template("mailboxes/reconnect.html", form=form, account=account, action_form=ActionForm())
+    return render_template(
+        "mailboxes/reconnect.html",
+        form=form,
+        account=account,
+        action_form=ActionForm(),
+        allow_manual=settings_store.get("allow_manual_entry"),
+    )
 
 
 def _save(form: ConnectForm, account: Account | None) -> Account | None:
