@@ -49,14 +49,14 @@ from connectors import plugins
 from connectors.errors import AUTH_CLASSES, ErrorClass, MailError
 from connectors.sync import unchanged_folders
 
-from .. import email_log, settings_store
+from .. import settings_store
 from ..address_guard import address_policy
 from ..errors import MailboxUnavailable
 from ..extensions import db
 from ..models import Account, LogLevel, LogSource
 from ..queue import INTERACTIVE, PERIODIC, get_queue, get_redis
 from . import backoff, mailbox_lock
-from .connection_slots import Limit, NoFreeConnection, hold, limit_for
+from .connection_slots import Limit, hold, limit_for
 from .outcome import Check, Line, record_failure, record_unchanged_syncs
 from .session import credentials, server_settings
 from .sync import (
@@ -70,6 +70,7 @@ from .sync import (
     _succeeded,
     is_transient,
     job_timeout,
+    log_waiting,
     sync_account,
     sync_on,
 )
@@ -356,16 +357,7 @@ def _defer(visit: Visit) -> None:
     retry = Retry(max=len(intervals), interval=intervals) if intervals else None
     meta = {"waits": 1, "waiting": {"reason": error.message, "seconds": round(seconds, 1)}}
     _later(visit, seconds, retry=retry, meta=meta)
-    if not isinstance(error, NoFreeConnection):
-        email_log.record(
-            LogSource.SYNC,
-            LogLevel.INFO,
-            f"Sync waiting: the server asked Mailroom to slow down ({error.raw[:200]}); "
-            f"trying again in {seconds:.0f} s.",
-            account=db.session.get(Account, visit.account_id),
-            created_by="system",
-            commit=True,
-        )
+    log_waiting(db.session.get(Account, visit.account_id), error, seconds)
 
 
 def _failed(visit: Visit) -> None:

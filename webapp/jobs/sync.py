@@ -422,21 +422,28 @@ def is_transient(error: MailError) -> bool:
     )
 
 
+def log_waiting(account: Account | None, error: MailError, seconds: float) -> None:
+    """The log line of a sync put off because the server asked us to slow down (a single sync's
+    or a batch's); none when only a connection slot was missing (that is ours, not the server's)."""
+    if isinstance(error, NoFreeConnection):
+        return
+    email_log.record(
+        LogSource.SYNC,
+        LogLevel.INFO,
+        f"Sync waiting: the server asked Mailroom to slow down ({error.raw[:200]}); "
+        f"trying again in {seconds:.0f} s.",
+        account=account,
+        created_by="system",
+        commit=True,
+    )
+
+
 def _wait(account: Account, error: MailError) -> dict:
     """No free connection to the server, or the server throttled us: come back later
     (:mod:`webapp.jobs.backoff`); the mailbox keeps its state, "Sync now" names the waiting job."""
     later, seconds = backoff.wait_again(error)
     get_redis().set(JOB_KEY.format(account.id), later.id, ex=job_timeout() * 3 + 3600)
-    if not isinstance(error, NoFreeConnection):
-        email_log.record(
-            LogSource.SYNC,
-            LogLevel.INFO,
-            f"Sync waiting: the server asked Mailroom to slow down ({error.raw[:200]}); "
-            f"trying again in {seconds:.0f} s.",
-            account=account,
-            created_by="system",
-            commit=True,
-        )
+    log_waiting(account, error, seconds)
     return {
         "ok": False,
         "status": "waiting",
