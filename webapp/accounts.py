@@ -16,6 +16,8 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import func
 
+from connectors.i18n import N_
+
 from . import account_states, address_guard, email_log, settings_store, signatures, validation
 from .errors import Conflict, Forbidden, Invalid, Malformed, NotFound
 from .extensions import db
@@ -50,6 +52,19 @@ CREATE_FIELDS = {
     "smtp_from",
 }
 FLAGS = ("active", "debug", "push", "verify_certificate", "smtp_requires_auth", "pop3_leave_on_server")
+
+#: The email log's lines (stored in English, translated when shown: webapp.i18n).
+LOG_LINES = {
+    "connected_manual": N_("Mailbox {email} connected through server details entered manually."),
+    "connected_service": N_('Mailbox {email} connected through the service "{service}".'),
+    "default_incoming_removed": N_(
+        "The default incoming mailbox {email} was removed; there is no default incoming mailbox now."
+    ),
+    "default_outgoing_removed": N_(
+        "The default outgoing mailbox {email} was removed; there is no default outgoing mailbox now."
+    ),
+    "removed": N_("Mailbox {email} removed."),
+}
 
 
 def clean_account(user: User, data: Any, existing: Account | None = None, actor: User | None = None) -> dict:
@@ -302,11 +317,11 @@ def create_account(user: User, cleaned: dict) -> Account:
         _set_main(user, account)
     if "shared_sender" in cleaned:
         set_shared_sender(account, cleaned["shared_sender"])
-    via = "server details entered manually" if account.manual else f'the service "{account.service_name}"'
+    line = LOG_LINES["connected_manual"] if account.manual else LOG_LINES["connected_service"]
     email_log.record(
         LogSource.EMAIL_LOGGER,
         LogLevel.INFO,
-        f"Mailbox {account.email} connected through {via}.",
+        line.format(email=account.email, service=account.service_name),
         account=account,
     )
     db.session.commit()
@@ -343,10 +358,12 @@ def delete_account(account: Account) -> None:
             email_log.record(
                 LogSource.ADMIN,
                 LogLevel.WARNING,
-                f"The default {role} mailbox {account.email} was removed; there is no default {role} mailbox now.",
+                LOG_LINES[f"default_{role}_removed"].format(email=account.email),
                 user=user,
             )
-    email_log.record(LogSource.EMAIL_LOGGER, LogLevel.INFO, f"Mailbox {account.email} removed.", user=user)
+    email_log.record(
+        LogSource.EMAIL_LOGGER, LogLevel.INFO, LOG_LINES["removed"].format(email=account.email), user=user
+    )
     db.session.delete(account)
     db.session.flush()
     if was_main:

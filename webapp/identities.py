@@ -14,6 +14,8 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
+from connectors.i18n import N_
+
 from . import email_log
 from .errors import Conflict, Invalid, Malformed, NotFound
 from .extensions import db
@@ -26,6 +28,14 @@ PROFILE_FIELDS = {"first_name": 120, "last_name": 120, "job_title": 120, "phone"
 
 
 # -- aliases ------------------------------------------------------------------------------------
+
+#: The email log's lines (stored in English, translated when shown: webapp.i18n).
+LOG_LINES = {
+    "alias_added": N_("Alias {alias} added to {email}."),
+    "alias_removed": N_("Alias {alias} removed from {email}."),
+    "shared": N_("Mailbox {email} ({user}) is now shared for sending with every user."),
+    "not_shared": N_("Mailbox {email} ({user}) is no longer shared for sending."),
+}
 
 
 def aliases_of(account: Account) -> list[Alias]:
@@ -68,7 +78,7 @@ def add_alias(account: Account, cleaned: dict) -> Alias:
     email_log.record(
         LogSource.EMAIL_LOGGER,
         LogLevel.INFO,
-        f"Alias {alias.address} added to {account.email}.",
+        LOG_LINES["alias_added"].format(alias=alias.address, email=account.email),
         account=account,
     )
     try:
@@ -92,7 +102,7 @@ def delete_alias(account: Account, alias: Alias) -> None:
     email_log.record(
         LogSource.EMAIL_LOGGER,
         LogLevel.INFO,
-        f"Alias {alias.address} removed from {account.email}.",
+        LOG_LINES["alias_removed"].format(alias=alias.address, email=account.email),
         account=account,
     )
     db.session.delete(alias)
@@ -120,8 +130,7 @@ def set_shared_sender(account: Account, shared: bool) -> None:
     email_log.record(
         LogSource.ADMIN,
         LogLevel.INFO,
-        f"Mailbox {account.email} ({account.user.username}) is "
-        + ("now shared for sending with every user." if shared else "no longer shared for sending."),
+        LOG_LINES["shared" if shared else "not_shared"].format(email=account.email, user=account.user.username),
         account=account,
     )
 

@@ -29,6 +29,8 @@ from flask import session
 from flask_babel import gettext as _
 from sqlalchemy import func
 
+from connectors.i18n import N_
+
 from . import account_states, email_log
 from .accounts import _set_main
 from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound
@@ -47,6 +49,10 @@ PENDING_TTL = 600
 SESSION_KEY = "oauth_states"
 #: Where an address is still missing after the token exchange (neither id_token nor userinfo gave one).
 ASK_EMAIL_KEY = "mailroom:oauth:ask-email:{}"
+
+#: The email log's lines of an OAuth2 sign-in (stored in English, translated when shown).
+SIGNED_IN_LINE = N_('Mailbox {email} connected with OAuth2 through the service "{service}".')
+SIGNED_IN_AGAIN_LINE = N_('Mailbox {email} signed in again with OAuth2 through the service "{service}".')
 
 
 class FlowError(DomainError):
@@ -299,8 +305,7 @@ def _save(user: User, service: Service, account_id: int | None, address: str, to
     email_log.record(
         LogSource.EMAIL_LOGGER,
         LogLevel.INFO,
-        f"Mailbox {account.email} {'connected' if created else 'signed in again'} with OAuth2 through "
-        f'the service "{service.name}".',
+        (SIGNED_IN_LINE if created else SIGNED_IN_AGAIN_LINE).format(email=account.email, service=service.name),
         account=account,
     )
     db.session.commit()

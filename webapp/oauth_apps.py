@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
 
+from connectors.i18n import N_
 from connectors.presets import OAuth2Endpoints, ServicePreset
 
 from . import email_log, validation
@@ -35,6 +36,15 @@ _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 scope-token char
 _HOST = re.compile(r"[a-z0-9.-]+")  # a host a CSP source expression can name as it is (not IPv6)
 URL_FIELDS = ("authorization_url", "token_url", "userinfo_url", "revocation_url")
 FIELDS = {"client_id", "client_secret", "tenant", "scopes", "enabled", *URL_FIELDS}
+
+#: The email log's lines (stored in English, translated when shown: webapp.i18n).
+LOG_LINES = {
+    "set_up_enabled": N_('Set up the OAuth2 application of "{service}" (client id {client_id}, enabled).'),
+    "set_up_disabled": N_('Set up the OAuth2 application of "{service}" (client id {client_id}, disabled).'),
+    "changed_enabled": N_('Changed the OAuth2 application of "{service}" (client id {client_id}, enabled).'),
+    "changed_disabled": N_('Changed the OAuth2 application of "{service}" (client id {client_id}, disabled).'),
+    "removed": N_('Removed the OAuth2 application of "{service}".'),
+}
 
 
 def oauth_preset(service: Service | None) -> ServicePreset | None:
@@ -261,8 +271,9 @@ def save_oauth_app(service: Service, cleaned: dict) -> OAuthApp:
     email_log.record(
         LogSource.ADMIN,
         LogLevel.INFO,
-        f'{"Set up" if creating else "Changed"} the OAuth2 application of "{service.name}" '
-        f"(client id {app.client_id}, {'enabled' if app.enabled else 'disabled'}).",
+        LOG_LINES[f"{'set_up' if creating else 'changed'}_{'enabled' if app.enabled else 'disabled'}"].format(
+            service=service.name, client_id=app.client_id
+        ),
     )
     db.session.commit()
     return app
@@ -273,7 +284,7 @@ def delete_oauth_app(service: Service) -> None:
     if app is None:
         raise NotFound(_("This service has no OAuth2 application."))
     db.session.delete(app)
-    email_log.record(LogSource.ADMIN, LogLevel.INFO, f'Removed the OAuth2 application of "{service.name}".')
+    email_log.record(LogSource.ADMIN, LogLevel.INFO, LOG_LINES["removed"].format(service=service.name))
     db.session.commit()
 
 

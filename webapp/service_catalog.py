@@ -177,7 +177,7 @@ def create_service(cleaned: dict) -> Service:
         service.set_endpoint(proto, cleaned[proto])
     db.session.add(service)
     email_log.record(
-        LogSource.ADMIN, LogLevel.INFO, f'Added the corporate server "{service.name}" ({_describe(service)}).'
+        LogSource.ADMIN, LogLevel.INFO, LOG_LINES["added"].format(service=service.name, servers=_describe(service))
     )
     db.session.commit()
     return service
@@ -214,16 +214,16 @@ def update_service(service: Service, cleaned: dict) -> Service:
         email_log.record(
             LogSource.ADMIN,
             LogLevel.INFO,
-            f'Changed the mail service "{service.name}": {_describe(service)}; '
-            f"{len(service.accounts)} connected mailbox(es) use it from their next connection.",
+            LOG_LINES["changed"].format(
+                service=service.name, servers=_describe(service), count=len(service.accounts)
+            ),
         )
     if "hidden" in cleaned and cleaned["hidden"] != service.hidden:
         service.hidden = cleaned["hidden"]
         email_log.record(
             LogSource.ADMIN,
             LogLevel.INFO,
-            f'{"Hid" if service.hidden else "Unhid"} the mail service "{service.name}" '
-            f"{'from' if service.hidden else 'in'} the connect form.",
+            LOG_LINES["hidden" if service.hidden else "shown"].format(service=service.name),
         )
     db.session.commit()
     return service
@@ -238,19 +238,16 @@ def _apply_trust(service: Service, cleaned: dict) -> None:
     if (service.ca_certificate, service.verify_certificate) == before:
         return
     if not service.verify_certificate:
-        what, level = "certificates are NOT verified", LogLevel.WARNING
+        what, level = LOG_LINES["not_verified"], LogLevel.WARNING
     elif service.ca_certificate:
-        what = "certificates are verified against its CA certificate(s) " + ", ".join(
-            service_trust.summary(service.ca_certificate)
-        )
+        what = LOG_LINES["own_ca"].format(certificates=", ".join(service_trust.summary(service.ca_certificate)))
         level = LogLevel.INFO
     else:
-        what, level = "certificates are verified against the system's authorities", LogLevel.INFO
+        what, level = LOG_LINES["system_ca"], LogLevel.INFO
     email_log.record(
         LogSource.ADMIN,
         level,
-        f'Changed the trust setting of "{service.name}": {what}; '
-        f"{len(service.accounts)} connected mailbox(es) use it from their next connection.",
+        LOG_LINES["trust"].format(service=service.name, what=what, count=len(service.accounts)),
     )
 
 
@@ -259,13 +256,11 @@ def _apply_limit(service: Service, cleaned: dict) -> None:
         return
     service.max_connections = cleaned["max_connections"]
     what = (
-        f"at most {service.max_connections} connection(s) at once to its server"
+        LOG_LINES["at_most"].format(count=service.max_connections)
         if service.max_connections
-        else "the provider's default connection limit"
+        else LOG_LINES["default_limit"]
     )
-    email_log.record(
-        LogSource.ADMIN, LogLevel.INFO, f'Changed the connection limit of "{service.name}": {what}.'
-    )
+    email_log.record(LogSource.ADMIN, LogLevel.INFO, LOG_LINES["limit"].format(service=service.name, what=what))
 
 
 def affected_accounts(service: Service) -> list[Account]:
@@ -307,6 +302,26 @@ def delete_service(service: Service) -> list[Account]:
 SERVICE_REMOVED = N_(
     'The mail service "{service}" was removed by an administrator; this mailbox cannot connect any more.'
 )
+#: The email log's lines of the administrators' changes (stored in English, translated when shown).
+LOG_LINES = {
+    "added": N_('Added the corporate server "{service}" ({servers}).'),
+    "changed": N_(
+        'Changed the mail service "{service}": {servers}; '
+        "{count} connected mailbox(es) use it from their next connection."
+    ),
+    "hidden": N_('Hid the mail service "{service}" from the connect form.'),
+    "shown": N_('Unhid the mail service "{service}" in the connect form.'),
+    "trust": N_(
+        'Changed the trust setting of "{service}": {what}; '
+        "{count} connected mailbox(es) use it from their next connection."
+    ),
+    "not_verified": N_("certificates are NOT verified"),
+    "own_ca": N_("certificates are verified against its CA certificate(s) {certificates}"),
+    "system_ca": N_("certificates are verified against the system's authorities"),
+    "limit": N_('Changed the connection limit of "{service}": {what}.'),
+    "at_most": N_("at most {count} connection(s) at once to its server"),
+    "default_limit": N_("the provider's default connection limit"),
+}
 SERVER_DELETED = N_('Deleted the corporate server "{service}"; {count} mailbox(es) lost their service.')
 REMOVAL_NOTE = N_(
     'Your mailbox {email} stopped working: the mail service "{service}" was removed by an administrator. '

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from connectors.i18n import N_
 from connectors.settings import ServerParseError, normalize_host
 
 from . import email_log, signature_templates
@@ -21,6 +22,9 @@ from .errors import Invalid, Malformed
 from .extensions import db
 from .models import Account, LogLevel, LogSource, Setting
 from .validation import is_id
+
+#: The email log's line of a change (stored in English, translated when shown: webapp.i18n).
+SETTING_CHANGED = N_("Setting {key} changed from {before} to {after}.")
 
 
 def _bool(value: Any) -> bool:
@@ -124,7 +128,7 @@ def update(changes: Any) -> dict[str, Any]:
             email_log.record(
                 LogSource.ADMIN,
                 LogLevel.INFO,
-                f"Setting {key} changed from {before.get(key)!r} to {value!r}.",
+                SETTING_CHANGED.format(key=key, before=repr(before.get(key)), after=repr(value)),
             )
     db.session.commit()
     return all_settings()

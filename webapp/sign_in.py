@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import gettext as _
 
+from connectors.i18n import N_
+
 from . import email_log, passwords, throttle
 from .extensions import db
 from .models import LogLevel, LogSource, User, utcnow
@@ -73,13 +75,27 @@ def _password_matches(user: User | None, password: str) -> bool:
     return user.check_password(password)
 
 
+#: The email log's line of a lock (stored in English, translated when shown: webapp.i18n).
+#: The longer one first: a shown text is matched against the templates in this order.
+LOCKED_LINES = {
+    "no_user": N_(
+        "Sign-in locked for {minutes} min: {failures} failed attempts for the name {name!r} (no such user), "
+        "the last from {address}."
+    ),
+    "user": N_(
+        "Sign-in locked for {minutes} min: {failures} failed attempts for the name {name!r}, the last from {address}."
+    ),
+}
+
+
 def _log_lockout(username: str, user: User | None, address: str, seconds: int) -> None:
     failures = current_app.config["SIGN_IN_ACCOUNT_FAILURES"]
     email_log.record(
         LogSource.ADMIN,
         LogLevel.WARNING,
-        f"Sign-in locked for {_duration(seconds)}: {failures} failed attempts for the name "
-        f"{username[:MAX_USERNAME]!r}{'' if user else ' (no such user)'}, the last from {address}.",
+        LOCKED_LINES["user" if user else "no_user"].format(
+            minutes=max(1, -(-seconds // 60)), failures=failures, name=username[:MAX_USERNAME], address=address
+        ),
         user=user,
         details={"username": username[:MAX_USERNAME], "address": address, "lock_seconds": seconds},
         created_by="system",

@@ -29,6 +29,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from connectors.i18n import N_
+
 from . import email_log, passwords, send_holds, sessions
 from .errors import Conflict, Invalid, NotFound
 from .extensions import db
@@ -37,6 +39,16 @@ from .models import Account, ApiToken, LogLevel, LogSource, Role, User, UserSess
 MAX_USERNAME = 150  # the column's width
 #: Characters a new username may hold besides letters and digits (names appear in URLs and logs).
 USERNAME_EXTRA = set("._-@+")
+#: The email log's lines of users' changes (stored in English, translated when shown).
+LOG_LINES = {
+    "admin": N_("User {user} made an administrator by {who}."),
+    "not_admin": N_("User {user} no longer an administrator by {who}."),
+    "disabled": N_("User {user} disabled by {who}."),
+    "enabled": N_("User {user} enabled by {who}."),
+    "own_password": N_("User {user} changed their password."),
+    "password_reset": N_("Password of {user} reset by {who}."),
+    "cli": N_("the command line"),
+}
 
 
 @dataclass
@@ -196,7 +208,7 @@ def change_own_password(user: User, current: str, new_password: str, confirm: st
     if errors:
         raise Invalid(errors)
     ended = change_password(user, new_password, confirm, field="new_password")
-    _log_password(user, f"User {user.username} changed their password.", user.username)
+    _log_password(user, LOG_LINES["own_password"].format(user=user.username), user.username)
     return ended
 
 
@@ -205,8 +217,9 @@ def reset_password(
 ) -> int:
     """An administrator's (or the command line's) reset of ``user``'s password; logged."""
     ended = change_password(user, new_password, confirm)
-    who = actor.username if actor is not None else "the command line"
-    _log_password(user, f"Password of {user.username} reset by {who}.", actor.username if actor else "cli")
+    who = actor.username if actor is not None else LOG_LINES["cli"]
+    message = LOG_LINES["password_reset"].format(user=user.username, who=who)
+    _log_password(user, message, actor.username if actor else "cli")
     return ended
 
 
@@ -256,7 +269,7 @@ def _apply(user: User, admin: bool | None, disabled: bool | None) -> list[str]:
     changes = []
     if admin is not None and admin != user.is_admin:
         user.role = (Role.ADMIN if admin else Role.USER).value
-        changes.append("made an administrator" if admin else "no longer an administrator")
+        changes.append("admin" if admin else "not_admin")
     if disabled is not None and disabled != user.is_disabled:
         user.disabled_at = utcnow() if disabled else None
         if disabled:
@@ -269,15 +282,17 @@ def _apply(user: User, admin: bool | None, disabled: bool | None) -> list[str]:
 
 
 def _log(user: User, actor: User | None, changes: list[str]) -> None:
-    who = actor.username if actor is not None else "the command line"
-    email_log.record(
-        LogSource.ADMIN,
-        LogLevel.INFO,
-        f"User {user.username} {' and '.join(changes)} by {who}.",
-        user=user,
-        details={"changes": changes},
-        created_by=actor.username if actor is not None else "cli",
-    )
+    """One line per change (a whole sentence each, so each language can word it)."""
+    who = actor.username if actor is not None else LOG_LINES["cli"]
+    for change in changes:
+        email_log.record(
+            LogSource.ADMIN,
+            LogLevel.INFO,
+            LOG_LINES[change].format(user=user.username, who=who),
+            user=user,
+            details={"changes": changes},
+            created_by=actor.username if actor is not None else "cli",
+        )
 
 
 def disable_user(user: User, actor: User | None = None) -> User:
