@@ -355,3 +355,29 @@ def test_sync_engine_reports_only_new_mail(app, local, clean_dovecot, users):
     with imap_login(d) as imap:
         stats = sync_folders(imap, SqlSyncStore(account.id), [(other.id, "Other")])
     assert stats.folders[0].path == "reseeded" and stats.inserted == 3 and stats.new_uids == {}
+
+
+def test_a_move_the_server_refuses_leaves_the_message_and_says_so(mailbox, clean_dovecot):
+    """The target was deleted elsewhere (the store does not know yet): the server refuses the move,
+    the message stays where it is, in the store too, and the log says it was not moved."""
+    d = clean_dovecot
+    archive = folder_id(mailbox, "Archive")
+    rule(
+        mailbox,
+        [{"field": "subject", "op": "contains", "value": "report"}],
+        [{"type": "move", "folder_id": archive}],
+    )
+    sync_account(mailbox.id)
+    db.session.get(Folder, archive).sync = False  # the sync leaves it alone; it still "exists"
+    db.session.commit()
+    with imap_login(d) as c:
+        c.delete_folder("Archive")
+    d.add_message("alice", mail("a@b.test", "Weekly report"))
+    result = sync_account(mailbox.id)
+    assert result["automation"]["filters"] == {"matched": 1, "marked_read": 0, "flagged": 0, "moved": 0}
+    assert list(subjects(d, "INBOX").values()) == ["Weekly report"]
+    assert Message.query.filter_by(subject="Weekly report").one().folder_id == folder_id(mailbox, "INBOX")
+    log = LogEntry.query.filter_by(account_id=mailbox.id, source=LogSource.INCOMING.value).all()
+    assert any("Weekly report" in e.message and "not moved to Archive" in e.message for e in log), [
+        e.message for e in log
+    ]

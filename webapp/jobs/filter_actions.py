@@ -1,7 +1,7 @@
 """Carry filter actions out over IMAP on an open connection, and keep the store in step.
 
 * mark read / flag: ``UID STORE +FLAGS.SILENT``; the stored rows get the flag at once;
-* move: ``UID MOVE`` when the server offers MOVE; otherwise ``UID COPY`` + ``\\Deleted`` +
+* move (:func:`connectors.writeback.move`): ``UID MOVE`` when the server offers MOVE; otherwise ``UID COPY`` + ``\\Deleted`` +
   ``UID EXPUNGE`` when it offers UIDPLUS; otherwise ``UID COPY`` + ``\\Deleted`` only, with a
   warning (a plain EXPUNGE would also remove mail other clients marked deleted).
 
@@ -20,16 +20,13 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from connectors.writeback import copyuid, uid_chunks
+from connectors import writeback
+from connectors.errors import MailError
 
 from .. import email_log
 from ..extensions import db
 from ..filters import Candidate, Decision, decide
 from ..models import Account, Filter, Folder, LogLevel, LogSource, Message
-
-
-def _caps(imap: Any) -> set[bytes]:
-    return {c.upper() if isinstance(c, bytes) else c.upper().encode() for c in imap.capabilities()}
 
 
 def apply_rules(
@@ -64,17 +61,8 @@ def apply_rules(
     imap.folder_encode = False  # stored names are the server's modified UTF-7
     folder_id, folder_name = folder.id, folder.display_name
     imap.select_folder(folder.name, readonly=False)
-    caps = _caps(imap)
     _apply_flags(imap, folder.id, decisions, counts)
-    outcome = _apply_moves(
-        imap,
-        account,
-        folder,
-        decisions,
-        counts,
-        use_move and b"MOVE" in caps,
-        use_uidplus and b"UIDPLUS" in caps,
-    )
+    outcome = _apply_moves(imap, account, folder, decisions, counts, use_move, use_uidplus)
     db.session.commit()
     for uid, (_, d) in decisions.items():
         _log_decision(account, d, outcome.get(uid), about[uid], rule_names, (folder_id, folder_name, uid))
@@ -99,8 +87,8 @@ def _apply_moves(
     folder: Folder,
     decisions: dict,
     counts: dict[str, int],
-    has_move,
-    has_uidplus,
+    use_move: bool,
+    use_uidplus: bool,
 ) -> dict[int, str]:
     """Move to each target folder in turn; returns what happened to each moved UID, in words."""
     targets: dict[int, list[int]] = defaultdict(list)
@@ -114,7 +102,7 @@ def _apply_moves(
             for uid in uids:
                 outcome[uid] = "target folder is gone; not moved"
             continue
-        moved = _move(imap, account, folder, target, sorted(uids), has_move, has_uidplus)
+        moved = _move(imap, account, folder, target, sorted(uids), use_move, use_uidplus)
         for uid in uids:
             outcome[uid] = moved
         if not moved.startswith("not"):
@@ -150,7 +138,7 @@ def _log_decision(
 
 def _store(imap: Any, uids: list[int], flag: bytes) -> None:
     raw = imap._imap
-    for chunk in uid_chunks(uids):
+    for chunk in writeback.uid_chunks(uids):
         typ, data = raw.uid("STORE", chunk, "+FLAGS.SILENT", f"({flag.decode()})")
         if typ != "OK":
             raise RuntimeError(f"UID STORE refused: {data!r}")
@@ -168,29 +156,23 @@ def _flags_in_store(folder_id: int, uids: list[int], flag: str) -> None:
         row.flagged = "\\Flagged" in flags
 
 
-def _move(imap, account, source: Folder, target: Folder, uids: list[int], has_move, has_uidplus) -> str:
-    """Move ``uids`` on the server and in the store; answers what happened, for the log."""
-    raw = imap._imap
-    mailbox = imap._normalise_folder(target.name)
-    mapping: dict[int, int] = {}
-    validity: int | None = None
-    expunged = True
-    for chunk in uid_chunks(uids):
-        raw.untagged_responses.pop("COPYUID", None)
-        typ, data = raw.uid("MOVE" if has_move else "COPY", chunk, mailbox)
-        if typ != "OK":
-            return f"not moved to {target.display_name}: the server refused ({data!r})"
-        for answer_validity, src, dst in copyuid(raw, data):
-            validity = answer_validity
-            mapping.update(zip(src, dst, strict=False))
-        if has_move:
-            continue
-        typ, data = raw.uid("STORE", chunk, "+FLAGS.SILENT", "(\\Deleted)")
-        if has_uidplus:
-            raw.uid("EXPUNGE", chunk)
-        else:
-            expunged = False
-    if not expunged:
+def _move(imap, account, source: Folder, target: Folder, uids: list[int], use_move, use_uidplus) -> str:
+    """Move ``uids`` on the server (:func:`connectors.writeback.move`) and in the store; answers
+    what happened, for the log."""
+    try:
+        moved = writeback.move(
+            imap,
+            source.name,
+            uids,
+            target.name,
+            folder_label=source.display_name,
+            target_label=target.display_name,
+            use_move=use_move,
+            use_uidplus=use_uidplus,
+        )
+    except MailError as exc:
+        return f"not moved to {target.display_name}: the server refused ({exc.raw or exc.message})"
+    if not moved.expunged:
         email_log.record(
             LogSource.INCOMING,
             LogLevel.WARNING,
@@ -202,7 +184,7 @@ def _move(imap, account, source: Folder, target: Folder, uids: list[int], has_mo
         )
         _flags_in_store(source.id, uids, "\\Deleted")
         return f"copied to {target.display_name}, left marked deleted in {source.display_name}"
-    _rows_follow(source, target, uids, mapping, validity)
+    _rows_follow(source, target, uids, moved.new_uids, moved.uidvalidity)
     return f"moved to {target.display_name}"
 
 
