@@ -326,3 +326,26 @@ def test_service_form_names_every_wrong_field_at_once(client, users):
     assert set(errors) == {"name", "imap_security", "smtp_server", "max_connections"}, errors
     assert "exists already" in errors["name"] and "whole number" in errors["max_connections"]
     assert _corporate_services() == before
+
+
+@pytest.mark.parametrize("who", ["alice", "admin"])
+def test_nul_in_any_page_form_is_a_4xx_page_in_the_layout_naming_the_field(client, users, app, who):
+    """Every page that takes a POST: a NUL in a form field (plain or multipart, with a file) is
+    refused before the view, in the console's layout, with the field named; never a 500 or a bare
+    error. (The API's JSON answers are tested in test_malformed_input.py.)"""
+    import io
+
+    app.config["WTF_CSRF_ENABLED"] = False  # the guard must answer before the CSRF check matters
+    login(client, who, users[who]["password"])
+    rules = [r for r in app.url_map.iter_rules() if "POST" in r.methods and not r.rule.startswith("/api/")]
+    assert len(rules) > 30
+    for rule in rules:
+        url = re.sub(r"<[^>]+>", lambda g: "1" if "int:" in g.group(0) else "x", rule.rule)
+        for body in ({"data": {"name": "a\x00b"}},
+                     {"data": {"subject": "a\x00b", "file": (io.BytesIO(b"x"), "a.txt")}, "content_type": "multipart/form-data"}):  # fmt: skip
+            response = client.post(url, **body)
+            html = response.get_data(as_text=True)
+            assert response.status_code in (400, 403, 404, 405, 422), (url, response.status_code)
+            assert "<footer>" in html or response.is_json, (url, html[:200])
+            if response.status_code == 422 and not response.is_json:
+                assert re.search(r"<li><strong>(name|subject)</strong>", html), url

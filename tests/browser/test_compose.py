@@ -48,6 +48,12 @@ def test_compose_and_send_shows_sent(live, page, clean_dovecot, smtp_server):
     shot(page, "compose")
     page.click("#send-now")
     expect(page.locator("#outgoing-state")).to_have_text("Sent", timeout=60_000)
+    # The shared state badge (templates/_badges.html), redrawn by the page's script as the state
+    # changed: the state's colour class, its icon and its word.
+    badge = page.locator("#outgoing-state")
+    expect(badge).to_have_class(re.compile(r"^badge state state-sent$"))
+    expect(badge.locator("svg.icon")).to_have_count(1)
+    expect(badge.locator("svg.icon-check use")).to_have_attribute("href", re.compile(r"icons\.svg#check$"))
     shot(page, "compose-sent")
     (received,) = smtp_server.messages
     msg = parsed(received.data)

@@ -10,7 +10,7 @@ from .. import attachments, mailbox_usability, send_queue, sending
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..jobs import send as send_job
-from ..look import STATE_WORDS
+from ..look import STATE_WORDS, state_icon
 from ..models import Account
 from . import bp
 from .common import form_fields, render_form
@@ -103,6 +103,7 @@ def status(outgoing_id: int):
         info=sending.outgoing_as_dict(row, full=True),
         final=FINAL_STATES,
         labels={state: str(word) for state, word in STATE_LABELS.items()},
+        icons={state: state_icon(state) for state in STATE_LABELS},
         stranded=_stranded(row) if row.state == "scheduled" else None,
     )
 

@@ -102,13 +102,22 @@
   const labels = JSON.parse(box.dataset.labels || "{}");
   const stateEl = document.getElementById("outgoing-state");
   const errorEl = document.getElementById("outgoing-error");
+  const icons = JSON.parse(box.dataset.icons || "{}");
+  // The badge templates/_badges.html state_badge draws: its colour class, icon and word.
+  function showState(state) {
+    if (stateEl.dataset.state === state) return;
+    const word = stateEl.querySelector(".word");
+    word.textContent = labels[state] || state;
+    stateEl.className = "badge state state-" + state;
+    stateEl.dataset.state = state;
+    stateEl.replaceChildren(window.mailroomIcon(icons[state] || "circle"), word);
+  }
   async function poll() {
     try {
       const response = await fetch(box.dataset.url, { headers: { Accept: "application/json" } });
       if (response.ok) {
         const body = await response.json();
-        stateEl.textContent = labels[body.state] || body.state;
-        stateEl.className = "badge state-" + body.state;
+        showState(body.state);
         box.dataset.state = body.state;
         // Edit and Cancel belong to a message that still waits; a failed one must not offer them.
         const actions = document.getElementById("outgoing-actions");
