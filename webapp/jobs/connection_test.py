@@ -154,6 +154,14 @@ def test_account(account_id: int) -> dict:
         )
         record_failure(account, Check.TEST, exc.message, lines=[line])
         return {"ok": False, "error": exc.message, "class": exc.error_class.value, "state": account.state}
+    summary, reports = check_account(account, creds_in, creds_out)
+    record_outcome(account, reports, summary)
+    return summary
+
+
+def check_account(account: Account, creds_in, creds_out) -> tuple[dict, dict]:
+    """Run the mailbox's incoming and outgoing checks as its row stands in the session (saved or
+    not: :mod:`webapp.jobs.edit_trial` tries settings before saving them); ``(summary, reports)``."""
     reports = _run_checks(
         (account.incoming_protocol, account.server(account.incoming_protocol))
         if account.server(account.incoming_protocol)
@@ -170,12 +178,11 @@ def test_account(account_id: int) -> dict:
     summary = _summary(reports)
     audience = Audience.OWNER if account.manual or account.service is None else Audience.SERVICE_USER
     explain_summary(summary, audience, account.service.name if account.service else None)
-    _apply_outcome(account, reports, summary)
-    return summary
+    return summary, reports
 
 
-def _apply_outcome(account: Account, reports: dict, summary: dict) -> None:
-    lines = [_log_line(protocol, report, transcript) for protocol, (report, transcript) in reports.items()]
+def record_outcome(account: Account, reports: dict, summary: dict) -> None:
+    lines = log_lines(reports)
     failures = [(p, r) for p, (r, _) in reports.items() if not r.ok]
     if not failures:
         record_success(account, Check.TEST, lines=lines, report=summary)
@@ -191,6 +198,11 @@ def _apply_outcome(account: Account, reports: dict, summary: dict) -> None:
         else WORDS["check_failed"].format(protocol=protocol.upper())
     )
     record_failure(account, Check.TEST, message, auth=auth, lines=lines, report=summary)
+
+
+def log_lines(reports: dict) -> list[Line]:
+    """The email log's line of each check (with its transcript when the mailbox debugs)."""
+    return [_log_line(protocol, report, transcript) for protocol, (report, transcript) in reports.items()]
 
 
 def _log_line(protocol: str, report, transcript) -> Line:

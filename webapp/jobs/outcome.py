@@ -160,6 +160,17 @@ def record_failure(
     _write(account, lines)
 
 
+def record_rejected_settings(account: Account, lines: Iterable[Line], report: dict) -> None:
+    """New settings failed their test before being saved (webapp.jobs.edit_trial); commits.
+
+    The mailbox keeps its working settings and state; only its last test report changes, marked
+    ``kept_previous`` so its row says that nothing was saved.
+    """
+    account.last_checked_at = utcnow()
+    account.last_check = json.dumps({**report, "kept_previous": True})
+    _write(account, lines)
+
+
 def record_not_run(account: Account, check: Check, line: Line) -> None:
     """A check that did not run (the mailbox cannot be used now): the log says why; nothing else changes."""
     _write(account, [line])

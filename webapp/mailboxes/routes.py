@@ -24,9 +24,9 @@ from ..extensions import db
 from ..forms import ActionForm, apply_errors, endpoints_from_form
 from ..i18n import translate_stored
 from ..job_status import status as job_status_of
-from ..jobs import connection_test
+from ..jobs import connection_test, edit_trial
 from ..log_view import render_log
-from ..models import Account, Notification, utcnow
+from ..models import Account, AccountState, Notification, utcnow
 from ..validation import endpoint_from_form
 from . import bp
 from .common import _own_account
@@ -212,10 +212,10 @@ def edit(account_id: int):
             )
             form.smtp_use_tls.data = account.smtp_security != "none"
     if form.validate_on_submit():
-        before = _connection_of(account)
+        before, working = _connection_of(account), _working_settings(account)
         if _save(form, account) is not None:
             if account.active and _connection_of(account) != before:
-                return _saved_and_tested(account)
+                return _saved_and_tested(account) if working is None else _tried_first(account, working)
             flash(_("Mailbox %(email)s saved.", email=account.email), "success")
             return redirect(url_for("mailboxes.index"))
     return render_template(
@@ -250,6 +250,43 @@ _CONNECTION_COLUMNS = (
 
 def _connection_of(account: Account) -> tuple:
     return tuple(getattr(account, column) for column in _CONNECTION_COLUMNS)
+
+
+#: What a working mailbox keeps while new connection settings are tried (webapp/jobs/edit_trial.py).
+_KEPT_WHILE_TRIED = (*_CONNECTION_COLUMNS, "service_name", "state", "last_error", "last_error_at")
+
+
+def _working_settings(account: Account) -> dict | None:
+    """The settings of a mailbox that works now (connected, on, password login), to keep while an
+    edit's new ones are tested; None when there is nothing working to lose."""
+    if account.state != AccountState.CONNECTED.value or account.auth_method != "password":
+        return None
+    return {column: getattr(account, column) for column in _KEPT_WHILE_TRIED}
+
+
+def _tried_first(account: Account, working: dict):
+    """Put the working settings back, save the rest of the edit, and test the new ones before saving them."""
+    proposed = {column: getattr(account, column) for column in (*_CONNECTION_COLUMNS, "service_name")}
+    for column, value in working.items():
+        setattr(account, column, value)
+    db.session.commit()
+    try:
+        job = edit_trial.start(account, current_user, proposed)
+    except QueueUnavailable as exc:
+        flash(
+            _(
+                "The new connection settings of %(email)s were not saved: they could not be tested (%(message)s).",
+                email=account.email,
+                message=exc.message,
+            ),
+            "error",
+        )
+        return redirect(url_for("mailboxes.index"))
+    flash(
+        _("Testing the new settings of %(email)s; they are saved once the test passes.", email=account.email),
+        "success",
+    )
+    return redirect(url_for("mailboxes.index", testing=account.id, job=job.id))
 
 
 def _saved_and_tested(account: Account):
