@@ -49,6 +49,8 @@ def test_a_wrong_new_password_is_refused_and_the_working_one_kept(
     assert account.state == "connected" and account.last_error is None
     row = client.get(f"/mailboxes/{account_id}/row").get_data(as_text=True)
     assert "were not saved" in row and 'data-error-class="auth"' in row
+    page = client.get(f"/mailboxes/{account_id}/edit").get_data(as_text=True)
+    assert "were not saved" in page and "Not working yet" not in page  # it does work
     # The kept settings still work: a connection test passes.
     assert people["alice"].post(f"/api/v1/accounts/{account_id}/test").status_code == 202
     run_burst(japp)
