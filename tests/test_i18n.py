@@ -451,10 +451,8 @@ def test_a_connection_tests_log_lines_are_stored_in_english_and_shown_in_the_rea
 #: Files whose log lines are still written as English f-strings (docs/translations.md, "Not
 #: translated yet"); a file leaves this list once its lines come from N_ templates.
 UNMARKED_LOG_LINES = {
-    "webapp/jobs/batch.py",
     "webapp/jobs/filter_actions.py",
     "webapp/jobs/send.py",
-    "webapp/jobs/sync.py",
 }
 
 
@@ -547,3 +545,20 @@ def test_email_log_lines_are_stored_from_marked_templates():
     assert not unexpected, f"email log lines not from an N_ template: {unexpected}"
     fixed = sorted(set(UNMARKED_LOG_LINES) - set(found))
     assert not fixed, f"these files' log lines are marked now: take them off UNMARKED_LOG_LINES: {fixed}"
+
+
+def test_a_syncs_stored_lines_are_translated_with_their_values(app):
+    """Sync lines nest stored texts (a failed sync names the mailbox's error, itself a template):
+    each level is translated, values kept; the longer of two templates that begin alike wins."""
+    failed = "Sync failed: IMAP: The host name imap.example.test could not be found. It will be retried."
+    synced = "Synced folders: 2; new: 5, flag changes: 0, removed: 1 (3 FETCH, 0.4 s)."
+    with in_language(app, "it"):
+        assert i18n.translate_stored(failed) == (
+            "Sincronizzazione non riuscita: IMAP: Impossibile trovare il nome host imap.example.test. "
+            "Verrà ritentata."
+        )
+        assert i18n.translate_stored(synced) == (
+            "Cartelle sincronizzate: 2; nuovi: 5, flag cambiati: 0, rimossi: 1 (3 FETCH, 0.4 s)."
+        )
+    with in_language(app, "pl"):
+        assert i18n.translate_stored(synced).startswith("Zsynchronizowane foldery: 2; nowe: 5,")

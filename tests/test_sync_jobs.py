@@ -75,7 +75,7 @@ def test_api_sync_enqueues_runs_and_reports_progress(api, mailbox, clean_dovecot
     assert "next_sync_at" in shown
     assert stored_flags(folder_id(account)) == server_flags(clean_dovecot)
     (entry,) = sync_logs(account.id)
-    assert entry.level == "info" and "25 new" in entry.message and entry.created_by == "system"
+    assert entry.level == "info" and "new: 25," in entry.message and entry.created_by == "system"
 
     # Finished: a new sync may be queued; with nothing changed it sends no FETCH.
     response = api["alice"].post(f"/api/v1/accounts/{mailbox.id}/sync")

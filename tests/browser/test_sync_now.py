@@ -59,7 +59,7 @@ def test_sync_now_shows_progress_then_result(live, page, clean_dovecot, slow_lin
     expect(row.locator(".sync-progress")).to_have_text(
         re.compile(r"Folder 1 of 1 · [\d,]+ of 3,000"), timeout=60_000
     )
-    expect(row.locator(".sync-result")).to_contain_text("3000 new", timeout=120_000)
+    expect(row.locator(".sync-result")).to_contain_text("new: 3000,", timeout=120_000)
     expect(row.locator(".last-sync")).to_contain_text("synced")
     assert "/mailboxes" in page.url  # no navigation happened
     with live.app.app_context():

@@ -68,6 +68,7 @@ from .sync import (
     _job_options,
     _retry_intervals,
     _succeeded,
+    failed_line,
     is_transient,
     job_timeout,
     log_waiting,
@@ -375,7 +376,7 @@ def _failed(visit: Visit) -> None:
         message = f"{type(error).__name__}: {error}"[:500]
     intervals = _retry_intervals()
     retry = mail_error is not None and is_transient(mail_error) and bool(intervals)
-    text = f"Sync failed: {message}" + (" It will be retried." if retry else "")
+    text = failed_line(message, retry)
     details = {"error": mail_error.as_dict()} if mail_error is not None else None
     auth = mail_error is not None and mail_error.error_class in AUTH_CLASSES
     record_failure(

@@ -35,6 +35,7 @@ from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job
 
 from connectors.errors import AUTH_CLASSES, TRANSIENT_CLASSES, ErrorClass, MailError
+from connectors.i18n import N_
 from connectors.sync import sync_folders
 
 from .. import email_log, settings_store
@@ -52,6 +53,25 @@ from .session import NoFreeConnection, open_client
 from .sync_store import SqlSyncStore
 
 JOB_KEY = "mailroom:sync:job:{}"
+#: The email log's lines and a sync's sentence (stored in English, translated when shown: the
+#: counts follow labels, so no stored text needs a language's plural forms).  A template that
+#: begins like another comes first: a shown text is matched against them in this order.
+WORDS = {
+    "synced_failures": N_(
+        "Synced folders: {folders}; new: {new}, flag changes: {updated}, removed: {deleted} "
+        "({fetches} FETCH, {seconds} s). Failed: {failures}"
+    ),
+    "synced": N_(
+        "Synced folders: {folders}; new: {new}, flag changes: {updated}, removed: {deleted} "
+        "({fetches} FETCH, {seconds} s)."
+    ),
+    "failed_retried": N_("Sync failed: {message} It will be retried."),
+    "failed": N_("Sync failed: {message}"),
+    "waiting": N_(
+        "Sync waiting: the server asked Mailroom to slow down ({reason}); trying again in {seconds} s."
+    ),
+    "automation_failed": N_("Filters and automatic replies failed after the sync: {error}"),
+}
 #: Seconds between retries of a transient failure (config ``SYNC_RETRY_INTERVALS``).
 RETRY_INTERVALS = (30, 120, 600)
 #: Seconds a just-started job may run before taking its lock (it takes it at once; this is slack).
@@ -430,8 +450,7 @@ def log_waiting(account: Account | None, error: MailError, seconds: float) -> No
     email_log.record(
         LogSource.SYNC,
         LogLevel.INFO,
-        f"Sync waiting: the server asked Mailroom to slow down ({error.raw[:200]}); "
-        f"trying again in {seconds:.0f} s.",
+        WORDS["waiting"].format(reason=error.raw[:200], seconds=f"{seconds:.0f}"),
         account=account,
         created_by="system",
         commit=True,
@@ -468,7 +487,7 @@ def _automation(account: Account, client, stats) -> dict | None:
         email_log.record(
             LogSource.INCOMING,
             LogLevel.ERROR,
-            f"Filters and automatic replies failed after the sync: {exc.__class__.__name__}: {exc}"[:2000],
+            WORDS["automation_failed"].format(error=f"{exc.__class__.__name__}: {exc}"[:1900]),
             account=account,
             created_by="system",
             commit=True,
@@ -496,13 +515,15 @@ def _succeeded(account: Account, stats, seconds: float) -> dict:
     errors = stats.errors
     summary = stats.as_dict()
     changed = stats.inserted or stats.updated or stats.deleted
-    message = (
-        f"Synced {len(stats.folders)} folder{'s' * (len(stats.folders) != 1)}: {stats.inserted} new, "
-        f"{stats.updated} flag changes, {stats.deleted} removed ({stats.commands.get('FETCH', 0)} FETCH, "
-        f"{seconds:.1f} s)."
+    message = WORDS["synced_failures" if errors else "synced"].format(
+        folders=len(stats.folders),
+        new=stats.inserted,
+        updated=stats.updated,
+        deleted=stats.deleted,
+        fetches=stats.commands.get("FETCH", 0),
+        seconds=f"{seconds:.1f}",
+        failures=" ".join(e.error for e in errors),
     )
-    if errors:
-        message += " Failed: " + " ".join(e.error for e in errors)
     level = LogLevel.WARNING if errors else (LogLevel.INFO if changed else LogLevel.DEBUG)
     record_success(
         account,
@@ -523,13 +544,18 @@ def _record_folder_outcome(folder: Folder, result) -> None:
 
 def _failed(account: Account, message: str, error: MailError | None, *, retry: bool) -> dict:
     auth = error is not None and error.error_class in AUTH_CLASSES
-    text = f"Sync failed: {message}" + (" It will be retried." if will_retry(retry) else "")
+    text = failed_line(message, will_retry(retry))
     details = {"error": error.as_dict()} if error is not None else None
     line = Line(LogSource.SYNC, LogLevel.ERROR, text, details)
     record_failure(account, Check.SYNC, message, auth=auth, lines=[line], reached=error is not None)
     if retry:
         raise Transient(message)
     return {"ok": False, "error": message, "class": error.error_class.value if error else None}
+
+
+def failed_line(message: str, retried: bool) -> str:
+    """The email log's line of a failed sync (a single sync's or a batch's)."""
+    return WORDS["failed_retried" if retried else "failed"].format(message=message)
 
 
 def _pop3(account: Account) -> dict:
