@@ -109,9 +109,14 @@ def test_signature_drops_style_elements_and_strips_outer_space():
 # -- outgoing mail ------------------------------------------------------------------------------
 
 
-def test_outgoing_drops_style_attributes_and_elements():
-    cleaned = OUTGOING.clean('<p style="color:red">Hi</p><style>p{color:red}</style>')
-    assert cleaned == "<p>Hi</p>"
+def test_outgoing_keeps_the_signature_s_layout_style_only_and_drops_style_elements():
+    """A reply's draft carries the signature: its inline layout stays, under the signature's CSS
+    properties; what loads a URL or moves the page goes, and so do <style> elements."""
+    cleaned = OUTGOING.clean(
+        '<p style="color:red; position:fixed; background:url(https://t.example/x)">Hi</p>'
+        "<style>p{color:red}</style>"
+    )
+    assert cleaned == '<p style="color:red">Hi</p>'
 
 
 def test_outgoing_keeps_images_the_sender_chose_and_safe_links():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.message
 import json
+import re
 
 import pytest
 
@@ -184,6 +185,32 @@ def test_quote_text_and_html_with_the_signature_once_above_it(alice_boxes):
     db.session.commit()
     italian = replies.build(alice, "reply", original).text
     assert "3 mar 2026, 13:00:00" in italian and "Mar 3, 2026" not in italian  # 12:00 UTC in Rome
+
+
+def test_a_styled_html_signature_keeps_its_inline_style_in_the_sent_reply(alice_boxes, client, users):
+    """The reply page's HTML draft holds the signature; posted back as the message, it passes the
+    OUTGOING policy and keeps the signature's layout style (the properties a signature may use),
+    as a new message's signature does; what could load a URL or move the page is still removed."""
+    alice, _main, work, inbox = alice_boxes
+    work.signature_mode = "custom"
+    work.signature_html = ('<p style="color:#1d4fb3; font-weight:bold; position:absolute; '
+                           'background:url(https://t.example/x.png)">Alice Example</p>')  # fmt: skip
+    db.session.commit()
+    original = _original(inbox, From="Carol <carol@example.org>", To="alice@work.example",
+                         Subject="Offer", Message_ID="<offer@example.org>", html="<p>Our offer</p>")  # fmt: skip
+    login(client, "alice", users["alice"]["password"])
+    page = client.get(f"/compose/reply/{original.message.id}").get_data(as_text=True)
+    draft_html = page.split('id="draft-html" aria-hidden="true">', 1)[1].split("</textarea>", 1)[0]
+    draft_html = draft_html.replace("&lt;", "<").replace("&gt;", ">").replace("&#34;", '"').replace("&quot;", '"')
+    assert 'style="color:#1d4fb3;font-weight:bold"' in draft_html.replace("; ", ";")
+    sent = client.post(f"/compose/reply/{original.message.id}", data={
+        "from": "alice@work.example", "to": "carol@example.org", "subject": "Re: Offer",
+        "body": draft_html.replace("&amp;", "&"), "as_html": "1"})  # fmt: skip
+    assert sent.status_code == 302, sent.get_data(as_text=True)[:500]
+    row = OutgoingMessage.query.one()
+    (style,) = re.findall(r'<p style="([^"]*)">Alice Example</p>', row.html_body)
+    assert style.replace(" ", "") == "color:#1d4fb3;font-weight:bold"
+    assert "position" not in row.html_body and "url(" not in row.html_body
 
 
 # -- the whole path: sync, fetch, reply from the page, forward through the API ----------------------

@@ -15,9 +15,11 @@ output is text and is escaped wherever it is shown.)
   mailbox's own HTML signature.  nh3's tags plus ``style`` limited to layout
   properties (nothing that loads a URL), images only from ``https://``.
 * :data:`OUTGOING`: the HTML body a person writes in compose or the sending
-  API.  nh3's defaults: no script or style content, no event attributes, no
-  ``style`` attribute, no ``javascript:`` URLs; images are the sender's choice
-  and stay (the recipient's mail program decides whether to load them).
+  API.  nh3's defaults (no script or style content, no event attributes, no
+  ``javascript:`` URLs) plus ``style`` limited to the signature's layout
+  properties, so a signature in a reply's or forward's draft keeps its look;
+  images are the sender's choice and stay (the recipient's mail program decides
+  whether to load them).
 
 Every policy removes ``<script>`` with its content, every ``on*=`` attribute
 and every ``javascript:`` URL; ``tests/test_html_safety.py`` checks each policy
@@ -105,10 +107,11 @@ def _https_images_only(tag: str, attr: str, value: str) -> str | None:
     return value
 
 
-def _signature_attributes() -> dict[str, frozenset[str]]:
+def _attributes_with(*extra: str) -> dict[str, frozenset[str]]:
+    """nh3's allowed attributes, plus ``extra`` on every allowed tag."""
     attributes = {tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()}
     for tag in nh3.ALLOWED_TAGS:
-        attributes.setdefault(tag, set()).update({"style", "title"})
+        attributes.setdefault(tag, set()).update(extra)
     return {tag: frozenset(names) for tag, names in attributes.items()}
 
 
@@ -126,7 +129,7 @@ _SIGNATURE_STYLE = frozenset(
 
 SIGNATURE = Policy(
     name="signature",
-    attributes=_signature_attributes(),
+    attributes=_attributes_with("style", "title"),
     url_schemes=frozenset({"http", "https", "mailto", "tel"}),
     style_properties=_SIGNATURE_STYLE,
     attribute_filter=_https_images_only,
@@ -136,7 +139,13 @@ SIGNATURE = Policy(
 
 # -- outgoing mail --------------------------------------------------------------------------
 
-OUTGOING = Policy(name="outgoing mail")
+OUTGOING = Policy(
+    name="outgoing mail",
+    # A reply's or forward's draft holds the sender's signature: its layout survives, under the
+    # same CSS properties a signature may use (nothing that loads a URL or moves the page).
+    attributes=_attributes_with("style"),
+    style_properties=_SIGNATURE_STYLE,
+)
 
 POLICIES: dict[str, Policy] = {p.name: p for p in (MESSAGE_DISPLAY, SIGNATURE, OUTGOING)}
 
