@@ -119,6 +119,13 @@ def test_api_body_id_out_of_range_is_a_422_naming_the_field(api, world, who, pat
     assert get_redis().keys("rq:job:*") == [], "nothing may be enqueued"
 
 
+def test_api_message_ids_out_of_range_name_the_item_and_the_range(api, world):
+    for n in [*BIG, 0, True, "7"]:
+        response = api["alice"].post("/api/v1/messages/actions", json={"ids": [1, n], "action": "read"})
+        assert response.status_code == 422, n
+        assert _fields(response) == {"ids.1": "must be an id (a whole number from 1 to 2147483647)"}
+
+
 @pytest.mark.parametrize(
     ("who", "url", "field"),
     [

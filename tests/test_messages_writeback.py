@@ -242,7 +242,7 @@ def test_bad_requests_name_the_field_and_other_users_messages_are_404(api, users
     assert api["alice"].patch(f"/api/v1/messages/{bobs.id}", json={"seen": True}).status_code == 404
     cases = [
         ({"ids": [], "action": "flag"}, "ids"),
-        ({"ids": ["1"], "action": "flag"}, "ids"),
+        ({"ids": ["1"], "action": "flag"}, "ids.0"),
         ({"ids": [mine.id], "action": "delete"}, "action"),
         ({"ids": [mine.id], "action": "move"}, "folder"),
         ({"ids": [mine.id], "action": "move", "folder": other.id}, "folder"),
@@ -307,8 +307,8 @@ def test_odd_values_are_422_never_500(api, users):
     mine = make_message(make_folder(make_account(users["alice"]["id"], "alice@example.com")), uid=5)
     post = api["alice"].post
     for body, field in (
-        ({"ids": [2**70], "action": "flag"}, "ids"),
-        ({"ids": [True], "action": "flag"}, "ids"),
+        ({"ids": [2**70], "action": "flag"}, "ids.0"),
+        ({"ids": [True], "action": "flag"}, "ids.0"),
         ({"ids": list(range(1, 502)), "action": "flag"}, "ids"),
         ({"ids": [mine.id], "action": "move", "folder": 2**70}, "folder"),
         ({"ids": [mine.id], "action": "move", "folder": True}, "folder"),

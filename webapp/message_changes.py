@@ -37,7 +37,7 @@ from .errors import Conflict, Invalid, NotFound
 from .extensions import db
 from .folders import selectable
 from .models import Account, Folder, FolderRole, Message, MessageChange, User
-from .validation import is_id
+from .validation import MAX_ID, is_id
 
 #: action -> (IMAP flag, added?)
 FLAG_ACTIONS: dict[str, tuple[str, bool]] = {
@@ -93,8 +93,10 @@ def overlay(flags: str, actions: Iterable[str]) -> str:
 def clean_ids(value: Any) -> list[int]:
     if not isinstance(value, list) or not value or len(value) > MAX_IDS:
         raise Invalid({"ids": _("must be a list of 1 to %(n)d message ids", n=MAX_IDS)})
-    if not all(is_id(v) for v in value):
-        raise Invalid({"ids": _("must be a list of message ids (whole numbers)")})
+    for index, item in enumerate(value):
+        # The item is named (ids.3) with the range, as record_id says it: 2**40 *is* a whole number.
+        if not is_id(item):
+            raise Invalid({f"ids.{index}": _("must be an id (a whole number from 1 to %(MAX_ID)s)", MAX_ID=MAX_ID)})
     return list(dict.fromkeys(value))
 
 
