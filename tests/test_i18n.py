@@ -451,7 +451,6 @@ def test_a_connection_tests_log_lines_are_stored_in_english_and_shown_in_the_rea
 #: Files whose log lines are still written as English f-strings (docs/translations.md, "Not
 #: translated yet"); a file leaves this list once its lines come from N_ templates.
 UNMARKED_LOG_LINES = {
-    "webapp/jobs/filter_actions.py",
     "webapp/jobs/send.py",
 }
 
@@ -562,3 +561,9 @@ def test_a_syncs_stored_lines_are_translated_with_their_values(app):
         )
     with in_language(app, "pl"):
         assert i18n.translate_stored(synced).startswith("Zsynchronizowane foldery: 2; nowe: 5,")
+        # A filter's actions are stored phrases joined with "; ", each translated.
+        line = 'Filter "Reports" on "Weekly" from a@example.test in INBOX: marked as read; moved to Archive.'
+        assert i18n.translate_stored(line) == (
+            "Filtr \"Reports\" dla „Weekly” od a@example.test w INBOX: oznaczono jako przeczytane; "
+            "przeniesiono do Archive."
+        )

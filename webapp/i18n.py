@@ -177,10 +177,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'“])")
 
 
 def _translate_sentences(text: str) -> str:
-    """A text made of several stored sentences: each translated on its own where known."""
+    """A text made of several stored sentences, or of stored phrases joined with "; " (a filter's
+    actions): each translated on its own where known."""
     parts = _SENTENCE_END.split(text)
     if len(parts) < 2:
-        return text
+        phrases = text.split("; ")
+        return "; ".join(translate_stored(p) for p in phrases) if len(phrases) > 1 else text
     return " ".join(translate_stored(part) if part != text else part for part in parts)
 
 

@@ -22,11 +22,30 @@ from sqlalchemy import func, select, update
 
 from connectors import writeback
 from connectors.errors import MailError
+from connectors.i18n import N_
 
 from .. import email_log
 from ..extensions import db
 from ..filters import Candidate, Decision, decide
 from ..models import Account, Filter, Folder, LogLevel, LogSource, Message
+
+#: A filter's log line and what it did (stored in English, translated when shown: webapp.i18n;
+#: the actions are joined with "; " and each is translated on its own).
+WORDS = {
+    "line": N_('Filter {names} on "{subject}" from {sender} in {folder}: {actions}.'),
+    "no_change": N_("no change needed"),
+    "marked_read": N_("marked as read"),
+    "flagged": N_("flagged"),
+    "moved": N_("moved to {folder}"),
+    "not_moved": N_("not moved to {folder}: the server refused ({reason})"),
+    "target_gone": N_("not moved: the target folder is gone"),
+    "copied": N_("copied to {target}, left marked deleted in {source}"),
+    "no_move": N_(
+        "The server of {email} offers neither MOVE nor UIDPLUS: filtered messages were copied to {target} "
+        "and marked deleted in {source}, but not expunged (a plain EXPUNGE would also remove other mail "
+        "marked deleted)."
+    ),
+}
 
 
 def apply_rules(
@@ -100,7 +119,7 @@ def _apply_moves(
         target = db.session.get(Folder, target_id)
         if target is None or target.account_id != account.id or not target.exists_on_server:
             for uid in uids:
-                outcome[uid] = "target folder is gone; not moved"
+                outcome[uid] = WORDS["target_gone"]
             continue
         moved = _move(imap, account, folder, target, sorted(uids), use_move, use_uidplus)
         for uid in uids:
@@ -117,9 +136,9 @@ def _log_decision(
     folder_id, folder_name, uid = where
     done = []
     if d.mark_read:
-        done.append("marked as read")
+        done.append(WORDS["marked_read"])
     if d.flag:
-        done.append("flagged")
+        done.append(WORDS["flagged"])
     if d.move_to is not None and moved is not None:
         done.append(moved)
     subject, sender, message_id = about
@@ -128,8 +147,13 @@ def _log_decision(
     email_log.record(
         LogSource.INCOMING,
         level,
-        f'Filter {names} on "{subject[:120]}" from {sender} in {folder_name}: '
-        f"{'; '.join(done) or 'no change needed'}.",
+        WORDS["line"].format(
+            names=names,
+            subject=subject[:120],
+            sender=sender,
+            folder=folder_name,
+            actions="; ".join(done) or WORDS["no_change"],
+        ),
         account=account,
         details={"filters": d.rule_ids, "folder_id": folder_id, "uid": uid, "message_id": message_id},
         created_by="system",
@@ -171,21 +195,19 @@ def _move(imap, account, source: Folder, target: Folder, uids: list[int], use_mo
             use_uidplus=use_uidplus,
         )
     except MailError as exc:
-        return f"not moved to {target.display_name}: the server refused ({exc.raw or exc.message})"
+        return WORDS["not_moved"].format(folder=target.display_name, reason=exc.raw or exc.message)
     if not moved.expunged:
         email_log.record(
             LogSource.INCOMING,
             LogLevel.WARNING,
-            f"The server of {account.email} offers neither MOVE nor UIDPLUS: filtered messages were "
-            f"copied to {target.display_name} and marked deleted in {source.display_name}, but not "
-            "expunged (a plain EXPUNGE would also remove other mail marked deleted).",
+            WORDS["no_move"].format(email=account.email, target=target.display_name, source=source.display_name),
             account=account,
             created_by="system",
         )
         _flags_in_store(source.id, uids, "\\Deleted")
-        return f"copied to {target.display_name}, left marked deleted in {source.display_name}"
+        return WORDS["copied"].format(target=target.display_name, source=source.display_name)
     _rows_follow(source, target, uids, moved.new_uids, moved.uidvalidity)
-    return f"moved to {target.display_name}"
+    return WORDS["moved"].format(folder=target.display_name)
 
 
 def _rows_follow(source: Folder, target: Folder, uids: list[int], mapping: dict[int, int], validity) -> None:
