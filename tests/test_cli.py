@@ -212,6 +212,33 @@ def test_up_starts_web_worker_and_cron_on_the_embedded_default_and_stops_on_ctrl
     assert leftovers == [], "processes left behind: " + ", ".join(leftovers)
 
 
+def test_up_on_a_port_in_use_says_so_and_leaves_nothing_running(tmp_path):
+    """Tried as a newcomer would: a second `mailroom up` on a busy port printed a traceback and left
+    its embedded Redis running."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MAILROOM_SECRET_KEYS")
+    }
+    env.update(MAILROOM_INSTANCE=str(tmp_path / "instance"), MAILROOM_ADMIN_PASSWORD="first-admin-pw")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "webapp.cli", "up", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    time.sleep(0.2)
+    assert not (tmp_path / "instance" / "redis.sock").exists(), "the embedded Redis was left running"
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], "processes left behind: " + ", ".join(leftovers)
+
+
 def test_the_generated_admin_password_message_says_where_to_change_it(app, capsys):
     from webapp.cli import _announce_admin
     from webapp.users import ensure_admin

@@ -76,12 +76,14 @@ def up(host: str, port: int, threads: int):
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     app = current_app._get_current_object()
     _announce_admin(prepare_database())
-    env, embedded = _child_environment(app)
     # The web server runs in a thread; the main thread only waits for a signal and watches the
     # children.  A signal is then always handled here, at a known point, instead of surfacing as
     # a KeyboardInterrupt somewhere inside the web server's loop.
     stop = threading.Event()
+    # Bound before the embedded Redis starts: a port in use is then a plain sentence, with nothing
+    # left running (it was a traceback that left the embedded Redis behind).
     server, web = _web_server(app, host, port, threads, stop)
+    env, embedded = _child_environment(app)
 
     def on_signal(*_):
         stop.set()
@@ -133,8 +135,13 @@ def _spawn(name: str, env: dict[str, str]) -> subprocess.Popen:
 
 def _web_server(app, host: str, port: int, threads: int, stop: threading.Event):
     """The waitress server and the (not yet started) thread that runs it."""
-
-    server = create_server(app, host=host, port=port, threads=threads, ident="mailroom")
+    try:
+        server = create_server(app, host=host, port=port, threads=threads, ident="mailroom")
+    except OSError as exc:
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. "
+            "Another program may use that port: choose another with --port (e.g. mailroom up --port 8080)."
+        ) from None
 
     def run_web() -> None:
         try:
