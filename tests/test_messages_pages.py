@@ -116,3 +116,43 @@ def test_role_folders_by_their_role_name_and_move_to_not_offering_where_they_are
     assert sorted(options(folder_page)) == ["Inviati", "Posta in arrivo"]
     english = client.get(f"/messages/?folder={sent.id}").get_data(as_text=True)
     assert sorted(options(english)) == ["Archivio 2025", "Inbox"]
+
+
+def test_answered_and_forwarded_messages_carry_their_marks_in_the_list_and_on_the_page(client, users):
+    """\\Answered shows the reply icon, the $Forwarded keyword the forward icon, each an image with
+    a name (screen readers) and a title; a message with neither shows neither."""
+    inbox = make_folder(make_account(users["alice"]["id"], "alice@work.example"))
+    both = make_message(inbox, subject="Both", seen=True)
+    both.flags = "\\Seen \\Answered $Forwarded"
+    plain = make_message(inbox, subject="Plain", seen=True)
+    db.session.commit()
+    login(client, "alice", users["alice"]["password"])
+    forwarded = re.compile(r'class="flag forwarded" title="Forwarded">\s*<svg class="icon icon-forward"'
+                           r'[^>]*role="img" aria-label="Forwarded"><use href="[^"]*icons.svg#forward"')  # fmt: skip
+    answered = re.compile(r'class="flag answered" title="Answered">\s*<svg class="icon icon-reply"[^>]*role="img"')
+
+    page = client.get("/messages/?role=inbox").get_data(as_text=True)
+    rows = {m.subject: page.split(f'data-id="{m.id}"')[1].split("</tr>")[0] for m in (both, plain)}
+    assert forwarded.search(rows["Both"]) and answered.search(rows["Both"])
+    assert "flag forwarded" not in rows["Plain"] and "flag answered" not in rows["Plain"]
+
+    shown = client.get(f"/messages/{both.id}").get_data(as_text=True).split("<h1>")[1].split("</h1>")[0]
+    assert forwarded.search(shown) and answered.search(shown)
+    italian = client.get(f"/messages/{both.id}", headers={"Accept-Language": "it"}).get_data(as_text=True)
+    assert 'aria-label="Inoltrato"' in italian
+
+
+def test_move_to_is_not_an_empty_list_when_there_is_no_other_folder(client, users):
+    """A mailbox with only its Inbox: the unified Inbox and the message page say there is no other
+    folder instead of offering an empty "Move to" list; a second folder brings the list back."""
+    work = make_account(users["alice"]["id"], "alice@work.example")
+    inbox = make_folder(work, name="INBOX", role="inbox")
+    message = make_message(inbox, subject="Alone")
+    login(client, "alice", users["alice"]["password"])
+    for url in ("/messages/?role=inbox", f"/messages/{message.id}"):
+        html = client.get(url).get_data(as_text=True)
+        assert 'id="move-target"' not in html and 'id="move-none"' in html, url
+        assert "No other folder to move to." in html
+    make_folder(work, name="Archive", role=None)
+    html = client.get("/messages/?role=inbox").get_data(as_text=True)
+    assert 'id="move-none"' not in html and re.search(r'<option value="\d+">Archive</option>', html)

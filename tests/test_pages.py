@@ -349,3 +349,51 @@ def test_nul_in_any_page_form_is_a_4xx_page_in_the_layout_naming_the_field(clien
             assert "<footer>" in html or response.is_json, (url, html[:200])
             if response.status_code == 422 and not response.is_json:
                 assert re.search(r"<li><strong>(name|subject)</strong>", html), url
+
+
+def test_state_and_mark_words_agree_with_what_they_describe_in_italian_and_polish(client, users):
+    """Italian "casella" is feminine (a disabled mailbox is "Disattivata", its checkbox "Attiva");
+    one message is singular (a flagged one "Contrassegnato", not the view's "Contrassegnati"; pl an
+    unread "wiadomość" is "Nieprzeczytana"); a token is masculine in Polish ("Aktywny", beside
+    "Unieważniony"), while the Flagged view keeps its plural."""
+    from tests.support.message_factory import make_account, make_folder, make_message
+    from webapp.api_tokens import issue_token
+    from webapp.extensions import db
+
+    alice = users["alice"]["user"]
+    account = make_account(alice.id, "alice@work.example")
+    account.state = "disabled"
+    make_message(make_folder(account), subject="Urgent", flagged=True, seen=False)
+    db.session.commit()
+    issue_token(alice)
+    login(client, "alice", users["alice"]["password"])
+    it, pl = {"Accept-Language": "it"}, {"Accept-Language": "pl"}
+
+    mailboxes = client.get("/mailboxes/", headers=it).get_data(as_text=True)
+    assert re.search(r'state-disabled"[^>]*>.*?<span class="word">Disattivata</span>', mailboxes, re.S)
+    connect = client.get("/mailboxes/connect", headers=it).get_data(as_text=True)
+    assert re.search(r'id="active"[^>]*>\s*Attiva</label>', connect)
+    messages = client.get("/messages/?role=inbox", headers=it).get_data(as_text=True)
+    row = messages.split('id="messages"')[1]
+    assert 'aria-label="Contrassegnato"' in row and "Contrassegnati" not in row
+    assert ">Contrassegnati</a>" in messages.split('id="mail-nav"')[1]  # the view: plural
+    polish = client.get("/messages/?role=inbox", headers=pl).get_data(as_text=True).split('id="messages"')[1]
+    assert 'aria-label="Nieprzeczytana"' in polish and 'aria-label="Oznaczona flagą"' in polish
+    tokens = client.get("/profile/tokens", headers=pl).get_data(as_text=True)
+    assert '<span class="word">Aktywny</span>' in tokens
+
+
+def test_the_scheduler_heartbeat_is_a_readable_utc_time_in_the_readers_language(client, users):
+    """It was shown as the raw ``2026-11-29T22:45:50+00:00 (UTC)``."""
+    from webapp.jobs.schedule import heartbeat
+
+    stamp = heartbeat()  # what `mailroom cron` has the worker run every minute
+    login(client, "admin", "admin-console-pw")
+    shown = {}
+    for language in ("en", "it"):
+        page = client.get("/admin/email/services", headers={"Accept-Language": language}).get_data(as_text=True)
+        shown[language] = re.search(r'<p class="help">[^<]*?(\d[^<]*?)</p>', page).group(1)
+        assert stamp not in page and "+00:00" not in shown[language]
+    year, hour = stamp[:4], stamp[11:13]
+    assert year in shown["en"] and "(UTC)" in shown["en"] and re.search(r"\d{1,2}:\d\d:\d\d\s[AP]M", shown["en"])
+    assert f"{hour}:" in shown["it"] and "(UTC)" in shown["it"]

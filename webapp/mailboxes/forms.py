@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -42,7 +43,7 @@ class ConnectForm(FlaskForm):
         default=True,
         description=_l("POP3: keep downloaded messages on the server; off deletes them after they are stored."),
     )
-    active = BooleanField(_l("Active"), default=True)
+    active = BooleanField(lazy_pgettext("mailbox", "Active"), default=True)  # it "Attiva": a casella
     debug = BooleanField(
         _l("Enable debug"), description=_l("Record the protocol conversation in the email log (passwords masked).")
     )

@@ -69,10 +69,22 @@ def index():
             threads_mode=listing.threads_mode,
             error=listing.error,
             pending=mc.pending_ids([m.id for m in listing.page.items]) if not listing.threads_mode else set(),
-            move_targets=mq.move_targets(current_user, listing.folder),
+            move_targets=_move_targets(listing.folder, view),
             **_listing_links(listing, request.args),
         ),
     ), (422 if listing.error else 200)
+
+
+def _move_targets(folder: Folder | None, view: str) -> list[dict]:
+    """Where the listed messages may go: a unified view leaves out the folders of its own role (the
+    messages are there already), and a mailbox with no folder left is left out, so the page can
+    tell when there is nowhere to move to instead of offering an empty list."""
+    out = []
+    for box in mq.move_targets(current_user, folder):
+        folders = [f for f in box["folders"] if folder is not None or f.role != view]
+        if folders:
+            out.append({**box, "folders": folders})
+    return out
 
 
 @dataclass
