@@ -2,7 +2,8 @@
 
 Each worker is the ``mailroom`` console script of this virtualenv, started with the run's
 DATABASE_URL, REDIS_URL, MAILROOM_INSTANCE and MAILROOM_SECRET_KEYS, exactly as an operator
-would start one; stopped with SIGTERM (RQ's warm shutdown).  :class:`RssSampler` reads
+would start one; stopped with SIGTERM (RQ's warm shutdown).  With ``cpu`` each runs in a cgroup
+of its own capped at that fraction of a core (:mod:`bench.fleet_cgroups`).  :class:`RssSampler` reads
 ``/proc/<pid>/status`` of each worker and of the children it forks (RQ's work horses).
 """
 
@@ -19,37 +20,53 @@ from pathlib import Path
 import redis
 from rq import Worker
 
+from bench.fleet_cgroups import CpuCap
+
 MAILROOM = Path(sys.executable).with_name("mailroom")
 PY_SPY = Path(sys.executable).with_name("py-spy")
 
 
 class Workers:
-    """``n`` running ``mailroom worker`` processes; :meth:`stop` ends them."""
+    """``n`` running ``mailroom worker`` processes, each capped at ``cpu`` of a core when given;
+    :meth:`stop` ends them (and removes their cgroups)."""
 
-    def __init__(self, n: int, env: dict[str, str], logdir: Path) -> None:
-        self.n, self.env, self.logdir = n, dict(os.environ, **env), logdir
+    def __init__(self, n: int, env: dict[str, str], logdir: Path, cpu: float | None = None) -> None:
+        self.n, self.env, self.logdir, self.cpu = n, dict(os.environ, **env), logdir, cpu
         self.procs: list[subprocess.Popen] = []
+        self.caps: list[CpuCap] = []
 
     def start(self, timeout: float = 120.0) -> Workers:
         """Start them and wait until RQ lists them all (each imports and builds the app first)."""
         self.logdir.mkdir(parents=True, exist_ok=True)
-        for i in range(self.n):
-            out = open(self.logdir / f"worker-{i + 1}.log", "wb")
-            self.procs.append(
-                subprocess.Popen(
-                    [str(MAILROOM), "worker"], env=self.env, stdout=out, stderr=subprocess.STDOUT
-                )
-            )
-        conn = redis.Redis.from_url(self.env["REDIS_URL"])
-        deadline = time.monotonic() + timeout
-        while len(Worker.all(connection=conn)) < self.n:
-            dead = [p for p in self.procs if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"workers did not start; see {self.logdir}")
-            time.sleep(0.2)
-        conn.close()
+        if self.cpu:
+            timeout = min(900.0, timeout / min(1.0, self.cpu))  # a capped worker starts slower
+        try:
+            for i in range(self.n):
+                self.procs.append(self._spawn(i + 1))
+            self._wait_registered(timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    def _spawn(self, number: int) -> subprocess.Popen:
+        argv = [str(MAILROOM), "worker"]
+        if self.cpu:
+            self.caps.append(CpuCap(f"mailroom-fleet-{os.getpid()}-{number}", self.cpu).create())
+            argv = self.caps[-1].command(argv)
+        with open(self.logdir / f"worker-{number}.log", "wb") as out:
+            return subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+
+    def _wait_registered(self, timeout: float) -> None:
+        conn = redis.Redis.from_url(self.env["REDIS_URL"])
+        try:
+            deadline = time.monotonic() + timeout
+            while len(Worker.all(connection=conn)) < self.n:
+                if any(p.poll() is not None for p in self.procs) or time.monotonic() > deadline:
+                    raise RuntimeError(f"workers did not start; see {self.logdir}")
+                time.sleep(0.2)
+        finally:
+            conn.close()
 
     @property
     def pids(self) -> list[int]:
@@ -66,6 +83,17 @@ class Workers:
                 proc.kill()
                 proc.wait()
         self.procs = []
+        for cap in self.caps:
+            cap.remove()
+        self.caps = []
+
+    def throttling(self) -> dict[str, int]:
+        """The cgroups' ``cpu.stat`` summed: CFS periods run and throttled (empty when uncapped)."""
+        total: dict[str, int] = {}
+        for cap in self.caps:
+            for key, value in cap.throttling().items():
+                total[key] = total.get(key, 0) + value
+        return total
 
 
 def _status_kb(pid: int) -> dict[str, int]:

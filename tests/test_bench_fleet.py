@@ -18,6 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench.fleet_cgroups import CgroupError, check_writable
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -72,3 +74,51 @@ def test_the_fleet_bench_syncs_every_mailbox_and_prints_every_figure(tmp_path, d
     assert details["first"]["enqueued"] == 7 and details["unchanged"]["enqueued"] in (6, 7)
     assert len(details["unchanged"]["latencies_s"]) == 2 and details["unchanged"]["tests_unanswered"] == 0
     assert details["engine"]["stored"] == 3
+
+
+def _cgroups_usable() -> str | None:
+    try:
+        check_writable()
+    except CgroupError as exc:
+        return str(exc)
+    return None
+
+
+CGROUPS_MISSING = _cgroups_usable()
+
+
+@pytest.mark.skipif(CGROUPS_MISSING is not None, reason=f"--worker-cpu cannot run here: {CGROUPS_MISSING}")
+def test_capped_workers_run_in_cgroups_of_their_own_and_the_cpu_per_part_is_printed(tmp_path, database_args):
+    cmd = [sys.executable, "-m", "bench.fleet", "--quick", "--workers", "1,2", "--worker-cpu", "0.5"]
+    cmd += ["--dovecot-performance", "--results-dir", str(tmp_path), *database_args]
+    bench = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = bench.communicate(timeout=600)
+    assert bench.returncode == 0, err[-3000:]
+    for row in (
+        r"Dovecot \(plain IMAP, loopback, performance mode\)",
+        r"each worker capped at 0\.5 core",
+        r"\n\s+1\s+0\.50\s+[\d.]+\s+1\.00\s+1\.00\s+[\d.]+\s+1\.00\s+1\.00\s",
+        r"\n\s+2\s+1\.00\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s",
+        r"CPU-ms per mailbox, per part and pass",
+        r"dovecot\s+mailboxes/s\s+[\d,.]+\s+[\d,.-]+\s+= one-core workers",  # "-": under one clock tick
+        r"redis\s+mailboxes/s",
+        r"one worker core: mailboxes/s",
+    ):
+        assert re.search(row, out), (row, out)
+    [line] = [x for x in out.splitlines() if x.startswith("FLEET_JSON ")]
+    summary = json.loads(line.split(" ", 1)[1])
+    assert summary["worker_cpu"] == 0.5 and summary["dovecot_mode"] == "performance"
+    for row in summary["runs"]:
+        assert row["failed"] == 0
+        # Read from /proc of the real processes (10 ms clock ticks: an unchanged pass of six
+        # mailboxes may cost a part less than one, so only the first syncs are asserted one by one).
+        first = row["cpu"]["first"]
+        assert first["ms_per_mailbox"]["workers"] > 0 and 0 < first["worker_cores"] and 0 < first["cap_used"]
+    ceilings = summary["cpu_ceilings"]["first"]
+    assert ceilings["dovecot"]["ms_per_mailbox"] > 0 and ceilings["dovecot"]["worker_cores_per_core"] > 0
+    if database_args:  # the workers' own backends, found by their application_name
+        assert ceilings["postgres"]["ms_per_mailbox"] > 0
+    details = json.loads(next(tmp_path.glob("fleet-6-*.json")).read_text())["runs"]
+    # The workers ran under the CFS quota of their cgroups, which are gone after the run.
+    assert all(r["first"]["cpu"]["cfs_periods"] > 0 for r in details)
+    assert not list(Path("/sys/fs/cgroup/cpu").glob(f"mailroom-fleet-{bench.pid}-*"))
