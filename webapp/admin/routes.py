@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
@@ -59,8 +60,16 @@ def services(settings_form: SettingsForm | None = None):
         services=service_catalog.list_services(),
         settings_form=settings_form or _settings_form(),
         action_form=ActionForm(),
-        cron_heartbeat=json.loads(heartbeat.value) if heartbeat else None,
+        cron_heartbeat=_last_run_utc(heartbeat),
     )
+
+
+def _last_run_utc(heartbeat: Setting | None) -> str | None:
+    """The cron heartbeat (stored as ISO 8601) in the reader's language and, as the page says, in
+    UTC: it was shown as the raw ``2026-11-29T22:45:50+00:00``."""
+    if heartbeat is None:
+        return None
+    return format_datetime(datetime.fromisoformat(json.loads(heartbeat.value)), "medium", rebase=False)
 
 
 def _save_service(form: ServiceForm, service: Service | None) -> Service | None:
