@@ -56,6 +56,9 @@ TEXT = {
         "two": "2 messaggi",
         "date": "1 mar 2026",
         "search": "Cerca",
+        "found": "gmail.com è servito da Gmail / Google Workspace: scegli Gmail / Google Workspace qui sopra.",
+        "log_imap": "Test di connessione IMAP non riuscito: Autenticazione non riuscita: credenziali errate.",
+        "log_source": "Autenticazione IMAP",
     },
     "pl": {
         "language": "Polski",
@@ -89,6 +92,10 @@ TEXT = {
         "two": "2 wiadomości",
         "date": "1 mar 2026",
         "search": "Szukaj",
+        "found": "gmail.com obsługuje Gmail / Google Workspace: wybierz powyżej Gmail / Google Workspace.",
+        "log_imap": "Test połączenia IMAP nie powiódł się: Uwierzytelnianie nie powiodło się z powodu błędnych "
+        "danych logowania.",
+        "log_source": "Uwierzytelnianie IMAP",
     },
 }
 
@@ -166,6 +173,13 @@ def test_italian_and_polish_users_walk_the_console(live, new_page, dovecot, lang
     expect(alice.locator("h1")).to_have_text(t["connect"])
     expect(alice.locator("label[for=service]")).to_have_text(t["service_label"])
     expect(alice.locator("label[for=imap_server]")).to_have_text(t["imap_label"])
+    # "Find settings": the discovery job stores English; the form shows the reader's language.
+    alice.select_option("#service", "other")
+    with alice.expect_response(lambda r: r.url.endswith("/mailboxes/discover") and r.status == 202):
+        alice.fill("#email", "mario@gmail.com")
+        alice.locator("#email").blur()
+    run_burst(live.app)
+    expect(alice.locator("#discovery-status .discovery-source")).to_have_text(t["found"], timeout=30_000)
 
     # --- a failed connection test: the job stores English, the page shows the reader's language --
     alice.goto(live.url + "/mailboxes/")
@@ -188,6 +202,12 @@ def test_italian_and_polish_users_walk_the_console(live, new_page, dovecot, lang
     expect(row.locator("[data-state]")).to_contain_text(t["state"])
     assert row.locator("[data-action=test]").inner_text().strip() == t["test"]
     shot(alice, f"i18n-connection-test-{language}")
+
+    # --- the mailbox's log: the lines the job stored in English, in the reader's language ----------
+    alice.goto(live.url + "/mailboxes/log")
+    imap_line = alice.locator("#log tbody tr", has_text=t["log_imap"])
+    expect(imap_line).to_have_count(1)
+    expect(imap_line.locator("td").nth(1)).to_have_text(t["log_source"])
 
     # --- the message list: labels, dates in the language, plural forms ------------------------
     alice.goto(live.url + "/messages/")
