@@ -16,7 +16,8 @@ worker cores, wherever they run.  These costs are measured, not guessed, from
 * the bench process itself (cron's enqueue, the progress queries) is its own ``utime + stime``.
 
 The Redis server and PostgreSQL may be shared with other work on the machine: their figures are
-honest only on a quiet machine (the bench prints the load average with each row).
+honest only on a quiet machine (the bench prints the load average with each row).  A server on
+another machine is not measured (its part reads 0): only local pids of the right program count.
 """
 
 from __future__ import annotations
@@ -86,14 +87,16 @@ def dovecot_master() -> int | None:
 
 
 def redis_server_pid(url: str) -> int | None:
-    """The Redis server's pid as it reports it (``INFO server``), for a TCP or a unix-socket URL."""
+    """The Redis server's pid as it reports it (``INFO server``), for a TCP or a unix-socket URL;
+    None when that pid is not a Redis server on this machine (a remote one is not measured)."""
     conn = redis.Redis.from_url(url)
     try:
-        return int(conn.info("server")["process_id"])
+        pid = int(conn.info("server")["process_id"])
     except (redis.RedisError, KeyError, ValueError):
         return None
     finally:
         conn.close()
+    return pid if comm(pid).startswith("redis") else None
 
 
 class PostgresBackends:
@@ -135,7 +138,7 @@ class PostgresBackends:
                 "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (self.app_name,)
             ).fetchall()
             for (pid,) in rows:
-                ticks = stat_ticks(pid)
+                ticks = stat_ticks(pid) if comm(pid) == "postgres" else None  # a remote server: not here
                 if ticks is not None:
                     self.latest[(pid, ticks[2])] = ticks[0]
 
