@@ -75,3 +75,24 @@ def test_saving_only_the_description_starts_no_test(japp, people, dovecot, smtp_
     assert saved.status_code == 302, saved.get_data(as_text=True)
     assert "testing=" not in saved.location
     assert db.session.get(Account, account_id).description == "Work"
+
+
+def test_an_api_patch_of_the_password_tests_again_and_one_of_the_description_does_not(
+    japp, people, dovecot, smtp_server  # noqa: F811
+):
+    imap = ("127.0.0.1", dovecot.imaps_port, "tls")
+    smtp = ("127.0.0.1", smtp_server.smtps_port, "tls")
+    account_id = make_mailbox(people["alice"], imap, smtp, password="not-the-password")
+    run_burst(japp)
+    assert _state(account_id) == "auth_error"
+
+    patched = people["alice"].patch(f"/api/v1/accounts/{account_id}", json={"password": PASSWORD})
+    assert patched.status_code == 200, patched.get_json()
+    test = patched.get_json()["test"]
+    assert set(test) == {"job_id", "status_url"}
+    run_burst(japp)
+    assert people["alice"].get(test["status_url"]).get_json()["status"] == "finished"
+    assert _state(account_id) == "connected"
+
+    described = people["alice"].patch(f"/api/v1/accounts/{account_id}", json={"description": "Work"})
+    assert described.status_code == 200 and "test" not in described.get_json()

@@ -19,6 +19,36 @@ _RESET_BY_SIGN_IN = (
 )
 
 
+#: What a connection depends on: an edit that changes any of these is tested at once, as connecting
+#: is, so a corrected password does not leave the old "Authentication error" (a state cron skips)
+#: in place until someone thinks of "Test connection".
+CONNECTION_COLUMNS = (
+    "service_id",
+    "manual",
+    "username",
+    "password_encrypted",
+    "incoming_protocol",
+    "imap_host",
+    "imap_port",
+    "imap_security",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "pop3_host",
+    "pop3_port",
+    "pop3_security",
+    "verify_certificate",
+    "smtp_requires_auth",
+    "smtp_username",
+    "smtp_password_encrypted",
+)
+
+
+def connection_of(account: Account) -> tuple:
+    """The mailbox's connection details, to compare before and after an edit."""
+    return tuple(getattr(account, column) for column in CONNECTION_COLUMNS)
+
+
 def service_removed(account: Account, message: str, now: datetime) -> None:
     """An administrator removed the mailbox's service: it cannot connect, whatever a test said before."""
     account.state = AccountState.SERVICE_REMOVED.value

@@ -327,6 +327,7 @@ SUCCESS_DESCRIPTIONS: dict[str, str] = {
     "reply_all_message": _REPLY_ANSWER,
     "forward_message": _REPLY_ANSWER,
     "create_account": "The mailbox (state new), with test: {job_id, status_url}, its connection test started at once",
+    "patch_account": "The mailbox; with test: {job_id, status_url} when its login, password or servers changed (tested at once)",
 }
 
 # -- building ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from .. import accounts, email_log, i18n, job_status, service_catalog, settings_store
+from .. import account_states, accounts, email_log, i18n, job_status, service_catalog, settings_store
 from ..errors import DomainError, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..jobs import connection_test
@@ -118,11 +118,14 @@ def create_account():
     cleaned = accounts.clean_account(g.api_user, _json(), actor=g.api_user)
     account = accounts.create_account(g.api_user, cleaned)
     # Connecting tests the connection at once; the mailbox stays "new" until the job answers.
+    return jsonify({**accounts.account_as_dict(account), "test": _test_started(account)}), 201
+
+
+def _test_started(account: Account) -> dict | None:
     try:
-        test = job_body(connection_test.start(account, g.api_user))
+        return job_body(connection_test.start(account, g.api_user))
     except QueueUnavailable:
-        test = None  # the mailbox is saved: POST /accounts/<id>/test once the queue is back
-    return jsonify({**accounts.account_as_dict(account), "test": test}), 201
+        return None  # the mailbox is saved: POST /accounts/<id>/test once the queue is back
 
 
 @bp.get("/accounts/<int:account_id>")
@@ -136,7 +139,11 @@ def get_account(account_id: int):
 def patch_account(account_id: int):
     account = accounts.get_account(g.api_user, account_id)
     cleaned = accounts.clean_account(account.user, _json(), existing=account, actor=g.api_user)
-    return jsonify(accounts.account_as_dict(accounts.update_account(account, cleaned)))
+    before = account_states.connection_of(account)
+    body = accounts.account_as_dict(accounts.update_account(account, cleaned))
+    if account.active and account_states.connection_of(account) != before:
+        body["test"] = _test_started(account)  # new login, password or servers: tested at once
+    return jsonify(body)
 
 
 @bp.delete("/accounts/<int:account_id>")

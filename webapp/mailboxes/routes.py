@@ -11,6 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from connectors.settings import format_server, format_server_with_security
 
 from .. import (
+    account_states,
     accounts,
     diagnosis,
     oauth_apps,
@@ -223,33 +224,10 @@ def edit(account_id: int):
     )
 
 
-#: What a connection depends on: an edit that changes any of these is tested at once, as connecting
-#: is, so a corrected password does not leave the mailbox showing the old "Authentication error"
-#: (a state cron skips) until someone thinks of "Test connection".
-_CONNECTION_COLUMNS = (
-    "service_id",
-    "manual",
-    "username",
-    "password_encrypted",
-    "incoming_protocol",
-    "imap_host",
-    "imap_port",
-    "imap_security",
-    "smtp_host",
-    "smtp_port",
-    "smtp_security",
-    "pop3_host",
-    "pop3_port",
-    "pop3_security",
-    "verify_certificate",
-    "smtp_requires_auth",
-    "smtp_username",
-    "smtp_password_encrypted",
-)
-
-
-def _connection_of(account: Account) -> tuple:
-    return tuple(getattr(account, column) for column in _CONNECTION_COLUMNS)
+#: What a connection depends on (account_states, shared with the API's PATCH): an edit that changes
+#: any of these is tested at once.
+_CONNECTION_COLUMNS = account_states.CONNECTION_COLUMNS
+_connection_of = account_states.connection_of
 
 
 #: What a working mailbox keeps while new connection settings are tried (webapp/jobs/edit_trial.py).
