@@ -567,3 +567,25 @@ def test_a_syncs_stored_lines_are_translated_with_their_values(app):
             "Filtr \"Reports\" dla „Weekly” od a@example.test w INBOX: oznaczono jako przeczytane; "
             "przeniesiono do Archive."
         )
+
+
+def test_a_mailboxs_filters_read_in_the_readers_language(app, users):
+    """The filter form's choices and the list's "when"/"then" were English codes and phrases."""
+    from tests.support.message_factory import make_folder
+
+    alice = db.session.get(User, users["alice"]["id"])
+    alice.language = "it"
+    account = make_account(alice.id, "alice@example.test")
+    archive = make_folder(account, name="Archive")
+    db.session.commit()
+    client = app.test_client()
+    login(client, "alice", users["alice"]["password"])
+    rule = {"name": "R", "match": "all", "cond_field": "subject", "cond_header": "", "cond_op": "contains"}
+    rule |= {"cond_value": "fattura", "act_type": "move", "act_folder": str(archive.id), "enabled": "1"}
+    assert client.post(f"/mailboxes/{account.id}/filters/new", data=rule).status_code == 302
+    page = client.get(f"/mailboxes/{account.id}/filters").get_data(as_text=True)
+    assert "Oggetto contiene &#34;fattura&#34;" in page and "sposta in Archive" in page
+    form = client.get(f"/mailboxes/{account.id}/filters/new").get_data(as_text=True)
+    for words in ('value="subject" >Oggetto<', 'value="equals" >è uguale a<', 'value="mark_read" >Segna come letto<'):
+        assert words in form, words
+    assert ">Move to folder<" not in form and ">subject<" not in form

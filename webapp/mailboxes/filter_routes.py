@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from .. import filters
@@ -28,20 +29,28 @@ def _folders(account: Account) -> list[Folder]:
     return [f for f in folder_rules.ordered(account, include_vanished=False) if folder_rules.selectable(f)]
 
 
+#: The form's choices in the reader's language (the stored values stay the codes of webapp.filters).
+FIELD_LABELS = {"from": _l("From"), "to": _l("To"), "subject": _l("Subject"), "header": _l("Header")}
+OP_LABELS = {"contains": _l("contains"), "equals": _l("equals")}
+ACTION_LABELS = {"move": _l("Move to folder"), "mark_read": _l("Mark as read"), "flag": _l("Flag")}
+
+
 def _describe(account: Account, rule: Filter) -> tuple[str, str]:
+    """The list's "when" and "then" in the reader's language (the template says all of / any of)."""
     names = {f.id: f.display_name for f in Folder.query.filter_by(account_id=account.id)}
     conds = []
     for c in filters.conditions_of(rule):
-        what = c["header"] if c["field"] == "header" else c["field"]
-        conds.append(f'{what} {c.get("op", "contains")} "{c["value"]}"')
-    joiner = " and " if rule.match == "all" else " or "
+        what = c["header"] if c["field"] == "header" else FIELD_LABELS.get(c["field"], c["field"])
+        op = c.get("op", "contains")
+        conds.append(_('%(field)s %(op)s "%(value)s"', field=what, op=OP_LABELS.get(op, op), value=c["value"]))
     acts = []
+    gone = _("(deleted folder)")
     for a in filters.actions_of(rule):
         if a["type"] == "move":
-            acts.append(f"move to {names.get(a['folder_id'], '(deleted folder)')}")
+            acts.append(_("move to %(folder)s", folder=names.get(a["folder_id"], gone)))
         else:
-            acts.append({"mark_read": "mark as read", "flag": "flag"}[a["type"]])
-    return joiner.join(conds), ", ".join(acts)
+            acts.append({"mark_read": _("mark as read"), "flag": _("flag")}[a["type"]])
+    return "; ".join(conds), ", ".join(acts)
 
 
 @bp.route("/<int:account_id>/filters")
@@ -125,9 +134,9 @@ def _edit(account: Account, rule: Filter | None):
         errors=errors,
         folders=_folders(account),
         form=ActionForm(),
-        fields=filters.FIELDS,
-        ops=filters.OPS,
-        action_types=(("move", "Move to folder"), ("mark_read", "Mark as read"), ("flag", "Flag")),
+        fields=[(f, FIELD_LABELS[f]) for f in filters.FIELDS],
+        ops=[(o, OP_LABELS[o]) for o in filters.OPS],
+        action_types=list(ACTION_LABELS.items()),
     ), status
 
 
