@@ -18,6 +18,7 @@ import os
 import re
 import zoneinfo
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
@@ -118,37 +119,57 @@ def register_templates(templates: Iterable[str]) -> None:
 _FIELD = re.compile(r"\{(\w+)(?:![rsa])?(?::[^}]*)?\}")
 
 
-_compiled: dict[str, list[re.Pattern]] = {}
+@dataclass(frozen=True)
+class _Shape:
+    """A template as its literal pieces around its fields, matched with ``str.find`` alone.
+
+    Not a regular expression of ``(.*?)`` groups: on a text full of a template's separators (an
+    email's subject or a server's answer is anyone's text) such a pattern backtracks for minutes
+    before failing.  Each field here ends at the first place its following piece fits; the last
+    piece ends the text.  When any reading of the text fits the template, this one does.
+    """
+
+    pieces: tuple[str, ...]  # one more than the fields
+    fields: tuple[str, ...]
+
+    def match(self, text: str) -> dict[str, str] | None:
+        first, last = self.pieces[0], self.pieces[-1]
+        if not self.fields:
+            return {} if text == first else None
+        end = len(text) - len(last)
+        if end < len(first) or not text.startswith(first) or not text.endswith(last):
+            return None
+        values: dict[str, str] = {}
+        start = len(first)
+        for name, piece in zip(self.fields, (*self.pieces[1:-1], None), strict=True):
+            stop = end if piece is None else text.find(piece, start, end)
+            if stop < 0 or values.setdefault(name, text[start:stop]) != text[start:stop]:
+                return None  # a piece missing, or a field used twice with two values
+            start = stop + len(piece or "")
+        return values
 
 
-def _patterns() -> list[tuple[re.Pattern, str]]:
-    """Every registered or ``N_``-marked template as regular expressions (compiled once each)."""
+_compiled: dict[str, list[_Shape]] = {}
+
+
+def _patterns() -> list[tuple[_Shape, str]]:
+    """Every registered or ``N_``-marked template as a :class:`_Shape` (built once each)."""
     out = []
     for template in [*_templates, *marked.TEMPLATES]:
         if template not in _compiled:
             _compiled[template] = _compile(template)
-        out.extend((pattern, template) for pattern in _compiled[template])
+        out.extend((shape, template) for shape in _compiled[template])
     return out
 
 
-def _compile(template: str) -> list[re.Pattern]:
-    """``The host name {host} could not be found.`` -> a pattern capturing ``host`` (and a variant
-    with the forms' "No" where the template says None: webapp.diagnosis.form_words)."""
+def _compile(template: str) -> list[_Shape]:
+    """``The host name {host} could not be found.`` -> its pieces and the field ``host`` (and a
+    variant with the forms' "No" where the template says None: webapp.diagnosis.form_words)."""
     parts = _FIELD.split(template)
-    regex = ""
-    seen = set()
-    for index, part in enumerate(parts):
-        if index % 2 == 0:
-            regex += re.escape(part)
-        elif part in seen:
-            regex += f"(?P={part})"
-        else:
-            seen.add(part)
-            regex += f"(?P<{part}>.*?)"
-    patterns = [re.compile(regex + r"\Z", re.S)]
+    shapes = [_Shape(tuple(parts[0::2]), tuple(parts[1::2]))]
     if "None" in template:
-        patterns.append(re.compile(patterns[0].pattern.replace("None", '"No"'), re.S))
-    return patterns
+        shapes.append(_Shape(tuple(p.replace("None", '"No"') for p in parts[0::2]), tuple(parts[1::2])))
+    return shapes
 
 
 _PROTOCOL_PREFIX = re.compile(r"(IMAP|SMTP|POP3): (.+)", re.S)
@@ -164,10 +185,10 @@ def translate_stored(text: str | None) -> str:
     prefixed = _PROTOCOL_PREFIX.match(text)  # "IMAP: <sentence>" (a mailbox's last error)
     if prefixed:
         return f"{prefixed.group(1)}: {translate_stored(prefixed.group(2))}"
-    for pattern, template in _patterns():
-        match = pattern.match(text)
-        if match:
-            values = {key: translate_stored(value) for key, value in match.groupdict().items()}
+    for shape, template in _patterns():
+        match = shape.match(text)
+        if match is not None:
+            values = {key: translate_stored(value) for key, value in match.items()}
             target = _FIELD.sub(lambda m: "{" + m.group(1) + "}", gettext(template))
             return target.format(**values)
     return _translate_sentences(text)
