@@ -589,3 +589,19 @@ def test_a_mailboxs_filters_read_in_the_readers_language(app, users):
     for words in ('value="subject" >Oggetto<', 'value="equals" >è uguale a<', 'value="mark_read" >Segna come letto<'):
         assert words in form, words
     assert ">Move to folder<" not in form and ">subject<" not in form
+
+
+def test_the_company_signature_page_explains_placeholders_and_refuses_bad_ones_in_the_readers_language(
+    app, users
+):
+    admin = db.session.get(User, users["admin"]["id"])
+    admin.language = "pl"
+    db.session.commit()
+    client = app.test_client()
+    login(client, "admin", users["admin"]["password"])
+    page = client.get("/admin/email/signature").get_data(as_text=True)
+    assert "imię i nazwisko oddzielone spacją" in page and "separated by a space" not in page
+    body = {"company_name": "ACME", "central_signature_text": "Hi {{nickname}}", "central_signature_html": ""}
+    refused = client.post("/admin/email/signature", data=body)
+    assert refused.status_code == 422
+    assert "Nieznany symbol zastępczy „{{nickname}}”; użyj jednego z: first_name," in refused.get_data(as_text=True)

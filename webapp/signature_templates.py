@@ -19,18 +19,19 @@ import re
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from .html_safety import for_signature
 
 #: Placeholder name → what it is filled with (shown on the admin page).
-PLACEHOLDERS: dict[str, str] = {
-    "first_name": "the sender's first name (My profile)",
-    "last_name": "the sender's last name",
-    "full_name": "first and last name, separated by a space",
-    "role": "the sender's role / job title",
-    "email": "the address the message is sent from",
-    "phone": "the sender's phone number",
-    "company": "the company name set on this page",
+PLACEHOLDERS: dict[str, Any] = {
+    "first_name": _l("the sender's first name (My profile)"),
+    "last_name": _l("the sender's last name"),
+    "full_name": _l("first and last name, separated by a space"),
+    "role": _l("the sender's role / job title"),
+    "email": _l("the address the message is sent from"),
+    "phone": _l("the sender's phone number"),
+    "company": _l("the company name set on this page"),
 }
 MAX_TEXT = 10_000
 MAX_HTML = 50_000
@@ -49,7 +50,7 @@ def template_errors(template: str) -> list[str]:
         if match.start() < pos:
             continue
         if match.group() == "}}":
-            errors.append(f'"}}}}" at character {match.start() + 1} closes no placeholder.')
+            errors.append(_('"}}" at character %(position)s closes no placeholder.', position=match.start() + 1))
             pos = match.end()
             continue
         token = _TOKEN.match(template, match.start())
@@ -58,12 +59,16 @@ def template_errors(template: str) -> list[str]:
             reopen = template.find("{{", match.end())
             end = close + 2 if close != -1 and (reopen == -1 or close < reopen) else match.end()
             snippet = template[match.start() : max(end, match.start() + 2)][:40].split("\n")[0]
-            errors.append(f'Malformed placeholder "{snippet}": write {{{{name}}}}, e.g. {{{{first_name}}}}.')
+            errors.append(
+                _('Malformed placeholder "%(snippet)s": write {{name}}, e.g. {{first_name}}.', snippet=snippet)
+            )
             pos = end
             continue
         name = token.group(1)
         if name not in PLACEHOLDERS:
-            errors.append(f'Unknown placeholder "{{{{{name}}}}}"; use one of: {", ".join(PLACEHOLDERS)}.')
+            errors.append(
+                _('Unknown placeholder "{{%(name)s}}"; use one of: %(names)s.', name=name, names=", ".join(PLACEHOLDERS))
+            )
         pos = token.end()
     return errors
 
