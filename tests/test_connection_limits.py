@@ -106,6 +106,24 @@ def test_service_max_connections_in_the_admin_form(client, users):
     assert 'name="max_connections"' in edit and 'value="2"' in edit
 
 
+def test_service_form_names_the_range_and_every_wrong_field_at_once(client, users):
+    """A negative number is told the 1–1000 range, not "not a whole number"; an IMAP server
+    without a port does not hide the max_connections error (both in one answer)."""
+    login(client, "admin", "admin-console-pw")
+    form = {
+        "name": "ACME mail",
+        "imap_server": "imap.acme.test",
+        "imap_security": "tls",
+        "smtp_server": "smtp.acme.test:465",
+        "smtp_use_tls": "y",
+    }
+    page = client.post("/admin/email/services/new", data={**form, "max_connections": "-5"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Max connections must be between 1 and 1000." in html
+    assert "Add the port, e.g. imap.acme.test:993." in html
+    assert Service.query.filter_by(name="ACME mail").first() is None
+
+
 # -- on the real Dovecot --------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ can be edited or deleted; any service can be hidden.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import current_app
@@ -136,10 +137,11 @@ def clean_service(data: Any, existing: Service | None = None) -> dict:
 def clean_max_connections(value: Any) -> int | None:
     """None or empty: no cap of our own (the provider plugin's default applies); else 1..1000.
 
-    A whole number of connections; digits as text are accepted (the admin form sends text)."""
+    A whole number of connections; a whole number as text is accepted (the admin form sends text),
+    signed too, so that ``-5`` is told the range rather than "not a whole number"."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(_("Max connections must be a whole number, or empty for the provider's default."))
