@@ -239,7 +239,7 @@ def page_urls(app, ids: dict) -> list[tuple[str, str | None, str]]:
     return out
 
 
-def take(base: str, pages, out: str, widths: list[int]) -> list[str]:
+def take(base: str, pages, out: str, widths: list[int], language: str | None = None) -> list[str]:
     os.makedirs(out, exist_ok=True)
     written = []
     with sync_playwright() as p:
@@ -248,7 +248,7 @@ def take(base: str, pages, out: str, widths: list[int]) -> list[str]:
             contexts = {}
             for name, who, path in pages:
                 if who not in contexts:
-                    contexts[who] = signed_in(browser, base, who, width)
+                    contexts[who] = signed_in(browser, base, who, width, language)
                 page = contexts[who]
                 page.goto(base + path)
                 try:
@@ -286,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="docs/screenshots")
     parser.add_argument("--widths", default="1366,390")
     parser.add_argument("--pages", default="", help="only these names, comma-separated (admin-services,…)")
+    parser.add_argument("--language", default=None, help="the browser's language (it, pl); default English")
     args = parser.parse_args(argv)
     widths = [int(w) for w in args.widths.split(",")]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
             thread.start()
             try:
                 pages = [p for p in page_urls(app, ids) if not args.pages or p[0] in args.pages.split(",")]
-                files = take(f"http://127.0.0.1:{server.server_port}", pages, args.out, widths)
+                files = take(f"http://127.0.0.1:{server.server_port}", pages, args.out, widths, args.language)
             finally:
                 server.shutdown()
         finally:
