@@ -605,3 +605,18 @@ def test_the_company_signature_page_explains_placeholders_and_refuses_bad_ones_i
     refused = client.post("/admin/email/signature", data=body)
     assert refused.status_code == 422
     assert "Nieznany symbol zastępczy „{{nickname}}”; użyj jednego z: first_name," in refused.get_data(as_text=True)
+
+
+def test_a_jobs_failure_sentences_are_translated_when_shown(app):
+    """A job whose worker died, or that failed without a sentence of its own: the job status
+    answer stores English and shows each sentence in the reader's language."""
+    from webapp import job_status
+    from webapp.jobs import abandoned
+
+    with in_language(app, "it"):
+        shown = i18n.translate_stored(f"{abandoned.SENTENCE} {abandoned.START_AGAIN}")
+        assert shown == (
+            "Il worker si è fermato mentre eseguiva questo job (è stato terminato o la sua macchina non "
+            "risponde più). Avvialo di nuovo."
+        )
+        assert i18n.translate_stored(job_status.UNEXPECTED).startswith("Il job non è riuscito")

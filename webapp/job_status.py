@@ -10,10 +10,15 @@ from flask_babel import gettext as _
 from rq.exceptions import NoSuchJobError
 from rq.job import JOB_ID_PATTERN, Job
 
+from connectors.i18n import N_
+
 from . import i18n, queue
 from .errors import NotFound
 from .jobs import abandoned as abandoned_jobs
 from .models import User
+
+#: A failed job's sentence when the job left none (stored texts are translated when shown).
+UNEXPECTED = N_("The job failed unexpectedly; the administrators can see the details in the worker log.")
 
 
 def status(job_id: str, viewer: User) -> dict:
@@ -49,8 +54,8 @@ def _failure_sentence(job: Job) -> str:
     if job.meta.get("error"):
         return job.meta["error"]
     if abandoned_jobs.was_abandoned(job):
-        return abandoned_jobs.SENTENCE + " Start it again."
-    return "The job failed unexpectedly; the administrators can see the details in the worker log."
+        return f"{abandoned_jobs.SENTENCE} {abandoned_jobs.START_AGAIN}"  # each sentence translated when shown
+    return UNEXPECTED
 
 
 def _public_status(state: str) -> str:

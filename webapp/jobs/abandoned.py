@@ -36,6 +36,8 @@ from rq.registry import StartedJobRegistry
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import as_text
 
+from connectors.i18n import N_
+
 from ..queue import LANES, UNREACHABLE, get_redis, queue_name
 
 PULSE_KEY = "mailroom:workers:pulse"
@@ -43,8 +45,11 @@ PULSE_KEY = "mailroom:workers:pulse"
 PULSE_EVERY = 2.0
 #: Seconds without a pulse after which a worker is taken for dead (config ``WORKER_PULSE_TTL``).
 PULSE_TTL = 10
-#: What the job status shows for a job whose worker died.
-SENTENCE = "The worker stopped while running this job (it was killed or its machine was lost)."
+#: What the job status shows for a job whose worker died (stored in English, translated when
+#: shown), and the sentences that may follow it.
+SENTENCE = N_("The worker stopped while running this job (it was killed or its machine was lost).")
+START_AGAIN = N_("Start it again.")
+SYNC_RESUMES = N_("The next sync picks up where it stopped.")
 
 
 def _redis_now(conn: redis.Redis) -> float:

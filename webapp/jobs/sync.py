@@ -334,7 +334,7 @@ def on_sync_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
     if exc_type is not AbandonedJobError:
         return  # the job itself recorded its outcome
     job.retries_left = 0
-    job.meta["error"] = abandoned_jobs.SENTENCE + " The next sync picks up where it stopped."
+    job.meta["error"] = f"{abandoned_jobs.SENTENCE} {abandoned_jobs.SYNC_RESUMES}"  # each translated when shown
     job.save_meta()
     account_id = job.meta.get("account_id")
     mailbox_lock.release_held(connection, job.id, [account_id])
