@@ -115,8 +115,18 @@ def test_api_body_id_out_of_range_is_a_422_naming_the_field(api, world, who, pat
     for n in BIG:
         response = getattr(api[who], method)(path.format(**world), json=fill(body, n))
         assert response.status_code == 422, n
-        assert field in _fields(response)
+        assert "from 1 to 2147483647" in _fields(response)[field], n  # the range, not "a whole number"
     assert get_redis().keys("rq:job:*") == [], "nothing may be enqueued"
+
+
+def test_api_move_folder_out_of_range_names_the_range(api, world):
+    message = api["alice"].get(f"/api/v1/accounts/{world['acc']}/messages").get_json()
+    ids = [m["id"] for m in (message["messages"] if isinstance(message, dict) else message)]
+    for n in BIG:
+        body = {"ids": ids[:1], "action": "move", "folder": n}
+        response = api["alice"].post("/api/v1/messages/actions", json=body)
+        assert response.status_code == 422, n
+        assert "from 1 to 2147483647" in _fields(response)["folder"], n
 
 
 def test_api_message_ids_out_of_range_name_the_item_and_the_range(api, world):

@@ -116,7 +116,7 @@ def _clean_source(data: dict, existing: Account | None, out: dict, errors: dict[
 
 def _clean_service(sid: Any, existing: Account | None, out: dict, errors: dict[str, str]) -> None:
     if not validation.is_id(sid):
-        errors["service_id"] = _("must be a service id (a whole number)")
+        errors["service_id"] = _("must be an id (a whole number from 1 to %(MAX_ID)s)", MAX_ID=validation.MAX_ID)
         return
     sync_builtin_services()
     service = db.session.get(Service, sid)

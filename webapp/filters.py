@@ -173,17 +173,19 @@ def _clean_actions(account: Account, value: Any, errors: dict[str, str]) -> list
 
 def _target_folder(account: Account, folder_id: Any) -> Folder | str:
     """The folder a rule moves to, or the reason it cannot be one."""
+    if folder_id is None or folder_id == "":
+        return _("choose a folder of this mailbox")
     try:
         folder_id = record_id(folder_id)
-    except ValueError:
-        return "choose a folder of this mailbox"
+    except ValueError as exc:  # names the range: 2**40 is a whole number, just not an id
+        return str(exc)
     folder = db.session.get(Folder, folder_id)
     if folder is None or folder.account_id != account.id:
-        return "no such folder in this mailbox"
+        return _("no such folder in this mailbox")
     if not folder.exists_on_server:
-        return f'"{folder.display_name}" no longer exists on the server'
+        return _('"%(folder)s" no longer exists on the server', folder=folder.display_name)
     if not selectable(folder):
-        return f'"{folder.display_name}" cannot hold messages (\\Noselect)'
+        return _('"%(folder)s" cannot hold messages (\\Noselect)', folder=folder.display_name)
     return folder
 
 

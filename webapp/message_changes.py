@@ -124,7 +124,7 @@ def targets_for(messages: list[Message], action: str, folder_value: Any) -> dict
     if action != MOVE:
         return {}
     if not is_id(folder_value):
-        raise Invalid({"folder": _("must be the id of a folder to move to")})
+        raise Invalid({"folder": _("must be the id of a folder to move to (a whole number from 1 to %(MAX_ID)s)", MAX_ID=MAX_ID)})
     folder = db.session.get(Folder, folder_value)
     if folder is None or folder.account_id not in accounts:
         raise Invalid({"folder": _("must be a folder of the messages' mailbox")})

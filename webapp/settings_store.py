@@ -21,7 +21,7 @@ from . import email_log, signature_templates
 from .errors import Invalid, Malformed
 from .extensions import db
 from .models import Account, LogLevel, LogSource, Setting
-from .validation import is_id
+from .validation import MAX_ID, is_id
 
 #: The email log's line of a change (stored in English, translated when shown: webapp.i18n).
 SETTING_CHANGED = N_("Setting {key} changed from {before} to {after}.")
@@ -38,7 +38,7 @@ def _account_id(value: Any) -> int | None:
     if value is None:
         return None
     if not is_id(value):
-        raise ValueError(_("must be a mailbox id or null"))
+        raise ValueError(_("must be a mailbox id (a whole number from 1 to %(MAX_ID)s) or null", MAX_ID=MAX_ID))
     if db.session.get(Account, value) is None:
         raise ValueError(_("no such mailbox"))
     return value

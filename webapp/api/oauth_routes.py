@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from .. import accounts, oauth, oauth_apps
 from ..errors import Invalid
 from ..mailboxes.oauth_routes import callback_url
-from ..validation import is_id
+from ..validation import MAX_ID, is_id
 from . import bp
 from .common import _json, admin_only, token_required
 
@@ -53,7 +53,7 @@ def start_oauth():
     account = None
     if body.get("account_id") is not None:
         if not is_id(body["account_id"]):
-            raise Invalid({"account_id": _("must be a mailbox id (a whole number)")})
+            raise Invalid({"account_id": _("must be an id (a whole number from 1 to %(MAX_ID)s)", MAX_ID=MAX_ID)})
         account = accounts.get_account(g.api_user, body["account_id"])
         if account.user_id != g.api_user.id:
             raise Invalid({"account_id": _("Only the mailbox's owner can sign in to it.")})
@@ -61,6 +61,6 @@ def start_oauth():
     if service_id is None:
         raise Invalid({"service_id": _("This field is required.")})
     if not is_id(service_id):
-        raise Invalid({"service_id": _("must be a service id (a whole number)")})
+        raise Invalid({"service_id": _("must be an id (a whole number from 1 to %(MAX_ID)s)", MAX_ID=MAX_ID)})
     url = oauth.start(g.api_user, service_id, redirect_uri=callback_url(), account=account, via="api")
     return jsonify({"authorization_url": url})
