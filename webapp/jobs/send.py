@@ -45,6 +45,7 @@ from redis.exceptions import LockError
 from rq import Callback, Retry, get_current_job
 from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job
+from sqlalchemy import update
 
 from connectors import plugins
 from connectors.errors import AUTH_CLASSES, TRANSIENT_CLASSES, ErrorClass, MailError
@@ -167,9 +168,9 @@ def _run(row: OutgoingMessage) -> dict:
         return _failed(
             row, None, user, "The mailbox this message was to be sent from no longer exists.", None
         )
-    row.move_to(OutgoingState.SENDING)
-    row.attempts = (row.attempts or 0) + 1
-    db.session.commit()
+    if not _claim(row):
+        db.session.rollback()
+        return {"ok": False, "skipped": True, "state": row.state, "error": "The message changed meanwhile."}
     try:
         if row.smtp_accepted_at is None:
             _smtp(row, account, user)
@@ -189,6 +190,25 @@ def _run(row: OutgoingMessage) -> dict:
         "message_id": row.message_id,
         "sent_copy": copy_note,
     }
+
+
+def _claim(row: OutgoingMessage) -> bool:
+    """Move ``row`` to ``sending`` (committed) only if its state is still the one this job read.
+
+    A disable that held the message (webapp.send_holds), a cancel or an edit committed since the
+    job's checks wins: one conditional UPDATE, so the job never overwrites it and sends anyway.
+    """
+    if not row.can_move_to(OutgoingState.SENDING):
+        row.move_to(OutgoingState.SENDING)  # raises IllegalTransition, naming both states
+    claimed = db.session.execute(
+        update(OutgoingMessage)
+        .where(OutgoingMessage.id == row.id, OutgoingMessage.state == row.state)
+        .values(state=OutgoingState.SENDING.value, attempts=(row.attempts or 0) + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed:
+        db.session.commit()  # expires the row: it is read again as sending
+    return bool(claimed)
 
 
 def _held(row: OutgoingMessage) -> dict:
