@@ -374,10 +374,10 @@ def test_state_and_mark_words_agree_with_what_they_describe_in_italian_and_polis
     connect = client.get("/mailboxes/connect", headers=it).get_data(as_text=True)
     assert re.search(r'id="active"[^>]*>\s*Attiva</label>', connect)
     messages = client.get("/messages/?role=inbox", headers=it).get_data(as_text=True)
-    row = messages.split('id="messages"')[1]
+    row = messages.split('id="messages"')[1].split("</table>")[0]
     assert 'aria-label="Contrassegnato"' in row and "Contrassegnati" not in row
     assert ">Contrassegnati</a>" in messages.split('id="mail-nav"')[1]  # the view: plural
-    polish = client.get("/messages/?role=inbox", headers=pl).get_data(as_text=True).split('id="messages"')[1]
+    polish = client.get("/messages/?role=inbox", headers=pl).get_data(as_text=True).split('id="messages"')[1].split("</table>")[0]
     assert 'aria-label="Nieprzeczytana"' in polish and 'aria-label="Oznaczona flagą"' in polish
     tokens = client.get("/profile/tokens", headers=pl).get_data(as_text=True)
     assert '<span class="word">Aktywny</span>' in tokens
@@ -397,3 +397,19 @@ def test_the_scheduler_heartbeat_is_a_readable_utc_time_in_the_readers_language(
     year, hour = stamp[:4], stamp[11:13]
     assert year in shown["en"] and "(UTC)" in shown["en"] and re.search(r"\d{1,2}:\d\d:\d\d\s[AP]M", shown["en"])
     assert f"{hour}:" in shown["it"] and "(UTC)" in shown["it"]
+
+
+def test_settings_form_names_every_wrong_field_at_once(client, users):
+    """A timeout that is not a number (refused by the form), a negative sync interval and an
+    unreadable internal host (refused by the store's rules): all three named, nothing saved."""
+    from webapp import settings_store
+
+    login(client, "admin", "admin-console-pw")
+    before = settings_store.all_settings()
+    response = client.post("/admin/email/settings", data={
+        "connection_timeout": "soon", "sync_interval_minutes": "-5", "allowed_internal_hosts": "not a host!",
+        "default_incoming_account_id": "", "default_outgoing_account_id": ""})  # fmt: skip
+    errors = _field_errors(response)
+    assert response.status_code == 422
+    assert {"connection_timeout", "sync_interval_minutes", "allowed_internal_hosts"} <= set(errors), errors
+    assert settings_store.all_settings() == before

@@ -16,7 +16,7 @@ from connectors.settings import format_server, format_server_with_security
 
 from .. import service_catalog, service_trust, settings_store
 from ..auth.decorators import admin_required
-from ..errors import DomainError
+from ..errors import DomainError, Invalid
 from ..extensions import db
 from ..forms import ActionForm, apply_errors, endpoint_field, endpoints_from_form
 from ..jobs import connection_test
@@ -209,13 +209,23 @@ def toggle_hidden(service_id: int):
     return redirect(url_for("admin.services"))
 
 
+def _refuse_settings(changes: dict) -> None:
+    """Invalid naming what the store's rules refuse among the fields the form could read, so a
+    field the form itself refused (a timeout that is not a number) does not hide the others."""
+    errors = {}
+    for key, value in changes.items():
+        try:
+            settings_store.SCHEMA[key][1](value)
+        except ValueError as exc:
+            errors[key] = str(exc)
+    raise Invalid(errors)
+
+
 @bp.route("/settings", methods=["POST"])
 @admin_required
 def save_settings():
     form = _settings_form(formdata=True)  # CSRFProtect has checked the token before this view runs
-    if not form.validate():
-        flash(_("Settings not saved: see the errors below."), "error")
-        return services(settings_form=form), 422
+    valid = form.validate()
     changes = {
         "allow_manual_entry": bool(form.allow_manual_entry.data),
         "allowed_internal_hosts": [
@@ -228,6 +238,8 @@ def save_settings():
         value = getattr(form, key).data
         changes[key] = int(value) if value and value.isdigit() else None
     try:
+        if not valid:
+            _refuse_settings({k: v for k, v in changes.items() if k not in form.errors})
         settings_store.update(changes)
     except DomainError as exc:
         db.session.rollback()
