@@ -620,3 +620,14 @@ def test_a_jobs_failure_sentences_are_translated_when_shown(app):
             "risponde più). Avvialo di nuovo."
         )
         assert i18n.translate_stored(job_status.UNEXPECTED).startswith("Il job non è riuscito")
+
+
+def test_a_failed_message_changes_notice_is_translated_when_shown(app):
+    from webapp.jobs.message_changes import INTERNAL_ERROR
+    from webapp.message_changes import NO_LONGER_THERE
+
+    with in_language(app, "pl"):
+        assert i18n.translate_stored(NO_LONGER_THERE.format(folder="Archiwum")) == (
+            "Wiadomości nie ma już w folderze „Archiwum” na serwerze."
+        )
+        assert i18n.translate_stored(INTERNAL_ERROR).startswith("Nie udało się zapisać zmiany")

@@ -33,6 +33,8 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 
+from connectors.i18n import N_
+
 from .errors import Conflict, Invalid, NotFound
 from .extensions import db
 from .folders import selectable
@@ -58,6 +60,8 @@ SENT_ACTIONS = {"reply": "answered", "forward": "forwarded"}
 MAX_IDS = 500
 PENDING, FAILED, PLACED = "pending", "failed", "placed"
 _MSGID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+#: A failed change's notice when the message has gone (stored, translated when shown).
+NO_LONGER_THERE = N_("The message is no longer in “{folder}” on the server.")
 
 
 # -- flags as text --------------------------------------------------------------------------
@@ -349,7 +353,7 @@ def settle_flags(
             for c in later.get(message.id, []):
                 c.server_flags = answered[change.uid]
             _show_flags(message, overlay(answered[change.uid], [c.action for c in later.get(message.id, [])]))
-    fail(failed, _("The message is no longer in “%(folder)s” on the server.", folder=folder.display_name))
+    fail(failed, NO_LONGER_THERE.format(folder=folder.display_name))
     return failed
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from connectors import writeback
 from connectors.errors import MailError
+from connectors.i18n import N_
 
 from .. import message_changes as changes
 from ..errors import MailboxUnavailable, QueueUnavailable
@@ -38,6 +39,9 @@ from .session import open_client, timeout
 #: Connect, log in, SELECT, one command per 500 UIDs; bounded by the connection timeout plus slack.
 _JOB_SLACK = 60
 log = logging.getLogger(__name__)
+
+#: The notice of a change the job could not write (stored in English, translated when shown).
+INTERNAL_ERROR = N_("The change could not be written to the server (an internal error); try again.")
 
 
 def start(
@@ -271,7 +275,7 @@ def on_write_back_failure(job: Job, connection, exc_type, exc_value, traceback) 
     if exc_type is AbandonedJobError:
         sentence = abandoned_jobs.SENTENCE
     else:
-        sentence = "The change could not be written to the server (an internal error); try again."
+        sentence = INTERNAL_ERROR
     changes.fail(group, sentence)
     db.session.commit()
 
