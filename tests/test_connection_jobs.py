@@ -545,3 +545,14 @@ def test_a_removed_service_row_shows_no_green_ticks(japp, people, page, dovecot,
     html = row_html(page, account_id)
     assert 'data-state="service_removed"' in html and "Corp outcome" in html
     assert "✔" not in html and "check-ok" not in html
+
+
+def test_a_passed_test_lists_the_folders_without_a_click(japp, people, dovecot, smtp_server):
+    """The Folders page was empty after a good test until "Refresh folder list" was clicked."""
+    alice = people["alice"]
+    account_id = make_mailbox(alice, imaps(dovecot), ("127.0.0.1", smtp_server.starttls_port, "starttls"))
+    assert run_test(japp, alice, account_id)["result"]["ok"] is True
+    run_burst(japp)  # the folder list the passed test started
+    folders = alice.get(f"/api/v1/accounts/{account_id}/folders").get_json()
+    names = [f["name"] for f in (folders["folders"] if isinstance(folders, dict) else folders)]
+    assert "INBOX" in names

@@ -11,8 +11,10 @@ under a random key that is the only thing the job receives.
 from __future__ import annotations
 
 import json
+import logging
 import secrets as pysecrets
 
+from redis.exceptions import RedisError
 from rq.job import Job
 
 from connectors.check import check_incoming, check_outgoing
@@ -23,14 +25,17 @@ from connectors.transcript import Transcript
 
 from .. import email_log, settings_store
 from ..diagnosis import Audience, explain_summary
-from ..errors import MailboxUnavailable
+from ..errors import DomainError, MailboxUnavailable
 from ..extensions import db
-from ..models import Account, LogLevel, LogSource, Service, User
+from ..models import Account, Folder, LogLevel, LogSource, Service, User
 from ..queue import enqueue_for, get_redis
 from ..secretbox import box
 from ..service_trust import Trust, trust_for_account, trust_for_service
+from . import folders as folder_jobs
 from .outcome import Check, Line, record_failure, record_success
 from .session import UNAVAILABLE, address_policy, credentials, settings_for
+
+log = logging.getLogger(__name__)
 
 CREDENTIAL_TTL = 300
 
@@ -156,7 +161,21 @@ def test_account(account_id: int) -> dict:
         return {"ok": False, "error": exc.message, "class": exc.error_class.value, "state": account.state}
     summary, reports = check_account(account, creds_in, creds_out)
     record_outcome(account, reports, summary)
+    if summary.get("ok"):
+        _list_folders_if_none(account)
     return summary
+
+
+def _list_folders_if_none(account: Account) -> None:
+    """A mailbox that has just passed its first test gets its folder list at once, so its Folders
+    page is not empty until someone clicks "Refresh folder list" (the list job is the one place
+    that stores folders). A queue that cannot take it leaves the test's outcome as it is."""
+    if account.incoming_protocol != "imap" or Folder.query.filter_by(account_id=account.id).first():
+        return
+    try:
+        folder_jobs.start(account, account.user)
+    except (DomainError, RedisError):
+        log.warning("folder list after the connection test of mailbox %s not enqueued", account.id)
 
 
 def check_account(account: Account, creds_in, creds_out) -> tuple[dict, dict]:
