@@ -24,7 +24,9 @@ def test_admin_changes_are_logged_with_who_made_them(api):
     messages = [e["message"] for e in entries]
     assert any('Added the corporate server "ACME mail"' in m for m in messages)
     assert any(m.startswith("Hid the mail service") for m in messages)
-    assert any("allow_manual_entry changed from True to False" in m for m in messages)
+    assert (
+        'Setting "Allow entering details of the mailing server manually" changed from yes to no.' in messages
+    )
     assert any(m.startswith("Deleted the corporate server") for m in messages)
     assert {e["created_by"] for e in entries} == {"admin"}
     assert entries[0]["id"] > entries[-1]["id"]  # newest first
@@ -131,3 +133,44 @@ def test_log_page_filters_for_admin_and_user(client, users, api):
     login(client, "alice", "alice-console-pw")
     assert client.get("/admin/email/log").status_code == 403
     assert "Added the corporate server" not in client.get("/mailboxes/log").get_data(as_text=True)
+
+
+def test_a_setting_change_is_logged_with_its_label_and_the_mailbox_in_the_readers_language(
+    client, users, api
+):
+    """Not "Setting default_outgoing_account_id changed from None to 1": the field's label, the
+    mailbox's address and owner, "none" when unset, translated when the log is shown."""
+    from tests.conftest import login
+    from tests.support.message_factory import make_account
+
+    account = make_account(users["alice"]["id"], "alice@example.com")
+    assert (
+        api["admin"].patch("/api/v1/settings", json={"default_outgoing_account_id": account.id}).status_code
+        == 200
+    )
+    stored = 'Setting "Default outgoing mailbox" changed from none to alice@example.com (alice).'
+    assert stored in [e["message"] for e in _logs(api, "admin", source="Admin")]
+    login(client, "admin", "admin-console-pw")
+    italian = client.get("/admin/email/log?source=Admin", headers={"Accept-Language": "it"}).get_data(
+        as_text=True
+    )
+    assert (
+        "Impostazione «Casella predefinita per la posta in uscita» cambiata da nessuno a alice@example.com (alice)."
+        in italian
+    )
+    polish = client.get("/admin/email/log?source=Admin", headers={"Accept-Language": "pl"}).get_data(
+        as_text=True
+    )
+    assert (
+        "Zmieniono ustawienie „Domyślne konto dla poczty wychodzącej”: brak → alice@example.com (alice)."
+        in polish
+    )
+
+
+def test_the_default_mailboxes_say_what_they_are_for(client, users):
+    from tests.conftest import login
+
+    login(client, "admin", "admin-console-pw")
+    page = client.get("/admin/email/services").get_data(as_text=True)
+    assert "The mailbox your business system reads from by default." in page
+    assert "The mailbox your business system sends through by default." in page

@@ -45,7 +45,7 @@ def test_the_api_refuses_an_internal_literal_on_save_naming_the_field(api, host,
     fields = response.get_json()["fields"]
     assert set(fields) == {"manual.imap.host"}
     assert f"a {reason} address" in fields["manual.imap.host"]
-    assert "Internal servers that manual details may reach" in fields["manual.imap.host"]
+    assert "Email Service Settings → Network (\"Internal servers that manual details may reach\")" in fields["manual.imap.host"]
     assert Account.query.count() == 0
 
 

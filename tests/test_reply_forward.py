@@ -378,3 +378,17 @@ def test_reply_from_the_page_and_forward_through_the_api(
     assert gone.status_code == 404 and "no longer on the server" in gone.json["error"]
     back = client.get(f"/compose/reply/{original.id}")
     assert back.status_code == 302 and back.location.endswith(f"/messages/{original.id}")
+
+
+def test_the_signature_note_shows_only_when_the_reply_has_a_signature(alice_boxes, client, users):
+    """"Your signature is in the message" was said for a mailbox without a signature."""
+    alice, _main, work, inbox = alice_boxes
+    original = _original(inbox, From="Carol <carol@example.org>", To="alice@work.example", Subject="Hi")
+    login(client, "alice", users["alice"]["password"])
+    page = client.get(f"/compose/reply/{original.message.id}").get_data(as_text=True)
+    assert 'id="signature-note" hidden>' in page
+    work.signature_mode = "custom"
+    work.signature_text = "Alice Example"
+    db.session.commit()
+    page = client.get(f"/compose/reply/{original.message.id}").get_data(as_text=True)
+    assert 'id="signature-note">' in page and "Alice Example" in page

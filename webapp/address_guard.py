@@ -21,7 +21,7 @@ from . import settings_store
 
 #: What the person can do about it (the administrator's setting, by its label).
 ALLOW_HINT = N_(
-    "An administrator can allow it under Administration → Email Service Settings "
+    "An administrator can allow it under Administration → Email Service Settings → Network "
     '("Internal servers that manual details may reach").'
 )
 

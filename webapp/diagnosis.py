@@ -18,6 +18,8 @@ from __future__ import annotations
 import enum
 import re
 
+from flask_babel import lazy_pgettext
+
 from connectors.errors import VARIANT_HINTS
 from connectors.i18n import N_
 
@@ -92,6 +94,24 @@ def field_label(field: str, audience: Audience | str = Audience.OWNER) -> str:
     if name is not None:
         return str(SERVER_FIELDS[name].args[0])  # a lazy label: English in a job, translated when shown
     return _OTHER_LABELS.get(field, field)
+
+
+#: A connection test's steps (``connectors`` names them in code) as the chips on the page say them.
+STEP_LABELS = {
+    "connect": lazy_pgettext("connection step", "connect"),
+    "tls": lazy_pgettext("connection step", "TLS"),
+    "capabilities": lazy_pgettext("connection step", "capabilities"),
+    "login": lazy_pgettext("connection step", "login"),
+    "ehlo": lazy_pgettext("connection step", "EHLO greeting"),
+    "list": lazy_pgettext("connection step", "folder list"),
+    "stat": lazy_pgettext("connection step", "mailbox status"),
+}
+
+
+def step_label(name: str) -> str:
+    """``capabilities`` -> it "funzionalità": a step's name in the reader's language (else as is)."""
+    label = STEP_LABELS.get(name)
+    return str(label) if label is not None else name
 
 
 def form_words(text: str) -> str:

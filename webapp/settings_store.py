@@ -23,8 +23,24 @@ from .extensions import db
 from .models import Account, LogLevel, LogSource, Setting
 from .validation import MAX_ID, is_id
 
-#: The email log's line of a change (stored in English, translated when shown: webapp.i18n).
-SETTING_CHANGED = N_("Setting {key} changed from {before} to {after}.")
+#: The email log's line of a change (stored in English, translated when shown: webapp.i18n): the
+#: setting's label and its values as a person reads them. Marked before the older, shorter template
+#: below, which still translates lines stored with the raw key (``default_outgoing_account_id``).
+SETTING_CHANGED = N_('Setting "{setting}" changed from {before} to {after}.')
+SETTING_CHANGED_BY_KEY = N_("Setting {key} changed from {before} to {after}.")
+#: The labels of the admin page's fields (the same English, so the same translations).
+SETTING_LABELS = {
+    "allow_manual_entry": N_("Allow entering details of the mailing server manually"),
+    "default_incoming_account_id": N_("Default incoming mailbox"),
+    "default_outgoing_account_id": N_("Default outgoing mailbox"),
+    "allowed_internal_hosts": N_("Internal servers that manual details may reach"),
+    "connection_timeout": N_("Connection timeout (seconds)"),
+    "sync_interval_minutes": N_("Sync every (minutes)"),
+    "company_name": N_("Company name"),
+    "central_signature_text": N_("Text signature"),
+    "central_signature_html": N_("HTML signature"),
+}
+VALUE_WORDS = {None: N_("none"), True: N_("yes"), False: N_("no")}
 
 
 def _bool(value: Any) -> bool:
@@ -38,7 +54,9 @@ def _account_id(value: Any) -> int | None:
     if value is None:
         return None
     if not is_id(value):
-        raise ValueError(_("must be a mailbox id (a whole number from 1 to %(MAX_ID)s) or null", MAX_ID=MAX_ID))
+        raise ValueError(
+            _("must be a mailbox id (a whole number from 1 to %(MAX_ID)s) or null", MAX_ID=MAX_ID)
+        )
     if db.session.get(Account, value) is None:
         raise ValueError(_("no such mailbox"))
     return value
@@ -128,10 +146,28 @@ def update(changes: Any) -> dict[str, Any]:
             email_log.record(
                 LogSource.ADMIN,
                 LogLevel.INFO,
-                SETTING_CHANGED.format(key=key, before=repr(before.get(key)), after=repr(value)),
+                SETTING_CHANGED.format(
+                    setting=SETTING_LABELS.get(key, key),
+                    before=_shown(key, before.get(key)),
+                    after=_shown(key, value),
+                ),
             )
     db.session.commit()
     return all_settings()
+
+
+def _shown(key: str, value: Any) -> str:
+    """A value as the log line names it: a mailbox by its address and owner, "none" when unset."""
+    if isinstance(value, bool):
+        return VALUE_WORDS[value]
+    if value is None or value in ([], ""):
+        return VALUE_WORDS[None]
+    if key.endswith("_account_id"):
+        account = db.session.get(Account, value)
+        return f"{account.email} ({account.user.username})" if account is not None else f"#{value}"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return f"“{value}”" if isinstance(value, str) else str(value)
 
 
 def put(key: str, value: Any) -> None:

@@ -230,6 +230,14 @@ def _log_password(user: User, message: str, created_by: str) -> None:
 # -- role and state: the one place ---------------------------------------------------------------
 
 
+def last_active_admin_id() -> int | None:
+    """The one active administrator when there is only one: the users page does not offer them
+    "Make user", which :func:`update_user` would refuse."""
+    query = select(User.id).where(User.role == Role.ADMIN.value, User.disabled_at.is_(None)).limit(2)
+    ids = list(db.session.execute(query).scalars())
+    return ids[0] if len(ids) == 1 else None
+
+
 def _active_admin_ids() -> set[int]:
     # FOR UPDATE: two administrators demoting each other at once on PostgreSQL cannot both pass
     # the check (SQLite serialises writers anyway and ignores the clause).

@@ -38,6 +38,8 @@ def email(value: str) -> str:
     local, at, domain = value.strip().rpartition("@")
     if not at or not local:
         raise ValueError(_("An email address must have an @-sign, e.g. name@example.com."))
+    if not domain.strip():  # not "The part after the @-sign () is …" with empty brackets
+        raise ValueError(_("An email address needs a domain after the @-sign, e.g. name@example.com."))
     try:
         normalized_local = validate_email(local + "@example.com", check_deliverability=False).local_part
         domain = normalize_host(domain)

@@ -35,8 +35,18 @@ class ServiceForm(FlaskForm):
 
 class SettingsForm(FlaskForm):
     allow_manual_entry = BooleanField(_l("Allow entering details of the mailing server manually"))
-    default_incoming_account_id = SelectField(_l("Default incoming mailbox"), choices=[])
-    default_outgoing_account_id = SelectField(_l("Default outgoing mailbox"), choices=[])
+    default_incoming_account_id = SelectField(
+        _l("Default incoming mailbox"),
+        choices=[],
+        description=_l("The mailbox your business system reads from by default. Mailroom only keeps this "
+        "choice for that system to read (GET /api/v1/settings); people's own mail is not affected."),
+    )
+    default_outgoing_account_id = SelectField(
+        _l("Default outgoing mailbox"),
+        choices=[],
+        description=_l("The mailbox your business system sends through by default. Mailroom only keeps this "
+        "choice for that system to read; Mailroom's own sending uses the sender's main mailbox."),
+    )
     allowed_internal_hosts = TextAreaField(
         _l("Internal servers that manual details may reach"),
         description=_l("One host name or network per line (e.g. mail.corp.local, 10.1.0.0/16). "

@@ -37,7 +37,11 @@ def _refused(exc: DomainError) -> None:
 @admin_required
 def users_list():
     return render_template(
-        "admin/users.html", rows=users.list_users(), action_form=ActionForm(), me=current_user.id
+        "admin/users.html",
+        rows=users.list_users(),
+        action_form=ActionForm(),
+        me=current_user.id,
+        last_admin=users.last_active_admin_id(),
     )
 
 

@@ -90,6 +90,8 @@ def _context(draft: replies.Draft, message, selected: set[int]) -> dict:
         "attachments": draft.attachments,
         "selected": selected,
         "signatures": {s["email"]: replies.signature_block(current_user, s) for s in senders},
+        # The note "Your signature is in the message" only when it is (the script follows From).
+        "has_signature": bool(draft.signature.get("text")),
         # Where the quote starts, so the script can put a signature before it when From changes.
         "quote_start": {kind: (draft.quote.get(kind) or "").split("\n", 1)[0] for kind in ("text", "html")},
     }

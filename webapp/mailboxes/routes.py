@@ -57,6 +57,11 @@ def diagnosis_label(field: str) -> str:
     return diagnosis.field_label(field)
 
 
+@bp.app_template_filter("step_label")
+def step_label(name: str) -> str:
+    return diagnosis.step_label(name)
+
+
 @bp.app_template_filter("service_cert_warning")
 def service_cert_warning(account: Account) -> str | None:
     """The standing warning of a mailbox whose service does not verify certificates."""

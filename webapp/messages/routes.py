@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask import abort, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from connectors.i18n import N_
@@ -169,6 +170,8 @@ def _message_info(message) -> dict:
     info = mq.message_as_dict(message)
     account = db.session.get(Account, message.account_id)
     info["mailbox"] = account.description or account.email
+    if info["folder_role"] in ROLE_LABELS:  # "Inbox" as the sidebar says it, not the server's INBOX
+        info["folder"] = gettext(ROLE_LABELS[info["folder_role"]])
     info["pending"] = bool(mc.pending_ids([message.id]))
     info["move_targets"] = mq.move_targets(current_user, db.session.get(Folder, message.folder_id))
     return info

@@ -50,6 +50,8 @@
           const k = kind();
           body.value = swapSignature(body.value, old[k], now[k], quoteStart[k], separators[k]);
         }
+        const note = document.getElementById("signature-note");
+        if (note) note.hidden = !now.text;  // "Your signature is in the message" only when it is
         previous = select.value;
       });
     }

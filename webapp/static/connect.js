@@ -7,6 +7,23 @@
   const select = document.getElementById("service");
   const manual = document.getElementById("manual-fields");
   const hints = document.getElementById("service-hints");
+  /* A plugin's hint is plain text: its https:// addresses become links here, built as elements
+     (never as HTML), so a hint cannot inject markup. A sentence's closing "." or ")" stays text. */
+  function appendLinked(parent, text) {
+    const url = /https:\/\/[^\s<>"]*[^\s<>".,;:)]/g;
+    let at = 0;
+    for (const m of text.matchAll(url)) {
+      parent.append(text.slice(at, m.index));
+      const a = document.createElement("a");
+      a.href = m[0];
+      a.textContent = m[0];
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      parent.append(a);
+      at = m.index + m[0].length;
+    }
+    parent.append(text.slice(at));
+  }
   function update() {
     const isOther = select.value === "other";
     manual.hidden = !isOther;
@@ -30,7 +47,7 @@
       for (const h of s.hints) {
         const q = document.createElement("p");
         q.className = "hint";
-        q.textContent = h;
+        appendLinked(q, h);
         hints.appendChild(q);
       }
     }
