@@ -70,3 +70,16 @@ def test_user_connects_a_provider_mailbox_then_one_with_typed_server_details(liv
         ("alice@example.org", False, True),
     ]
     assert stored[1]["imap"] == {"host": "imap.example.org", "port": 993, "security": "tls"}
+
+
+def test_a_plugins_hint_shows_its_address_as_a_link(live_server, page):
+    """Gmail's app-password address was plain text: hints stay plain text in the plugin and become
+    links when shown (built as elements, so a hint cannot inject markup)."""
+    login(page, live_server, "alice")
+    page.goto(live_server.url + "/mailboxes/connect")
+    page.select_option("#service", label="Gmail / Google Workspace")
+    link = page.locator("#service-hints .hint a")
+    expect(link).to_have_count(1)
+    expect(link).to_have_attribute("href", "https://myaccount.google.com/apppasswords")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(page.locator("#service-hints")).to_contain_text("https://myaccount.google.com/apppasswords.")
