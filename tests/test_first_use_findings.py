@@ -91,3 +91,17 @@ def test_the_message_page_names_the_inbox_as_the_sidebar_does(client, users):
             as_text=True
         )
         assert f"alice@example.com › {word}</dd>" in page, language
+
+
+def test_a_diagnosis_hint_shows_its_address_as_a_link_and_stays_escaped(client, users):
+    account = make_account(users["alice"]["id"], "alice@example.com")
+    hint = "Create an app password (https://myaccount.google.com/apppasswords). <b>not markup</b>"
+    error = {"class": "auth", "message": "The server refused the login.", "hints": [hint], "field": None}
+    account.last_check = json.dumps(
+        {"ok": False, "checks": {"imap": {"ok": False, "steps": [], "error": error}}}
+    )
+    db.session.commit()
+    login(client, "alice", "alice-console-pw")
+    html = client.get("/mailboxes/").get_data(as_text=True)
+    link = '<a href="https://myaccount.google.com/apppasswords" target="_blank" rel="noopener noreferrer">'
+    assert f"({link}https://myaccount.google.com/apppasswords</a>). &lt;b&gt;not markup&lt;/b&gt;" in html

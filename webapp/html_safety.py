@@ -28,10 +28,12 @@ against those and against ``style`` and remote images.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import nh3
+from markupsafe import Markup, escape
 
 AttributeFilter = Callable[[str, str, str], str | None]
 
@@ -168,3 +170,19 @@ def for_signature(markup: str | None) -> str:
 def for_outgoing(markup: str | None) -> str:
     """The HTML body of a message Mailroom sends (:data:`OUTGOING`)."""
     return OUTGOING.clean(markup)
+
+
+#: An https:// address in plain text; a sentence's closing ".", ",", ")" … is not part of it.
+_URL = re.compile(r"https://[^\s<>\"']*[^\s<>\"'.,;:)]")
+
+
+def link_urls(text: str | None) -> Markup:
+    """Plain text (a plugin's hint) escaped, with its https:// addresses as links: plugins stay
+    free of HTML, and the page still lets a person click the address a hint names."""
+    escaped = str(escape(text or ""))
+    return Markup(
+        _URL.sub(
+            lambda m: f'<a href="{m.group(0)}" target="_blank" rel="noopener noreferrer">{m.group(0)}</a>',
+            escaped,
+        )
+    )

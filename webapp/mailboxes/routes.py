@@ -6,6 +6,7 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from connectors.settings import format_server, format_server_with_security
@@ -14,6 +15,7 @@ from .. import (
     account_states,
     accounts,
     diagnosis,
+    html_safety,
     oauth_apps,
     security_headers,
     service_catalog,
@@ -45,7 +47,9 @@ def _service_choices(current: Account | None = None) -> list[SelectChoice]:
     ]
     # Editing a mailbox of a service hidden since keeps showing that service.
     if current is not None and current.service is not None and current.service.hidden:
-        choices.insert(0, SelectChoice(str(current.service.id), _("%(service)s (hidden)", service=current.service.name)))
+        choices.insert(
+            0, SelectChoice(str(current.service.id), _("%(service)s (hidden)", service=current.service.name))
+        )
     if settings_store.get("allow_manual_entry") or (current is not None and current.manual):
         choices.append(SelectChoice(OTHER, _("Other (enter server details)")))
     return choices
@@ -60,6 +64,11 @@ def diagnosis_label(field: str) -> str:
 @bp.app_template_filter("step_label")
 def step_label(name: str) -> str:
     return diagnosis.step_label(name)
+
+
+@bp.app_template_filter("link_urls")
+def link_urls(text: str) -> Markup:
+    return html_safety.link_urls(text)
 
 
 @bp.app_template_filter("service_cert_warning")
@@ -277,7 +286,14 @@ def _saved_and_tested(account: Account):
     try:
         job = connection_test.start(account, current_user)
     except QueueUnavailable as exc:  # saved; its row's button tests it later
-        flash(_("Mailbox %(email)s saved, not tested yet: %(message)s", email=account.email, message=exc.message), "error")
+        flash(
+            _(
+                "Mailbox %(email)s saved, not tested yet: %(message)s",
+                email=account.email,
+                message=exc.message,
+            ),
+            "error",
+        )
         return redirect(url_for("mailboxes.index"))
     flash(_("Mailbox %(email)s saved; testing its connection now.", email=account.email), "success")
     return redirect(url_for("mailboxes.index", testing=account.id, job=job.id))
@@ -317,7 +333,14 @@ def _reconnect(account: Account):
                 user_id=current_user.id, account_id=account.id, kind="service_removed", read_at=None
             ).update({"read_at": utcnow()})
             db.session.commit()
-            flash(_("Mailbox %(email)s now connects through %(name)s.", email=account.email, name=account.service.name), "success")
+            flash(
+                _(
+                    "Mailbox %(email)s now connects through %(name)s.",
+                    email=account.email,
+                    name=account.service.name,
+                ),
+                "success",
+            )
             return redirect(url_for("mailboxes.index"))
     return render_template(
         "mailboxes/reconnect.html",
