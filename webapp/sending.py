@@ -43,7 +43,7 @@ from rq.job import Job
 from connectors.errors import DESCRIPTIONS, ErrorClass
 from connectors.outgoing import check_header_name, make_message_id
 
-from . import html_safety, mailbox_usability, settings_store, validation
+from . import html_safety, i18n, mailbox_usability, settings_store, validation
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .extensions import db
 from .models import (
@@ -561,9 +561,10 @@ def outgoing_as_dict(row: OutgoingMessage, full: bool = False) -> dict:
         "sent_copy_saved_at": _iso(row.sent_copy_saved_at),
         "sent_at": _iso(row.sent_at),
         "attempts": row.attempts,
-        "error": row.error,
+        # Stored in English (webapp.jobs.send.WORDS, connectors.errors): in the reader's language.
+        "error": i18n.translate_stored(row.error) if row.error else row.error,
         "error_class": row.error_class,
-        "error_sentence": sentence,
+        "error_sentence": i18n.translate_stored(sentence) if sentence else sentence,
         "attachments": [
             {
                 "id": a.id,

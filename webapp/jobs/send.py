@@ -49,6 +49,7 @@ from sqlalchemy import update
 
 from connectors import plugins
 from connectors.errors import AUTH_CLASSES, TRANSIENT_CLASSES, ErrorClass, MailError
+from connectors.i18n import N_
 from connectors.outgoing import Attachment, Outgoing, build_message, envelope_recipients
 from connectors.settings import Credentials
 
@@ -89,6 +90,28 @@ _AUTH = AUTH_CLASSES
 log = logging.getLogger(__name__)
 #: Origins that get the sender's signature (automatic replies bring their own text).
 SIGNED_ORIGINS = {"compose", "api"}
+
+#: The email log's lines and the row's error texts (stored in English, translated when shown:
+#: webapp.i18n).  Counts come after a label: a stored text cannot carry plural forms.
+WORDS = {
+    "sent": N_('Sent "{subject}" from {sender} ({message_id}); recipients: {count}.'),
+    "copy_retry": N_('Saving the Sent copy of "{subject}" ({message_id}) failed: {error} It will be retried.'),
+    "copy_failed": N_('Saving the Sent copy of "{subject}" ({message_id}) failed: {error}'),
+    "send_retry": N_('Sending "{subject}" ({message_id}) failed: {error} It will be retried.'),
+    "send_failed": N_('Sending "{subject}" ({message_id}) failed: {error}'),
+    "copy_not_saved": N_("Sent, but the copy in Sent could not be saved: {error}"),
+    "not_sent_maybe": N_("{error} The message may not have been sent."),
+    "sent_found": N_(
+        'No Sent folder was mapped for {email}: "{folder}" was found on the server ({how}) and is now '
+        "the Sent folder."
+    ),
+    "by_name": N_("by its name"),
+    "no_sent": N_(
+        'No Sent folder is mapped for {email}: the copy of "{subject}" ({message_id}) was not kept. '
+        "Choose a Sent folder on the mailbox's folder page."
+    ),
+    "mailbox_gone": N_("The mailbox this message was to be sent from no longer exists."),
+}
 
 
 class Transient(Exception):
@@ -166,7 +189,7 @@ def _run(row: OutgoingMessage) -> dict:
         return _held(row)
     if account is None:
         return _failed(
-            row, None, user, "The mailbox this message was to be sent from no longer exists.", None
+            row, None, user, WORDS["mailbox_gone"], None
         )
     if not _claim(row):
         db.session.rollback()
@@ -246,8 +269,9 @@ def _smtp(row: OutgoingMessage, account: Account, user: User | None) -> None:
     line = Line(
         LogSource.EMAIL_LOGGER,
         LogLevel.INFO,
-        f'Sent "{row.subject}" from {row.from_addr} to {len(recipients)} '
-        f"recipient{'s' * (len(recipients) != 1)} ({row.message_id}).",
+        WORDS["sent"].format(
+            subject=row.subject, sender=row.from_addr, message_id=row.message_id, count=len(recipients)
+        ),
         {"outgoing_id": row.id, "message_id": row.message_id, "size": len(data), "reply": reply},
         user=user,
     )
@@ -325,8 +349,9 @@ def _found_sent(account: Account, user: User | None, client) -> Folder | None:
         email_log.record(
             LogSource.EMAIL_LOGGER,
             LogLevel.INFO,
-            f'No Sent folder was mapped for {account.email}: "{folder.display_name}" was found on the '
-            f"server ({folder.special_use or 'by its name'}) and is now the Sent folder.",
+            WORDS["sent_found"].format(
+                email=account.email, folder=folder.display_name, how=folder.special_use or WORDS["by_name"]
+            ),
             account=account,
             user=user,
             details={"folder_id": folder.id},
@@ -340,8 +365,7 @@ def _no_sent_folder(row: OutgoingMessage, account: Account, user: User | None) -
     email_log.record(
         LogSource.EMAIL_LOGGER,
         LogLevel.WARNING,
-        f'No Sent folder is mapped for {account.email}: the copy of "{row.subject}" '
-        f"({row.message_id}) was not kept. Choose a Sent folder on the mailbox's folder page.",
+        WORDS["no_sent"].format(email=account.email, subject=row.subject, message_id=row.message_id),
         account=account,
         user=user,
         details={"outgoing_id": row.id},
@@ -368,7 +392,7 @@ def _failed(
     if accepted:
         # Sent; only the Sent copy failed.  Never "failed": the recipients have it.
         row.move_to(OutgoingState.SENDING if retry else OutgoingState.SENT)
-        row.error = f"Sent, but the copy in Sent could not be saved: {text}"
+        row.error = WORDS["copy_not_saved"].format(error=text)
         if not retry:
             row.sent_at = utcnow()
     else:
@@ -376,12 +400,11 @@ def _failed(
         row.error = text
         row.error_class = exc.error_class.value if exc is not None else None
     source = LogSource.SMTP_AUTH if exc is not None and exc.error_class in _AUTH else LogSource.EMAIL_LOGGER
-    what = "Saving the Sent copy of" if accepted else "Sending"
+    template = WORDS[("copy" if accepted else "send") + ("_retry" if retry else "_failed")]
     line = Line(
         source,
         LogLevel.WARNING if accepted else LogLevel.ERROR,
-        f'{what} "{row.subject}" ({row.message_id}) failed: {text}'
-        + (" It will be retried." if retry else ""),
+        template.format(subject=row.subject, message_id=row.message_id, error=text),
         {"outgoing_id": row.id, "error": exc.as_dict()} if exc else {"outgoing_id": row.id},
         user=user,
     )
@@ -483,10 +506,10 @@ def on_send_failure(job: Job, connection, exc_type, exc_value, traceback) -> Non
     if row.smtp_accepted_at is not None:
         row.move_to(OutgoingState.SENT)
         row.sent_at = utcnow()
-        row.error = "Sent, but the copy in Sent could not be saved: " + abandoned_jobs.SENTENCE
+        row.error = WORDS["copy_not_saved"].format(error=abandoned_jobs.SENTENCE)
     else:
         row.move_to(OutgoingState.FAILED)
-        row.error = abandoned_jobs.SENTENCE + " The message may not have been sent."
+        row.error = WORDS["not_sent_maybe"].format(error=abandoned_jobs.SENTENCE)
     db.session.commit()
 
 
