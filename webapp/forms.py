@@ -53,6 +53,12 @@ def apply_errors(form: FlaskForm, fields: dict[str, str], mapping: dict[str, str
             field.errors = list(field.errors) + [message]
 
 
+def posted(form: FlaskForm) -> bool:
+    """A POST with a valid CSRF token, even when a field failed the form's own checks (a choice
+    not offered): the domain's rules still run, so the page names every wrong field at once."""
+    return form.validate_on_submit() or (form.is_submitted() and "csrf_token" not in form.errors)
+
+
 def endpoints_from_form(form, errors: dict[str, str]) -> dict:
     """Parse the host:port fields of a ServiceForm or ConnectForm into API-shaped endpoints."""
     out = {}

@@ -24,7 +24,7 @@ from .. import (
 )
 from ..errors import DomainError, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
-from ..forms import ActionForm, apply_errors, endpoints_from_form
+from ..forms import ActionForm, apply_errors, endpoint_field, endpoints_from_form, posted
 from ..i18n import translate_stored
 from ..job_status import status as job_status_of
 from ..jobs import connection_test, edit_trial
@@ -165,7 +165,7 @@ def connect():
     form.service.choices = _service_choices()
     if form.validate_on_submit() and form.auth_method.data == "oauth2" and form.service.data != OTHER:
         return redirect(url_for("mailboxes.oauth_start", service=form.service.data))
-    if form.validate_on_submit():
+    if posted(form):
         account = _save(form, None)
         if account is not None:
             # Connecting tests the connection at once: the list shows the job's steps live on the row.
@@ -226,7 +226,7 @@ def edit(account_id: int):
                 "smtp", account.smtp_host, account.smtp_port, account.smtp_security or "none"
             )
             form.smtp_use_tls.data = account.smtp_security != "none"
-    if form.validate_on_submit():
+    if posted(form):
         before, working = _connection_of(account), _working_settings(account)
         if _save(form, account) is not None:
             if account.active and _connection_of(account) != before:
@@ -351,40 +351,57 @@ def _reconnect(account: Account):
     )
 
 
+#: Domain error keys (webapp.accounts) -> the connect form's fields.
+_FIELD_OF = {"service_id": "service", "manual": "service", "verify_certificate": "disable_certificate_validation"}
+
+
 def _save(form: ConnectForm, account: Account | None) -> Account | None:
+    """Validate through the same rules as the API; every wrong field is named in one answer (a
+    service not offered or a server the form could not read does not hide the others' errors)."""
     errors: dict[str, str] = {}
     data = _form_payload(form, errors, creating=account is None)
-    if errors:
+    if account is not None and _manual_unchanged(account, data):
+        # Unchanged details stay allowed even after the administrator forbids manual entry.
+        data.pop("manual")
+    try:
+        cleaned = accounts.clean_account(current_user, data, existing=account)
+    except DomainError as exc:
+        db.session.rollback()
+        _merge_errors(form, errors, exc)
+        return None
+    if errors or form.errors:
         apply_errors(form, errors)
         return None
     try:
         if account is None:
-            return accounts.create_account(current_user, accounts.clean_account(current_user, data))
-        if (
-            account.manual
-            and data.get("manual") is not None
-            and data["manual"]
-            == {
-                p: account.endpoint(p) for p in ("imap", "smtp", "pop3") if p in data["manual"] or p != "pop3"
-            }
-        ):
-            # Unchanged details stay allowed even after the administrator forbids manual entry.
-            data.pop("manual")
-        return accounts.update_account(account, accounts.clean_account(current_user, data, existing=account))
+            return accounts.create_account(current_user, cleaned)
+        return accounts.update_account(account, cleaned)
     except DomainError as exc:
         db.session.rollback()
-        apply_errors(
-            form,
-            exc.fields,
-            {
-                "service_id": "service",
-                "manual": "service",
-                "verify_certificate": "disable_certificate_validation",
-            },
-        )
+        apply_errors(form, exc.fields, _FIELD_OF)
         if not exc.fields:
             form.form_errors.append(exc.message)
         return None
+
+
+def _manual_unchanged(account: Account, data: dict) -> bool:
+    manual = data.get("manual")
+    return bool(
+        account.manual
+        and manual is not None
+        and manual == {p: account.endpoint(p) for p in ("imap", "smtp", "pop3") if p in manual or p != "pop3"}
+    )
+
+
+def _merge_errors(form: ConnectForm, errors: dict[str, str], exc: DomainError) -> None:
+    """The domain's field errors beside the form's own, a field named once (the form's reading wins)."""
+    if not exc.fields and not errors and not form.errors:
+        form.form_errors.append(exc.message)
+    flagged = {_FIELD_OF.get(key) or endpoint_field(key) or key for key in errors} | set(form.errors)
+    for key, message in exc.fields.items():
+        if (_FIELD_OF.get(key) or endpoint_field(key) or key) not in flagged:
+            errors[key] = message
+    apply_errors(form, errors, _FIELD_OF)
 
 
 @bp.route("/<int:account_id>/main", methods=["POST"])
