@@ -49,6 +49,27 @@ def connection_of(account: Account) -> tuple:
     return tuple(getattr(account, column) for column in CONNECTION_COLUMNS)
 
 
+#: What a working mailbox keeps while an edit's new connection settings are tried first
+#: (webapp/jobs/edit_trial.py), for the edit page and the API's PATCH alike.
+KEPT_WHILE_TRIED = (*CONNECTION_COLUMNS, "service_name", "state", "last_error", "last_error_at")
+
+
+def working_settings(account: Account) -> dict | None:
+    """The settings of a mailbox that works now (connected, password login), to keep while an
+    edit's new ones are tested; None when there is nothing working to lose."""
+    if account.state != AccountState.CONNECTED.value or account.auth_method != "password":
+        return None
+    return {column: getattr(account, column) for column in KEPT_WHILE_TRIED}
+
+
+def keep_working(account: Account, working: dict) -> dict:
+    """Put the working settings back on the edited row; the edit's connection settings, to try."""
+    proposed = {column: getattr(account, column) for column in (*CONNECTION_COLUMNS, "service_name")}
+    for column, value in working.items():
+        setattr(account, column, value)
+    return proposed
+
+
 def service_removed(account: Account, message: str, now: datetime) -> None:
     """An administrator removed the mailbox's service: it cannot connect, whatever a test said before."""
     account.state = AccountState.SERVICE_REMOVED.value

@@ -316,6 +316,16 @@ SUCCESS: dict[str, int] = {
     "message_actions": 202,
 }
 
+#: Views with a second success answer: its status and what it holds.
+OTHER_SUCCESS: dict[str, tuple[int, str]] = {
+    "patch_account": (
+        202,
+        "A working mailbox's new login, password or servers are tried first (the job at status_url, also "
+        "Location and test: {job_id, status_url}) and saved only if the test passes; the mailbox keeps its "
+        "working settings meanwhile, the edit's other fields are saved at once",
+    ),
+}
+
 #: What a success answer holds, where "Success" says too little.
 _REPLY_ANSWER = (
     "The draft {mode, message_id, from, to, cc, subject, text, html, in_reply_to, references, attachments}; "
@@ -327,7 +337,10 @@ SUCCESS_DESCRIPTIONS: dict[str, str] = {
     "reply_all_message": _REPLY_ANSWER,
     "forward_message": _REPLY_ANSWER,
     "create_account": "The mailbox (state new), with test: {job_id, status_url}, its connection test started at once",
-    "patch_account": "The mailbox; with test: {job_id, status_url} when its login, password or servers changed (tested at once)",
+    "patch_account": (
+        "The mailbox; with test: {job_id, status_url} when its login, password or servers changed and it "
+        "was not working (saved and tested at once)"
+    ),
 }
 
 # -- building ----------------------------------------------------------------------------------
@@ -386,8 +399,12 @@ def operation(rule: Rule, method: str, view) -> dict:
 def responses(rule: Rule, name: str, who: str) -> dict:
     code = SUCCESS.get(name, 200)
     out: dict[str, Any] = {str(code): {"description": SUCCESS_DESCRIPTIONS.get(name, "Success")}}
-    if code != 204:
-        out[str(code)]["content"] = {"application/json": {"schema": {}}}
+    if name in OTHER_SUCCESS:
+        other, text = OTHER_SUCCESS[name]
+        out[str(other)] = {"description": text}
+    for status in out:
+        if status != "204":
+            out[status]["content"] = {"application/json": {"schema": {}}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     codes = {"default": "Another error, with a sentence"}
     if name in REQUEST_BODIES:

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 from .. import account_states, accounts, email_log, i18n, job_status, service_catalog, settings_store
 from ..errors import DomainError, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
-from ..jobs import connection_test
+from ..jobs import connection_test, edit_trial
 from ..models import Account
 from . import bp
 from . import openapi as description
@@ -139,11 +139,24 @@ def get_account(account_id: int):
 def patch_account(account_id: int):
     account = accounts.get_account(g.api_user, account_id)
     cleaned = accounts.clean_account(account.user, _json(), existing=account, actor=g.api_user)
-    before = account_states.connection_of(account)
-    body = accounts.account_as_dict(accounts.update_account(account, cleaned))
+    before, working = account_states.connection_of(account), account_states.working_settings(account)
+    accounts.update_account(account, cleaned)
     if account.active and account_states.connection_of(account) != before:
+        if working is not None:
+            return _tried_first(account, working)
+        body = accounts.account_as_dict(account)
         body["test"] = _test_started(account)  # new login, password or servers: tested at once
-    return jsonify(body)
+        return jsonify(body)
+    return jsonify(accounts.account_as_dict(account))
+
+
+def _tried_first(account: Account, working: dict):
+    """A working mailbox keeps its connection settings; the new ones are saved only if their test
+    passes (webapp/jobs/edit_trial.py), as on the edit page.  The edit's other fields are saved."""
+    proposed = account_states.keep_working(account, working)
+    db.session.commit()
+    job = edit_trial.start(account, g.api_user, proposed)  # QueueUnavailable: 503, nothing stashed
+    return accepted(job, {**accounts.account_as_dict(account), "test": job_body(job)})
 
 
 @bp.delete("/accounts/<int:account_id>")

@@ -29,7 +29,7 @@ from ..i18n import translate_stored
 from ..job_status import status as job_status_of
 from ..jobs import connection_test, edit_trial
 from ..log_view import render_log
-from ..models import Account, AccountState, Notification, utcnow
+from ..models import Account, Notification, utcnow
 from ..validation import endpoint_from_form
 from . import bp
 from .common import _own_account
@@ -244,23 +244,12 @@ _CONNECTION_COLUMNS = account_states.CONNECTION_COLUMNS
 _connection_of = account_states.connection_of
 
 
-#: What a working mailbox keeps while new connection settings are tried (webapp/jobs/edit_trial.py).
-_KEPT_WHILE_TRIED = (*_CONNECTION_COLUMNS, "service_name", "state", "last_error", "last_error_at")
-
-
-def _working_settings(account: Account) -> dict | None:
-    """The settings of a mailbox that works now (connected, on, password login), to keep while an
-    edit's new ones are tested; None when there is nothing working to lose."""
-    if account.state != AccountState.CONNECTED.value or account.auth_method != "password":
-        return None
-    return {column: getattr(account, column) for column in _KEPT_WHILE_TRIED}
+_working_settings = account_states.working_settings
 
 
 def _tried_first(account: Account, working: dict):
     """Put the working settings back, save the rest of the edit, and test the new ones before saving them."""
-    proposed = {column: getattr(account, column) for column in (*_CONNECTION_COLUMNS, "service_name")}
-    for column, value in working.items():
-        setattr(account, column, value)
+    proposed = account_states.keep_working(account, working)
     db.session.commit()
     try:
         job = edit_trial.start(account, current_user, proposed)
