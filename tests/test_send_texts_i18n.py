@@ -76,15 +76,26 @@ def test_the_send_jobs_log_lines_and_errors_are_translated_with_their_values(app
         assert i18n.translate_stored(sent) == "Wysłano „Q3” z a@example.test (<1@x>); odbiorcy: 2."
 
 
-def test_a_new_messages_subject_error_is_in_the_readers_language(app, client, users):
-    """Checked for the review's note: the compose page's subject error was already translated."""
+@pytest.mark.parametrize(
+    "language, field, banner",
+    [
+        ("it", "deve essere una sola riga", "Alcuni campi non sono validi."),
+        ("pl", "musi być jednym wierszem", None),
+    ],
+)
+def test_a_new_messages_subject_error_and_its_banner_are_in_the_readers_language(
+    app, client, users, language, field, banner
+):
     make_account(users["alice"]["id"], "alice@example.test")
     login(client, "alice", users["alice"]["password"])
+    with in_language(app, language):
+        banner = banner or i18n.translate_stored("Some fields are not valid.")
     page = client.post(
         "/compose/",
         data={"to": "bob@example.test", "subject": "one\x01two", "body": "hi"},
-        headers={"Accept-Language": "it"},
+        headers={"Accept-Language": language},
     )
     text = page.get_data(as_text=True)
     assert page.status_code == 422
-    assert "must be one line" not in text and "deve essere una sola riga" in text
+    assert field in text and f'id="compose-error">{banner}</div>' in text
+    assert "Some fields are not valid." not in text and "must be one line" not in text
