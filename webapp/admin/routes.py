@@ -18,7 +18,7 @@ from .. import service_catalog, service_trust, settings_store
 from ..auth.decorators import admin_required
 from ..errors import DomainError, Invalid
 from ..extensions import db
-from ..forms import ActionForm, apply_errors, endpoint_field, endpoints_from_form
+from ..forms import ActionForm, apply_errors, endpoint_field, endpoints_from_form, posted
 from ..jobs import connection_test
 from ..log_view import render_log
 from ..mailboxes.jobs import accepted
@@ -110,17 +110,11 @@ def _save_service(form: ServiceForm, service: Service | None) -> Service | None:
         return None
 
 
-def _posted(form) -> bool:
-    """A POST with a valid CSRF token, even when a field failed the form's own checks (a choice
-    not offered): the domain's rules still run, so the page names every wrong field at once."""
-    return form.validate_on_submit() or (form.is_submitted() and "csrf_token" not in form.errors)
-
-
 @bp.route("/services/new", methods=["GET", "POST"])
 @admin_required
 def add_service():
     form = ServiceForm()
-    if _posted(form):
+    if posted(form):
         service = _save_service(form, None)
         if service is not None:
             flash(_('Corporate server "%(name)s" added.', name=service.name), "success")
@@ -147,7 +141,7 @@ def edit_service(service_id: int):
         form.ca_certificate.data = service.ca_certificate or ""
         form.skip_certificate_verification.data = not service.verify_certificate
         form.max_connections.data = str(service.max_connections or "")
-    if _posted(form):
+    if posted(form):
         if _save_service(form, service) is not None:
             flash(
                 _('"%(name)s" saved. Connected mailboxes use the new settings from their next connection.', name=service.name),
