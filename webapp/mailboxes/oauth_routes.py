@@ -100,6 +100,6 @@ def oauth_email():
             error = exc.fields.get("email") or exc.message
     if not session.get("oauth_ask_email"):
         return render_template(
-            "mailboxes/oauth_error.html", message="No sign-in is waiting for an address; start it again."
+            "mailboxes/oauth_error.html", message=_("No sign-in is waiting for an address; start it again.")
         ), 400
     return render_template("mailboxes/oauth_email.html", form=form, error=error), 422 if error else 200
