@@ -198,8 +198,9 @@ def test_preview_of_unsaved_templates_reports_placeholder_errors(app, users):
 def test_template_changes_are_in_the_admin_log(api, users):
     _central(api)
     messages = [e.message for e in LogEntry.query.filter_by(source="Admin")]
-    assert any("central_signature_text" in m for m in messages)
-    assert any("company_name" in m for m in messages)
+    # Logged under the admin page's labels (settings_store.SETTING_LABELS), not the raw keys.
+    assert any(m.startswith('Setting "Text signature" changed') for m in messages)
+    assert any(m.startswith('Setting "Company name" changed') for m in messages)
 
 
 @pytest.mark.parametrize("value", [None, ""])
