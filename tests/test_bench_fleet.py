@@ -116,9 +116,12 @@ def test_capped_workers_run_in_cgroups_of_their_own_and_the_cpu_per_part_is_prin
         assert first["ms_per_mailbox"]["workers"] > 0 and 0 < first["worker_cores"] and 0 < first["cap_used"]
     ceilings = summary["cpu_ceilings"]["first"]
     assert ceilings["dovecot"]["ms_per_mailbox"] > 0 and ceilings["dovecot"]["worker_cores_per_core"] > 0
-    if database_args:  # the workers' own backends, found by their application_name
-        assert ceilings["postgres"]["ms_per_mailbox"] > 0
     details = json.loads(next(tmp_path.glob("fleet-6-*.json")).read_text())["runs"]
+    if database_args:
+        # The workers' own backends were found by their application_name; what they cost on six
+        # mailboxes may be under one 10 ms clock tick (0 ms), so only its presence is asserted.
+        assert all(r["pg_backends"] for r in details), [r["pg_backends"] for r in details]
+        assert ceilings["postgres"]["ms_per_mailbox"] >= 0
     # The workers ran under the CFS quota of their cgroups, which are gone after the run.
     assert all(r["first"]["cpu"]["cfs_periods"] > 0 for r in details)
     assert not list(Path("/sys/fs/cgroup/cpu").glob(f"mailroom-fleet-{bench.pid}-*"))
