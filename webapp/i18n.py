@@ -149,17 +149,21 @@ class _Shape:
         return values
 
 
-_compiled: dict[str, list[_Shape]] = {}
+#: The shapes of every template so far, and how many of each list they were built from: both lists
+#: only grow (modules register their templates when imported), so the shapes are rebuilt only then,
+#: not on every stored text shown.
+_shapes: list[tuple[_Shape, str]] = []
+_shapes_of: tuple[int, int] = (0, 0)
 
 
 def _patterns() -> list[tuple[_Shape, str]]:
-    """Every registered or ``N_``-marked template as a :class:`_Shape` (built once each)."""
-    out = []
-    for template in [*_templates, *marked.TEMPLATES]:
-        if template not in _compiled:
-            _compiled[template] = _compile(template)
-        out.extend((shape, template) for shape in _compiled[template])
-    return out
+    """Every registered or ``N_``-marked template as a :class:`_Shape`."""
+    global _shapes, _shapes_of
+    counts = (len(_templates), len(marked.TEMPLATES))
+    if counts != _shapes_of:
+        _shapes = [(shape, t) for t in [*_templates, *marked.TEMPLATES] for shape in _compile(t)]
+        _shapes_of = counts
+    return _shapes
 
 
 def _compile(template: str) -> list[_Shape]:
