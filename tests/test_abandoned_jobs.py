@@ -20,6 +20,7 @@ from webapp import settings_store
 from webapp.extensions import db
 from webapp.jobs.abandoned import PULSE_KEY, SENTENCE
 from webapp.jobs.mailbox_lock import LOCK_KEY
+from webapp.jobs.worker import EarlyStop
 from webapp.models import Account, LogEntry
 from webapp.queue import get_redis
 
@@ -147,4 +148,34 @@ def test_a_clean_worker_stop_forgets_its_pulse(app, tmp_path):
     process = WorkerProcess(app, tmp_path, burst=False).start().wait_ready()
     assert get_redis().zcard(PULSE_KEY) == 1
     process.stop()  # SIGTERM: RQ's warm shutdown
-    assert get_redis().zcard(PULSE_KEY) == 0
+    assert get_redis().zcard(PULSE_KEY) == 0, (process.proc.returncode, process.output())
+
+
+def test_a_child_forked_while_the_worker_starts_still_stops_on_sigterm():
+    """RQ forks its scheduler process before it installs its own handlers, so the child inherits
+    the early-stop handler. The worker's stop SIGTERMs the scheduler and joins it with no timeout:
+    the child must die of the signal, while the worker itself only notes it (CI saw a worker
+    stopped right after "Listening on" hang there until it was killed, its pulse left behind)."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stopper = EarlyStop()
+    pid = 0
+    try:
+        stopper.listen_for_early_stop()
+        with stopper.stops_held():  # as around RQ's fork of its scheduler
+            pid = os.fork()
+            if pid == 0:  # the child: what RQ's scheduler does before its own handlers are in
+                time.sleep(30)
+                os._exit(0)
+            os.kill(pid, signal.SIGTERM)  # at once: the child may not have reset its signals yet
+        _, status = _wait(lambda: (lambda r: r if r[0] else None)(os.waitpid(pid, os.WNOHANG)), 10,
+                          "the forked child to end on SIGTERM")
+        pid = 0
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+        os.kill(os.getpid(), signal.SIGTERM)
+        _wait(lambda: stopper._early_signal == signal.SIGTERM, 5, "the worker to note its stop")
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

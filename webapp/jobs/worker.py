@@ -22,7 +22,10 @@ What the fork used to give, and what stands in for it (argued in docs/scaling.md
 
 from __future__ import annotations
 
+import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask
 from rq import SimpleWorker, Worker
@@ -34,6 +37,14 @@ from connectors.plugins import get_plugin_manager
 
 from ..extensions import db
 
+#: The signals that ask a worker to stop.
+STOPS = (signal.SIGTERM, signal.SIGINT)
+_unblock_hooked = False
+
+
+def _unblock_stops() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
+
 
 class EarlyStop:
     """A SIGTERM/SIGINT that arrives while RQ starts is kept, not lost or fatal.
@@ -42,16 +53,45 @@ class EarlyStop:
     handlers; a stop asked in that window used to kill the worker outright (its pulse left behind,
     to expire).  :meth:`listen_for_early_stop` keeps the signal; once RQ's handlers are in, the
     worker stops on request as if it had come a moment later.
+
+    RQ forks its scheduler process in that window too, and the worker's stop SIGTERMs the scheduler
+    and joins it without a timeout.  So the child must die of that signal: the inherited handler
+    gives a forked child the signal's default action, and the stop signals are blocked across the
+    fork (:meth:`stops_held`), since CPython drops a signal that reaches a child before its
+    after-fork reset; the child unblocks them once that reset is done, and the pending one acts.
     """
 
     _early_signal: int | None = None
+    _listening_pid: int | None = None
 
     def listen_for_early_stop(self) -> None:
-        signal.signal(signal.SIGTERM, self._remember_signal)
-        signal.signal(signal.SIGINT, self._remember_signal)
+        global _unblock_hooked
+        if not _unblock_hooked:
+            os.register_at_fork(after_in_child=_unblock_stops)
+            _unblock_hooked = True
+        self._listening_pid = os.getpid()
+        for sig in STOPS:
+            signal.signal(sig, self._remember_signal)
 
     def _remember_signal(self, signum, _frame) -> None:
+        if os.getpid() != self._listening_pid:
+            signal.signal(signum, signal.SIG_DFL)  # a forked child: the signal is its own stop
+            os.kill(os.getpid(), signum)
+            return
         self._early_signal = signum
+
+    @contextmanager
+    def stops_held(self) -> Iterator[None]:
+        """Hold SIGTERM/SIGINT while forking: the parent gets them after, the child once it can act."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+        try:
+            yield
+        finally:
+            _unblock_stops()
+
+    def _start_scheduler(self, *args, **kwargs) -> None:
+        with self.stops_held():
+            super()._start_scheduler(*args, **kwargs)
 
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()
