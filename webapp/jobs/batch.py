@@ -64,14 +64,14 @@ from .sync import (
     BATCH_JOB,
     BATCH_KIND,
     JOB_KEY,
-    _job_key_ttl,
-    _job_options,
-    _retry_intervals,
-    _succeeded,
     failed_line,
     is_transient,
+    job_key_ttl,
+    job_options,
     job_timeout,
     log_waiting,
+    record_synced,
+    retry_intervals,
     sync_account,
     sync_on,
 )
@@ -250,7 +250,7 @@ def _hand_on(visits: list[Visit]) -> None:
     )
     with get_redis().pipeline(transaction=False) as pipe:
         for account_id in ids:
-            pipe.set(JOB_KEY.format(account_id), job.id, ex=_job_key_ttl())
+            pipe.set(JOB_KEY.format(account_id), job.id, ex=job_key_ttl())
         pipe.execute()
 
 
@@ -309,7 +309,7 @@ def _sync_changed(visit: Visit, client, stop: threading.Event, started: float) -
     try:
         account = db.session.get(Account, visit.account_id)
         stats, _automation = sync_on(account, client)
-        _succeeded(account, stats, time.perf_counter() - started)  # records and commits
+        record_synced(account, stats, time.perf_counter() - started)  # records and commits
         visit.outcome = SYNCED
     finally:
         if serial:
@@ -337,7 +337,7 @@ def _record(visits: list[Visit]) -> None:
 
 def _later(visit: Visit, seconds: float, *, retry: Retry | None, meta: dict | None = None) -> Job:
     """A single-mailbox sync job of ``visit`` on the periodic lane in ``seconds``; its job key names it."""
-    options = _job_options(visit.owner_id, visit.account_id)
+    options = job_options(visit.owner_id, visit.account_id)
     options["meta"].update(meta or {})
     job = get_queue(PERIODIC).enqueue_in(
         timedelta(seconds=seconds),
@@ -346,7 +346,7 @@ def _later(visit: Visit, seconds: float, *, retry: Retry | None, meta: dict | No
         job_timeout=options.pop("timeout"),
         **{**options, "retry": retry},
     )
-    get_redis().set(JOB_KEY.format(visit.account_id), job.id, ex=_job_key_ttl())
+    get_redis().set(JOB_KEY.format(visit.account_id), job.id, ex=job_key_ttl())
     return job
 
 
@@ -354,7 +354,7 @@ def _defer(visit: Visit) -> None:
     """No free connection slot, or the server asked us to slow down: not a failure, come back later."""
     error = visit.error
     seconds = backoff.delay_for(error, 0)
-    intervals = _retry_intervals()
+    intervals = retry_intervals()
     retry = Retry(max=len(intervals), interval=intervals) if intervals else None
     meta = {"waits": 1, "waiting": {"reason": error.message, "seconds": round(seconds, 1)}}
     _later(visit, seconds, retry=retry, meta=meta)
@@ -374,7 +374,7 @@ def _failed(visit: Visit) -> None:
         message = f"IMAP: {mail_error.message}"
     else:
         message = f"{type(error).__name__}: {error}"[:500]
-    intervals = _retry_intervals()
+    intervals = retry_intervals()
     retry = mail_error is not None and is_transient(mail_error) and bool(intervals)
     text = failed_line(message, retry)
     details = {"error": mail_error.as_dict()} if mail_error is not None else None

@@ -183,9 +183,9 @@ def _enqueue(account: Account, owner_id: int | None, lane: str) -> Job:
         running = active_job(account.id)
         if running is not None:
             raise SyncRunning(running.id)
-        options = _job_options(owner_id or account.user_id, account.id)
+        options = job_options(owner_id or account.user_id, account.id)
         job = enqueue(sync_account, account.id, lane=lane, job_timeout=options.pop("timeout"), **options)
-        redis.set(JOB_KEY.format(account.id), job.id, ex=_job_key_ttl())
+        redis.set(JOB_KEY.format(account.id), job.id, ex=job_key_ttl())
     return job
 
 
@@ -252,7 +252,7 @@ def _enqueue_periodic(rows: list) -> int:
     with get_redis().pipeline(transaction=False) as pipe:
         for job, group in zip(jobs, groups, strict=True):
             for row in group:
-                pipe.set(JOB_KEY.format(row.id), job.id, ex=_job_key_ttl())
+                pipe.set(JOB_KEY.format(row.id), job.id, ex=job_key_ttl())
         pipe.execute()
     return len(jobs)
 
@@ -288,7 +288,7 @@ def _batches(rows: list) -> list[list]:
 def _prepare(group: list):
     if len(group) == 1:
         row = group[0]
-        return Queue.prepare_data(sync_account, args=(row.id,), **_job_options(row.user_id, row.id))
+        return Queue.prepare_data(sync_account, args=(row.id,), **job_options(row.user_id, row.id))
     ids = [row.id for row in group]
     return Queue.prepare_data(
         BATCH_JOB,
@@ -301,17 +301,19 @@ def _prepare(group: list):
     )
 
 
-def _retry_intervals() -> list[int]:
+def retry_intervals() -> list[int]:
+    """Seconds between RQ's retries of a transient sync failure (a single job's and a batch's)."""
     return list(current_app.config.get("SYNC_RETRY_INTERVALS", RETRY_INTERVALS))
 
 
-def _job_key_ttl() -> int:
-    return job_timeout() * (len(_retry_intervals()) + 2) + 3600
+def job_key_ttl() -> int:
+    """Seconds a mailbox's job key lives: long enough to outlast its job and every retry."""
+    return job_timeout() * (len(retry_intervals()) + 2) + 3600
 
 
-def _job_options(owner_id: int, account_id: int) -> dict:
+def job_options(owner_id: int, account_id: int) -> dict:
     """RQ options of every sync job (``prepare_data``'s names: ``timeout`` is the job's time limit)."""
-    intervals = _retry_intervals()
+    intervals = retry_intervals()
     return dict(
         timeout=job_timeout(),
         result_ttl=3600,
@@ -409,7 +411,7 @@ def _imap(account: Account) -> dict:
         if exc.error_class is ErrorClass.THROTTLED and backoff.may_wait():
             return _wait(account, exc)
         return _failed(account, f"IMAP: {exc.message}", exc, retry=is_transient(exc))
-    result = _succeeded(account, stats, time.monotonic() - started)
+    result = record_synced(account, stats, time.monotonic() - started)
     if automation:
         result["automation"] = automation
     return result
@@ -506,7 +508,8 @@ def _folders_to_sync(account: Account, client) -> list[Folder]:
     )
 
 
-def _succeeded(account: Account, stats, seconds: float) -> dict:
+def record_synced(account: Account, stats, seconds: float) -> dict:
+    """Record a finished sync (a single job's or a batch's): folder errors, log line, state; commits."""
     by_id = {f.id: f for f in Folder.query.filter_by(account_id=account.id)}
     for result in stats.folders:
         folder = by_id.get(result.folder_id)
