@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
+from connectors.i18n import N_
 from connectors.settings import Protocol, Security, ServerParseError, normalize_host, parse_server
 
 
@@ -40,16 +43,79 @@ def email(value: str) -> str:
         raise ValueError(_("An email address must have an @-sign, e.g. name@example.com."))
     if not domain.strip():  # not "The part after the @-sign () is …" with empty brackets
         raise ValueError(_("An email address needs a domain after the @-sign, e.g. name@example.com."))
+    if "@" in local:
+        raise ValueError(_("Not an email address: it must have exactly one @."))
     try:
         normalized_local = validate_email(local + "@example.com", check_deliverability=False).local_part
         domain = normalize_host(domain)
     except EmailNotValidError as exc:
-        raise ValueError(str(exc).replace("example.com", domain)) from None
+        raise ValueError(email_error(str(exc), local)) from None
     except ServerParseError:
         raise ValueError(_("The part after the @-sign (%(domain)s) is not a valid domain name.", domain=domain)) from None
     if ":" in domain:
         raise ValueError(_("An IP address is not a valid email domain here."))
     return f"{normalized_local}@{domain}"
+
+
+#: email-validator's sentences (English only, about the part before the @ since the domain is
+#: checked by normalize_host) -> ours, in the reader's language; the first match wins.  The
+#: library's detail that helps to fix the address (which characters) is kept.
+EMAIL_ERRORS: tuple[tuple[re.Pattern, str], ...] = tuple(
+    (re.compile(pattern, re.I), template)
+    for pattern, template in (
+        (r"two periods in a row", N_("Not an email address: the part before the @ has two dots in a row.")),
+        (r"cannot start with a period", N_("Not an email address: the part before the @ cannot start with a dot.")),
+        (r"period immediately before the @", N_("Not an email address: the part before the @ cannot end with a dot.")),
+        (
+            r"invalid characters (?:in quotes )?before the @-sign: (?P<chars>.+)\.$",
+            N_("Not an email address: these characters are not allowed before the @: %(chars)s."),
+        ),
+        (
+            r"unsafe characters: (?P<chars>.+)\.$",
+            N_("Not an email address: it contains invisible or control characters (%(chars)s)."),
+        ),
+        (
+            r"quoting the part before",
+            N_("Not an email address here: quotation marks around the part before the @ are not accepted."),
+        ),
+        (
+            r"display name|angle bracket|anything after the email address",
+            N_("Not an email address: give the address alone (name@example.com), without a name or <angle brackets>."),
+        ),
+        (r"too long", N_("Not an email address: the part before the @ is too long (at most 64 characters).")),
+        (
+            r"internationali[sz]ed characters before",
+            N_("Not an email address here: the part before the @ may use only ASCII letters, digits and punctuation."),
+        ),
+    )
+)
+
+
+def email_error(library_message: str, local: str) -> str:
+    """Our sentence for an email-validator error about ``local``, never the library's English."""
+    for pattern, template in EMAIL_ERRORS:
+        found = pattern.search(library_message)
+        if found:
+            chars = found.groupdict().get("chars")
+            return _(template, chars=_characters(chars)) if chars else _(template)
+    return _("Not an email address: the part before the @ (%(local)s) is not valid.", local=local)
+
+
+def _characters(detail: str) -> str:
+    """The library's list (``',', SPACE, U+0009``): quoted characters kept, names made codes."""
+    out = []
+    for item in detail.split(", "):
+        try:
+            char = unicodedata.lookup(item) if item[:1] not in "'\"" and not item.startswith("U+") else None
+        except KeyError:
+            char = None
+        if char == " ":
+            out.append(_("space"))
+        elif char is not None:
+            out.append(f"U+{ord(char):04X}")
+        else:
+            out.append(item)
+    return ", ".join(out)
 
 
 def endpoint_from_json(protocol: str, value: Any, errors: dict[str, str]) -> dict | None:
