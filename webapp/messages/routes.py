@@ -230,7 +230,8 @@ def history():
             current_user, address, mq.parse_limit(request.args.get("limit")), request.args.get("cursor")
         )
     except Invalid as exc:
-        error = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+        # The address field's error alone (the page's one field); the URL's limit/cursor named as in the URL.
+        error = "; ".join(v if k == "address" else f"{k}: {v}" for k, v in exc.fields.items())
     older_url = (
         url_for("messages.history", address=address, cursor=page.next_cursor) if page.next_cursor else None
     )
