@@ -324,6 +324,20 @@ def note_job(change_ids: list[int], job_id: str) -> None:
     )
 
 
+def claim(change_ids: list[int], job_id: str | None, token: str) -> list[int]:
+    """Take these pending changes from the lost ``job_id`` (None: no job) for a new one, naming
+    ``token`` until it is enqueued; answers the ids taken (not committed).  One conditional UPDATE:
+    of two sweepers only one takes a change, and a change settled meanwhile is left alone."""
+    owner = MessageChange.job_id.is_(None) if job_id is None else MessageChange.job_id == job_id
+    db.session.execute(
+        MessageChange.__table__.update()
+        .where(MessageChange.id.in_(change_ids), owner, MessageChange.state == PENDING)
+        .values(job_id=token)
+    )
+    taken = select(MessageChange.id).where(MessageChange.id.in_(change_ids), MessageChange.job_id == token)
+    return list(db.session.scalars(taken))
+
+
 def pending(change_ids: list[int]) -> list[MessageChange]:
     return (
         MessageChange.query.filter(MessageChange.id.in_(change_ids), MessageChange.state == PENDING)

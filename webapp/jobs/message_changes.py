@@ -11,13 +11,15 @@ A failure is not retried by itself: the person sees the message back as it was a
 server: the original gets ``\\Answered`` / ``$Forwarded`` through the same path (one more action),
 recorded in the same transaction as ``smtp_accepted_at`` so a worker killed right after loses
 nothing; :func:`enqueue_marks` then starts the write-back, and :func:`sweep_marks` (cron) starts
-it for any pending change left without a job.
+it again for any pending change left without a job, or whose job was lost (Redis flushed, the job
+expired, or it ended without settling the change).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from uuid import uuid4
 
 from rq import Callback
 from rq.exceptions import AbandonedJobError
@@ -32,7 +34,7 @@ from .. import message_changes as changes
 from ..errors import MailboxUnavailable, QueueUnavailable
 from ..extensions import db
 from ..models import Account, Folder, Message, MessageChange, OutgoingMessage, User, utcnow
-from ..queue import enqueue
+from ..queue import enqueue, get_redis
 from . import abandoned as abandoned_jobs
 from .session import open_client, timeout
 
@@ -166,30 +168,58 @@ SWEEP_GRACE = 120
 
 
 def sweep_marks(grace: int = SWEEP_GRACE) -> list[int]:
-    """Cron (with the outgoing sweeper): enqueue the write-back of pending changes that have no job.
+    """Cron (with the outgoing sweeper): enqueue the write-back of pending changes older than
+    ``grace`` seconds whose job is missing or lost.
 
-    A worker killed between the commit of a sent reply (with its original's mark) and the enqueue,
-    or a web process killed between a change's commit and its enqueue, leaves such rows; the
-    write-back is idempotent (a flag stored twice is the same flag), so a late job is harmless.
-    Answers the change ids enqueued.
+    Missing: a worker killed between the commit of a sent reply (with its original's mark) and the
+    enqueue, or a web process killed between a change's commit and its enqueue.  Lost: the job is
+    gone from Redis (flushed, restarted without persistence, expired) or over (finished, failed,
+    stopped) without the change settled or failed: RQ runs :func:`on_write_back_failure` before it
+    marks a job failed, and the job commits before it finishes.  Each change is claimed in the
+    database first (:func:`webapp.message_changes.claim`), so two sweepers never enqueue one change
+    twice and a change settled meanwhile is left alone; a late write-back is harmless anyway (a flag
+    stored twice is the same flag).  Answers the change ids enqueued.
     """
-    cutoff = utcnow() - timedelta(seconds=grace)
-    ids = list(
-        db.session.scalars(
-            select(MessageChange.id)
-            .where(
-                MessageChange.state == changes.PENDING,
-                MessageChange.job_id.is_(None),
-                MessageChange.created_at <= cutoff,
-            )
-            .order_by(MessageChange.id)
-            .limit(5000)
-        )
-    )
-    db.session.rollback()
+    by_job = _old_pending(utcnow() - timedelta(seconds=grace))
+    lost = _lost_jobs([job_id for job_id in by_job if job_id is not None])
+    token = f"sweep-{uuid4().hex}"  # no colon: RQ reads "a:b" as job a's execution b
+    ids: list[int] = []
+    for job_id, change_ids in by_job.items():
+        if job_id is None or job_id in lost:
+            ids += changes.claim(change_ids, job_id, token)
+    db.session.commit()
     if ids:
-        _enqueue(ids)
-    return ids
+        _enqueue(ids)  # a failure here leaves the token, a job Redis never had: the next sweep retries
+    return sorted(ids)
+
+
+#: A write-back job's states in which it will still answer; any other, or none, and it is lost.
+_LIVE = {"queued", "deferred", "scheduled", "started"}
+
+
+def _old_pending(cutoff) -> dict[str | None, list[int]]:
+    """Pending changes made before ``cutoff``, by the job they name (None: no job yet)."""
+    rows = db.session.execute(
+        select(MessageChange.id, MessageChange.job_id)
+        .where(MessageChange.state == changes.PENDING, MessageChange.created_at <= cutoff)
+        .order_by(MessageChange.id)
+        .limit(5000)
+    ).all()
+    db.session.rollback()
+    by_job: dict[str | None, list[int]] = {}
+    for change_id, job_id in rows:
+        by_job.setdefault(job_id, []).append(change_id)
+    return by_job
+
+
+def _lost_jobs(job_ids: list[str]) -> set[str]:
+    """The ids among ``job_ids`` of jobs gone from Redis or no longer live (one pipelined fetch)."""
+    jobs = Job.fetch_many(job_ids, connection=get_redis()) if job_ids else []
+    return {
+        job_id
+        for job_id, job in zip(job_ids, jobs, strict=True)
+        if job is None or getattr(job.get_status(refresh=False), "value", None) not in _LIVE
+    }
 
 
 def write_back(change_ids: list[int]) -> dict:
