@@ -191,8 +191,23 @@ def _addresses(value: Any, name: str, errors: dict[str, str]) -> list[str]:
         except ValueError as exc:
             errors[name] = f"{item}: {exc}"
             return []
-        out.append(email.utils.formataddr((display, addr)) if display else addr)
+        out.append(readable_address(display, addr))
     return out
+
+
+#: Characters that make a display name need quotes (RFC 5322 specials), as email.utils.formataddr.
+_NAME_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+
+
+def readable_address(name: str, addr: str) -> str:
+    """``Name <addr>`` as people read it, quoted where it must be: never RFC 2047-encoded words
+    (``email.utils.formataddr`` encodes a non-ASCII name; the page and the API showed
+    ``=?utf-8?b?…?= <addr>``). The MIME builder encodes the name on the wire."""
+    if not name:
+        return addr
+    if _NAME_SPECIALS.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{addr}>"
 
 
 def _split_addresses(text: str) -> list[str]:
@@ -548,7 +563,7 @@ def outgoing_as_dict(row: OutgoingMessage, full: bool = False) -> dict:
         "message_id": row.message_id,
         "job_id": row.job_id,
         "account_id": row.account_id,
-        "from": email.utils.formataddr((row.from_name, row.from_addr)) if row.from_name else row.from_addr,
+        "from": readable_address(row.from_name or "", row.from_addr),
         "to": json.loads(row.to_addrs or "[]"),
         "cc": json.loads(row.cc_addrs or "[]"),
         "bcc": json.loads(row.bcc_addrs or "[]"),

@@ -1,0 +1,65 @@
+"""Defects a new company met using Mailroom in English (30 Nov 2026), each through the whole path:
+the compose page, a real worker, the aiosmtpd server and the pages that show what was sent."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from tests.conftest import login
+from tests.support.job_worker import run_burst
+from tests.support.send_support import parsed, sending_mailbox
+from webapp import sending
+from webapp.extensions import db
+from webapp.models import Alias, OutgoingMessage
+
+pytestmark = pytest.mark.usefixtures("fresh_plugins")
+
+
+@pytest.fixture
+def app(send_app):
+    return send_app
+
+
+@pytest.fixture
+def mailbox(app, users, clean_dovecot, clean_smtp_server):
+    return sending_mailbox(clean_dovecot, clean_smtp_server, users["alice"]["user"])
+
+
+def _send_from_the_page(client, **fields):
+    response = client.post("/compose/", data={"subject": "Quote", "body": "Hello Bob.", **fields})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    run_burst()
+    db.session.expire_all()
+    row = OutgoingMessage.query.order_by(OutgoingMessage.id.desc()).first()
+    assert row.state == "sent", (row.error, row.error_class)
+    return row
+
+
+def test_names_with_accents_or_emoji_read_as_typed_not_as_encoded_words(client, users, mailbox, smtp_server):
+    db.session.add(Alias(account_id=mailbox.id, address="sales@example.com", display_name="Acme Sales 😀"))
+    db.session.commit()
+    login(client, "alice", users["alice"]["password"])
+    row = _send_from_the_page(
+        client,
+        **{"from": "sales@example.com", "to": 'Jürgen Müller <bob@example.org>, "Doe, John" <j@example.org>'},
+    )
+
+    # On the wire the names are RFC 2047 words, and a mail reader decodes them back.
+    (received,) = smtp_server.messages
+    msg = parsed(received.data)
+    assert b"=?utf-8?" in received.data
+    assert str(msg["From"]) == "Acme Sales 😀 <sales@example.com>"
+    assert str(msg["To"]) == 'Jürgen Müller <bob@example.org>, "Doe, John" <j@example.org>'
+
+    # The person who sent it reads the names as typed: status page, Outgoing list, the JSON.
+    info = sending.outgoing_as_dict(row)
+    assert info["from"] == "Acme Sales 😀 <sales@example.com>"
+    assert info["to"] == ["Jürgen Müller <bob@example.org>", '"Doe, John" <j@example.org>']
+    for url in (f"/compose/outgoing/{row.id}", "/compose/outgoing"):
+        page = html.unescape(client.get(url).get_data(as_text=True))
+        assert "=?utf-8?" not in page, url
+        assert "Jürgen Müller <bob@example.org>" in page, url
+    status = html.unescape(client.get(f"/compose/outgoing/{row.id}").get_data(as_text=True))
+    assert "Acme Sales 😀 <sales@example.com>" in status
