@@ -54,6 +54,24 @@ _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII exc
 
 #: The separator line before a plain-text signature (RFC 3676 "-- ").
 SIGNATURE_SEPARATOR = "-- "
+#: A signature's own first line "--" or "-- " (people paste signatures with it), text and HTML.
+_OWN_SEPARATOR_TEXT = re.compile(r"\A[ \t]*--[ \t]*(?:\r?\n|\Z)")
+_OWN_SEPARATOR_HTML = re.compile(r"\A\s*(?:<p>\s*--\s*</p>|--\s*<br\s*/?>)\s*", re.IGNORECASE)
+
+
+def signature_parts(sig_text: str | None, sig_html: str | None) -> tuple[str | None, str | None]:
+    """The signature as (text, HTML), each made from the other when missing, without a leading
+    separator line of its own: Mailroom writes SIGNATURE_SEPARATOR once before it, so a signature
+    typed as "-- \\nAlice" is not sent with two separator lines."""
+    if sig_text:
+        sig_text = _OWN_SEPARATOR_TEXT.sub("", sig_text, count=1)
+    if sig_html:
+        sig_html = _OWN_SEPARATOR_HTML.sub("", sig_html, count=1)
+    if not sig_text and sig_html:
+        sig_text = html_to_text(sig_html)
+    if not sig_html and sig_text:
+        sig_html = text_to_html(sig_text)
+    return sig_text or None, sig_html or None
 
 
 @dataclass
@@ -156,11 +174,7 @@ def bodies(out: Outgoing) -> tuple[str | None, str | None]:
     text, markup = out.text, out.html
     if markup is not None and text is None:
         text = html_to_text(markup)
-    sig_text, sig_html = out.signature_text, out.signature_html
-    if sig_text is None and sig_html:
-        sig_text = html_to_text(sig_html)
-    if sig_html is None and sig_text:
-        sig_html = text_to_html(sig_text)
+    sig_text, sig_html = signature_parts(out.signature_text, out.signature_html)
     if sig_text and text is not None:
         text = text.rstrip("\n") + f"\n\n{SIGNATURE_SEPARATOR}\n" + sig_text
     if sig_html and markup is not None:

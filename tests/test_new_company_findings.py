@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import login
 from tests.support.job_worker import run_burst
 from tests.support.send_support import parsed, sending_mailbox
-from webapp import sending
+from webapp import replies, sending
 from webapp.extensions import db
 from webapp.models import Alias, OutgoingMessage
 
@@ -63,3 +63,31 @@ def test_names_with_accents_or_emoji_read_as_typed_not_as_encoded_words(client, 
         assert "Jürgen Müller <bob@example.org>" in page, url
     status = html.unescape(client.get(f"/compose/outgoing/{row.id}").get_data(as_text=True))
     assert "Acme Sales 😀 <sales@example.com>" in status
+
+
+@pytest.mark.parametrize(
+    ("text", "markup"),
+    [("-- \nAlice Example\nSales", None), ("--\r\nAlice Example\nSales", "<p>--</p><p>Alice Example</p>")],
+)
+def test_a_signature_typed_with_its_own_separator_line_gets_one_separator(
+    client, users, mailbox, smtp_server, text, markup
+):
+    mailbox.signature_mode, mailbox.signature_text, mailbox.signature_html = "custom", text, markup
+    db.session.commit()
+    login(client, "alice", users["alice"]["password"])
+    _send_from_the_page(client, to="bob@example.org")
+
+    (received,) = smtp_server.messages
+    msg = parsed(received.data)
+    sent_text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert sent_text.endswith("Hello Bob.\n\n-- \nAlice Example\nSales\n") or sent_text.endswith(
+        "Hello Bob.\n\n-- \nAlice Example\nSales"
+    )
+    assert sent_text.count("--") == 1
+
+    # A reply's or forward's draft places the signature above the quote: one separator there too.
+    block = replies.signature_block(
+        users["alice"]["user"], {"account_id": mailbox.id, "email": mailbox.email}
+    )
+    assert block["text"].count("--") == 1 and block["text"].startswith("-- \nAlice Example")
+    assert block["html"].count("--") == 1

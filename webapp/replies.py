@@ -36,7 +36,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from connectors.outgoing import SIGNATURE_SEPARATOR, html_to_text, text_to_html
+from connectors.outgoing import SIGNATURE_SEPARATOR, html_to_text, signature_parts, text_to_html
 
 from . import i18n, message_bodies, quoting, sending, validation
 from .attachments import download_name
@@ -258,11 +258,7 @@ def signature_block(user: User, sender: dict | None) -> dict:
     account = db.session.get(Account, sender["account_id"]) if sender else None
     if account is None:
         return {"text": "", "html": ""}
-    sig_text, sig_html = signature_for(account, user, sender["email"])
-    if sig_text is None and sig_html:
-        sig_text = html_to_text(sig_html)
-    if sig_html is None and sig_text:
-        sig_html = text_to_html(sig_text)
+    sig_text, sig_html = signature_parts(*signature_for(account, user, sender["email"]))
     if not sig_text:
         return {"text": "", "html": ""}
     return {
