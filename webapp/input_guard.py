@@ -27,9 +27,13 @@ from flask_sqlalchemy.session import Session as FlaskSession
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from connectors.i18n import N_
+
 from . import column_limits
 from .errors import DomainError, Invalid, Malformed, NotFound
 from .extensions import db
+from .i18n import localize_body
+from .look import describe
 from .validation import MAX_ID
 
 #: Real bodies nest four levels at most (a filter's conditions); deeper is refused before use.
@@ -38,7 +42,7 @@ MAX_JSON_DEPTH = 32
 #: Routing errors under this prefix answer JSON (the API blueprint's own handler never sees them).
 API_PREFIX = "/api/"
 
-BAD_JSON = "The JSON body is not valid or is too deeply nested."
+BAD_JSON = N_("The JSON body is not valid or is too deeply nested.")  # translated in the answer
 
 
 def decimal_up_to(limit: int) -> str:
@@ -156,14 +160,14 @@ def domain_error(exc: DomainError):
     """A DomainError as JSON for JSON requests and the API, else as a small HTML page."""
     db.session.rollback()
     if request.blueprint == "api" or request.is_json or request.accept_mimetypes.best == "application/json":
-        return jsonify(exc.as_dict()), exc.status, getattr(exc, "headers", None) or {}
+        return jsonify(localize_body(exc.as_dict())), exc.status, getattr(exc, "headers", None) or {}
     return render_template("bad_input.html", error=exc), exc.status, getattr(exc, "headers", None) or {}
 
 
 def api_http_error(exc: HTTPException):
     """A 404 or 405 met while routing (an id out of range, say) under ``/api/``: JSON like the API's."""
     if request.path.startswith(API_PREFIX):
-        return jsonify({"error": exc.description}), exc.code
+        return jsonify({"error": describe(exc)}), exc.code
     return exc
 
 

@@ -18,7 +18,10 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext, lazy_pgettext
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from connectors.i18n import N_
 
 from .extensions import db
 from .unavailable import wants_json
@@ -125,6 +128,28 @@ ERROR_TEXTS = {
 }
 
 
+#: The JSON answer's sentence for an error that carries werkzeug's own English description (a
+#: description a view gave is its own and kept).
+API_TEXTS = {
+    400: N_("The request could not be understood."),
+    403: N_("You may not use this address."),
+    404: N_("Nothing is at this address: check the path, or what it named was removed."),
+    405: N_("This address does not answer that method."),
+    413: N_("The request is larger than this server accepts."),
+    429: N_("Too many requests: wait a minute, then try again."),
+}
+CSRF_TEXT = N_("The form expired or came from another page (CSRF check): reload the page and try again.")
+
+
+def describe(exc: HTTPException) -> str:
+    """``exc``'s sentence for a JSON answer, in the reader's language."""
+    if isinstance(exc, CSRFError):
+        return gettext(CSRF_TEXT)
+    if exc.code in API_TEXTS and exc.description == type(exc).description:
+        return gettext(API_TEXTS[exc.code])
+    return exc.description or ""
+
+
 def _way_back() -> str | None:
     """The page the person came from, when it is one of ours and not this one."""
     referrer = request.referrer
@@ -142,7 +167,7 @@ def http_error(exc: HTTPException):
     if exc.code >= 500:
         db.session.rollback()
     if wants_json():
-        description = exc.description if exc.code < 500 else gettext("Internal server error.")
+        description = describe(exc) if exc.code < 500 else gettext("Internal server error.")
         return jsonify({"error": description}), exc.code, _headers(exc)
     heading, sentence = ERROR_TEXTS[exc.code]
     try:

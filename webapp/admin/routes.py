@@ -252,12 +252,12 @@ def test_service(service_id: int):
     service = _service_or_404(service_id)
     data = request.get_json(silent=True) or {}
     fields = {
-        k: "This field is required."
+        k: _("This field is required.")
         for k in ("username", "password")
         if not isinstance(data.get(k), str) or not data[k]
     }
     if fields:
-        return jsonify({"error": "Enter a login and password to test with.", "fields": fields}), 422
+        return jsonify({"error": _("Enter a login and password to test with."), "fields": fields}), 422
     return accepted(connection_test.start_service(service, current_user, data["username"], data["password"]))
 
 

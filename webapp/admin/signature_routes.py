@@ -53,7 +53,7 @@ def signature_preview():
     """The templates as typed, filled with the administrator's own profile (JSON for the live preview)."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not all(isinstance(data.get(k, ""), str) for k in KEYS):
-        return jsonify({"error": "Send the three fields as strings."}), 400
+        return jsonify({"error": _("Send the three fields as strings.")}), 400
     return jsonify(
         signatures.render_preview(
             current_user,

@@ -21,6 +21,7 @@ from rq.job import Job
 from sqlalchemy import select
 
 from connectors.errors import MailError
+from connectors.i18n import N_
 
 from .. import filters
 from ..errors import MailboxUnavailable
@@ -133,7 +134,7 @@ def run_filters(account_id: int, folder_id: int) -> dict[str, Any]:
     account = db.session.get(Account, account_id)
     folder = db.session.get(Folder, folder_id)
     if account is None or folder is None or folder.account_id != account_id:
-        return {"ok": False, "error": "The mailbox or folder no longer exists."}
+        return {"ok": False, "error": N_("The mailbox or folder no longer exists.")}
     rules = filters.ordered(account, enabled_only=True)
     if not rules:
         return {"ok": True, "matched": 0, "message": "No enabled filter."}

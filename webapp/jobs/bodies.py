@@ -70,7 +70,7 @@ def fetch_body(message_pk: int) -> dict:
     """The job: fetch the whole message from the server into the cache; ids in, a small dict out."""
     message = db.session.get(Message, message_pk)
     if message is None:
-        return {"ok": False, "gone": True, "error": "The message was removed from the console."}
+        return {"ok": False, "gone": True, "error": N_("The message was removed from the console.")}
     if db.session.get(MessageBody, message.id) is not None:
         return {"ok": True, "message_id": message.id, "cached": True}
     place = message_changes.server_place(message)  # a moved row may wait for its UID

@@ -160,14 +160,14 @@ def send_outgoing(outgoing_id: int) -> dict:
     """RQ job: send one outgoing message (ids only); see the module docstring."""
     row = db.session.get(OutgoingMessage, outgoing_id)
     if row is None:
-        return {"ok": False, "error": "The message no longer exists."}
+        return {"ok": False, "error": N_("The message no longer exists.")}
     job = get_current_job()
     if job is not None and row.job_id and job.id != row.job_id:
-        return {"ok": False, "skipped": True, "state": row.state, "error": "Superseded by a newer job."}
+        return {"ok": False, "skipped": True, "state": row.state, "error": N_("Superseded by a newer job.")}
     lock = queue.get_redis().lock(LOCK_KEY.format(outgoing_id), timeout=job_timeout(), blocking_timeout=10)
     # The job's id as the lock's token: if this worker dies, on_send_failure frees exactly this lock.
     if not lock.acquire(token=job.id if job is not None else None):
-        return {"ok": False, "status": "already running", "error": "This message is being sent already."}
+        return {"ok": False, "status": "already running", "error": N_("This message is being sent already.")}
     try:
         db.session.refresh(row)
         return _run(row)
@@ -180,7 +180,7 @@ def send_outgoing(outgoing_id: int) -> dict:
 
 def _run(row: OutgoingMessage) -> dict:
     if row.state == OutgoingState.CANCELLED.value:
-        return {"ok": False, "skipped": True, "state": row.state, "error": "The message was cancelled."}
+        return {"ok": False, "skipped": True, "state": row.state, "error": N_("The message was cancelled.")}
     if row.state == OutgoingState.SENT.value:
         return {"ok": True, "state": row.state, "skipped": True}
     account = db.session.get(Account, row.account_id) if row.account_id else None
@@ -193,7 +193,7 @@ def _run(row: OutgoingMessage) -> dict:
         )
     if not _claim(row):
         db.session.rollback()
-        return {"ok": False, "skipped": True, "state": row.state, "error": "The message changed meanwhile."}
+        return {"ok": False, "skipped": True, "state": row.state, "error": N_("The message changed meanwhile.")}
     try:
         if row.smtp_accepted_at is None:
             _smtp(row, account, user)
@@ -238,7 +238,7 @@ def _held(row: OutgoingMessage) -> dict:
     """Its owner is disabled (or it waits for them): keep it, send nothing (webapp.send_holds)."""
     send_holds.hold(row)
     db.session.commit()
-    return {"ok": False, "skipped": True, "state": row.state, "error": "Held: its owner is disabled."}
+    return {"ok": False, "skipped": True, "state": row.state, "error": N_("Held: its owner is disabled.")}
 
 
 @contextmanager
