@@ -4,13 +4,14 @@ the compose page, a real worker, the aiosmtpd server and the pages that show wha
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 
 from tests.conftest import login
 from tests.support.job_worker import run_burst
 from tests.support.send_support import parsed, sending_mailbox
-from webapp import replies, sending
+from webapp import replies, sending, service_catalog
 from webapp.extensions import db
 from webapp.models import Alias, OutgoingMessage
 
@@ -91,3 +92,28 @@ def test_a_signature_typed_with_its_own_separator_line_gets_one_separator(
     )
     assert block["text"].count("--") == 1 and block["text"].startswith("-- \nAlice Example")
     assert block["html"].count("--") == 1
+
+
+def test_the_service_test_names_the_password_field_by_its_label(
+    client, users, clean_dovecot, clean_smtp_server
+):
+    """The administrator's test of a corporate server with a wrong password said "Field to correct:
+    password" (the field's key), where the dialog's field is labelled "Password"."""
+    service = service_catalog.create_service(
+        service_catalog.clean_service(
+            {
+                "name": "Acme Mail",
+                "imap": {"host": "127.0.0.1", "port": clean_dovecot.imap_port, "security": "none"},
+                "smtp": {"host": "127.0.0.1", "port": clean_smtp_server.smtps_port, "security": "tls"},
+            }
+        )
+    )
+    login(client, "admin", users["admin"]["password"])
+    started = client.post(
+        f"/admin/email/services/{service.id}/test", json={"username": "alice", "password": "wrong"}
+    )
+    assert started.status_code == 202, started.get_data(as_text=True)
+    run_burst()
+    report = client.get(started.json["status_url"] + "/report").get_data(as_text=True)
+    fields = re.findall(r'<strong class="field-name" data-field="([^"]+)">([^<]+)</strong>', report)
+    assert fields and set(fields) == {("password", "Password")}, report

@@ -46,7 +46,12 @@ _CONNECT_FIELDS = {
     "password": "password",
     "smtp_requires_auth": "smtp_requires_auth",
 }
-_SERVICE_FIELDS = {key: value for key, value in _CONNECT_FIELDS.items() if key.startswith(("imap.", "smtp."))}
+#: The service form, and the password of its test dialog ("password" was shown as the raw key).
+_SERVICE_FIELDS = {
+    key: value
+    for key, value in _CONNECT_FIELDS.items()
+    if key.startswith(("imap.", "smtp.")) or key == "password"
+}
 #: Fields that are not on a form but still name something on the page.
 _OTHER_LABELS = {"oauth2": N_("Sign in again"), "folder": N_("Folders")}
 #: Classes whose fix is the service's (host, port, protection, certificate trust).
