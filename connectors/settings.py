@@ -157,6 +157,8 @@ def parse_server(text: str, protocol: Protocol | str) -> ParsedServer:
             raise ServerParseError(N_("Add the port, e.g. {host}:{TLS}.").format(host=host, TLS=_DEFAULT_PORT[(protocol, Security.TLS)]))
         port = _DEFAULT_PORT[(protocol, implied)]
     else:
+        if port_text[:1] in "+-" and port_text[1:].isdigit():  # a number, but a port is never signed
+            raise ServerParseError(N_("The port must be between 1 and 65535."))
         if not port_text.isdigit():
             raise ServerParseError(N_("The port {port_text!r} is not a number.").format(port_text=port_text))
         port = int(port_text)

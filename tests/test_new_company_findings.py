@@ -117,3 +117,20 @@ def test_the_service_test_names_the_password_field_by_its_label(
     report = client.get(started.json["status_url"] + "/report").get_data(as_text=True)
     fields = re.findall(r'<strong class="field-name" data-field="([^"]+)">([^<]+)</strong>', report)
     assert fields and set(fields) == {("password", "Password")}, report
+
+
+@pytest.mark.parametrize("port", ["-1", "+0", "-993"])
+def test_a_signed_port_is_out_of_range_not_a_non_number(client, users, port):
+    """ "smtp.acme.example:-1" was answered "The port '-1' is not a number."; it is a number, out of range."""
+    login(client, "admin", users["admin"]["password"])
+    page = client.post(
+        "/admin/email/services/new",
+        data={
+            "name": "Acme",
+            "imap_server": "imap.acme.example:993",
+            "smtp_server": f"smtp.acme.example:{port}",
+        },
+    )
+    text = html.unescape(page.get_data(as_text=True))
+    assert "The port must be between 1 and 65535." in text
+    assert "is not a number" not in text
