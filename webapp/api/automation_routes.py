@@ -65,6 +65,8 @@ def move_filter(account_id: int, filter_id: int):
     account = accounts.get_account(g.api_user, account_id)
     rule = filters.get_filter(account, filter_id)
     body = _json()
+    if unknown := set(body) - {"position", "direction"}:
+        raise Invalid({key: _("unknown field") for key in unknown})
     position = body.get("position")
     direction = body.get("direction")
     if direction is not None:
