@@ -7,6 +7,8 @@ classified reason, cancelled).  See docs/sending.md.
 
 from __future__ import annotations
 
+import re
+
 from flask import g, jsonify, request, url_for
 from flask_babel import gettext as _
 
@@ -124,17 +126,51 @@ def forward_message(message_id: int):
     return _answer(message_id, "forward")
 
 
+def _override_problems(data: dict) -> dict[str, str]:
+    """The fields wrong whatever the original: a 422 at once, draft or not, and before the original
+    is fetched (not a 202 now and a 422 on the next try), as the OpenAPI description's schema says.
+
+    The fields the request overrides are checked as ``POST /messages/send`` checks them (stand-ins
+    for the draft's own); what needs the original (``forward_attachments``) and the sender's
+    permission wait for it.
+    """
+    given = {key: value for key, value in data.items() if key in replies.OVERRIDES - {"text", "html"}}
+    fields = {key: _("unknown field") for key in set(data) - replies.OPTIONS - replies.OVERRIDES}
+    if not isinstance(data.get("send", False), bool):
+        fields["send"] = _("must be true or false")
+    for key in ("text", "html"):  # the draft adds the quote and signature to them
+        if data.get(key) is not None and not isinstance(data[key], str):
+            fields[key] = _("must be a string")
+    # The draft's recipients stand in where the request gives none; text: the quote at least.
+    stand_in = {"text": "-", **{k: ["stand-in@example.com"] for k in ("to", "cc", "bcc") if k not in given}}
+    try:
+        sending.clean(g.api_user, {**stand_in, **given})
+    except Invalid as exc:
+        fields.update({k: v for k, v in exc.fields.items() if re.split(r"[.\[]", k)[0] in given})
+    except Forbidden:
+        pass
+    return fields
+
+
 def _answer(message_id: int, mode: str):
     """The draft, the sent message, or — the original not fetched yet — 202 with the fetch job."""
     data = _json() if request.content_length or request.data else {}
     message = mq.get_message(g.api_user, message_id)
     if bodies.is_gone(message):
         raise NotFound(bodies.GONE_TEXT)
+    problems = _override_problems(data)
     raw = bodies.cached_raw(message)
+    if raw is None and problems:
+        raise Invalid(problems)
     if raw is None:  # ask again when the job has finished, as GET /messages/<id> says
         return accepted(body_jobs.start(message, g.api_user), {"message_id": message.id, "draft": None})
     original = replies.original_of(message, raw)
-    options, overrides, numbers = replies.clean_request(data, mode, original)
+    try:
+        options, overrides, numbers = replies.clean_request(data, mode, original)
+    except Invalid as exc:  # every wrong field named at once
+        raise Invalid({**problems, **exc.fields}) from None
+    if problems:
+        raise Invalid(problems)
     draft = replies.build(
         g.api_user, mode, original, from_addr=data.get("from"), text=data.get("text"), html=data.get("html")
     )
