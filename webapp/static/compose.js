@@ -69,7 +69,7 @@
       pending.replaceChildren(p);
     };
     window.Mailroom.pollJob(pending.dataset.statusUrl, (body) => {
-      if (status && body.status) status.textContent = body.status;
+      if (status && body.status) status.textContent = mailroomT(body.status);
     })
       .then((final) => {
         const result = final.result || {};

@@ -14,7 +14,7 @@
       pending.querySelector(".error").textContent = text;
     };
     M.pollJob(pending.dataset.statusUrl, (body) => {
-      if (status && body.status) status.textContent = body.status;
+      if (status && body.status) status.textContent = mailroomT(body.status);
     })
       .then((final) => {
         const result = final.result || {};
