@@ -134,3 +134,34 @@ def test_a_signed_port_is_out_of_range_not_a_non_number(client, users, port):
     text = html.unescape(page.get_data(as_text=True))
     assert "The port must be between 1 and 65535." in text
     assert "is not a number" not in text
+
+
+def test_the_connect_form_opens_on_the_company_server_not_on_gmail(client, users):
+    """A company that added its own server: the form opened on Gmail, the company's server last."""
+    login(client, "alice", users["alice"]["password"])
+    first = re.search(
+        r'<select[^>]*id="service"[^>]*>\s*<optgroup label="([^"]+)">\s*<option[^>]*>([^<]+)<',
+        _connect(client),
+    )
+    assert first and first.group(1) == "Providers"  # no company server yet: the providers, Gmail first
+    service_catalog.create_service(
+        service_catalog.clean_service(
+            {
+                "name": "Acme Mail",
+                "imap": {"host": "imap.acme.example", "port": 993, "security": "tls"},
+                "smtp": {"host": "smtp.acme.example", "port": 465, "security": "tls"},
+            }
+        )
+    )
+    page = _connect(client)
+    first = re.search(
+        r'<select[^>]*id="service"[^>]*>\s*<optgroup label="([^"]+)">\s*<option[^>]*>([^<]+)<', page
+    )
+    assert first and first.groups() == ("Company servers", "Acme Mail"), page
+    assert "Gmail / Google Workspace" in page  # the providers are still offered, after it
+
+
+def _connect(client) -> str:
+    response = client.get("/mailboxes/connect")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)

@@ -40,7 +40,8 @@ OTHER = "other"
 
 
 def _service_choices(current: Account | None = None) -> list[SelectChoice]:
-    services = service_catalog.list_services(include_hidden=False)
+    # The company's own servers first: a fresh form opens on the one its people connect to, not Gmail.
+    services = sorted(service_catalog.list_services(include_hidden=False), key=lambda s: s.is_builtin)
     choices = [
         SelectChoice(str(s.id), s.name, optgroup=_("Providers") if s.is_builtin else _("Company servers"))
         for s in services
