@@ -328,7 +328,10 @@ def create_account(user: User, cleaned: dict) -> Account:
     return account
 
 
-def update_account(account: Account, cleaned: dict) -> Account:
+def update_account(account: Account, cleaned: dict, *, commit: bool = True) -> Account:
+    """Apply an edit.  ``commit=False`` leaves the commit to the caller: the edit of a working
+    mailbox whose new connection settings are tried first (webapp/jobs/edit_trial.py) puts the
+    working ones back before its one commit, so no sync or send ever reads untested settings."""
     user = account.user
     service = cleaned.get("service", account.service if not cleaned.get("manual") else None)
     manual = cleaned.get("manual") or ({"imap": account.endpoint("imap")} if account.manual else None)
@@ -343,7 +346,8 @@ def update_account(account: Account, cleaned: dict) -> Account:
         _set_main(user, account)
     elif cleaned.get("is_main") is False and account.is_main:
         raise Invalid({"is_main": _("Choose another mailbox as the main one instead; one must stay main.")})
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return account
 
 

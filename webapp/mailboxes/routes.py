@@ -229,9 +229,11 @@ def edit(account_id: int):
             form.smtp_use_tls.data = account.smtp_security != "none"
     if posted(form):
         before, working = _connection_of(account), _working_settings(account)
-        if _save(form, account) is not None:
+        # A working mailbox's edit is committed once, below or after keep_working: never its untested settings.
+        if _save(form, account, commit=working is None) is not None:
             if account.active and _connection_of(account) != before:
                 return _saved_and_tested(account) if working is None else _tried_first(account, working)
+            db.session.commit()
             flash(_("Mailbox %(email)s saved.", email=account.email), "success")
             return redirect(url_for("mailboxes.index"))
     return render_template(
@@ -345,7 +347,7 @@ def _reconnect(account: Account):
 _FIELD_OF = {"service_id": "service", "manual": "service", "verify_certificate": "disable_certificate_validation"}
 
 
-def _save(form: ConnectForm, account: Account | None) -> Account | None:
+def _save(form: ConnectForm, account: Account | None, commit: bool = True) -> Account | None:
     """Validate through the same rules as the API; every wrong field is named in one answer (a
     service not offered or a server the form could not read does not hide the others' errors)."""
     errors: dict[str, str] = {}
@@ -365,7 +367,7 @@ def _save(form: ConnectForm, account: Account | None) -> Account | None:
     try:
         if account is None:
             return accounts.create_account(current_user, cleaned)
-        return accounts.update_account(account, cleaned)
+        return accounts.update_account(account, cleaned, commit=commit)
     except DomainError as exc:
         db.session.rollback()
         apply_errors(form, exc.fields, _FIELD_OF)
