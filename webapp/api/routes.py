@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from .. import account_states, accounts, email_log, i18n, job_status, service_catalog, settings_store
+from ..column_limits import column_length
 from ..errors import DomainError, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..jobs import connection_test, edit_trial
@@ -105,8 +106,11 @@ def patch_settings():
 @bp.get("/accounts")
 @token_required
 def list_accounts():
+    every = request.args.get("all", "")
+    if every not in ("", "1", "true", "0", "false"):  # as the OpenAPI description says
+        raise Invalid({"all": _("must be true or false")})
     q = Account.query.filter_by(user_id=g.api_user.id)
-    if g.api_user.is_admin and request.args.get("all") in ("1", "true"):
+    if g.api_user.is_admin and every in ("1", "true"):
         q = Account.query
     return jsonify([accounts.account_as_dict(a) for a in q.order_by(Account.id)])
 
@@ -189,6 +193,15 @@ def test_account(account_id: int):
     return accepted(connection_test.start(account, g.api_user))
 
 
+#: A corporate server's test credentials, at most as long as a mailbox stores them.
+_CREDENTIAL_LENGTHS = {
+    "username": column_length(Account.username),
+    "password": 1024,
+    "smtp_username": column_length(Account.smtp_username),
+    "smtp_password": 1024,
+}
+
+
 @bp.post("/services/<int:service_id>/test")
 @admin_only
 def test_service(service_id: int):
@@ -196,12 +209,17 @@ def test_service(service_id: int):
     service = service_catalog.get_service(service_id)
     data = _json()
     fields = {}
+    for key in set(data) - set(_CREDENTIAL_LENGTHS):
+        fields[key] = _("unknown field")
     for key in ("username", "password"):
         if not isinstance(data.get(key), str) or not data.get(key):
             fields[key] = _("This field is required.")
     for key in ("smtp_username", "smtp_password"):
         if data.get(key) is not None and not isinstance(data.get(key), str):
             fields[key] = _("must be a string")
+    for key, max_length in _CREDENTIAL_LENGTHS.items():
+        if key not in fields and isinstance(data.get(key), str) and len(data[key]) > max_length:
+            fields[key] = _("must be at most %(max_length)s characters", max_length=max_length)
     if fields:
         raise Invalid(fields)
     job = connection_test.start_service(
