@@ -165,3 +165,12 @@ def _connect(client) -> str:
     response = client.get("/mailboxes/connect")
     assert response.status_code == 200
     return response.get_data(as_text=True)
+
+
+def test_a_too_long_search_is_named_as_the_page_names_it(client, users):
+    """A 201-character search said "q: must be text of at most 200 characters" (the URL's key)."""
+    login(client, "alice", users["alice"]["password"])
+    page = client.get("/messages/", query_string={"q": "x" * 201})
+    text = html.unescape(page.get_data(as_text=True))
+    assert page.status_code == 422
+    assert "Search: must be text of at most 200 characters" in text and "q: must" not in text

@@ -52,7 +52,10 @@ def index():
     try:
         _fill_listing(listing, request.args)
     except Invalid as exc:
-        listing.error = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+        # The search box is named as the page names it ("Search"), not by the URL's key "q".
+        listing.error = "; ".join(
+            f"{gettext('Search') if k == 'q' else k}: {v}" for k, v in exc.fields.items()
+        )
     folder, view = listing.folder, listing.view
     title = (
         f"{folder.display_name} · {folder.account.email}"
