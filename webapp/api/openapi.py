@@ -29,8 +29,21 @@ from ..input_guard import IdConverter
 from ..message_changes import ACTIONS as MESSAGE_ACTIONS
 from ..message_changes import MAX_IDS as MESSAGE_CHANGE_MAX_IDS
 from ..message_queries import MAX_LIMIT, VIEWS
-from ..models import Account, Alias, Filter, OAuthApp, OutgoingAttachment, Service, User
+from ..models import (
+    Account,
+    Alias,
+    Filter,
+    LogLevel,
+    LogSource,
+    OAuthApp,
+    OutgoingAttachment,
+    OutgoingState,
+    Service,
+    User,
+)
 from ..out_of_office import MAX_BODY, MAX_SUBJECT
+from ..passwords import DEFAULT_MIN_LENGTH as DEFAULT_MIN_PASSWORD
+from ..passwords import MAX_LENGTH as MAX_PASSWORD
 from ..service_trust import MAX_PEM
 from ..signatures import MODES as SIGNATURE_MODES
 from ..validation import MAX_ID
@@ -58,6 +71,15 @@ def string(column=None, *, max_length: int | None = None, nullable: bool = False
     return schema
 
 
+#: One line of text as ``validation.text`` keeps it: no control character once stripped.
+ONE_LINE = r"^\s*[^\x00-\x1f]*\s*$"
+
+
+def line(column=None, **kw) -> dict:
+    """A one-line text field (names, logins, addresses)."""
+    return string(column, pattern=ONE_LINE, **kw)
+
+
 def integer(minimum: int, maximum: int) -> dict:
     return {"type": "integer", "minimum": minimum, "maximum": maximum}
 
@@ -83,7 +105,7 @@ def array(items: dict, max_items: int | None = None) -> dict:
 
 ENDPOINT = obj(
     ("host", "port", "security"),
-    host=string(Account.imap_host),
+    host=string(Account.imap_host, pattern=r"\S"),
     port=integer(1, 65535),
     security=enum("none", "starttls", "tls"),
 )
@@ -122,30 +144,57 @@ REPLY = obj(
         for k in ("from", "to", "cc", "bcc", "subject", "text", "html", "attachments", "send_at")
     },
 )
+
+
+def _nonempty(items: dict, max_items: int) -> dict:
+    return {**array(items, max_items), "minItems": 1}
+
+
+CONDITION_OP = enum("contains", "equals")
+CONDITION_VALUE = string(max_length=MAX_VALUE, pattern=r"\S")  # not blank
 FILTER = obj(
     (),
     name=string(Filter.name),
     match=enum("all", "any"),
     enabled=BOOLEAN,
     position=integer(0, MAX_ID),
-    conditions=array(
-        obj(
-            ("field", "value"),
-            field=enum(*FILTER_FIELDS),
-            header=string(max_length=120),
-            op=enum("contains", "equals"),
-            value=string(max_length=MAX_VALUE),
-        ),
+    conditions=_nonempty(
+        {
+            "oneOf": [
+                obj(
+                    ("field", "header", "value"),
+                    field=enum("header"),
+                    header=string(max_length=120, pattern=r"^\s*[\x21-\x39\x3b-\x7e]{1,76}\s*$"),
+                    op=CONDITION_OP,
+                    value=CONDITION_VALUE,
+                ),
+                obj(
+                    ("field", "value"),
+                    field=enum(*(f for f in FILTER_FIELDS if f != "header")),
+                    header=enum("", nullable=True),  # only a header condition names one
+                    op=CONDITION_OP,
+                    value=CONDITION_VALUE,
+                ),
+            ]
+        },
         MAX_CONDITIONS,
     ),
-    actions=array(obj(("type",), type=enum(*FILTER_ACTIONS), folder_id=ID), MAX_ACTIONS),
+    # Only a move names its folder (one of the mailbox's); each action type at most once.
+    actions=_nonempty(
+        {
+            "oneOf": [
+                obj(("type", "folder_id"), type=enum("move"), folder_id=ID),
+                obj(("type",), type=enum(*(a for a in FILTER_ACTIONS if a != "move"))),
+            ]
+        },
+        MAX_ACTIONS,
+    ),
 )
 SERVICE = obj(
     (),
-    name=string(Service.name),
+    name=line(Service.name),
     imap=ENDPOINT,
     smtp=ENDPOINT,
-    pop3={"oneOf": [ENDPOINT, {"type": "null"}]},
     hidden=BOOLEAN,
     # A corporate server's own trust (webapp.service_trust): CA certificate(s) as PEM, or no check.
     ca_certificate=string(max_length=MAX_PEM, nullable=True),
@@ -157,10 +206,10 @@ ACCOUNT = obj(
     (),
     service_id=ID,
     manual=obj(("imap", "smtp"), imap=ENDPOINT, smtp=ENDPOINT, pop3=ENDPOINT),
-    username=string(Account.username),
+    username=line(Account.username),
     password=string(max_length=1024),
-    email=string(Account.email),
-    description=string(Account.description),
+    email=line(Account.email),
+    description=line(Account.description),
     is_main=BOOLEAN,
     active=BOOLEAN,
     debug=BOOLEAN,
@@ -174,14 +223,16 @@ ACCOUNT = obj(
     signature_text=string(),
     signature_html=string(),
     smtp_requires_auth=BOOLEAN,
-    smtp_username=string(Account.smtp_username, nullable=True),
+    smtp_username=line(Account.smtp_username, nullable=True),
     smtp_password=string(max_length=1024, nullable=True),
-    smtp_from=string(Account.smtp_from, nullable=True),
+    smtp_from=line(Account.smtp_from, nullable=True),
 )
+#: Where the mail comes from: a service or hand-typed servers, never both.
+_SOURCES = [{"required": ["service_id"]}, {"required": ["manual"]}]
 CREDENTIALS = obj(
     ("username", "password"),
-    username=string(User.username),
-    password=string(max_length=1024),
+    username=string(Account.username, minLength=1),
+    password=string(max_length=1024, minLength=1),
     smtp_username=string(Account.smtp_username, nullable=True),
     smtp_password=string(max_length=1024, nullable=True),
 )
@@ -191,13 +242,16 @@ PAGE = {"limit": integer(1, MAX_LIMIT), "cursor": string(), "q": string(max_leng
 REQUEST_BODIES: dict[str, dict] = {
     "create_token": obj(
         ("username", "password"),
-        username=string(User.username),
-        password=string(max_length=1024),
+        username=string(User.username, minLength=1),
+        password=string(max_length=1024, minLength=1),
         name=string(max_length=100),
         days=integer(1, 3650),
     ),
     "create_user": obj(
-        ("username", "password"), username=string(User.username), password=string(max_length=1024), admin=BOOLEAN
+        ("username", "password"),
+        username=string(User.username),
+        password=string(max_length=1024),
+        admin=BOOLEAN,
     ),
     "patch_user": obj((), admin=BOOLEAN, disabled=BOOLEAN),
     "reset_password": obj(("password",), password=string(max_length=1024)),
@@ -218,16 +272,19 @@ REQUEST_BODIES: dict[str, dict] = {
         connection_timeout=integer(1, 120),
         sync_interval_minutes=integer(1, 1440),
     ),
-    "create_account": ACCOUNT,
-    "patch_account": ACCOUNT,
+    "create_account": {**ACCOUNT, "required": ["username", "password"], "oneOf": _SOURCES},
+    "patch_account": {**ACCOUNT, "not": {"required": ["service_id", "manual"]}},
     "create_filter": {**FILTER, "required": ["conditions", "actions"]},
     "patch_filter": FILTER,
-    "move_filter": obj((), position=integer(0, MAX_ID), direction=enum("up", "down")),
+    "move_filter": {
+        **obj((), position=integer(0, MAX_ID), direction=enum("up", "down")),
+        "anyOf": [{"required": ["position"]}, {"required": ["direction"]}],
+    },
     "put_out_of_office": obj(
         (),
         enabled=BOOLEAN,
-        start=string(nullable=True, format="date-time"),
-        end=string(nullable=True, format="date-time"),
+        starts_at=string(nullable=True, format="date-time"),
+        ends_at=string(nullable=True, format="date-time"),
         subject=string(max_length=MAX_SUBJECT),
         body=string(max_length=MAX_BODY),
         interval_days=integer(1, 30),
@@ -236,10 +293,10 @@ REQUEST_BODIES: dict[str, dict] = {
     "patch_folder": obj((), sync=BOOLEAN, role=enum(*FOLDER_ROLES, nullable=True)),
     "patch_me": obj(
         (),
-        first_name=string(User.first_name),
-        last_name=string(User.last_name),
-        job_title=string(User.job_title),
-        phone=string(User.phone),
+        first_name=line(User.first_name),
+        last_name=line(User.last_name),
+        job_title=line(User.job_title),
+        phone=string(User.phone, pattern=r"^\s*[\d +\-./()]*\s*$"),
     ),
     "add_alias": obj(("address",), address=string(Alias.address), display_name=string(Alias.display_name)),
     "put_oauth_app": obj(
@@ -254,10 +311,14 @@ REQUEST_BODIES: dict[str, dict] = {
         userinfo_url=string(OAuthApp.userinfo_url, nullable=True),
         revocation_url=string(OAuthApp.revocation_url, nullable=True),
     ),
-    "start_oauth": obj((), service_id=ID, account_id=ID),
+    # A new mailbox names its service; signing in again names the mailbox (its service by default).
+    "start_oauth": {
+        **obj((), service_id=ID, account_id=ID),
+        "anyOf": [{"required": ["service_id"]}, {"required": ["account_id"]}],
+    },
     "send_message": SEND,
     "patch_outgoing": {**SEND, "required": []},
-    "patch_message": obj((), seen=BOOLEAN, flagged=BOOLEAN),
+    "patch_message": {**obj((), seen=BOOLEAN, flagged=BOOLEAN), "minProperties": 1},
     "message_actions": obj(
         ("ids", "action"),
         ids={**array(ID, MESSAGE_CHANGE_MAX_IDS), "minItems": 1},
@@ -269,12 +330,23 @@ REQUEST_BODIES: dict[str, dict] = {
     "forward_message": REPLY,
 }
 
+_STATE = "(?:" + "|".join(s.value for s in OutgoingState) + ")"
+_STATES = rf"^\s*(?:{_STATE}\s*)?(?:,\s*(?:{_STATE}\s*)?)*$"
+
+#: Bodies with a new console password (at least PASSWORD_MIN_LENGTH characters, no space at either end).
+NEW_PASSWORDS = {
+    "create_user": "password",
+    "reset_password": "password",
+    "change_my_password": "new_password",
+}
+
 #: The query parameters each view reads.
 QUERY_PARAMETERS: dict[str, dict[str, dict]] = {
-    "list_accounts": {"all": enum("1", "true", "0", "false")},
+    "list_accounts": {"all": enum("", "1", "true", "0", "false")},
     "logs": {
-        "source": string(max_length=32),
-        "level": string(max_length=16),
+        # An empty value is no filter, as for every filter of the log.
+        "source": enum("", *(s.value for s in LogSource)),
+        "level": enum("", *(lv.value for lv in LogLevel)),
         "account_id": ID,
         "user_id": ID,
         "since": string(format="date-time"),
@@ -287,8 +359,12 @@ QUERY_PARAMETERS: dict[str, dict[str, dict]] = {
     "unified_messages": {"role": enum(*VIEWS), **PAGE},
     "list_threads": {"role": enum(*VIEWS), **PAGE},
     "correspondent_history": {"address": string(Account.email), "limit": PAGE["limit"], "cursor": string()},
-    "list_outgoing": {"state": string(max_length=200), "limit": integer(1, 500)},
+    # One state or several, comma-separated (?state=scheduled,failed); empty: every state.
+    "list_outgoing": {"state": string(max_length=200, pattern=_STATES), "limit": integer(1, 500)},
 }
+
+#: Query parameters a view cannot do without (the others are optional).
+REQUIRED_QUERY: dict[str, set[str]] = {"correspondent_history": {"address"}}
 
 #: The success status of views that do not answer 200.
 SUCCESS: dict[str, int] = {
@@ -316,8 +392,23 @@ SUCCESS: dict[str, int] = {
     "message_actions": 202,
 }
 
+_FETCHING = "while the message's body is fetched from the server; ask again when that job has finished"
+_REPLY_ACCEPTED = (
+    '"send": true: {id, state, message_id, job_id, status_url} as POST /messages/send; or, '
+    "the original not fetched yet, {job_id, status_url, message_id, draft: null} (ask again when it finished)"
+)
+
 #: Views with a second success answer: its status and what it holds.
 OTHER_SUCCESS: dict[str, tuple[int, str]] = {
+    "account_message": (
+        202,
+        "The message with body: null and the fetch job {job_id, status_url}, " + _FETCHING,
+    ),
+    "get_message": (202, "The message with body: null and the fetch job {job_id, status_url}, " + _FETCHING),
+    "message_attachment": (202, "{job_id, status_url, body: null} " + _FETCHING),
+    "reply_message": (202, _REPLY_ACCEPTED),
+    "reply_all_message": (202, _REPLY_ACCEPTED),
+    "forward_message": (202, _REPLY_ACCEPTED),
     "patch_account": (
         202,
         "A working mailbox's new login, password or servers are tried first (the job at status_url, also "
@@ -328,11 +419,11 @@ OTHER_SUCCESS: dict[str, tuple[int, str]] = {
 
 #: What a success answer holds, where "Success" says too little.
 _REPLY_ANSWER = (
-    "The draft {mode, message_id, from, to, cc, subject, text, html, in_reply_to, references, attachments}; "
-    'with "send": true, 202 {id, state, message_id, job_id, status_url} as POST /messages/send; '
-    "202 {job_id, status_url, draft: null} while the original is fetched (ask again when it finished)"
+    "The draft {mode, message_id, from, to, cc, subject, text, html, in_reply_to, references, attachments}"
 )
 SUCCESS_DESCRIPTIONS: dict[str, str] = {
+    "message_attachment": "The attachment's bytes, with its own Content-Type",
+    "outgoing_attachment": "The attachment's bytes, with its own Content-Type",
     "reply_message": _REPLY_ANSWER,
     "reply_all_message": _REPLY_ANSWER,
     "forward_message": _REPLY_ANSWER,
@@ -342,6 +433,45 @@ SUCCESS_DESCRIPTIONS: dict[str, str] = {
         "was not working (saved and tested at once)"
     ),
 }
+
+_ADDRESSES = "email addresses"
+_MESSAGE = (
+    "email addresses, a From you may send as, attachments (base64, a MIME type, a file name), header "
+    "names, Message-IDs, send_at in the future, a text or HTML"
+)
+_HOSTS = "host names or IP addresses"
+#: What the server checks beyond the schema: a request that fits the schema may still be a 422 naming
+#: the field for these (said in the 422 answer).  tests/test_api_fuzz.py holds every other operation to
+#: accepting what fits the schema.
+BEYOND_SCHEMA: dict[str, str] = {
+    "account_messages": "a cursor must come from a previous page",
+    "unified_messages": "a cursor must come from a previous page",
+    "list_threads": "a cursor must come from a previous page",
+    "correspondent_history": "an email address; a cursor must come from a previous page",
+    "create_account": f"{_ADDRESSES}, {_HOSTS}, a visible service, manual servers allowed, push only with IMAP",
+    "patch_account": f"{_ADDRESSES}, {_HOSTS}, a visible service, manual servers allowed, push only with IMAP",
+    "create_filter": "a move's folder must be one of the mailbox's; each action type at most once",
+    "patch_filter": "a move's folder must be one of the mailbox's; each action type at most once",
+    "put_out_of_office": "the reply text before it is turned on; the end after the start",
+    "create_service": f"{_HOSTS}, a PEM certificate, a name not taken",
+    "patch_service": f"{_HOSTS}, a PEM certificate; a built-in service takes only hidden and max_connections",
+    "patch_settings": "the default mailboxes must exist; allowed_internal_hosts are host names or networks",
+    "put_oauth_app": "https:// URLs, required for a corporate service; a tenant only for Microsoft",
+    "start_oauth": "a service that signs in with OAuth2, with its OAuth2 app set up",
+    "create_user": "a username of letters, digits and . _ - @ +, not taken",
+    "change_my_password": "the current password must be right",
+    "discover": "an email address",
+    "add_alias": "an email address you may use",
+    "send_message": _MESSAGE,
+    "patch_outgoing": _MESSAGE,
+    "reply_message": _MESSAGE,
+    "reply_all_message": _MESSAGE,
+    "forward_message": _MESSAGE + "; forward_attachments only in a forward, numbers of the original's",
+    "message_actions": "a move's folder must be one of the messages' mailbox",
+}
+
+#: Views whose success answer is a file, not JSON.
+BINARY = {"message_attachment", "outgoing_attachment"}
 
 # -- building ----------------------------------------------------------------------------------
 
@@ -375,12 +505,22 @@ def access(view) -> str:
     return getattr(view, "api_access", "public")
 
 
-def operation(rule: Rule, method: str, view) -> dict:
+def request_body(name: str, min_password: int) -> dict:
+    """The body's schema; a new console password follows the configured rule (webapp.passwords)."""
+    schema = REQUEST_BODIES[name]
+    if name in NEW_PASSWORDS:
+        field = NEW_PASSWORDS[name]
+        rule = {"minLength": min_password, "maxLength": MAX_PASSWORD, "pattern": r"^\S(?:[\s\S]*\S)?$"}
+        schema = {**schema, "properties": {**schema["properties"], field: {"type": "string", **rule}}}
+    return schema
+
+
+def operation(rule: Rule, method: str, view, min_password: int) -> dict:
     name = rule.endpoint.removeprefix("api.")
     doc = inspect.getdoc(view) or name.replace("_", " ")
     op: dict[str, Any] = {"operationId": name, "summary": doc.splitlines()[0]}
     params = path_parameters(rule) + [
-        {"name": key, "in": "query", "required": False, "schema": schema}
+        {"name": key, "in": "query", "required": key in REQUIRED_QUERY.get(name, ()), "schema": schema}
         for key, schema in QUERY_PARAMETERS.get(name, {}).items()
     ]
     if params:
@@ -388,7 +528,7 @@ def operation(rule: Rule, method: str, view) -> dict:
     if name in REQUEST_BODIES:
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": REQUEST_BODIES[name]}},
+            "content": {"application/json": {"schema": request_body(name, min_password)}},
         }
     op["responses"] = responses(rule, name, access(view))
     if access(view) != "public":
@@ -404,15 +544,17 @@ def responses(rule: Rule, name: str, who: str) -> dict:
         out[str(other)] = {"description": text}
     for status in out:
         if status != "204":
-            out[status]["content"] = {"application/json": {"schema": {}}}
+            media = "*/*" if name in BINARY and status == "200" else "application/json"
+            out[status]["content"] = {media: {"schema": {}}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     codes = {"default": "Another error, with a sentence"}
+    invalid = "A field is not valid (named in fields)"
+    if name in BEYOND_SCHEMA:
+        invalid += "; beyond this schema the server checks: " + BEYOND_SCHEMA[name]
     if name in REQUEST_BODIES:
-        codes.update(
-            {"400": "The body is not a JSON object", "422": "A field is not valid (named in fields)"}
-        )
+        codes.update({"400": "The body is not a JSON object", "422": invalid})
     if name in QUERY_PARAMETERS:
-        codes["422"] = "A field is not valid (named in fields)"
+        codes["422"] = invalid
     if who != "public":
         codes["401"] = "A valid token is required"
     if who == "admin":
@@ -426,10 +568,13 @@ def responses(rule: Rule, name: str, who: str) -> dict:
 def build(app) -> dict:
     """The whole description for ``app`` (see the module docstring)."""
     paths: dict[str, dict] = {}
+    min_password = int(app.config.get("PASSWORD_MIN_LENGTH") or DEFAULT_MIN_PASSWORD)
     for rule in api_rules(app):
         view = app.view_functions[rule.endpoint]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(openapi_path(rule), {})[method.lower()] = operation(rule, method, view)
+            paths.setdefault(openapi_path(rule), {})[method.lower()] = operation(
+                rule, method, view, min_password
+            )
     return {
         "openapi": "3.1.0",
         "info": {"title": "Mailroom API", "version": __version__, "description": "See docs/api.md."},
