@@ -11,6 +11,8 @@ document.addEventListener("DOMContentLoaded", () => {
     dialog.showModal();
   }));
   dialog.querySelector(".close-dialog").addEventListener("click", () => dialog.close());
+  // Closed by Close or Esc: the password goes, so the next server's test does not send it unasked.
+  dialog.addEventListener("close", () => { document.getElementById("test-password").value = ""; });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     mailroomRunning(output, "Testing…");
