@@ -77,6 +77,14 @@ class Walk:
         if hits:
             self.found[f"{label} ({self.page.url})"] = hits
 
+    def submit(self, path: str | None, form: str) -> None:
+        """Send ``form`` (of the page at ``path``, else of the page open) with its first submit button."""
+        if path:
+            self.page.goto(self.live.url + path)
+        with self.page.expect_navigation():
+            self.page.locator(f"{form} button[type=submit]").first.click()
+        self.check(f"{form} sent from {path or 'the page'}")
+
     def visit(self, path: str, label: str | None = None) -> None:
         self.page.goto(self.live.url + path)
         self.check(label or path)
@@ -182,13 +190,40 @@ def test_no_english_on_italian_and_polish_pages(live, new_page, clean_dovecot, s
     page.locator("#send-now").click()
     walk.check("compose errors")
     page.fill("#to", "bob@example.com")
+    page.fill("#body", "Ciao Bob, ecco il preventivo.")
     page.locator("#send-now").click()
     page.wait_for_load_state()
     walk.check("outgoing, queued")
+    expect(page.locator("#compose-error")).to_have_count(0)
     run_burst(live.app)
-    walk.visit("/compose/outgoing", "outgoing, sent")
+    page.wait_for_timeout(1500)  # the status page's poll sees the sent message
+    walk.check("outgoing, sent")
+    walk.visit("/compose/outgoing")
+
+    # Forms sent as they stand, or half filled: their flash messages and field errors.
+    for path, form in (
+        ("/profile/", "#profile-form"),
+        (f"/mailboxes/{account_id}/out-of-office", "#ooo-form"),
+        (f"/mailboxes/{account_id}/filters/new", "#filter-form"),
+    ):
+        walk.submit(path, form)
+    page.goto(live.url + "/profile/tokens")
+    page.fill("#name", "script di prova")
+    walk.submit(None, "#token-form")
 
     admin = Walk(login(new_page(), live, "admin"), live, language)
+    for path, form in (
+        ("/admin/email/users/new", "#new-user-form"),
+        ("/admin/email/services/new", "form[method=post]:has(#name)"),
+        ("/admin/email/signature", "#signature-form"),
+        ("/admin/email/services", "#settings-form"),
+    ):
+        admin.submit(path, form)
+    admin.page.goto(live.url + "/admin/email/users/new")
+    admin.page.fill("#username", "carla")
+    admin.page.fill("#password", "carla-console-password-1")
+    admin.page.fill("#confirm", "carla-console-password-1")
+    admin.submit(None, "#new-user-form")
     for path in (
         "/admin/email/services",
         "/admin/email/services/new",
