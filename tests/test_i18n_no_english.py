@@ -261,3 +261,18 @@ def test_api_errors_in_english_are_our_sentences(api):
     assert api["alice"].get("/api/v1/no-such-thing").get_json() == {
         "error": "Nothing is at this address: check the path, or what it named was removed."
     }
+
+
+@pytest.mark.parametrize("language", ["it", "pl"])
+def test_a_stale_form_is_explained_in_the_readers_language(make_app, language):
+    """A form sent without its CSRF token: the 400 page, and the JSON a page script gets."""
+    compile_catalogues()
+    client = make_app(WTF_CSRF_ENABLED=True).test_client()
+    headers = {"Accept-Language": language}
+    page = client.post("/login", data={"username": "alice", "password": "x"}, headers=headers)
+    assert page.status_code == 400
+    texts = visible_text(page.get_data(as_text=True))
+    assert texts and not english_in(texts, language), texts
+    answer = client.post("/login", json={}, headers=headers)
+    assert answer.status_code == 400 and "CSRF" in answer.get_json()["error"]
+    assert not english_in([answer.get_json()["error"]], language)
