@@ -297,6 +297,10 @@ JS_TEXTS = (
     N_("Folder list refreshed: {folders} folders."),
     N_("Running the filters…"),
     N_("The filters could not be run."),
+    N_("This message is no longer on the server: it was moved or deleted there since the last sync."),
+    N_("The message could not be fetched: {error} Reload the page to try again."),
+    N_("The message could not be fetched: {error}"),
+    N_("unknown error"),
 )
 
 

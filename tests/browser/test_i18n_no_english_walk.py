@@ -121,6 +121,15 @@ def _connect(page, dovecot, smtp_server, password: str) -> None:
     page.wait_for_url(lambda url: "/mailboxes/" in url and "/connect" not in url)
 
 
+def _message_gone_from_server(live, account_id: int) -> int:
+    from tests.support.message_factory import make_message
+    from webapp.models import Folder
+
+    with live.app.app_context():
+        inbox = Folder.query.filter_by(account_id=account_id, name="INBOX").one()
+        return make_message(inbox, subject="Vecchio preventivo", uid=9999).id
+
+
 def _mailbox_id(live) -> int:
     from webapp.models import Account
 
@@ -182,6 +191,11 @@ def test_no_english_on_italian_and_polish_pages(live, new_page, clean_dovecot, s
     page.goto(live.url + "/messages/")
     page.locator("a.open").first.click()
     walk.check("a message")
+    # A message the server no longer has: the page script says so (mailroomT), in the language.
+    walk.visit(f"/messages/{_message_gone_from_server(live, account_id)}", "fetching a message")
+    run_burst(live.app)
+    expect(page.locator("#gone")).to_be_visible(timeout=30_000)
+    walk.check("a message gone from the server")
 
     # Compose: a refused recipient, then a message sent through the test SMTP server.
     walk.visit("/compose/")

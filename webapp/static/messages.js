@@ -22,12 +22,13 @@
           window.location.reload();
         } else if (result.gone) {
           pending.id = "gone";
-          fail("This message is no longer on the server: it was moved or deleted there since the last sync.");
+          fail(mailroomT("This message is no longer on the server: it was moved or deleted there since the last sync."));
         } else {
-          fail("The message could not be fetched: " + (result.error || final.error || "unknown error") + " Reload the page to try again.");
+          const error = result.error || final.error || mailroomT("unknown error");
+          fail(mailroomT("The message could not be fetched: {error} Reload the page to try again.", { error }));
         }
       })
-      .catch((err) => fail("The message could not be fetched: " + String(err.message || err)));
+      .catch((err) => fail(mailroomT("The message could not be fetched: {error}", { error: String(err.message || err) })));
   }
 
   // -- acting on messages ---------------------------------------------------------------------
