@@ -110,8 +110,9 @@ def test_a_connection_test_is_answered_while_a_thousand_mailboxes_wait_in_cron_s
     app, local, clean_dovecot, users, periodic, tmp_path
 ):
     """Issue 13's "done means": 1,000 due mailboxes enqueued by cron itself (batch jobs of 50 on
-    the periodic lane), a real worker busy with them, then a person's connection test: answered
-    within seconds, with most of the fleet still queued (a running batch yields to it)."""
+    the periodic lane), a real worker busy with them, then a person's connection test: the batch
+    under way yields to it (hands its unvisited mailboxes on), the worker takes the test next, and
+    most of the fleet is still queued.  How fast (p95 < 2 s) is bench/fleet.py's to measure."""
     owner = users["alice"]["user"]
     mailbox = make_mailbox(clean_dovecot, owner=owner)
     columns = ("user_id", "manual", "username", "password_encrypted", "imap_host", "imap_port")
@@ -132,15 +133,30 @@ def test_a_connection_test_is_answered_while_a_thousand_mailboxes_wait_in_cron_s
     try:
         started = StartedJobRegistry(queue=periodic)
         wait_for(lambda: started.count >= 1, what="the worker to start a batch")
-        time.sleep(0.3)  # well inside the batch
+        time.sleep(0.3)  # well inside the batch (50 never-synced mailboxes: seconds of syncs)
         test = connection_test.start(mailbox, owner)
         wait_for(lambda: test.get_status(refresh=True) in ("finished", "failed"), what="the connection test")
     finally:
         worker.stop()
     test.refresh()
     assert test.get_status() == "finished", test.exc_info
-    waited = (test.ended_at - test.enqueued_at).total_seconds()
-    # The goal (p95 < 2 s) is measured by bench/fleet.py; on this shared machine (load up to 30) the
-    # test allows 5 s: what it proves is that the test did not wait for the fleet (minutes).
-    assert waited < 5.0, waited
+    print(f"connection test answered after {(test.ended_at - test.enqueued_at).total_seconds():.2f} s")
+    # Proved by what the jobs did, not by a wall-clock bound (it failed at 5 s under load 20-30):
+    ran = [j for j in _ran(periodic) if j.started_at is not None]
+    # The batch under way when the test was queued yielded: it handed its unvisited mailboxes on
+    # (without the yield it syncs all 50, and the test waits for them) ...
+    [busy] = [j for j in ran if j.started_at <= test.enqueued_at and not _ended_by(j, test.enqueued_at)]
+    assert busy.ended_at and busy.return_value()["handed_on"] > 0, busy.return_value()
+    # ... and the worker took the test next: no batch started between.
+    assert not [j.id for j in ran if test.enqueued_at < j.started_at < test.started_at]
     assert periodic.count >= FLEET // 50 - 3  # the fleet is still queued: the test did not wait for it
+
+
+def _ended_by(job: Job, moment) -> bool:
+    return job.ended_at is not None and job.ended_at <= moment
+
+
+def _ran(queue: Queue) -> list[Job]:
+    """The queue's jobs that finished or are running."""
+    ids = FinishedJobRegistry(queue=queue).get_job_ids() + StartedJobRegistry(queue=queue).get_job_ids()
+    return [j for j in Job.fetch_many(ids, connection=get_redis()) if j is not None]
