@@ -83,18 +83,22 @@ def up(host: str, port: int, threads: int):
     # Bound before the embedded Redis starts: a port in use is then a plain sentence, with nothing
     # left running (it was a traceback that left the embedded Redis behind).
     server, web = _web_server(app, host, port, threads, stop)
-    env, embedded = _child_environment(app)
 
     def on_signal(*_):
         stop.set()
 
+    # Set before the embedded Redis starts: a Ctrl-C while it and the children start is an orderly
+    # stop too (it was a KeyboardInterrupt that left the embedded Redis running).
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    children = {name: _spawn(name, env) for name in ("worker", "cron", "idle")}
-    web.start()
-    click.echo(f"Mailroom on http://{host}:{port}/  (Ctrl-C stops web, worker, cron and idle)")
+    env, embedded = _child_environment(app)
+    children: dict[str, subprocess.Popen] = {}
     try:
-        _supervise(stop, web, children, env)
+        if not stop.is_set():
+            children.update({name: _spawn(name, env) for name in ("worker", "cron", "idle")})
+            web.start()
+            click.echo(f"Mailroom on http://{host}:{port}/  (Ctrl-C stops web, worker, cron and idle)")
+            _supervise(stop, web, children, env)
     finally:
         click.echo("Stopping the web server, the worker, the cron scheduler and mailroom idle…")
         stop.set()
