@@ -268,6 +268,20 @@ class HTTPSServer:
         self.requests = []
 
 
+def settle_discovery(timeout: float = 60) -> None:
+    """Wait for the discovery threads that earlier tests left running (call it before a reset).
+
+    The runner does not wait for a source's lower-ranked fetches once a higher-ranked one has
+    answered; on a loaded machine such a fetch may reach the servers only after the next test
+    reset them, and be counted as that test's request (seen at load 20: the redirect test's
+    well-known fetch in the untrusted-certificate test's ``requests``).  Their deadlines end them.
+    """
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.startswith("mailroom-discovery"):  # connectors.discovery's thread names
+            thread.join(max(deadline - time.monotonic(), 0))
+
+
 # --- tiny mail servers -----------------------------------------------------------------
 
 
