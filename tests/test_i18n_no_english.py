@@ -134,6 +134,9 @@ ADMIN_PAGES = (
     "/admin/email/signature",
     "/admin/email/oauth-apps",
     "/admin/email/locked-sign-ins",
+    "/admin/email/services/{service}/edit",
+    "/admin/email/services/{service}/delete",
+    "/admin/email/oauth-apps/{service}",
     "/mailboxes/",
     "/profile/",
 )
@@ -142,7 +145,7 @@ ADMIN_PAGES = (
 @pytest.fixture
 def seeded(app, users):
     """Alice's mailbox with a thread of two messages in its INBOX, a log line; the ids."""
-    from webapp import email_log
+    from webapp import email_log, service_catalog
     from webapp.models import LogLevel, LogSource
 
     compile_catalogues()
@@ -154,7 +157,10 @@ def seeded(app, users):
             inbox, subject="Re: Preventivo", message_id="<b@x>", in_reply_to="<a@x>", date=datetime(2026, 3, 1, 10)
         )
         email_log.record(LogSource.SYNC, LogLevel.ERROR, "IMAP connection test failed.", account=account, commit=True)
-        ids = {"account": account.id, "message": last.id, "alice": users["alice"]["id"]}
+        service = service_catalog.create_service(
+            service_catalog.clean_service({"name": "Studio Rossi", "imap": MANUAL["imap"], "smtp": MANUAL["smtp"]})
+        )
+        ids = {"account": account.id, "message": last.id, "alice": users["alice"]["id"], "service": service.id}
     return app, ids
 
 
@@ -178,6 +184,7 @@ def test_pages_have_no_english(seeded, users, language):
         for page in pages:
             url = page.format(**ids)
             response = client.get(url)
+            assert response.status_code in (200, 403, 404, 422), (url, response.status_code)
             hits = english_in(visible_text(response.get_data(as_text=True)), language)
             if hits:
                 found[f"{name} {url} ({response.status_code})"] = hits
