@@ -138,9 +138,16 @@ function mailroomRunning(target, label) {
     followTest(button.closest("tbody"), () => startJob(button.dataset.url));
   });
 
-  // The test that connecting a mailbox started: follow it on the page the person lands on.
+  // The test that connecting a mailbox started: follow it on the page the person lands on. When it
+  // fails, the green "saved; testing its connection now" above says so instead of staying green.
   document.querySelectorAll("tbody[data-test-status-url]").forEach((tbody) => {
-    followTest(tbody, async () => ({ status_url: tbody.dataset.testStatusUrl }));
+    followTest(tbody, async () => ({ status_url: tbody.dataset.testStatusUrl })).then(() => {
+      const row = document.querySelector(`tbody[data-account-id="${tbody.dataset.accountId}"]`);
+      const saved = document.querySelector(".flash-success");
+      if (!row || row === tbody || !saved || row.classList.contains("state-connected")) return;
+      saved.classList.replace("flash-success", "flash-error");
+      saved.textContent = tbody.dataset.failedNote;
+    });
   });
 })();
 
