@@ -6,7 +6,7 @@ from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from .. import account_states, accounts, email_log, i18n, job_status, service_catalog, settings_store
+from .. import account_states, accounts, email_log, i18n, job_status, look, service_catalog, settings_store
 from ..column_limits import column_length
 from ..errors import DomainError, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
@@ -26,7 +26,7 @@ def domain_error(exc: DomainError):
 
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
-    return jsonify({"error": exc.description}), exc.code
+    return jsonify({"error": look.describe(exc)}), exc.code  # werkzeug's English replaced by our sentence
 
 
 # Services ------------------------------------------------------------------------------------

@@ -377,15 +377,15 @@ def sync_account(account_id: int) -> dict:
     if not account.active:
         return {"ok": False, "skipped": True, "error": "The mailbox is disabled."}
     if account.user.is_disabled:  # a job queued before its owner was disabled (webapp/users.py)
-        return {"ok": False, "skipped": True, "error": "The mailbox's owner is disabled."}
+        return {"ok": False, "skipped": True, "error": N_("The mailbox's owner is disabled.")}
     if account.service_removed:
-        return {"ok": False, "skipped": True, "error": account.last_error or "The mail service was removed."}
+        return {"ok": False, "skipped": True, "error": account.last_error or N_("The mail service was removed.")}
     lock = mailbox_lock.MailboxLocks()
     if not lock.take([account_id]):
         return {
             "ok": False,
             "status": "already running",
-            "error": "A sync of this mailbox is already running.",
+            "error": N_("A sync of this mailbox is already running."),
         }
     try:
         if account.incoming_protocol == "pop3":
