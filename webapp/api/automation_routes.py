@@ -69,12 +69,15 @@ def move_filter(account_id: int, filter_id: int):
         raise Invalid({key: _("unknown field") for key in unknown})
     position = body.get("position")
     direction = body.get("direction")
+    # A position given is checked even beside a direction (which wins), as the OpenAPI schema says.
+    if ("position" in body or direction is None) and (
+        not isinstance(position, int) or isinstance(position, bool) or position < 0
+    ):
+        raise Invalid({"position": _("must be a whole number from 0 (or give direction up/down)")})
     if direction is not None:
         if direction not in ("up", "down"):
             raise Invalid({"direction": _("must be up or down")})
         position = max(0, rule.position + (-1 if direction == "up" else 1))
-    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
-        raise Invalid({"position": _("must be a whole number from 0 (or give direction up/down)")})
     filters.move_filter(rule, position)
     return jsonify([filters.filter_as_dict(r) for r in filters.ordered(account)])
 
