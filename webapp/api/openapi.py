@@ -71,13 +71,22 @@ def string(column=None, *, max_length: int | None = None, nullable: bool = False
     return schema
 
 
-#: One line of text as ``validation.text`` keeps it: no control character once stripped.
-ONE_LINE = r"^\s*[^\x00-\x1f]*\s*$"
+#: Python's whitespace (what ``str.strip`` removes), spelled out: a schema's ``\s`` is ECMA's, which differs.
+_WS = "\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+SPACE = f"[{_WS}]"
+NOT_SPACE = f"[^{_WS}]"
 
 
-def line(column=None, **kw) -> dict:
-    """A one-line text field (names, logins, addresses)."""
-    return string(column, pattern=ONE_LINE, **kw)
+def stripped(max_length: int, allowed: str = r"[\s\S]", nullable: bool = False) -> dict:
+    """Text the server strips before checking it: at most ``max_length`` characters of ``allowed``
+    between any spaces (so the limit is a pattern: ``maxLength`` would count the spaces)."""
+    pattern = f"^{SPACE}*{allowed}{{0,{max_length}}}{SPACE}*$"
+    return {"type": ["string", "null"] if nullable else "string", "pattern": pattern}
+
+
+def line(column, nullable: bool = False) -> dict:
+    """A one-line text field as ``validation.text`` reads it: no control character once stripped."""
+    return stripped(column_length(column), r"[^\x00-\x1f]", nullable)
 
 
 def integer(minimum: int, maximum: int) -> dict:
@@ -105,7 +114,7 @@ def array(items: dict, max_items: int | None = None) -> dict:
 
 ENDPOINT = obj(
     ("host", "port", "security"),
-    host=string(Account.imap_host, pattern=r"\S"),
+    host=string(Account.imap_host, pattern=NOT_SPACE),
     port=integer(1, 65535),
     security=enum("none", "starttls", "tls"),
 )
@@ -150,21 +159,25 @@ def _nonempty(items: dict, max_items: int) -> dict:
     return {**array(items, max_items), "minItems": 1}
 
 
+#: 0 is first; beyond the end is last.
+POSITION = {"type": "integer", "minimum": 0}
 CONDITION_OP = enum("contains", "equals")
-CONDITION_VALUE = string(max_length=MAX_VALUE, pattern=r"\S")  # not blank
+CONDITION_VALUE = string(max_length=MAX_VALUE, pattern=NOT_SPACE)  # not blank
 FILTER = obj(
     (),
-    name=string(Filter.name),
+    name=stripped(column_length(Filter.name)),
     match=enum("all", "any"),
     enabled=BOOLEAN,
-    position=integer(0, MAX_ID),
+    position=POSITION,
     conditions=_nonempty(
         {
             "oneOf": [
                 obj(
                     ("field", "header", "value"),
                     field=enum("header"),
-                    header=string(max_length=120, pattern=r"^\s*[\x21-\x39\x3b-\x7e]{1,76}\s*$"),
+                    header=string(
+                        max_length=120, pattern=f"^{SPACE}*[\\x21-\\x39\\x3b-\\x7e]{{1,76}}{SPACE}*$"
+                    ),
                     op=CONDITION_OP,
                     value=CONDITION_VALUE,
                 ),
@@ -208,8 +221,8 @@ ACCOUNT = obj(
     manual=obj(("imap", "smtp"), imap=ENDPOINT, smtp=ENDPOINT, pop3=ENDPOINT),
     username=line(Account.username),
     password=string(max_length=1024),
-    email=line(Account.email),
-    description=line(Account.description),
+    email=line(Account.email, nullable=True),  # null: the login when it is an address
+    description=line(Account.description, nullable=True),
     is_main=BOOLEAN,
     active=BOOLEAN,
     debug=BOOLEAN,
@@ -277,7 +290,7 @@ REQUEST_BODIES: dict[str, dict] = {
     "create_filter": {**FILTER, "required": ["conditions", "actions"]},
     "patch_filter": FILTER,
     "move_filter": {
-        **obj((), position=integer(0, MAX_ID), direction=enum("up", "down")),
+        **obj((), position=POSITION, direction=enum("up", "down")),
         "anyOf": [{"required": ["position"]}, {"required": ["direction"]}],
     },
     "put_out_of_office": obj(
@@ -293,10 +306,11 @@ REQUEST_BODIES: dict[str, dict] = {
     "patch_folder": obj((), sync=BOOLEAN, role=enum(*FOLDER_ROLES, nullable=True)),
     "patch_me": obj(
         (),
-        first_name=line(User.first_name),
-        last_name=line(User.last_name),
-        job_title=line(User.job_title),
-        phone=string(User.phone, pattern=r"^\s*[\d +\-./()]*\s*$"),
+        # null (or blank) empties the field
+        first_name=line(User.first_name, nullable=True),
+        last_name=line(User.last_name, nullable=True),
+        job_title=line(User.job_title, nullable=True),
+        phone=stripped(column_length(User.phone), r"[0-9 +\-./()]", nullable=True),
     ),
     "add_alias": obj(("address",), address=string(Alias.address), display_name=string(Alias.display_name)),
     "put_oauth_app": obj(
@@ -331,7 +345,7 @@ REQUEST_BODIES: dict[str, dict] = {
 }
 
 _STATE = "(?:" + "|".join(s.value for s in OutgoingState) + ")"
-_STATES = rf"^\s*(?:{_STATE}\s*)?(?:,\s*(?:{_STATE}\s*)?)*$"
+_STATES = f"^{SPACE}*(?:{_STATE}{SPACE}*)?(?:,{SPACE}*(?:{_STATE}{SPACE}*)?)*$"
 
 #: Bodies with a new console password (at least PASSWORD_MIN_LENGTH characters, no space at either end).
 NEW_PASSWORDS = {
@@ -510,7 +524,11 @@ def request_body(name: str, min_password: int) -> dict:
     schema = REQUEST_BODIES[name]
     if name in NEW_PASSWORDS:
         field = NEW_PASSWORDS[name]
-        rule = {"minLength": min_password, "maxLength": MAX_PASSWORD, "pattern": r"^\S(?:[\s\S]*\S)?$"}
+        rule = {
+            "minLength": min_password,
+            "maxLength": MAX_PASSWORD,
+            "pattern": f"^{NOT_SPACE}(?:[\\s\\S]*{NOT_SPACE})?$",
+        }
         schema = {**schema, "properties": {**schema["properties"], field: {"type": "string", **rule}}}
     return schema
 
