@@ -283,3 +283,17 @@ def test_a_stale_form_is_explained_in_the_readers_language(make_app, language):
     answer = client.post("/login", json={}, headers=headers)
     assert answer.status_code == 400 and "CSRF" in answer.get_json()["error"]
     assert not english_in([answer.get_json()["error"]], language)
+
+
+@pytest.mark.parametrize("language", ["it", "pl"])
+def test_the_sign_in_page_follows_the_browsers_language(app, users, language):
+    """Before signing in, the page follows Accept-Language: the form and a refused password."""
+    compile_catalogues()
+    client, headers = app.test_client(), {"Accept-Language": language}
+    for answer in (
+        client.get("/login", headers=headers),
+        client.post("/login", data={"username": "alice", "password": "wrong"}, headers=headers),
+        client.get("/mailboxes/", headers=headers, follow_redirects=True),
+    ):
+        texts = visible_text(answer.get_data(as_text=True))
+        assert answer.status_code in (200, 401) and texts and not english_in(texts, language), texts

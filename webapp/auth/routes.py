@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
+
+from connectors.i18n import N_
 
 from .. import sessions
 from ..extensions import login_manager
@@ -13,6 +16,9 @@ from .forms import LoginForm
 
 login_manager.login_view = "auth.login"
 login_manager.login_message_category = "info"
+# Flask-Login's own sentence is English; ours is flashed in the reader's language (the browser's here).
+login_manager.login_message = N_("Sign in to open this page.")
+login_manager.localize_callback = gettext
 # The session row, not a long-lived cookie, decides who is signed in (webapp/sessions.py).
 login_manager.user_loader(sessions.user_for_request)
 
