@@ -290,10 +290,10 @@ def test_pop3_with_no_free_slot_waits_and_a_person_s_folder_list_fails_fast(fast
     assert LogEntry.query.filter_by(account_id=pop.id).count() == 0  # nothing failed, nothing logged
 
     listing = folders.start(imap, users["bob"]["user"])
-    started = time.monotonic()
     run_burst()
-    took = time.monotonic() - started
     listing.refresh()
+    # The job's own run (its slot wait), not the burst's: a worker starting under load is no part of it.
+    took = (listing.ended_at - listing.started_at).total_seconds()
     assert took < 5, took  # it waited 10 s before
     assert "in use" in str(listing.return_value() or listing.latest_result().exc_string), (
         listing.return_value()
