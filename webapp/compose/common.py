@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import zoneinfo
+from datetime import UTC, datetime
 
-from flask import render_template
+from flask import current_app, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import sending
 from ..errors import Invalid
+from ..i18n import select_timezone
 
 
 def form_fields(form, files, *, later: bool) -> dict:
@@ -39,12 +42,63 @@ def form_fields(form, files, *, later: bool) -> dict:
     if attachments:
         fields["attachments"] = attachments
     if later:
-        # The page's script sends the chosen local time as ISO 8601 with its offset in send_at;
-        # without script the datetime-local value is taken as UTC.
-        fields["send_at"] = form.get("send_at") or form.get("send_at_local") or ""
-        if not fields["send_at"]:
-            raise Invalid({"send_at": _("Choose when to send it.")})
+        fields["send_at"] = send_at_from_form(form)
     return fields
+
+
+def zone_name() -> str:
+    """The zone every page shows times in: the user's profile zone, else the server's."""
+    return select_timezone() or current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def send_at_from_form(form) -> str:
+    """The form's "send later" time as ISO 8601 with its offset (what webapp.sending takes).
+
+    The datetime-local field is a wall-clock time in :func:`zone_name`, the zone the pages show
+    times in (not the browser's).  A time the zone skips (a DST gap) is refused; a time it shows
+    twice (a DST overlap) is its first occurrence.  An ISO time with an offset in ``send_at``
+    (scripts, older pages) is passed on as it is."""
+    given = (form.get("send_at") or "").strip()
+    if given:
+        return given
+    typed = (form.get("send_at_local") or "").strip()
+    if not typed:
+        raise Invalid({"send_at": _("Choose when to send it.")})
+    try:
+        naive = datetime.fromisoformat(typed)
+    except ValueError:
+        raise Invalid({"send_at": _("Type a date and time, e.g. 2030-01-31 09:00.")}) from None
+    if naive.tzinfo is not None:
+        return naive.isoformat()
+    zone = zoneinfo.ZoneInfo(zone_name())
+    when = naive.replace(tzinfo=zone, fold=0)
+    if when.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        raise Invalid(
+            {
+                "send_at": _(
+                    "%(time)s does not exist in %(zone)s (the clocks skip it); choose another time.",
+                    time=naive.strftime("%Y-%m-%d %H:%M"),
+                    zone=zone.key,
+                )
+            }
+        )
+    return when.isoformat()
+
+
+def send_at_field_value(values: dict) -> str:
+    """What the datetime-local field shows: the typed text again, or a stored time in the zone."""
+    if values.get("send_at_local"):
+        return values["send_at_local"]
+    stored = values.get("send_at")
+    if not stored:
+        return ""
+    try:
+        when = datetime.fromisoformat(stored)
+    except (TypeError, ValueError):
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(zoneinfo.ZoneInfo(zone_name())).strftime("%Y-%m-%dT%H:%M")
 
 
 def render_form(template: str, values: dict, errors: dict, status: int = 200, **extra):
@@ -54,6 +108,8 @@ def render_form(template: str, values: dict, errors: dict, status: int = 200, **
             senders=sending.allowed_senders(current_user),
             values=values,
             errors=errors,
+            send_at_zone=zone_name(),
+            send_at_value=send_at_field_value(values),
             **extra,
         ),
         status,

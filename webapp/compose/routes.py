@@ -13,7 +13,7 @@ from ..jobs import send as send_job
 from ..look import STATE_WORDS, state_icon
 from ..models import Account
 from . import bp
-from .common import form_fields, render_form
+from .common import form_fields, render_form, zone_name
 
 FINAL_STATES = ("sent", "failed", "cancelled", "held")
 #: The words of the state badges (each state has its own colour in mailroom.css, .badge.state-*).
@@ -105,6 +105,7 @@ def status(outgoing_id: int):
         labels={state: str(word) for state, word in STATE_LABELS.items()},
         icons={state: state_icon(state) for state in STATE_LABELS},
         stranded=_stranded(row) if row.state == "scheduled" else None,
+        zone=zone_name(),
     )
 
 

@@ -79,22 +79,6 @@
       .catch((err) => fail(pending.dataset.failed + " " + String(err.message || err)));
   }
 
-  function pad(n) { return String(n).padStart(2, "0"); }
-
-  const local = document.getElementById("send_at_local");
-  const hidden = document.getElementById("send_at");
-  if (local && hidden) {
-    if (local.dataset.utc) {  // editing: show the stored UTC time in the browser's time zone
-      const d = new Date(local.dataset.utc);
-      if (!isNaN(d)) {
-        local.value = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-      }
-    }
-    local.form.addEventListener("submit", function () {
-      hidden.value = local.value ? new Date(local.value).toISOString() : "";
-    });
-  }
-
   replyForm();
   waitForOriginal();
 
