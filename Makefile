@@ -5,13 +5,14 @@
 #   make bench  the sync benchmark (BENCH_ARGS="--messages 100000 --repeat 3" for more)
 #   make translations extract marked strings, update the it/pl catalogues, compile them (docs/translations.md)
 #   make bench-fleet  the fleet benchmark, 1,000 mailboxes, 1, 2 and 4 workers (FLEET_ARGS="--large" for 10,000)
+#   make bench-push  push latency: delivery to the API with 1,000 mailboxes held by one mailroom idle
 #   make screenshots  PNGs of the main pages at 1366 and 390 px into docs/screenshots/ (SHOTS_ARGS="--out DIR")
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test system-deps lint bench bench-fleet screenshots clean translations catalogues
+.PHONY: run test system-deps lint bench bench-fleet bench-push screenshots clean translations catalogues
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,10 @@ bench: system-deps $(VENV)/.installed
 bench-fleet: system-deps $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.fleet $(FLEET_ARGS)
+
+bench-push: system-deps $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.push_latency $(PUSH_ARGS)
 
 screenshots: $(VENV)/.installed
 	$(BIN)/python scripts/screenshots.py $(SHOTS_ARGS)
