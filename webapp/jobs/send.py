@@ -54,7 +54,7 @@ from connectors.outgoing import Attachment, Outgoing, build_message, envelope_re
 from connectors.settings import Credentials
 
 from .. import email_log, queue, send_holds
-from ..errors import Conflict, Invalid, MailboxUnavailable
+from ..errors import Conflict, Invalid, MailboxUnavailable, QueueUnavailable
 from ..extensions import db
 from ..models import (
     Account,
@@ -88,6 +88,9 @@ from .session import open_client, server_settings
 TRANSIENT = TRANSIENT_CLASSES
 _AUTH = AUTH_CLASSES
 log = logging.getLogger(__name__)
+#: The job that syncs a mailbox after a send, by dotted path (webapp.jobs.sync imports this
+#: module through automation's out-of-office replies).
+SYNC_AFTER_SEND = "webapp.jobs.sync.sync_after_send"
 #: Origins that get the sender's signature (automatic replies bring their own text).
 SIGNED_ORIGINS = {"compose", "api"}
 
@@ -207,12 +210,27 @@ def _run(row: OutgoingMessage) -> dict:
     row.move_to(OutgoingState.SENT)
     row.sent_at = utcnow()
     db.session.commit()
+    if row.sent_copy_saved_at is not None:
+        _sync_sent(account, row.user_id)
     return {
         "ok": True,
         "state": row.state,
         "message_id": row.message_id,
         "sent_copy": copy_note,
     }
+
+
+def _sync_sent(account: Account, owner_id: int) -> None:
+    """Have the mailbox synced on the interactive lane so its Sent view shows the copy just
+    appended (else only the next periodic sync would).  Only when its Sent folder is synced.
+    Never fails the send: :func:`webapp.jobs.sync.sync_after_send` leaves a sync queued or
+    running (it holds the mailbox lock) to bring the copy, and an unreachable queue the next one."""
+    if not Folder.query.filter_by(account_id=account.id, role=FolderRole.SENT.value, sync=True).count():
+        return
+    try:
+        queue.enqueue(SYNC_AFTER_SEND, account.id, owner_id, lane=queue.INTERACTIVE, job_timeout=60)
+    except QueueUnavailable:
+        log.warning("Could not start a sync after sending from mailbox %s: no queue.", account.id)
 
 
 def _claim(row: OutgoingMessage) -> bool:

@@ -189,6 +189,20 @@ def _enqueue(account: Account, owner_id: int | None, lane: str) -> Job:
     return job
 
 
+def sync_after_send(account_id: int, owner_id: int) -> dict:
+    """RQ job (webapp.jobs.send enqueues it after appending a Sent copy): start the mailbox's sync
+    so the console's Sent view shows the copy now.  A sync queued or running already will bring
+    it; a mailbox that cannot sync any more is left alone."""
+    account = db.session.get(Account, account_id)
+    if account is None:
+        return {"ok": False, "skipped": True, "error": N_("The mailbox no longer exists.")}
+    try:
+        job = start(account, owner_id)
+    except (Conflict, Invalid) as exc:
+        return {"ok": False, "skipped": True, "error": exc.message}
+    return {"ok": True, "job_id": job.id}
+
+
 def sync_due_accounts() -> dict:
     """Cron: enqueue, on the periodic lane, the sync of every mailbox whose due time has come.
 
