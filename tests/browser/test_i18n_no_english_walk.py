@@ -70,6 +70,7 @@ class Walk:
 
     def __init__(self, page, live, language: str):
         self.page, self.live, self.language, self.found = page, live, language, {}
+        page.set_default_timeout(30_000)  # a loaded machine: pages and their jobs take their time
 
     def check(self, label: str) -> None:
         self.page.wait_for_load_state()
@@ -170,7 +171,7 @@ def test_no_english_on_italian_and_polish_pages(live, new_page, clean_dovecot, s
         page.locator(f"tbody[data-account-id='{account_id}'] [data-action=sync]").click()
     walk.check("sync queued")
     run_burst(live.app)
-    page.wait_for_timeout(1500)  # the row refreshes when the page's poll sees the finished job
+    expect(page.locator(".sync-result.ok, .sync-result.error").first).to_be_visible(timeout=30_000)
     walk.check("synced")
 
     for path in (
@@ -210,7 +211,7 @@ def test_no_english_on_italian_and_polish_pages(live, new_page, clean_dovecot, s
     walk.check("outgoing, queued")
     expect(page.locator("#compose-error")).to_have_count(0)
     run_burst(live.app)
-    page.wait_for_timeout(1500)  # the status page's poll sees the sent message
+    expect(page.locator("#outgoing-status")).to_have_attribute("data-state", "sent", timeout=30_000)
     walk.check("outgoing, sent")
     walk.visit("/compose/outgoing")
 
