@@ -14,6 +14,7 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
 from .i18n import translate_stored
+from .input_guard import form_problems
 from .validation import endpoint_from_form
 
 SECURITY_CHOICES = [
@@ -55,8 +56,14 @@ def apply_errors(form: FlaskForm, fields: dict[str, str], mapping: dict[str, str
 
 def posted(form: FlaskForm) -> bool:
     """A POST with a valid CSRF token, even when a field failed the form's own checks (a choice
-    not offered): the domain's rules still run, so the page names every wrong field at once."""
-    return form.validate_on_submit() or (form.is_submitted() and "csrf_token" not in form.errors)
+    not offered): the domain's rules still run, so the page names every wrong field at once.
+    A value the input guard refused (a NUL character, see webapp.input_guard.form_page) is an
+    error under its field, and the form is not taken."""
+    taken = form.validate_on_submit() or (form.is_submitted() and "csrf_token" not in form.errors)
+    if form_problems():
+        apply_errors(form, form_problems())
+        return False
+    return taken
 
 
 def endpoints_from_form(form, errors: dict[str, str]) -> dict:

@@ -8,7 +8,9 @@
   them in text) and lone surrogates (no database driver can encode them): in a path
   parameter a 404 (nothing is stored under such a name), in the query string, the form and
   the JSON body a 422 naming the field; and a JSON body that is not valid JSON or is nested
-  deeper than :data:`MAX_JSON_DEPTH` is a 400.
+  deeper than :data:`MAX_JSON_DEPTH` is a 400.  A page whose view is marked :func:`form_page`
+  shows such a form value as a field error on its own form instead (:func:`form_problems`,
+  read by webapp.forms.posted), the other input kept.
 * :mod:`webapp.column_limits` refuses a string longer than its column (422 naming it).
 * A :class:`~webapp.errors.DomainError` escaping a page view is a 4xx page, not a 500.
 
@@ -21,9 +23,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_sqlalchemy.session import Session as FlaskSession
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -74,13 +77,42 @@ class IdConverter(IntegerConverter):
 def text_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored as text, or None when it can."""
     if "\x00" in value:
-        return "must not contain NUL characters"
+        return N_("must not contain NUL characters")
     if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return "is not valid Unicode (it contains a lone surrogate)"
+            return N_("is not valid Unicode (it contains a lone surrogate)")
     return None
+
+
+def form_page(view):
+    """Mark a page view whose form shows :func:`form_problems` under its fields (webapp.forms.posted
+    does): a NUL in a field is then an error on the same form, the other input kept."""
+    view.shows_form_problems = True
+    return view
+
+
+def form_problems() -> dict[str, str]:
+    """``{form field: problem}`` the guard let through to a :func:`form_page` view."""
+    return g.get("form_problems") or {}
+
+
+def _defer_to_form(fields: dict[str, str]) -> bool:
+    """Hand ``fields`` (form value problems only) to a :func:`form_page` view, its form made safe to show."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if not getattr(view, "shows_form_problems", False) or request.is_json or not request.form:
+        return False
+    if not set(fields) <= set(request.form.keys()):
+        return False  # a field name itself is unusable: no form field to show it under
+    g.form_problems = fields
+    request.form = ImmutableMultiDict([(key, _storable(value)) for key, value in request.form.items(multi=True)])
+    return True
+
+
+def _storable(value: str) -> str:
+    """``value`` with NULs and lone surrogates as U+FFFD, so the page can show it back."""
+    return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value)
 
 
 def pair_problems(pairs) -> dict[str, str]:
@@ -145,7 +177,9 @@ def check_request() -> Any:
                 raise NotFound(_("Nothing is found at this address (%(name)s %(problem)s).", name=name, problem=problem))
         fields = pair_problems(request.args.items(multi=True))
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-            fields.update(pair_problems(request.form.items(multi=True)))
+            in_form = pair_problems(request.form.items(multi=True))
+            if in_form and (fields or not _defer_to_form(in_form)):
+                fields.update(in_form)
             body = parse_json_body()
             if body is not None:
                 fields.update(json_problems(body))

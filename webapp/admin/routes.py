@@ -19,6 +19,7 @@ from ..auth.decorators import admin_required
 from ..errors import DomainError, Invalid
 from ..extensions import db
 from ..forms import ActionForm, apply_errors, endpoint_field, endpoints_from_form, posted
+from ..input_guard import form_page
 from ..jobs import connection_test
 from ..log_view import render_log
 from ..mailboxes.jobs import accepted
@@ -112,6 +113,7 @@ def _save_service(form: ServiceForm, service: Service | None) -> Service | None:
 
 @bp.route("/services/new", methods=["GET", "POST"])
 @admin_required
+@form_page
 def add_service():
     form = ServiceForm()
     if posted(form):
@@ -124,6 +126,7 @@ def add_service():
 
 @bp.route("/services/<int:service_id>/edit", methods=["GET", "POST"])
 @admin_required
+@form_page
 def edit_service(service_id: int):
     service = _service_or_404(service_id)
     if service.is_builtin:

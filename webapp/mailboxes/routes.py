@@ -26,6 +26,7 @@ from ..errors import DomainError, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
 from ..forms import ActionForm, apply_errors, endpoint_field, endpoints_from_form, posted
 from ..i18n import translate_stored
+from ..input_guard import form_page
 from ..job_status import status as job_status_of
 from ..jobs import connection_test, edit_trial
 from ..log_view import render_log
@@ -161,6 +162,7 @@ def _presets_for_page() -> dict:
 
 @bp.route("/connect", methods=["GET", "POST"])
 @login_required
+@form_page
 def connect():
     form = ConnectForm()
     form.service.choices = _service_choices()
@@ -200,6 +202,7 @@ _FIELDS_AS_STORED = (
 
 @bp.route("/<int:account_id>/edit", methods=["GET", "POST"])
 @login_required
+@form_page
 def edit(account_id: int):
     account = _own_account(account_id)
     if account.service_removed and not _typing_servers(account):

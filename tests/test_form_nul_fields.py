@@ -1,0 +1,61 @@
+"""A NUL character typed in a page form's field is an error under that field on the same form,
+named by its label, the other input kept (webapp.input_guard.form_page); the API still answers
+422 naming the field.  Before, the whole page was replaced by a refusal page naming raw keys."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import login
+from webapp.models import Account, Service
+
+FORM = {
+    "service": "other",
+    "username": "alice@acme.test",
+    "email": "alice@acme.test",
+    "password": "kept-secret",
+    "imap_server": "imap.acme\x00.test:993",
+    "imap_security": "tls",
+    "smtp_server": "smtp.acme.test:465",
+    "smtp_use_tls": "y",
+}
+
+
+def field_error(page: str, field: str) -> str:
+    match = re.search(rf'class="error" data-field="{field}"[^>]*>([^<]*)<', page)
+    assert match, f"no error under {field}"
+    return match.group(1)
+
+
+def test_nul_in_the_connect_form_is_an_error_under_its_field(client, users):
+    login(client, "alice", users["alice"]["password"])
+    response = client.post("/mailboxes/connect", data=FORM)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and Account.query.count() == 0
+    assert 'id="error-page"' not in page
+    assert "NUL" in field_error(page, "imap_server")
+    assert re.search(r'<label[^>]*for="imap_server"[^>]*>IMAP server', page)
+    assert 'value="alice@acme.test"' in page and 'value="smtp.acme.test:465"' in page
+    assert 'value="imap.acme\ufffd.test:993"' in page  # shown back, the NUL made visible
+
+
+def test_nul_in_the_service_form_is_an_error_under_its_field(client, users):
+    login(client, "admin", users["admin"]["password"])
+    data = {"name": "Acme\x00 Mail", "imap_server": "imap.acme.test:993", "smtp_server": "smtp.acme.test:465"}
+    response = client.post("/admin/email/services/new", data=data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and Service.query.filter(Service.name.like("Acme%")).count() == 0
+    assert "NUL" in field_error(page, "name")
+    assert 'value="imap.acme.test:993"' in page
+
+
+def test_in_polish_the_field_error_is_polish(client, users):
+    login(client, "alice", users["alice"]["password"])
+    response = client.post("/mailboxes/connect", data=FORM, headers={"Accept-Language": "pl"})
+    assert "NUL" in field_error(response.get_data(as_text=True), "imap_server")
+    assert "must not contain" not in response.get_data(as_text=True)
+
+
+def test_the_api_still_answers_422_naming_the_field(api, users):
+    response = api["alice"].post("/api/v1/accounts", json={"email": "a\x00@acme.test"})
+    assert response.status_code == 422 and "email" in response.json["fields"]
