@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 from tests.conftest import login
-from webapp.models import Account, Service
+from tests.support.send_support import sending_mailbox
+from webapp.models import Account, OutgoingMessage, Service
 
 FORM = {
     "service": "other",
@@ -59,3 +60,15 @@ def test_in_polish_the_field_error_is_polish(client, users):
 def test_the_api_still_answers_422_naming_the_field(api, users):
     response = api["alice"].post("/api/v1/accounts", json={"email": "a\x00@acme.test"})
     assert response.status_code == 422 and "email" in response.json["fields"]
+
+
+def test_nul_in_the_compose_form_is_an_error_under_its_field(client, users, clean_dovecot, clean_smtp_server):
+    sending_mailbox(clean_dovecot, clean_smtp_server, users["alice"]["user"])
+    login(client, "alice", users["alice"]["password"])
+    data = {"to": "bob@example.org", "subject": "Hi", "body": "Hello\x00 Bob", "action": "send"}
+    response = client.post("/compose/", data=data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="error-page"' not in page
+    assert "NUL" in field_error(page, "text")
+    assert 'value="bob@example.org"' in page and 'value="Hi"' in page
+    assert OutgoingMessage.query.count() == 0

@@ -13,10 +13,20 @@ from flask_login import current_user
 from .. import sending
 from ..errors import Invalid
 from ..i18n import select_timezone
+from ..input_guard import form_problems
+
+
+#: Form inputs whose errors the page shows under another name (compose.html's err()).
+_FIELD_OF = {"body": "text", "send_at_local": "send_at"}
 
 
 def form_fields(form, files, *, later: bool) -> dict:
-    """The posted form as the fields webapp.sending.clean takes."""
+    """The posted form as the fields webapp.sending.clean takes.
+
+    A value the input guard refused (a NUL: the views are webapp.input_guard.form_page) is an
+    error under its field on the form, not a refusal page."""
+    if problems := form_problems():
+        raise Invalid({_FIELD_OF.get(key, key): _(problem) for key, problem in problems.items()})
     fields: dict = {
         "from": form.get("from") or None,
         "to": form.get("to", ""),

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from .. import attachments, mailbox_usability, send_queue, sending
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, QueueUnavailable
 from ..extensions import db
+from ..input_guard import form_page
 from ..jobs import send as send_job
 from ..look import STATE_WORDS, state_icon
 from ..models import Account
@@ -57,6 +58,7 @@ def _own(outgoing_id: int):
 
 @bp.route("/", methods=["GET", "POST"])
 @login_required
+@form_page
 def compose():
     """Write a message; "Send" sends now, "Send later" schedules it for the chosen time."""
     if request.method == "GET":
@@ -142,6 +144,7 @@ def attachment(outgoing_id: int, attachment_id: int):
 
 @bp.route("/outgoing/<int:outgoing_id>/edit", methods=["GET", "POST"])
 @login_required
+@form_page
 def edit(outgoing_id: int):
     """Edit a scheduled message; saving re-schedules it (attachments are kept unless new ones are chosen)."""
     row = _own(outgoing_id)
