@@ -15,7 +15,6 @@ from ..errors import Invalid
 from ..i18n import select_timezone
 from ..input_guard import form_problems
 
-
 #: Form inputs whose errors the page shows under another name (compose.html's err()).
 _FIELD_OF = {"body": "text", "send_at_local": "send_at"}
 
