@@ -18,6 +18,7 @@ expired, or it ended without settling the change).
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from uuid import uuid4
 
@@ -177,20 +178,46 @@ def sweep_marks(grace: int = SWEEP_GRACE) -> list[int]:
     stopped) without the change settled or failed: RQ runs :func:`on_write_back_failure` before it
     marks a job failed, and the job commits before it finishes.  Each change is claimed in the
     database first (:func:`webapp.message_changes.claim`), so two sweepers never enqueue one change
-    twice and a change settled meanwhile is left alone; a late write-back is harmless anyway (a flag
+    twice (a young claim is no lost job: :func:`_claim_lost`) and a change settled meanwhile is
+    left alone; a late write-back is harmless anyway (a flag
     stored twice is the same flag).  Answers the change ids enqueued.
     """
+    ids = _claim_lost(grace)
+    if ids:
+        _enqueue(ids)  # a failure here leaves the claim, a job Redis never had: a later sweep retries
+    return sorted(ids)
+
+
+#: A sweeper's claim on a change between its claim and its enqueue: ``sweep-<unix time>-<random>``
+#: (no colon: RQ reads "a:b" as job a's execution b).
+_CLAIM = "sweep-"
+
+
+def _claim_lost(grace: int) -> list[int]:
+    """Claim (committed) the pending changes older than ``grace`` whose job is missing or lost;
+    answers their ids.  A claim is no RQ job, so another sweeper must not read it as lost while
+    its sweeper may still be enqueuing: a claim younger than ``grace`` is left alone (after that,
+    the sweeper died between claim and enqueue, or Redis refused it, and the change is taken)."""
+    now = time.time()
     by_job = _old_pending(utcnow() - timedelta(seconds=grace))
-    lost = _lost_jobs([job_id for job_id in by_job if job_id is not None])
-    token = f"sweep-{uuid4().hex}"  # no colon: RQ reads "a:b" as job a's execution b
+    lost = _lost_jobs(
+        [job_id for job_id in by_job if job_id is not None and not _young_claim(job_id, now - grace)]
+    )
+    token = f"{_CLAIM}{int(now)}-{uuid4().hex}"
     ids: list[int] = []
     for job_id, change_ids in by_job.items():
         if job_id is None or job_id in lost:
             ids += changes.claim(change_ids, job_id, token)
     db.session.commit()
-    if ids:
-        _enqueue(ids)  # a failure here leaves the token, a job Redis never had: the next sweep retries
-    return sorted(ids)
+    return ids
+
+
+def _young_claim(job_id: str, since: float) -> bool:
+    """Whether ``job_id`` is a sweeper's claim made after ``since`` (a Unix time)."""
+    if not job_id.startswith(_CLAIM):
+        return False
+    stamp = job_id[len(_CLAIM) :].partition("-")[0]
+    return stamp.isdigit() and int(stamp) > since
 
 
 #: A write-back job's states in which it will still answer; any other, or none, and it is lost.
