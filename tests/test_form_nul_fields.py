@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import login
 from tests.support.send_support import sending_mailbox
 from webapp.models import Account, OutgoingMessage, Service
@@ -72,3 +74,41 @@ def test_nul_in_the_compose_form_is_an_error_under_its_field(client, users, clea
     assert "NUL" in field_error(page, "text")
     assert 'value="bob@example.org"' in page and 'value="Hi"' in page
     assert OutgoingMessage.query.count() == 0
+
+
+def test_nul_in_a_posted_key_that_is_a_form_attribute_not_a_field_is_a_general_error(client, users):
+    """``errors``, ``validate`` and ``data`` are attributes of every form, not fields: a NUL
+    posted under such a name is the form's general error, never a 500 (getattr found them)."""
+    login(client, "alice", users["alice"]["password"])
+    for key in ("errors", "validate", "data", "_fields"):
+        data = {**FORM, "imap_server": "imap.acme.test:993", key: "x\x00"}
+        response = client.post("/mailboxes/connect", data=data)
+        page = response.get_data(as_text=True)
+        assert response.status_code in (200, 400, 422), (key, response.status_code)
+        assert f"{key}: must not contain NUL characters" in page, key
+        assert 'value="alice@acme.test"' in page
+    assert Account.query.count() == 0
+
+
+def test_nul_in_a_form_attribute_key_on_the_service_form_is_no_500(client, users):
+    login(client, "admin", users["admin"]["password"])
+    data = {"name": "Acme Mail", "imap_server": "imap.acme.test:993", "validate": "\x00"}
+    response = client.post("/admin/email/services/new", data=data, headers={"Accept-Language": "it"})
+    page = response.get_data(as_text=True)
+    assert response.status_code in (200, 400, 422)
+    assert "validate: non deve contenere caratteri NUL" in page
+    assert Service.query.filter(Service.name.like("Acme%")).count() == 0
+
+
+@pytest.mark.parametrize(
+    "language, sentence",
+    [("en", "the field name must not contain NUL"), ("it", "il nome del campo"), ("pl", "nazwa pola")],
+)
+def test_a_nul_in_a_field_name_is_refused_in_one_whole_translated_sentence(api, users, language, sentence):
+    """Before, "field name " was glued in English before the translated problem."""
+    body = {"e\x00mail": "a@acme.test"}
+    response = api["alice"].post("/api/v1/accounts", json=body, headers={"Accept-Language": language})
+    assert response.status_code == 422
+    (message,) = response.json["fields"].values()
+    assert message.startswith(sentence) and "NUL" in message, message
+    assert language == "en" or "field name" not in message

@@ -43,10 +43,13 @@ class ActionForm(FlaskForm):
 
 
 def apply_errors(form: FlaskForm, fields: dict[str, str], mapping: dict[str, str] | None = None) -> None:
-    """Put domain field errors (``imap.port``) under form fields (``imap_server``)."""
+    """Put domain field errors (``imap.port``) under form fields (``imap_server``).
+
+    Only a field is a field: a key naming one of the form's other attributes (``errors``,
+    ``validate``, posted by anyone) or nothing goes to the form's general errors."""
     for key, message in fields.items():
         target = (mapping or {}).get(key) or endpoint_field(key) or key
-        field = getattr(form, target, None)
+        field = form[target] if target in form else None  # the form's fields only, never getattr
         message = translate_stored(message)  # a rule's English sentence, in the reader's language
         if field is None:
             form.form_errors.append(f"{key}: {message}")

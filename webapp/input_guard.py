@@ -74,14 +74,21 @@ class IdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
-def text_problem(value: str) -> str | None:
-    """Why ``value`` cannot be stored as text, or None when it can."""
+def text_problem(value: str, *, name: bool = False) -> str | None:
+    """Why ``value`` cannot be stored as text, or None when it can.
+
+    ``name``: ``value`` is a field's name, not its value; each case is one whole sentence
+    so that a translation never leaves half of it in English."""
     if "\x00" in value:
+        if name:
+            return N_("the field name must not contain NUL characters")
         return N_("must not contain NUL characters")
     if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
+            if name:
+                return N_("the field name is not valid Unicode (it contains a lone surrogate)")
             return N_("is not valid Unicode (it contains a lone surrogate)")
     return None
 
@@ -119,9 +126,9 @@ def pair_problems(pairs) -> dict[str, str]:
     """``{field: problem}`` for the keys and values of query-string or form pairs."""
     fields: dict[str, str] = {}
     for key, value in pairs:
-        problem = text_problem(key)
+        problem = text_problem(key, name=True)
         if problem:
-            fields[_printable(key)] = "field name " + problem
+            fields[_printable(key)] = problem
         elif isinstance(value, str) and (problem := text_problem(value)):
             fields[key] = problem
     return fields
@@ -143,8 +150,8 @@ def json_problems(body: Any) -> dict[str, str]:
                 fields[path or "body"] = problem
         elif isinstance(value, dict):
             for key, item in value.items():
-                if problem := text_problem(key):
-                    fields[_join(path, _printable(key))] = "field name " + problem
+                if problem := text_problem(key, name=True):
+                    fields[_join(path, _printable(key))] = problem
                     continue
                 stack.append((_join(path, key), item, depth + 1))
         elif isinstance(value, list):
@@ -174,7 +181,7 @@ def check_request() -> Any:
     try:
         for name, value in (request.view_args or {}).items():
             if isinstance(value, str) and (problem := text_problem(value)):
-                raise NotFound(_("Nothing is found at this address (%(name)s %(problem)s).", name=name, problem=problem))
+                raise NotFound(_("Nothing is found at this address (%(name)s %(problem)s).", name=name, problem=_(problem)))
         fields = pair_problems(request.args.items(multi=True))
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             in_form = pair_problems(request.form.items(multi=True))
