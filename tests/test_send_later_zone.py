@@ -109,3 +109,36 @@ def test_a_time_the_zone_shows_twice_is_its_first(app, client, alice):
     assert post_later(client, overlap.strftime("%Y-%m-%dT%H:%M")).status_code == 302
     first = overlap.replace(tzinfo=zone, fold=0).astimezone(UTC).replace(tzinfo=None)
     assert OutgoingMessage.query.one().send_at == first
+
+
+@pytest.mark.parametrize(
+    "zone, local, sentence",
+    [
+        ("America/New_York", "9999-12-31T23:00", "must be within 366 days"),  # past datetime.max in UTC
+        ("Asia/Tokyo", "0001-01-01T00:00", "must be in the future"),  # before datetime.min in UTC
+        ("America/New_York", "2999-06-01T09:00", "must be within 366 days"),
+    ],
+)
+def test_a_time_far_outside_the_window_is_a_field_error_not_a_500(app, client, alice, zone, local, sentence):
+    set_zone(alice["id"], zone)
+    response = post_later(client, local)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'data-field="send_at"' in page and sentence in page
+    assert "Kept text." in page and f'value="{local}"' in page
+    assert OutgoingMessage.query.count() == 0
+
+
+@pytest.mark.parametrize(
+    "send_at, sentence",
+    [("9999-12-31T23:00:00-05:00", "must be within 366 days"), ("0001-01-01T00:00:00+09:00", "must be in the future")],
+)
+def test_an_iso_time_with_an_offset_beyond_what_utc_holds_is_a_field_error(app, client, alice, api, send_at, sentence):
+    """The form's ``send_at`` (scripts, older pages) and the API share webapp.sending.parse_send_at."""
+    form = {"to": "bob@example.org", "subject": "Later", "body": "Kept text.", "action": "later"}
+    response = client.post("/compose/", data={**form, "send_at": send_at})
+    assert response.status_code == 422 and sentence in response.get_data(as_text=True)
+    body = {"to": ["bob@example.org"], "subject": "Later", "text": "Kept text.", "send_at": send_at}
+    answer = api["alice"].post("/api/v1/messages/send", json=body)
+    assert answer.status_code == 422 and answer.json["fields"]["send_at"] == sentence
+    assert OutgoingMessage.query.count() == 0

@@ -301,7 +301,10 @@ def parse_send_at(value: Any, errors: dict[str, str]) -> datetime | None:
         errors["send_at"] = _("must be an ISO 8601 date and time, e.g. 2030-01-31T09:00:00+01:00")
         return None
     if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
+        try:
+            when = when.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # year 1 east of UTC, 9999 west of it: far outside the window either way
+            when = datetime.min if when.year == 1 else datetime.max
     now = utcnow()
     if when <= now:
         errors["send_at"] = _("must be in the future")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app, render_template
 from flask_babel import gettext as _
@@ -80,6 +80,7 @@ def send_at_from_form(form) -> str:
     if naive.tzinfo is not None:
         return naive.isoformat()
     zone = zoneinfo.ZoneInfo(zone_name())
+    _check_window(naive, datetime.now(zone).replace(tzinfo=None))
     when = naive.replace(tzinfo=zone, fold=0)
     if when.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
         raise Invalid(
@@ -92,6 +93,19 @@ def send_at_from_form(form) -> str:
             }
         )
     return when.isoformat()
+
+
+def _check_window(naive: datetime, now: datetime) -> None:
+    """Refuse a wall-clock time far outside the scheduling window (webapp.sending's rule) before
+    any zone arithmetic: year 9999 west of UTC or year 1 east of it is beyond what datetime
+    holds in UTC (OverflowError, a 500).  A day's slack each side leaves the exact edges to
+    webapp.sending, which decides in UTC."""
+    if naive < now - timedelta(days=1):
+        raise Invalid({"send_at": _("must be in the future")})
+    if naive > now + timedelta(days=sending.MAX_SCHEDULE_DAYS + 1):
+        raise Invalid(
+            {"send_at": _("must be within %(MAX_SCHEDULE_DAYS)s days", MAX_SCHEDULE_DAYS=sending.MAX_SCHEDULE_DAYS)}
+        )
 
 
 def send_at_field_value(values: dict) -> str:
@@ -107,7 +121,10 @@ def send_at_field_value(values: dict) -> str:
         return ""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.astimezone(zoneinfo.ZoneInfo(zone_name())).strftime("%Y-%m-%dT%H:%M")
+    try:
+        return when.astimezone(zoneinfo.ZoneInfo(zone_name())).strftime("%Y-%m-%dT%H:%M")
+    except OverflowError:  # a posted time beyond year 9999 (or before year 1) in this zone: not shown
+        return ""
 
 
 def render_form(template: str, values: dict, errors: dict, status: int = 200, **extra):
