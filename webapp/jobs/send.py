@@ -211,7 +211,7 @@ def _run(row: OutgoingMessage) -> dict:
     row.sent_at = utcnow()
     db.session.commit()
     if row.sent_copy_saved_at is not None:
-        _sync_sent(account, row.user_id)
+        _sync_sent(account)
     return {
         "ok": True,
         "state": row.state,
@@ -220,7 +220,7 @@ def _run(row: OutgoingMessage) -> dict:
     }
 
 
-def _sync_sent(account: Account, owner_id: int) -> None:
+def _sync_sent(account: Account) -> None:
     """Have the mailbox synced on the interactive lane so its Sent view shows the copy just
     appended (else only the next periodic sync would).  Only when its Sent folder is synced.
     Never fails the send: :func:`webapp.jobs.sync.sync_after_send` leaves a sync queued or
@@ -228,7 +228,7 @@ def _sync_sent(account: Account, owner_id: int) -> None:
     if not Folder.query.filter_by(account_id=account.id, role=FolderRole.SENT.value, sync=True).count():
         return
     try:
-        queue.enqueue(SYNC_AFTER_SEND, account.id, owner_id, lane=queue.INTERACTIVE, job_timeout=60)
+        queue.enqueue(SYNC_AFTER_SEND, account.id, lane=queue.INTERACTIVE, job_timeout=60)
     except QueueUnavailable:
         log.warning("Could not start a sync after sending from mailbox %s: no queue.", account.id)
 

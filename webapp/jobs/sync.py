@@ -189,15 +189,17 @@ def _enqueue(account: Account, owner_id: int | None, lane: str) -> Job:
     return job
 
 
-def sync_after_send(account_id: int, owner_id: int) -> dict:
+def sync_after_send(account_id: int, _sender_id: int | None = None) -> dict:
     """RQ job (webapp.jobs.send enqueues it after appending a Sent copy): start the mailbox's sync
     so the console's Sent view shows the copy now.  A sync queued or running already will bring
-    it; a mailbox that cannot sync any more is left alone."""
+    it; a mailbox that cannot sync any more is left alone.  The sync is the mailbox owner's, as
+    their "Sync now" would be, not the sender's (who may send through a shared mailbox): its
+    status is theirs to see.  ``_sender_id`` is ignored (jobs queued before this carried it)."""
     account = db.session.get(Account, account_id)
     if account is None:
         return {"ok": False, "skipped": True, "error": N_("The mailbox no longer exists.")}
     try:
-        job = start(account, owner_id)
+        job = start(account)
     except (Conflict, Invalid) as exc:
         return {"ok": False, "skipped": True, "error": exc.message}
     return {"ok": True, "job_id": job.id}
