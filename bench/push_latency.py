@@ -23,9 +23,11 @@ In the same run, the yardsticks on a mailbox Mailroom does not hold:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,6 +50,30 @@ from .fleet_app import _create, _inboxes, environment, fresh_app
 
 YARDSTICK_USER = "yardstick"
 POLL = 0.02
+#: Dovecot's IDLE hears of new mail through inotify, one instance per imap process, all under the
+#: mail uid: past this limit (128 by default) it falls back to checking every 30 s.
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+@contextlib.contextmanager
+def inotify_room(needed: int):
+    """Raise the per-user inotify instance limit for the run when it is lower (root only); says so."""
+    before = int(INOTIFY_INSTANCES.read_text())
+    if before >= needed:
+        yield before
+        return
+    try:
+        INOTIFY_INSTANCES.write_text(str(needed))
+    except OSError as exc:
+        print(f"fs.inotify.max_user_instances is {before} and cannot be raised ({exc}): past {before} "
+              "imap processes the local Dovecot checks IDLE mailboxes every 30 s, not at once")
+        yield before
+        return
+    print(f"fs.inotify.max_user_instances raised from {before} to {needed} for this run")
+    try:
+        yield needed
+    finally:
+        INOTIFY_INSTANCES.write_text(str(before))
 
 
 def _message(user: str, subject: str) -> str:
@@ -59,7 +85,11 @@ def _message(user: str, subject: str) -> str:
 
 def _spawn(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "webapp.cli", *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "webapp.cli", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    proc.log_path = log
+    return proc
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -75,8 +105,10 @@ def _stop(proc: subprocess.Popen) -> None:
 def _wait(predicate, timeout: float, what: str, procs: list[subprocess.Popen]) -> float:
     started = time.monotonic()
     while not predicate():
-        if any(p.poll() is not None for p in procs):
-            raise SystemExit(f"a process ended while waiting for {what}")
+        for proc in procs:
+            if proc.poll() is not None:
+                tail = "\n".join(proc.log_path.read_text(errors="replace").splitlines()[-30:])
+                raise SystemExit(f"{' '.join(proc.args[3:])} ended while waiting for {what}:\n{tail}")
         if time.monotonic() - started > timeout:
             raise SystemExit(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.2)
@@ -154,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--redis-url")
     parser.add_argument("--timeout", type=float, default=600, help="seconds for all mailboxes to idle")
+    parser.add_argument("--keep-logs", type=Path, help="copy the idle and worker logs into this folder")
     args = parser.parse_args(argv)
     users = {f"push{i:05d}": f"pw-{i}" for i in range(args.mailboxes)}
     with tempfile.TemporaryDirectory(prefix="mailroom-push-bench-") as tmp:
@@ -164,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         server = Dovecot(
             users={**users, YARDSTICK_USER: "pw-yard"}, ssl=False, max_connections=args.mailboxes + 100
         )
-        with server:
+        with inotify_room(args.mailboxes + 200), server:
             with app.app_context():
                 from webapp import settings_store
 
@@ -196,10 +229,14 @@ def main(argv: list[str] | None = None) -> None:
                 time.sleep(2)
                 api = through_api(app, server, targets, args.gap, timeout=60)
                 rss_kb = _rss_kb(idle.pid)
+                yard = yardsticks(server, args.deliveries, args.gap)  # with the N connections still held
             finally:
                 for proc in procs:
                     _stop(proc)
-            yard = yardsticks(server, args.deliveries, args.gap)
+                if args.keep_logs:
+                    args.keep_logs.mkdir(parents=True, exist_ok=True)
+                    for proc in procs:
+                        shutil.copy(proc.log_path, args.keep_logs / proc.log_path.name)
     result = {
         "mailboxes": args.mailboxes,
         "deliveries": len(api),
@@ -208,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         "catch_up_syncs_done_after_s": round(held_after + settled, 1),
         "idle_rss_mb": round(rss_kb / 1024, 1),
         "api": _stats(api),
+        "api_each_s": [round(t, 3) for t in api],
         "raw": _stats(yard["raw"]),
         "usual": _stats(yard["usual"]),
     }
