@@ -43,7 +43,7 @@ from webapp import api_tokens
 from webapp.extensions import db
 from webapp.jobs.idle import processes
 from webapp.models import Account
-from webapp.queue import get_queues, get_redis
+from webapp.queue import get_queues, get_redis, stop_embedded
 
 from .fleet import nearest_rank
 from .fleet_app import _create, _inboxes, environment, fresh_app
@@ -122,6 +122,16 @@ def _queues_empty(app) -> bool:
         )
 
 
+@contextlib.contextmanager
+def embedded_redis_stopped(env: dict[str, str], redis_url: str | None):
+    """Without ``--redis-url`` the run started an embedded Redis: stop it at the end, however it ends."""
+    try:
+        yield
+    finally:
+        if not redis_url:
+            stop_embedded(env["MAILROOM_INSTANCE"])
+
+
 def yardsticks(server: Dovecot, deliveries: int, gap: float) -> dict[str, list[float]]:
     """Delivery to EXISTS on an idling socket (raw), and to headers fetched (the usual script)."""
     raw, usual = [], []
@@ -197,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         server = Dovecot(
             users={**users, YARDSTICK_USER: "pw-yard"}, ssl=False, max_connections=args.mailboxes + 100
         )
-        with inotify_room(args.mailboxes + 200), server:
+        with embedded_redis_stopped(env, args.redis_url), inotify_room(args.mailboxes + 50), server:
             with app.app_context():
                 from webapp import settings_store
 

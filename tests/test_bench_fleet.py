@@ -100,7 +100,7 @@ def test_capped_workers_run_in_cgroups_of_their_own_and_the_cpu_per_part_is_prin
         r"\n\s+1\s+0\.50\s+[\d.]+\s+1\.00\s+1\.00\s+[\d.]+\s+1\.00\s+1\.00\s",
         r"\n\s+2\s+1\.00\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s",
         r"CPU-ms per mailbox, per part and pass",
-        r"dovecot\s+mailboxes/s\s+[\d,.]+\s+[\d,.-]+\s+= one-core workers",  # "-": under one clock tick
+        r"dovecot\s+mailboxes/s\s+[\d,.-]+\s+[\d,.-]+\s+= one-core workers",  # "-": under one clock tick
         r"redis\s+mailboxes/s",
         r"one worker core: mailboxes/s",
     ):
@@ -115,7 +115,9 @@ def test_capped_workers_run_in_cgroups_of_their_own_and_the_cpu_per_part_is_prin
         first = row["cpu"]["first"]
         assert first["ms_per_mailbox"]["workers"] > 0 and 0 < first["worker_cores"] and 0 < first["cap_used"]
     ceilings = summary["cpu_ceilings"]["first"]
-    assert ceilings["dovecot"]["ms_per_mailbox"] > 0 and ceilings["dovecot"]["worker_cores_per_core"] > 0
+    # Dovecot's performance mode reuses its imap processes: six first syncs may cost it under one
+    # 10 ms clock tick in all (then "-" above and 0 here), so only that it was measured is asserted.
+    assert ceilings["dovecot"]["ms_per_mailbox"] >= 0
     details = json.loads(next(tmp_path.glob("fleet-6-*.json")).read_text())["runs"]
     if database_args:
         # The workers' own backends were found by their application_name; what they cost on six
