@@ -31,6 +31,7 @@ def at_width(browser, request):
 
 
 def _no_sideways_scroll(page):
+    page.wait_for_load_state()  # after a click that navigates, measure the page it led to
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), page.url
 
 
@@ -89,6 +90,7 @@ def test_a_user_changes_their_password_and_their_other_browser_is_signed_out(liv
 
     laptop.goto(live_server.url + "/profile/")
     laptop.click("#profile-password")
+    expect(laptop.locator("#current_password")).to_be_visible()  # the password page, not the one it left
     _no_sideways_scroll(laptop)
     laptop.fill("#current_password", "not-my-password")
     laptop.fill("#new_password", "bob-brand-new-pw")
