@@ -260,6 +260,9 @@ def _make_filter_through_the_form(page, live, ids) -> int:
     page.click("button[type=submit]:has-text('Save filter')")
     row = page.locator("#filters tr[data-filter-id]").first
     expect(row).to_contain_text("Invoices")
+    # The page's deferred scripts (filters.js's "Run now") run before "load": a click before then
+    # has no listener (CI: the status stayed at the template's empty "running" for 60 s).
+    page.wait_for_load_state("load")
     return int(row.get_attribute("data-filter-id"))
 
 
