@@ -37,7 +37,8 @@ from .fleet_app import _create, environment, fresh_app
 SETTLE = 3.0
 
 
-def _rss_kb(pid: int) -> int:
+def rss_kb(pid: int) -> int:
+    """VmRSS of a live process, in KB (0 if /proc does not say)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
@@ -68,7 +69,7 @@ def _measure(app, env: dict[str, str], ids: list[int], n: int, timeout: float) -
             time.sleep(0.2)
         ready = time.monotonic() - started
         time.sleep(SETTLE)
-        return {"mailboxes": n, "rss_kb": _rss_kb(proc.pid), "all_idling_after_s": round(ready, 2)}
+        return {"mailboxes": n, "rss_kb": rss_kb(proc.pid), "all_idling_after_s": round(ready, 2)}
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

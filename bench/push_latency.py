@@ -47,6 +47,7 @@ from webapp.queue import get_queues, get_redis, stop_embedded
 
 from .fleet import nearest_rank
 from .fleet_app import _create, _inboxes, environment, fresh_app
+from .idle_memory import rss_kb
 
 YARDSTICK_USER = "yardstick"
 POLL = 0.02
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
                 settled = _wait(lambda: _queues_empty(app), args.timeout, "the catch-up syncs", procs)
                 time.sleep(2)
                 api = through_api(app, server, targets, args.gap, timeout=60)
-                rss_kb = _rss_kb(idle.pid)
+                idle_rss_kb = rss_kb(idle.pid)
                 yard = yardsticks(server, args.deliveries, args.gap)  # with the N connections still held
             finally:
                 for proc in procs:
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         "database": "postgresql" if (args.database_url or "").startswith("postgresql") else "sqlite",
         "all_idling_after_s": round(held_after, 1),
         "catch_up_syncs_done_after_s": round(held_after + settled, 1),
-        "idle_rss_mb": round(rss_kb / 1024, 1),
+        "idle_rss_mb": round(idle_rss_kb / 1024, 1),
         "api": _stats(api),
         "api_each_s": [round(t, 3) for t in api],
         "raw": _stats(yard["raw"]),
@@ -281,12 +282,6 @@ def get_redis_for(app):
     with app.app_context():
         return get_redis()
 
-
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 if __name__ == "__main__":
